@@ -1,0 +1,178 @@
+"""A content-addressed store on disk, and atomic file writes.
+
+Layout under the cache root (``SLIMLINE_CACHE_DIR``, else the platform's user cache dir)::
+
+    blobs/sha256/<hex>      immutable content, the file name is the sha256 of the bytes
+    <namespace>/<key>       small metadata files (JSON) written atomically
+
+Contract: a file under ``blobs/`` exists only if its bytes were hashed while they were
+written and matched the name; writers stream into a temp file in the same directory and
+``os.replace`` it into place, so a reader never sees a half-written file.  The store knows
+nothing about images or packages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import platformdirs
+
+from slimline.errors import HashMismatch, SlimlineError
+
+__all__ = ["Cache", "HashingWriter", "atomic_write", "default_root", "sha256_file"]
+
+CHUNK = 1 << 20
+
+
+def default_root() -> Path:
+    env = os.environ.get("SLIMLINE_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_cache_dir("slimline"))
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class HashingWriter:
+    """Wraps a writable binary stream; counts and sha256-hashes every byte written through it."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self.hash.update(data)
+        self.size += len(data)
+        return self._out.write(data)
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def hexdigest(self) -> str:
+        return self.hash.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_write(dest: Path, *, mode: int = 0o644) -> Iterator[BinaryIO]:
+    """Open a temp file next to ``dest``; on normal exit fsync and rename it over ``dest``.
+
+    On an exception the temp file is removed and ``dest`` is left as it was.
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@dataclass(frozen=True)
+class Cache:
+    root: Path
+
+    @classmethod
+    def default(cls) -> Cache:
+        return cls(default_root())
+
+    def blob_path(self, hexdigest: str) -> Path:
+        return self.root / "blobs" / "sha256" / hexdigest
+
+    def has_blob(self, hexdigest: str) -> bool:
+        return self.blob_path(hexdigest).is_file()
+
+    def meta_path(self, namespace: str, key: str) -> Path:
+        return self.root / namespace / key
+
+    def read_meta(self, namespace: str, key: str) -> bytes | None:
+        try:
+            return self.meta_path(namespace, key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def write_meta(self, namespace: str, key: str, data: bytes) -> None:
+        with atomic_write(self.meta_path(namespace, key)) as f:
+            f.write(data)
+
+    def put_stream(
+        self, stream: BinaryIO, *, expected: str | None = None, what: str = "blob", package: str = ""
+    ) -> tuple[str, int]:
+        """Copy ``stream`` into the store; return ``(hexdigest, size)``.
+
+        If ``expected`` (hex sha256) is given and the bytes differ, nothing is stored and
+        :class:`HashMismatch` is raised.
+        """
+        tmpdir = self.root / "blobs" / "sha256"
+        tmpdir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".in.", suffix=".part", dir=tmpdir)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                w = HashingWriter(f)  # type: ignore[arg-type]
+                while chunk := stream.read(CHUNK):
+                    w.write(chunk)
+            digest = w.hexdigest()
+            if expected is not None and digest != expected:
+                raise HashMismatch(
+                    package=package or what,
+                    file=what,
+                    expected=f"sha256:{expected}",
+                    actual=f"sha256:{digest}",
+                )
+            os.replace(tmp, self.blob_path(digest))
+            return digest, w.size
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+
+    def verified_blob(self, hexdigest: str, *, what: str, package: str = "") -> Path | None:
+        """Path of a cached blob after re-hashing it, or None if absent.
+
+        A cached file whose bytes no longer match its name (disk corruption, tampering) is
+        reported, not used: :class:`HashMismatch`.
+        """
+        path = self.blob_path(hexdigest)
+        if not path.is_file():
+            return None
+        actual = sha256_file(path)
+        if actual != hexdigest:
+            raise HashMismatch(
+                package=package or what,
+                file=what,
+                expected=f"sha256:{hexdigest}",
+                actual=f"sha256:{actual}",
+                doing=f"reading {what} from the cache {self.root}",
+            )
+        return path
+
+
+def check_writable(root: Path) -> None:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise SlimlineError(
+            f"cannot create the cache directory {root}: {err.strerror}",
+            doing="opening the cache",
+            hint="set SLIMLINE_CACHE_DIR to a writable directory",
+        ) from err
