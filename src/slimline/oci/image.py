@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -299,3 +299,74 @@ def index_bytes(manifests: list[Descriptor], *, annotations: Mapping[str, str] |
     if annotations:
         d["annotations"] = dict(annotations)
     return canonical_json(d)
+
+
+class ImageFormatError(ValueError):
+    """A manifest, index or config that is not valid JSON of the expected shape."""
+
+
+def parse_platform(d: Mapping[str, Any]) -> Platform:
+    return Platform(architecture=str(d.get("architecture", "")), os=str(d.get("os", "")),
+                    variant=str(d.get("variant") or "")).normalised()
+
+
+def choose_manifest(index: Mapping[str, Any], platform: Platform) -> Mapping[str, Any] | None:
+    """The entry of an image index (OCI or Docker list) for ``platform``, or None.
+
+    Entries without a platform or for ``unknown/unknown`` (attestations) are skipped; an empty
+    arm64 variant counts as ``v8``.
+    """
+    want = platform.normalised()
+    for entry in index.get("manifests") or ():
+        p = entry.get("platform")
+        if not p or p.get("os") == "unknown":
+            continue
+        got = parse_platform(p)
+        if (got.os, got.architecture) == (want.os, want.architecture) and (
+            not want.variant or not got.variant or got.variant == want.variant
+        ):
+            return dict(entry)
+    return None
+
+
+def image_from_json(manifest: bytes, config: bytes, *, blob_path: Callable[[str], Path]) -> Image:
+    """Rebuild an :class:`Image` from a manifest and its config, as read from any medium.
+
+    ``blob_path(digest)`` returns where each layer blob lives on disk (the caller has
+    verified or will verify it).  The result re-serialises to the same config bytes only if
+    the source used slimline's canonical JSON; callers that must keep a foreign image's
+    digest keep its original bytes themselves.
+    """
+    try:
+        m = json.loads(manifest)
+        c = json.loads(config)
+        diff_ids = list(c["rootfs"]["diff_ids"])
+        layer_descs = list(m["layers"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise ImageFormatError(f"not an image manifest/config: {err}") from err
+    if len(diff_ids) != len(layer_descs):
+        raise ImageFormatError(
+            f"manifest lists {len(layer_descs)} layers but the config lists {len(diff_ids)} diff_ids"
+        )
+    layers = tuple(
+        Layer(
+            digest=d["digest"], diff_id=diff_id, size=int(d["size"]), media_type=d["mediaType"],
+            path=blob_path(d["digest"]), annotations=dict(d.get("annotations") or {}),
+        )
+        for d, diff_id in zip(layer_descs, diff_ids, strict=True)
+    )
+    history = tuple(
+        History(created_by=h.get("created_by", ""), created=h.get("created", EMPTY_EPOCH),
+                comment=h.get("comment", ""), empty_layer=bool(h.get("empty_layer", False)))
+        for h in c.get("history") or ()
+    )
+    media = m.get("mediaType") or MANIFEST
+    return Image(
+        platform=parse_platform(c),
+        layers=layers,
+        config=Config.from_json(c.get("config")),
+        history=history,
+        created=c.get("created") or EMPTY_EPOCH,
+        annotations=dict(m.get("annotations") or {}),
+        media_type=MANIFEST if media == MANIFEST else DOCKER_MANIFEST,
+    )

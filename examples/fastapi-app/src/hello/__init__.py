@@ -1,0 +1,1 @@
+"""slimline's example app."""

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Set up everything slimline needs on this machine: a virtualenv in .venv with slimline and its
+# test tools, and (with --system) the Debian tools the tests drive: podman, runc, skopeo, umoci,
+# the registry server, buildah, mmdebstrap, qemu for other architectures.
+# Idempotent: re-running only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_system=0
+extras=""
+for arg in "$@"; do
+  case "$arg" in
+    --system) want_system=1 ;;
+    --test) extras="[test]" ;;
+    *) echo "usage: scripts/setup.sh [--system] [--test]" >&2; exit 2 ;;
+  esac
+done
+
+if [ "$want_system" = 1 ]; then
+  pkgs=(podman runc skopeo umoci docker-registry buildah mmdebstrap qemu-user-static binfmt-support
+        apache2-utils busybox-static git openssl ca-certificates)
+  missing=()
+  for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    echo "setup: installing ${missing[*]}" >&2
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+stamp=".venv/.slimline-setup${extras}"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q -e ".${extras}"
+  touch "$stamp"
+fi

@@ -1,0 +1,56 @@
+"""Progress reporting: the library reports through this small interface, never with ``print``.
+
+Contract: ``step`` announces a phase ("resolving base debian:bookworm"), ``detail`` adds a line
+that only verbose output shows, ``done`` closes a phase with a summary.  Messages never
+contain credentials (callers pass redacted URLs).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from typing import Protocol, TextIO
+
+__all__ = ["Quiet", "Reporter", "Stderr"]
+
+
+class Reporter(Protocol):
+    def step(self, text: str) -> None: ...
+    def detail(self, text: str) -> None: ...
+    def done(self, text: str) -> None: ...
+
+
+class Quiet:
+    def step(self, text: str) -> None:
+        pass
+
+    def detail(self, text: str) -> None:
+        pass
+
+    def done(self, text: str) -> None:
+        pass
+
+
+class Stderr:
+    """Lines on stderr, prefixed with the seconds since the reporter was made."""
+
+    def __init__(self, *, verbose: bool = False, stream: TextIO | None = None) -> None:
+        self._t0 = time.monotonic()
+        self._verbose = verbose
+        self._stream = stream or sys.stderr
+        self._lock = threading.Lock()
+
+    def _line(self, text: str) -> None:
+        with self._lock:
+            print(f"[{time.monotonic() - self._t0:6.2f}s] {text}", file=self._stream, flush=True)
+
+    def step(self, text: str) -> None:
+        self._line(text)
+
+    def detail(self, text: str) -> None:
+        if self._verbose:
+            self._line("  " + text)
+
+    def done(self, text: str) -> None:
+        self._line(text)

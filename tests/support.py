@@ -1,0 +1,137 @@
+"""Helpers shared by the test suite: real Poetry locking, real podman runs, the shared cache.
+
+Nothing here fakes slimline's own behaviour; it drives real tools.  Host names of package
+registries are never written here: the index URL comes from the same configuration chain
+that slimline uses (``slimline.sources.default_index_url``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+
+
+def cache_dir() -> Path:
+    """The download cache shared by the whole run (and by later runs on this machine)."""
+    path = Path(os.environ.get("SLIMLINE_CACHE_DIR") or "/tmp/slimline-test-cache")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def index_url() -> str:
+    from slimline.sources import default_index_url
+
+    return default_index_url()
+
+
+def tool(name: str) -> str:
+    """Absolute path of a required tool; a missing tool fails the test (no silent skip)."""
+    found = shutil.which(name) or (str(VENV_BIN / name) if (VENV_BIN / name).exists() else None)
+    if found is None:
+        raise AssertionError(f"required tool {name!r} is not installed; run scripts/setup.sh --system --test")
+    return found
+
+
+def run(cmd: Sequence[str | os.PathLike[str]], *, cwd: Path | None = None, env: dict[str, str] | None = None,
+        timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run([str(c) for c in cmd], cwd=cwd, env=full_env, text=True, capture_output=True,
+                          timeout=timeout, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"command failed ({proc.returncode}): {' '.join(map(str, cmd))}\n"
+            f"--- stdout ---\n{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-4000:]}"
+        )
+    return proc
+
+
+def poetry_env() -> dict[str, str]:
+    return {
+        "POETRY_VIRTUALENVS_CREATE": "false",
+        "POETRY_CACHE_DIR": str(cache_dir() / "poetry"),
+        "POETRY_NO_INTERACTION": "1",
+        "PYTHONWARNINGS": "ignore",
+    }
+
+
+def poetry_lock(project: Path, *, pypi_style: bool = True) -> Path:
+    """Lock ``project`` with the real Poetry against the configured simple index.
+
+    Poetry's built-in PyPI repository needs the per-release JSON API, which these machines do
+    not reach, so the simple index is added as the primary source first.  With ``pypi_style``
+    the source is removed again afterwards, from pyproject.toml and from every locked package,
+    and the content-hash recomputed with slimline's implementation: the result is exactly the
+    lock Poetry writes for a project that uses PyPI (no ``[package.source]`` tables).
+    """
+    poetry = tool("poetry")
+    env = poetry_env()
+    original = (project / "pyproject.toml").read_text()
+    run([poetry, "source", "add", "--priority=primary", "slimline-test-index", index_url()], cwd=project, env=env)
+    run([poetry, "lock"], cwd=project, env=env, timeout=900)
+    lock = project / "poetry.lock"
+    if pypi_style:
+        (project / "pyproject.toml").write_text(original)
+        strip_sources(lock, project)
+    return lock
+
+
+def strip_sources(lock: Path, project: Path) -> None:
+    """Remove legacy ``[package.source]`` tables naming the test index and fix the content-hash."""
+    from slimline import project as project_mod
+
+    lines = lock.read_text().splitlines(keepends=True)
+    out: list[str] = []
+    skipping = False
+    for line in lines:
+        if line.strip() == "[package.source]":
+            skipping = True
+            continue
+        if skipping:
+            if line.strip() == "" or line.startswith("["):
+                skipping = False
+                if line.strip() == "":
+                    continue
+            else:
+                continue
+        out.append(line)
+    text = "".join(out)
+    proj = project_mod.load(project)
+    data = tomllib.loads(text)
+    old = data["metadata"]["content-hash"]
+    lock.write_text(text.replace(old, proj.content_hash()))
+
+
+def podman(*args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run([tool("podman"), *args], timeout=timeout, check=check)
+
+
+RUN_FLAGS = ["--runtime", "runc", "--cgroup-manager=cgroupfs"]
+ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
+
+
+def podman_run(image: str, *args: str, flags: Sequence[str] = (), timeout: float = 300,
+               check: bool = True) -> subprocess.CompletedProcess[str]:
+    """``podman run --rm`` with the runtime flags these machines need."""
+    return run([tool("podman"), *RUN_FLAGS, "run", "--rm", *ULIMITS, *flags, image, *args],
+               timeout=timeout, check=check)
+
+
+def skopeo_inspect(ref: str) -> dict[str, object]:
+    out = run([tool("skopeo"), "inspect", "--raw", ref]).stdout
+    return dict(json.loads(out))
+
+
+def slimline(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, check: bool = True,
+             timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """Run the real ``slimline`` command line (the installed console script)."""
+    return run([tool("slimline"), *args], cwd=cwd, env={"SLIMLINE_CACHE_DIR": str(cache_dir()), **(env or {})},
+               check=check, timeout=timeout)
