@@ -17,7 +17,7 @@ import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import IO, Any, BinaryIO, Protocol
 
 from slimline.errors import UnsafePath
 
@@ -71,12 +71,36 @@ class ZipMember:
     name: str
 
     def open(self) -> BinaryIO:
+        """A streaming reader of the member; closing it closes the zip file too."""
         zf = zipfile.ZipFile(self.archive)
         try:
-            data = zf.read(self.name)
-        finally:
+            member = zf.open(self.name)
+        except BaseException:
             zf.close()
-        return io.BytesIO(data)
+            raise
+        return _MemberStream(zf, member)  # type: ignore[return-value]
+
+
+class _MemberStream(io.RawIOBase):
+    def __init__(self, zf: zipfile.ZipFile, member: IO[bytes]) -> None:
+        self._zf, self._m = zf, member
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        return self._m.read(n)
+
+    def readinto(self, b: Any) -> int:
+        data = self._m.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._m.close()
+            self._zf.close()
+        super().close()
 
 
 @dataclass(frozen=True, slots=True)
