@@ -1,0 +1,107 @@
+"""Hash-verified downloads from the real index, and refusing tampered bytes from the cache or an index."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from slimline.build_backend import BuildEnvs
+from slimline.cache import Cache, sha256_file
+from slimline.errors import HashMismatch
+from slimline.fetch import fetch
+from slimline.http import Http
+from slimline.plan import Plan
+from slimline.sources import default_index_url
+from tests.fetch_helpers import IDNA_WHEEL, SIX_WHEEL, LocalIndex, index_pkg, plan_of, serve, sha256
+from tests.support import cache_dir
+
+DEAD_INDEX = "http://127.0.0.1:9/simple"  # nothing listens there: any request would fail
+
+
+def _run(plan: Plan, cache: Cache, index_url: str) -> dict[str, Path]:
+    envs = BuildEnvs(cache=cache, index_url=index_url)
+    return fetch(plan, cache=cache, http=Http(retries=0), default_index=index_url, build_env=envs,
+                 project_root=cache.root)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def shared() -> Cache:
+    return Cache(cache_dir())
+
+
+@pytest.fixture(scope="module")
+def six_wheel(shared: Cache) -> Path:
+    """The real six wheel, downloaded from the configured index once (then cached)."""
+    index = default_index_url()
+    return _run(plan_of(index_pkg("six", "1.17.0", SIX_WHEEL, url=index)), shared, index)["six"]
+
+
+@pytest.mark.network
+def test_real_download_is_verified_and_named(shared: Cache) -> None:
+    index = default_index_url()
+    plan = plan_of(
+        index_pkg("six", "1.17.0", SIX_WHEEL, url=index),
+        index_pkg("idna", "3.10", IDNA_WHEEL, url=index),
+    )
+    wheels = _run(plan, shared, index)
+    assert wheels["six"].name == SIX_WHEEL.filename and sha256_file(wheels["six"]) == SIX_WHEEL.sha256
+    assert wheels["idna"].name == IDNA_WHEEL.filename and sha256_file(wheels["idna"]) == IDNA_WHEEL.sha256
+    # Warm: found by hash, no request at all (the origin now points where nothing listens).
+    offline = plan_of(
+        index_pkg("six", "1.17.0", SIX_WHEEL, url=DEAD_INDEX),
+        index_pkg("idna", "3.10", IDNA_WHEEL, url=DEAD_INDEX),
+    )
+    assert _run(offline, shared, DEAD_INDEX) == wheels
+
+
+@pytest.mark.network
+def test_tampered_cache_blob_is_refused(six_wheel: Path, tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    blob = cache.blob_path(SIX_WHEEL.sha256)
+    blob.parent.mkdir(parents=True)
+    data = bytearray(six_wheel.read_bytes())
+    data[100] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    with pytest.raises(HashMismatch) as info:
+        _run(plan_of(index_pkg("six", "1.17.0", SIX_WHEEL, url=DEAD_INDEX)), cache, DEAD_INDEX)
+    err = info.value
+    assert (err.package, err.file) == ("six", SIX_WHEEL.filename)
+    assert err.expected == f"sha256:{SIX_WHEEL.sha256}" and err.actual == f"sha256:{sha256(bytes(data))}"
+    assert SIX_WHEEL.filename in str(err) and SIX_WHEEL.sha256 in str(err) and sha256(bytes(data)) in str(err)
+
+
+@pytest.mark.network
+def test_tampered_named_wheel_in_cache_is_refused(six_wheel: Path, tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    blob = cache.blob_path(SIX_WHEEL.sha256)
+    blob.parent.mkdir(parents=True)
+    shutil.copyfile(six_wheel, blob)
+    plan = plan_of(index_pkg("six", "1.17.0", SIX_WHEEL, url=DEAD_INDEX))
+    path = _run(plan, cache, DEAD_INDEX)["six"]
+    with path.open("r+b") as f:  # change the file the build would use, in place
+        f.seek(10)
+        f.write(b"\0\0\0\0")
+    with pytest.raises(HashMismatch) as info:
+        _run(plan, cache, DEAD_INDEX)
+    assert info.value.package == "six" and info.value.expected == f"sha256:{SIX_WHEEL.sha256}"
+
+
+@pytest.mark.network
+@pytest.mark.parametrize("mode", ["json", "html-only"])
+def test_tampered_download_from_index_is_refused(six_wheel: Path, tmp_path: Path, mode: str) -> None:
+    tampered = six_wheel.read_bytes().replace(b"six", b"sx6", 1)
+    assert tampered != six_wheel.read_bytes()
+    local = LocalIndex(files={"six": {SIX_WHEEL.filename: tampered}}, mode=mode)  # type: ignore[arg-type]
+    cache = Cache(tmp_path / "cache")
+    with serve(local) as idx, pytest.raises(HashMismatch) as info:
+        _run(plan_of(index_pkg("six", "1.17.0", SIX_WHEEL, url=idx.url, source="mirror")), cache, idx.url)
+    err = info.value
+    assert (err.package, err.file) == ("six", SIX_WHEEL.filename)
+    assert err.expected == f"sha256:{SIX_WHEEL.sha256}" and err.actual == f"sha256:{sha256(tampered)}"
+    message = str(err)
+    assert "six" in message and SIX_WHEEL.sha256 in message and sha256(tampered) in message
+    # nothing was kept: neither under the locked hash nor under the bytes' own hash
+    assert not cache.has_blob(SIX_WHEEL.sha256) and not cache.has_blob(sha256(tampered))
+    assert not (cache.root / "wheels").exists()
