@@ -76,10 +76,21 @@ def _context() -> ssl.SSLContext:
     return cast(ssl.SSLContext, truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
 
 
+def _unverified_context() -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
 class Http:
     """Thread-safe; share one per build."""
 
-    def __init__(self, *, timeout: float = 30.0, retries: int = 4, backoff: float = 0.5) -> None:
+    def __init__(
+        self, *, timeout: float = 30.0, retries: int = 4, backoff: float = 0.5, verify: bool = True
+    ) -> None:
+        self._settings = (timeout, retries, backoff)
+        self._unverified: Http | None = None
         self._retry = urllib3.Retry(
             total=retries,
             connect=retries,
@@ -96,12 +107,23 @@ class Http:
         self._pool = urllib3.PoolManager(
             num_pools=32,
             maxsize=8,
-            ssl_context=_context(),
+            ssl_context=_context() if verify else _unverified_context(),
             retries=self._retry,
             timeout=self._timeout,
             headers={"User-Agent": USER_AGENT},
         )
         self._lock = threading.Lock()
+
+    def unverified(self) -> Http:
+        """A client with the same settings that does NOT verify TLS certificates.
+
+        Only for hosts the user named as insecure (``--insecure-registry``); made once, then shared.
+        """
+        with self._lock:
+            if self._unverified is None:
+                timeout, retries, backoff = self._settings
+                self._unverified = Http(timeout=timeout, retries=retries, backoff=backoff, verify=False)
+            return self._unverified
 
     def request(
         self,
