@@ -189,7 +189,7 @@ class Http:
         resp = self.request("GET", url, headers=headers, auth=auth, stream=False, doing=doing)
         if resp.status != 200:
             raise _status_error(url, resp.status, doing=doing)
-        return cast(bytes, resp.data)
+        return resp.data
 
     @contextmanager
     def stream(

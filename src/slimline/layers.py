@@ -192,10 +192,12 @@ def cached(
     compression: Compression | None = None,
 ) -> Layer:
     """The layer for ``key``: from the layer cache if present (and its blob still exists), else
-    ``make()`` it, write it and remember it.  ``key`` must capture every input of ``make``."""
+    ``make()`` it, write it and remember it.  ``key`` must capture every input of ``make``.
+
+    ``SLIMLINE_NO_LAYER_CACHE=1`` makes every call rebuild (benchmarks, debugging)."""
     compression = compression or Compression()
     full = hashlib.sha256(f"{FORMAT_VERSION}|{compression.key()}|{mtime}|{key}".encode()).hexdigest()
-    meta = cache.read_meta("layers", full)
+    meta = None if os.environ.get("SLIMLINE_NO_LAYER_CACHE") == "1" else cache.read_meta("layers", full)
     if meta is not None:
         d = json.loads(meta)
         path = cache.blob_path(d["digest"].removeprefix("sha256:"))
