@@ -12,8 +12,8 @@ import os
 import shutil
 import subprocess
 import sys
-import tomllib
 from collections.abc import Sequence
+from typing import Any
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,29 +85,20 @@ def poetry_lock(project: Path, *, pypi_style: bool = True) -> Path:
 
 
 def strip_sources(lock: Path, project: Path) -> None:
-    """Remove legacy ``[package.source]`` tables naming the test index and fix the content-hash."""
+    """Remove the ``legacy`` source tables that name the test index and fix the content-hash.
+
+    Path, git, url and file sources stay: they are part of what the lock says.
+    """
+    import tomlkit
+
     from slimline import project as project_mod
 
-    lines = lock.read_text().splitlines(keepends=True)
-    out: list[str] = []
-    skipping = False
-    for line in lines:
-        if line.strip() == "[package.source]":
-            skipping = True
-            continue
-        if skipping:
-            if line.strip() == "" or line.startswith("["):
-                skipping = False
-                if line.strip() == "":
-                    continue
-            else:
-                continue
-        out.append(line)
-    text = "".join(out)
-    proj = project_mod.load(project)
-    data = tomllib.loads(text)
-    old = data["metadata"]["content-hash"]
-    lock.write_text(text.replace(old, proj.content_hash()))
+    doc: Any = tomlkit.parse(lock.read_text())
+    for pkg in doc["package"]:
+        if pkg.get("source", {}).get("type") == "legacy":
+            del pkg["source"]
+    doc["metadata"]["content-hash"] = project_mod.load(project).content_hash()
+    lock.write_text(tomlkit.dumps(doc))
 
 
 def podman(*args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[str]:
