@@ -128,7 +128,7 @@ class Cache:
         fd, tmp = tempfile.mkstemp(prefix=".in.", suffix=".part", dir=tmpdir)
         try:
             with os.fdopen(fd, "wb") as f:
-                w = HashingWriter(f)  # type: ignore[arg-type]
+                w = HashingWriter(f)
                 while chunk := stream.read(CHUNK):
                     w.write(chunk)
             digest = w.hexdigest()

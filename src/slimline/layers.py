@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal
 
 import zstandard
 
@@ -33,7 +33,7 @@ from slimline.errors import SlimlineError
 from slimline.filetree import Entry, FileTree, Kind
 from slimline.oci.image import LAYER_GZIP, LAYER_TAR, LAYER_ZSTD, Layer
 
-__all__ = ["FORMAT_VERSION", "Compression", "cached", "members", "write", "write_many"]
+__all__ = ["FORMAT_VERSION", "Compression", "cached", "lookup", "members", "write", "write_many"]
 
 FORMAT_VERSION = "1"  # bump when the bytes written for the same tree change
 
@@ -58,14 +58,14 @@ class _Sink:
 
     def __init__(self, out: BinaryIO, compression: Compression) -> None:
         self.blob = HashingWriter(out)
-        self._z: BinaryIO | None
+        self._z: gzip.GzipFile | None
         self._zstd: zstandard.ZstdCompressionWriter | None = None
         if compression.name == "gzip":
             self._z = gzip.GzipFile(
                 filename="",
                 mode="wb",
                 fileobj=self.blob,
-                mtime=0,  # type: ignore[arg-type]
+                mtime=0,
                 compresslevel=compression.level,
             )
         elif compression.name == "zstd":
@@ -93,7 +93,7 @@ class _Sink:
             self._z.close()
         elif self._zstd is not None:
             self._zstd.flush(zstandard.FLUSH_FRAME)
-            self._zstd.close()
+            self._zstd.close()  # type: ignore[no-untyped-call]  # zstandard stubs lack it
 
 
 def _tarinfo(entry: Entry, mtime: int) -> tarfile.TarInfo:
@@ -183,6 +183,24 @@ def write(tree: FileTree, *, cache: Cache, mtime: int = 0, compression: Compress
     )
 
 
+def _meta_key(key: str, *, mtime: int, compression: Compression) -> str:
+    return hashlib.sha256(f"{FORMAT_VERSION}|{compression.key()}|{mtime}|{key}".encode()).hexdigest()
+
+
+def lookup(key: str, *, cache: Cache, mtime: int = 0, compression: Compression | None = None) -> Layer | None:
+    """The cached layer for ``key`` (see :func:`cached`), or None.  Never builds anything."""
+    if os.environ.get("SLIMLINE_NO_LAYER_CACHE") == "1":
+        return None
+    meta = cache.read_meta("layers", _meta_key(key, mtime=mtime, compression=compression or Compression()))
+    if meta is None:
+        return None
+    d = json.loads(meta)
+    path = cache.blob_path(d["digest"].removeprefix("sha256:"))
+    if not (path.is_file() and path.stat().st_size == d["size"]):
+        return None
+    return Layer(d["digest"], d["diff_id"], d["size"], d["media_type"], path)
+
+
 def cached(
     key: str,
     make: Callable[[], FileTree],
@@ -196,25 +214,15 @@ def cached(
 
     ``SLIMLINE_NO_LAYER_CACHE=1`` makes every call rebuild (benchmarks, debugging)."""
     compression = compression or Compression()
-    full = hashlib.sha256(f"{FORMAT_VERSION}|{compression.key()}|{mtime}|{key}".encode()).hexdigest()
-    meta = None if os.environ.get("SLIMLINE_NO_LAYER_CACHE") == "1" else cache.read_meta("layers", full)
-    if meta is not None:
-        d = json.loads(meta)
-        path = cache.blob_path(d["digest"].removeprefix("sha256:"))
-        if path.is_file() and path.stat().st_size == d["size"]:
-            return Layer(d["digest"], d["diff_id"], d["size"], d["media_type"], path)
+    hit = lookup(key, cache=cache, mtime=mtime, compression=compression)
+    if hit is not None:
+        return hit
     layer = write(make(), cache=cache, mtime=mtime, compression=compression)
     cache.write_meta(
         "layers",
-        full,
-        json.dumps(
-            {
-                "digest": layer.digest,
-                "diff_id": layer.diff_id,
-                "size": layer.size,
-                "media_type": layer.media_type,
-            }
-        ).encode(),
+        _meta_key(key, mtime=mtime, compression=compression),
+        json.dumps({"digest": layer.digest, "diff_id": layer.diff_id, "size": layer.size,
+                    "media_type": layer.media_type}).encode(),
     )
     return layer
 
@@ -231,11 +239,11 @@ def write_many(jobs: list[Callable[[], Layer]], *, workers: int | None = None) -
 def members(layer: Layer) -> Iterator[tarfile.TarFile]:
     """Open a layer's blob as a streaming tar reader (members in archive order)."""
     with layer.open() as raw:
-        stream: BinaryIO
+        stream: Any
         if layer.media_type.endswith("gzip") or _is_gzip(raw):
-            stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+            stream = gzip.GzipFile(fileobj=raw, mode="rb")
         elif layer.media_type.endswith("zstd"):
-            stream = zstandard.ZstdDecompressor().stream_reader(raw)  # type: ignore[assignment]
+            stream = zstandard.ZstdDecompressor().stream_reader(raw)
         else:
             stream = raw
         with tarfile.open(fileobj=stream, mode="r|") as tar:

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Size and build time of the Debian Python base (``debian:bookworm`` = Python 3.11 by default).
+
+Prints, measured on this machine against the real Debian archive:
+
+* unpacked size: the bytes of all regular files in the image (what the root file system holds),
+  and the size of the uncompressed layer tars;
+* compressed size: the gzip layer blobs (what a registry stores and a pull downloads);
+* warm build: median over ``--runs`` builds with everything cached (InRelease is still fetched
+  and verified each time: that is the network round trip every build pays);
+* assembly from cached downloads: median over ``--runs`` builds in a fresh cache holding only the
+  verified indexes, the resolution and the ``.deb`` files, so every layer is unpacked and
+  compressed again.
+
+Targets (issue 3): <= 40 MB unpacked, <= 16 MB compressed, warm build <= 5 s.
+Usage: ``.venv/bin/python bench/base.py [--ref debian:bookworm] [--platform linux/amd64] [--runs 5]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import measure  # noqa: E402
+
+from slimline import layers  # noqa: E402
+from slimline.cache import Cache  # noqa: E402
+from slimline.debian.base import BaseSettings, DebianRef, build, resolve  # noqa: E402
+from slimline.http import Http  # noqa: E402
+from slimline.oci.image import Image, Platform  # noqa: E402
+
+
+def sizes(image: Image) -> tuple[int, int, int]:
+    """(bytes of regular files, bytes of uncompressed tars, bytes of compressed blobs)."""
+    files = tars = 0
+    for layer in image.layers:
+        with layers.members(layer) as tar:
+            for info in tar:
+                if info.isfile():
+                    files += info.size
+        with layer.open() as raw:
+            import gzip
+
+            with gzip.GzipFile(fileobj=raw) as z:
+                while chunk := z.read(1 << 20):
+                    tars += len(chunk)
+    return files, tars, sum(layer.size for layer in image.layers)
+
+
+def seed(source: Cache, dest: Path, ref: DebianRef, platform: Platform, settings: BaseSettings) -> Cache:
+    base = resolve(ref, platform=platform, settings=settings, cache=source, http=Http())
+    fresh = Cache(dest)
+    for sha in [p.sha256 for p in base.resolution.packages] + [s.index.sha256 for s in base.archive.suites]:
+        fresh.blob_path(sha).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source.blob_path(sha), fresh.blob_path(sha))
+    shutil.copytree(source.root / "debian-resolve", dest / "debian-resolve")
+    return fresh
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ref", default="debian:bookworm")
+    ap.add_argument("--platform", default="linux/amd64")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--cache", type=Path, default=None, help="cache dir (default: SLIMLINE_CACHE_DIR or the user cache)")
+    args = ap.parse_args()
+    ref, platform, settings = DebianRef.parse(args.ref), Platform.parse(args.platform), BaseSettings()
+    cache = Cache(args.cache) if args.cache else Cache.default()
+    http = Http()
+
+    def once(c: Cache) -> Image:
+        image, _ = build(ref, platform=platform, settings=settings, cache=c, http=http)
+        return image
+
+    image = once(cache)  # fills the cache (downloads, layers) if needed
+    files, tars, blobs = sizes(image)
+    warm = measure("warm", args.runs, lambda _i: once(cache).digest)
+    with tempfile.TemporaryDirectory(prefix="slimline-bench-") as tmp:
+        caches: list[Cache] = []
+
+        def fresh(i: int) -> None:
+            caches.append(seed(cache, Path(tmp) / str(i), ref, platform, settings))
+
+        assembly = measure("assembly", args.runs, lambda i: once(caches[i]).digest, before=fresh)
+    print(f"base {ref} ({platform}): {image.digest}, {len(image.layers)} layers")
+    print(f"  unpacked:   {files / 1e6:.1f} MB in files ({tars / 1e6:.1f} MB of uncompressed tar)")
+    print(f"  compressed: {blobs / 1e6:.1f} MB (gzip)")
+    print(f"  warm build (everything cached, InRelease fetched and verified): {warm.row()}")
+    print(f"  assembly from cached .debs (unpack + compress every layer):     {assembly.row()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""Build times and image size of the example app (FastAPI + uvicorn[standard] + requests).
+
+Measures, with the real ``slimline`` command line, in one run:
+
+* warm full build: downloads and the base are cached, every slimline-made layer is rebuilt
+  (``SLIMLINE_NO_LAYER_CACHE=1``);
+* rebuild after a one-line change to the app (dependency layers come from the layer cache);
+* rebuild with no change.
+
+Targets (issue 2): code-change rebuild <= 0.5 s, warm full build <= 3 s.
+Usage: ``.venv/bin/python bench/build_times.py [--runs 5] [--readme] [--json out.json]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import ROOT, measure, mib, sh, write_readme  # noqa: E402
+
+SLIMLINE = str(Path(sys.executable).parent / "slimline")
+
+
+def image_sizes(layout: Path, tag: str) -> tuple[int, int, int]:
+    """(compressed bytes, unpacked bytes, layer count) of the image tagged ``tag`` in an OCI layout."""
+    index = json.loads((layout / "index.json").read_text())
+    entry = next(m for m in index["manifests"]
+                 if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag)
+    manifest = json.loads((layout / "blobs" / "sha256" / entry["digest"].split(":")[1]).read_text())
+    compressed = unpacked = 0
+    for layer in manifest["layers"]:
+        blob = layout / "blobs" / "sha256" / layer["digest"].split(":")[1]
+        compressed += layer["size"]
+        with gzip.open(blob, "rb") if layer["mediaType"].endswith("gzip") else blob.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                unpacked += len(chunk)
+    return compressed, unpacked, len(manifest["layers"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--readme", action="store_true", help="write the table into README.md")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="slimline-bench-"))
+    cache = Path(os.environ.get("SLIMLINE_CACHE_DIR") or "/tmp/slimline-bench-cache")
+    env = {"SLIMLINE_CACHE_DIR": str(cache)}
+    app = work / "hello"
+    shutil.copytree(ROOT / "examples" / "fastapi-app", app)
+    main_py = app / "src" / "hello" / "main.py"
+    layout = work / "out"
+
+    def build(tag: str, extra: dict[str, str] | None = None) -> None:
+        sh([SLIMLINE, "build", str(app), "--to", f"oci:{layout}:{tag}", "-q"], env={**env, **(extra or {})})
+
+    build("warmup")  # fills the download cache and pins the base
+    full = measure("warm full build", args.runs, lambda i: build("full", {"SLIMLINE_NO_LAYER_CACHE": "1"}))
+    original = main_py.read_text()
+
+    def change(i: int) -> None:
+        main_py.write_text(original.replace('GREETING = "hello from slimline"', f'GREETING = "hello #{i}"'))
+
+    code = measure("rebuild after a one-line change", args.runs, lambda i: build(f"change{i}"), before=change)
+    main_py.write_text(original)
+    build("same")
+    same = measure("rebuild with no change", args.runs, lambda i: build("same"))
+    compressed, unpacked, count = image_sizes(layout, "same")
+
+    targets = {"warm full build": 3.0, "rebuild after a one-line change": 0.5}
+    rows = []
+    for t in (full, code, same):
+        target = targets.get(t.name)
+        verdict = "" if target is None else (f"target <= {target} s: " + ("met" if t.median <= target else "MISSED"))
+        rows.append((t, verdict))
+    lines = [
+        f"Example app `examples/fastapi-app` (FastAPI + uvicorn[standard] + requests) on the default base, "
+        f"{os.cpu_count()} cores, `bench/build_times.py --runs {args.runs}`:",
+        "",
+        "| measurement | median (min, max) | target |",
+        "|---|---|---|",
+        *[f"| {t.name} | {t.row()} | {v} |" for t, v in rows],
+        f"| image size | {mib(compressed)} compressed, {mib(unpacked)} unpacked, {count} layers | |",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps({
+            "timings": {t.name: {"median": t.median, "min": t.low, "max": t.high, "samples": list(t.samples)}
+                        for t in (full, code, same)},
+            "compressed_bytes": compressed, "unpacked_bytes": unpacked, "layers": count,
+        }, indent=2))
+    if args.readme:
+        write_readme("build", text)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,297 @@
+"""Project + base -> image(s).  Returns images; writes nothing but cache entries.
+
+Layer stack, bottom to top: the base's layers untouched; the venv skeleton; third-party
+dependency layers (grouped by :mod:`slimline.grouping`); local path/VCS dependencies; the
+project.  Each layer below the project is memoised by the hashes of what goes into it (see
+:func:`slimline.layers.cached`), so a build whose dependencies did not change neither
+downloads nor compresses anything but the project layer.  When every dependency layer is
+already cached the wheels are not even looked at.
+
+Times: every file in every layer has mtime 0 except the project layer, whose files get the
+build epoch (``SOURCE_DATE_EPOCH``, else 0); the image's ``created`` is the build epoch too.
+Dependency layers therefore stay byte-identical across commits even when CI sets
+``SOURCE_DATE_EPOCH`` per commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from slimline import appfiles, bases, build_backend, fetch, grouping, install, layers, lockfile, select, sources, users
+from slimline import project as project_mod
+from slimline.cache import Cache, sha256_file
+from slimline.errors import SlimlineError
+from slimline.filetree import FileTree
+from slimline.http import Http
+from slimline.oci.image import Config, History, Image, Layer, Platform, rfc3339
+from slimline.plan import Plan, Selected
+from slimline.report import Reporter
+from slimline.settings import Settings
+
+__all__ = ["BuildError", "build", "build_epoch"]
+
+GENERATOR = "slimline"
+
+
+class BuildError(SlimlineError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One layer to produce: a cache key, a way to make its tree, and its history line."""
+
+    key: str
+    make: Callable[[], FileTree]
+    created_by: str
+    mtime: int
+
+
+def build_epoch() -> int:
+    """``SOURCE_DATE_EPOCH`` if set (an integer), else 0."""
+    raw = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not raw:
+        return 0
+    try:
+        return int(raw)
+    except ValueError:
+        raise BuildError(f"SOURCE_DATE_EPOCH={raw!r} is not an integer", doing="reading SOURCE_DATE_EPOCH",
+                         hint="set it to seconds since 1970, e.g. $(git log -1 --format=%ct)") from None
+
+
+def build(
+    root: Path,
+    *,
+    settings: Settings,
+    cache: Cache,
+    http: Http,
+    report: Reporter,
+    refresh_base: bool = False,
+    insecure: Sequence[str] = (),
+    exclude_outputs: Sequence[Path] = (),
+) -> list[Image]:
+    """Build one image per configured platform (same order as ``settings.platforms``)."""
+    proj = project_mod.load(root)
+    lock_path = root / "poetry.lock"
+    if not lock_path.is_file():
+        raise BuildError(f"{lock_path} does not exist", doing=f"reading {root}",
+                         hint="run `poetry lock` in the project first")
+    lock = lockfile.load(lock_path)
+    lockfile.check_fresh(proj, lock)
+    epoch = build_epoch()
+    compression = layers.Compression(settings.compression, settings.compression_level or
+                                     (3 if settings.compression == "zstd" else 6))
+    default_index = sources.default_index_url(setting=settings.index_url)
+    envs = build_backend.BuildEnvs(cache=cache, http=http, index_url=default_index,
+                                   index_auth=sources.credentials_for("", default_index))
+    images = []
+    for text in settings.platforms:
+        platform = Platform.parse(text)
+        base = bases.resolve(settings.base, requires_python=proj.requires_python, platform=platform,
+                             debian=settings.debian, cache=cache, http=http, report=report,
+                             compression=compression, refresh=refresh_base, insecure=insecure)
+        report.step(f"base {base.name}: {base.target}")
+        plan = select.select(proj, lock, base.target, with_groups=settings.with_groups,
+                             without_groups=settings.without_groups, only_groups=settings.only_groups,
+                             extras=settings.extras, all_extras=settings.all_extras)
+        report.step(f"{len(plan.packages)} distributions selected for {platform}")
+        jobs = _dependency_jobs(plan, settings=settings, cache=cache, http=http, envs=envs, root=root,
+                                report=report, default_index=default_index, compression=compression)
+        jobs.append(_project_job(proj, settings=settings, cache=cache, envs=envs, epoch=epoch, plan=plan,
+                                 exclude_outputs=exclude_outputs))
+        new_layers = layers.write_many([_layer_maker(j, cache=cache, compression=compression) for j in jobs])
+        history = tuple(History(created_by=j.created_by, created=rfc3339(epoch)) for j in jobs)
+        image = base.image.append(tuple(new_layers), history)
+        image = image.with_config(_config(proj, plan, settings=settings, base=base, cache=cache))
+        image = image.with_created(rfc3339(epoch)).with_annotations(
+            **{"org.opencontainers.image.created": rfc3339(epoch),
+               "org.opencontainers.image.base.name": base.name,
+               "org.opencontainers.image.base.digest": base.image.digest})
+        report.done(f"image {image.digest} ({platform}, {len(image.layers)} layers)")
+        images.append(image)
+    return images
+
+
+def _layer_maker(job: _Job, *, cache: Cache, compression: layers.Compression) -> Callable[[], Layer]:
+    return lambda: layers.cached(job.key, job.make, cache=cache, mtime=job.mtime, compression=compression)
+
+
+# --- dependency layers -------------------------------------------------------------------------
+
+def _dependency_jobs(plan: Plan, *, settings: Settings, cache: Cache, http: Http, envs: build_backend.BuildEnvs,
+                     root: Path, report: Reporter, default_index: str, compression: layers.Compression) -> list[_Job]:
+    target = plan.target
+    prefix = settings.venv
+    base_key = f"{prefix}|{target.interpreter}|{target.python_version}|{target.platform}"
+    jobs = [_Job(f"venv|{base_key}", lambda: install.venv_tree(target, prefix=prefix), "slimline: python venv", 0)]
+    third = [p for p in plan.packages if not p.is_local]
+    local = [p for p in plan.packages if p.is_local]
+
+    sizes = _known_sizes(third, cache)
+    wheels: dict[str, Path] = {}
+    if local or any(s is None for s in sizes.values()) or not all(
+        layers.lookup(k, cache=cache, compression=compression) for k in _group_keys(third, sizes, base_key)
+    ):
+        report.step(f"fetching {len(plan.packages)} distributions")
+        wheels = fetch.fetch(plan, cache=cache, http=http, default_index=default_index, build_env=envs,
+                             project_root=root, report=report.detail)
+        for p in third:
+            if sizes.get(p.name) is None:
+                size = wheels[p.name].stat().st_size
+                sizes[p.name] = size
+                if p.artifact is not None:
+                    cache.write_meta("wheel-sizes", p.artifact.sha256, str(size).encode())
+
+    for group_, key in zip(_groups(third, sizes), _group_keys(third, sizes, base_key), strict=True):
+        names = ", ".join(f"{p.name} {p.version}" for p in group_)
+        jobs.append(_Job(key, _installer(group_, wheels, plan=plan, prefix=prefix, cache=cache),
+                         f"slimline: dependencies {names}", 0))
+    for p in local:
+        digest = sha256_file(wheels[p.name])
+        jobs.append(_Job(f"local|{base_key}|{p.name}|{digest}",
+                         _installer([p], wheels, plan=plan, prefix=prefix, cache=cache),
+                         f"slimline: local dependency {p.name} {p.version}", 0))
+    return jobs
+
+
+def _artifact_id(p: Selected) -> str:
+    if p.artifact is not None:
+        return f"{p.name}=={p.version}#{p.artifact.filename}:{p.artifact.sha256}"
+    return f"{p.name}=={p.version}#{p.origin.kind}:{p.origin.url}@{p.origin.resolved}"
+
+
+def _known_sizes(third: Sequence[Selected], cache: Cache) -> dict[str, int | None]:
+    out: dict[str, int | None] = {}
+    for p in third:
+        raw = cache.read_meta("wheel-sizes", p.artifact.sha256) if p.artifact is not None else None
+        out[p.name] = int(raw) if raw else None
+    return out
+
+
+def _groups(third: Sequence[Selected], sizes: dict[str, int | None]) -> list[list[Selected]]:
+    items = [grouping.Item(name=p.name, size=sizes.get(p.name) or 0) for p in third]
+    by_name = {p.name: p for p in third}
+    return [[by_name[i.name] for i in g] for g in grouping.group(items)]
+
+
+def _group_keys(third: Sequence[Selected], sizes: dict[str, int | None], base_key: str) -> list[str]:
+    return [f"deps|{base_key}|" + ",".join(_artifact_id(p) for p in g) for g in _groups(third, sizes)]
+
+
+def _installer(group_: Sequence[Selected], wheels: dict[str, Path], *, plan: Plan, prefix: str,
+               cache: Cache) -> Callable[[], FileTree]:
+    def make() -> FileTree:
+        tree = FileTree()
+        for p in group_:
+            if p.name not in wheels:
+                raise BuildError(f"no wheel was fetched for {p.name}", doing="laying out dependency layers")
+            tree = tree.merge(install.wheel_tree(wheels[p.name], target=plan.target, prefix=prefix,
+                                                 direct_url=_direct_url(p)))
+        return tree
+    return make
+
+
+def _direct_url(p: Selected) -> dict[str, object] | None:
+    o = p.origin
+    if o.kind in ("directory", "file"):
+        return {"url": Path(o.url).as_uri(), "dir_info": {"editable": False}} if o.kind == "directory" else \
+            {"url": Path(o.url).as_uri(), "archive_info": {}}
+    if o.kind == "git":
+        info: dict[str, object] = {"vcs": "git", "commit_id": o.resolved}
+        if o.reference:
+            info["requested_revision"] = o.reference
+        d: dict[str, object] = {"url": o.url, "vcs_info": info}
+        if o.subdirectory:
+            d["subdirectory"] = o.subdirectory
+        return d
+    if o.kind == "url":
+        return {"url": o.url, "archive_info": {}}
+    return None
+
+
+# --- the project layer -------------------------------------------------------------------------
+
+def _project_job(proj: project_mod.Project, *, settings: Settings, cache: Cache, envs: build_backend.BuildEnvs,
+                 epoch: int, plan: Plan, exclude_outputs: Sequence[Path]) -> _Job:
+    if proj.package_mode:
+        wheel = build_backend.build_project_wheel(proj.root, envs=envs, cache=cache)
+        digest = sha256_file(wheel)
+        return _Job(
+            f"project|{settings.venv}|{plan.target.interpreter}|{digest}",
+            lambda: install.wheel_tree(wheel, target=plan.target, prefix=settings.venv, requested=True),
+            f"slimline: project {proj.name} {proj.version}", epoch,
+        )
+    tree = appfiles.app_tree(proj.root, dest=settings.workdir, include=settings.include, exclude=settings.exclude,
+                             also_exclude=exclude_outputs)
+    h = hashlib.sha256(settings.workdir.encode())
+    for entry in tree.entries():
+        h.update(repr((entry.path, entry.kind, entry.mode, entry.size, entry.target)).encode())
+        if entry.source is not None:
+            with entry.source.open() as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+    return _Job(f"app|{h.hexdigest()}", lambda: tree, f"slimline: app files {proj.name}", epoch)
+
+
+# --- config ------------------------------------------------------------------------------------
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def _config(proj: project_mod.Project, plan: Plan, *, settings: Settings, base: bases.Base,
+            cache: Cache) -> Config:
+    cfg = base.image.config
+    venv_bin = f"{settings.venv}/bin"
+    env = {
+        "PATH": f"{venv_bin}:{cfg.env_map().get('PATH', DEFAULT_PATH)}",
+        "VIRTUAL_ENV": settings.venv,
+        "PYTHONUNBUFFERED": "1",
+    }
+    if not settings.bytecode:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    env.update(settings.env)
+    cfg = cfg.with_env(**env)
+    if settings.entrypoint is not None:
+        entrypoint: tuple[str, ...] = tuple(settings.entrypoint)
+    else:
+        scripts = sorted(proj.scripts) if proj.package_mode else []
+        entrypoint = (f"{venv_bin}/{scripts[0]}",) if len(scripts) == 1 else (f"{venv_bin}/python",)
+    cmd = tuple(settings.cmd) if settings.cmd is not None else ()
+    labels = {**cfg.labels, **_project_labels(proj), **settings.labels}
+    ports = set(cfg.exposed_ports) | {str(p) if "/" in str(p) else f"{p}/tcp" for p in settings.ports}
+    return replace(
+        cfg,
+        entrypoint=entrypoint,
+        cmd=cmd,
+        working_dir=settings.workdir,
+        user=settings.user if settings.user is not None else users.default_user(base.image, cache=cache),
+        labels=labels,
+        exposed_ports=tuple(sorted(ports)),
+    )
+
+
+def _project_labels(proj: project_mod.Project) -> dict[str, str]:
+    out = {"org.opencontainers.image.title": proj.name}
+    if proj.version:
+        out["org.opencontainers.image.version"] = proj.version
+    if proj.description:
+        out["org.opencontainers.image.description"] = proj.description
+    if proj.license:
+        out["org.opencontainers.image.licenses"] = proj.license
+    if proj.authors:
+        out["org.opencontainers.image.authors"] = ", ".join(proj.authors)
+    source = proj.urls.get("repository") or proj.urls.get("source")
+    if source:
+        out["org.opencontainers.image.source"] = source
+    url = proj.urls.get("homepage")
+    if url:
+        out["org.opencontainers.image.url"] = url
+    docs = proj.urls.get("documentation")
+    if docs:
+        out["org.opencontainers.image.documentation"] = docs
+    return out

@@ -1,0 +1,183 @@
+"""Command line: argument parsing and wiring only.
+
+    slimline build [PROJECT_DIR] [--base REF] [--platform P]... [--to REF]... [options]
+    slimline base REF [--platform P]... [--to REF]...
+
+Exit status: 0 on success, 1 for a :class:`~slimline.errors.SlimlineError` (its message on
+stderr), 2 for bad usage, 130 when interrupted.  The image digest (or, for a registry,
+``NAME@sha256:...``) is the only thing written to stdout, one line per output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from slimline import __version__, bases, layers, publish
+from slimline import build as build_mod
+from slimline import settings as settings_mod
+from slimline.cache import Cache
+from slimline.errors import SlimlineError
+from slimline.http import Http
+from slimline.oci import reference
+from slimline.oci.image import Platform
+from slimline.report import Quiet, Reporter, Stderr
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="slimline", description="Build OCI images from Poetry projects, "
+                                "without a container engine.")
+    p.add_argument("--version", action="version", version=f"slimline {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    b = sub.add_parser("build", help="build the project into an image")
+    b.add_argument("project", nargs="?", default=".", type=Path, help="project directory (default: .)")
+    b.add_argument("--base", help="base image: debian:SUITE[/pythonX.Y], oci:PATH[:TAG], docker-archive:PATH, "
+                   "or a registry name (default: the Debian suite matching requires-python)")
+    b.add_argument("--with", dest="with_", action="append", default=None, metavar="GROUP",
+                   help="also install this dependency group (repeatable, or comma-separated)")
+    b.add_argument("--without", action="append", default=None, metavar="GROUP", help="leave out this group")
+    b.add_argument("--only", action="append", default=None, metavar="GROUP", help="install only these groups")
+    b.add_argument("-E", "--extras", action="append", default=None, metavar="EXTRA", help="install this extra")
+    b.add_argument("--all-extras", action="store_true", default=None, help="install all extras")
+    b.add_argument("--user", help="user the image runs as (default: the base's non-root user)")
+    b.add_argument("--entrypoint", help='entrypoint, as a JSON list or a shell-quoted string')
+    b.add_argument("--cmd", help="default arguments, as a JSON list or a shell-quoted string")
+    b.add_argument("--tag", help="image name[:tag] recorded in outputs (default: PROJECT:VERSION)")
+    b.add_argument("--compression", choices=["gzip", "zstd"], help="layer compression (default gzip)")
+    _common(b)
+
+    base = sub.add_parser("base", help="write a base image on its own")
+    base.add_argument("ref", help="debian:SUITE[/pythonX.Y] (or any base reference)")
+    base.add_argument("--mirror", help="Debian mirror URL (default: the host's apt sources)")
+    base.add_argument("--package", action="append", default=[], help="extra Debian package (repeatable)")
+    _common(base)
+    return p
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--platform", action="append", default=None, metavar="OS/ARCH",
+                   help="target platform, e.g. linux/amd64 or linux/arm64 (repeatable; default linux/amd64)")
+    p.add_argument("--to", action="append", default=None, metavar="REF",
+                   help="output: oci:PATH[:TAG], docker-archive:PATH[:NAME:TAG], docker://NAME[:TAG], "
+                   "docker-daemon:NAME:TAG (repeatable)")
+    p.add_argument("--load", action="store_true", help="also load the image into podman or docker")
+    p.add_argument("--insecure-registry", action="append", default=[], metavar="HOST",
+                   help="allow plain HTTP / unverified TLS for this registry host")
+    p.add_argument("--refresh", action="store_true", help="re-read the Debian archive even if a pinned base is fresh")
+    p.add_argument("--cache-dir", type=Path, help="cache directory (default: $SLIMLINE_CACHE_DIR or the user cache)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print only the digest")
+    p.add_argument("-v", "--verbose", action="store_true", help="say more about each step")
+
+
+def _argv_list(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    stripped = text.strip()
+    if stripped.startswith("["):
+        value = json.loads(stripped)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise SlimlineError(f"{text!r} is not a JSON list of strings", doing="reading the command line")
+        return value
+    return shlex.split(stripped)
+
+
+def _split(values: Sequence[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in (
+        ("base", args.base), ("platforms", args.platform), ("with", _split(args.with_)),
+        ("without", _split(args.without)), ("only", _split(args.only)), ("extras", _split(args.extras)),
+        ("all-extras", args.all_extras), ("user", args.user), ("entrypoint", _argv_list(args.entrypoint)),
+        ("cmd", _argv_list(args.cmd)), ("tag", args.tag), ("compression", args.compression),
+    ):
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def _cmd_build(args: argparse.Namespace, *, cache: Cache, http: Http, report: Reporter) -> list[str]:
+    root = args.project.resolve()
+    pyproject = root / "pyproject.toml"
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SlimlineError(f"{pyproject} does not exist", doing="reading the project",
+                            hint="run slimline in a Poetry project directory or pass its path") from None
+    except tomllib.TOMLDecodeError as err:
+        raise SlimlineError(f"{pyproject} is not valid TOML: {err}", doing="reading the project") from err
+    table = data.get("tool", {}).get("slimline", {})
+    s = settings_mod.load(table, overrides=_overrides(args))
+    name = s.tag or _default_name(data)
+    outputs = [reference.parse(t, role="output") for t in (args.to or [f"oci:{root / 'dist' / 'image'}"])]
+    if args.load:
+        outputs.append(reference.parse(f"docker-daemon:{name}", role="output"))
+    excluded = [o.path for o in outputs if isinstance(o, reference.OciRef | reference.ArchiveRef)]
+    images = build_mod.build(root, settings=s, cache=cache, http=http, report=report, refresh_base=args.refresh,
+                             insecure=args.insecure_registry, exclude_outputs=excluded)
+    return publish.publish(images, outputs, name=name, http=http, insecure=args.insecure_registry, report=report)
+
+
+def _default_name(data: dict[str, Any]) -> str:
+    proj = data.get("project") or {}
+    poetry = data.get("tool", {}).get("poetry", {})
+    name = str(proj.get("name") or poetry.get("name") or "app").lower().replace("_", "-")
+    version = str(proj.get("version") or poetry.get("version") or "latest")
+    return f"{name}:{version}"
+
+
+def _cmd_base(args: argparse.Namespace, *, cache: Cache, http: Http, report: Reporter) -> list[str]:
+    from slimline.debian import base as debian_base
+
+    debian = debian_base.BaseSettings(mirror=args.mirror, packages=tuple(args.package))
+    platforms = [Platform.parse(p) for p in (args.platform or ["linux/amd64"])]
+    images = [
+        bases.resolve(args.ref, requires_python=_any_python(), platform=p, debian=debian, cache=cache, http=http,
+                      report=report, compression=layers.Compression(), refresh=args.refresh,
+                      insecure=args.insecure_registry).image
+        for p in platforms
+    ]
+    name = "python-base:" + args.ref.replace("debian:", "").replace("/", "-").replace(":", "-")
+    outputs = [reference.parse(t, role="output") for t in (args.to or [f"oci:{Path('dist/base').resolve()}"])]
+    return publish.publish(images, outputs, name=name, http=http, insecure=args.insecure_registry, report=report)
+
+
+def _any_python() -> Any:
+    from packaging.specifiers import SpecifierSet
+
+    return SpecifierSet()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    report: Reporter = Quiet() if args.quiet else Stderr(verbose=args.verbose)
+    cache = Cache(args.cache_dir) if args.cache_dir else Cache.default()
+    http = Http()
+    try:
+        run = _cmd_build if args.command == "build" else _cmd_base
+        for line in run(args, cache=cache, http=http, report=report):
+            print(line, flush=True)
+    except SlimlineError as err:
+        print(f"slimline: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("slimline: interrupted; outputs were left as they were", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,328 @@
+"""End to end: real Poetry locks, real downloads, real Debian base, images run with real podman + runc.
+
+Each project is locked once per session (``poetry lock`` costs seconds) and copied per test.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import tarfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.support import ROOT, podman, podman_run, poetry_lock, run, skopeo_inspect, slimline, tool
+
+pytestmark = [pytest.mark.network, pytest.mark.container]
+
+
+# --- projects -----------------------------------------------------------------------------------
+
+CLI_PYPROJECT = """\
+[project]
+name = "greet"
+version = "1.0.0"
+description = "a click CLI"
+requires-python = ">=3.11"
+dependencies = ["click (>=8.1,<9)"]
+
+[project.optional-dependencies]
+color = ["colorama (>=0.4)"]
+
+[project.scripts]
+greet = "greet.cli:main"
+
+[tool.poetry]
+packages = [{ include = "greet", from = "src" }]
+
+[tool.poetry.group.dev.dependencies]
+six = ">=1.16"
+
+[build-system]
+requires = ["poetry-core>=2.0,<3.0"]
+build-backend = "poetry.core.masonry.api"
+"""
+
+CLI_MAIN = """\
+import click
+
+MESSAGE = "hello"
+
+
+@click.command()
+@click.option("--name", default="world")
+def main(name: str) -> None:
+    click.echo(f"{MESSAGE}, {name}!")
+"""
+
+SCRIPT_PYPROJECT = """\
+[tool.poetry]
+name = "scripty"
+version = "0.1.0"
+description = "a package-mode=false app"
+authors = ["Someone <someone@example.invalid>"]
+package-mode = false
+
+[tool.poetry.dependencies]
+python = ">=3.11,<4"
+docopt = "0.6.2"
+pywin32 = { version = ">=306", markers = "sys_platform == 'win32'" }
+locallib = { path = "libs/locallib", develop = false }
+
+[tool.slimline]
+entrypoint = ["/app/.venv/bin/python", "/app/main.py"]
+"""
+
+SCRIPT_MAIN = """\
+\"\"\"Usage: main.py [--count=N]\"\"\"
+import docopt
+import locallib
+
+args = docopt.docopt(__doc__, argv=["--count=3"])
+print("args", args["--count"], locallib.VALUE)
+"""
+
+LOCALLIB_PYPROJECT = """\
+[project]
+name = "locallib"
+version = "0.2.0"
+requires-python = ">=3.8"
+
+[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+"""
+
+
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+@pytest.fixture(scope="session")
+def locked_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = _write(tmp_path_factory.mktemp("cli") / "greet", {
+        "pyproject.toml": CLI_PYPROJECT, "src/greet/__init__.py": "", "src/greet/cli.py": CLI_MAIN,
+        "README.md": "greet\n",
+    })
+    poetry_lock(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def locked_script(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = _write(tmp_path_factory.mktemp("script") / "scripty", {
+        "pyproject.toml": SCRIPT_PYPROJECT, "main.py": SCRIPT_MAIN,
+        "libs/locallib/pyproject.toml": LOCALLIB_PYPROJECT,
+        "libs/locallib/locallib/__init__.py": "VALUE = 'from-locallib'\n",
+        ".dockerignore": "secrets.txt\n", "secrets.txt": "do not ship\n",
+    })
+    poetry_lock(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def locked_web(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("web") / "hello"
+    shutil.copytree(ROOT / "examples" / "fastapi-app", root)
+    if not (root / "poetry.lock").exists():
+        poetry_lock(root)
+    return root
+
+
+def _copy(src: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / src.name
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _digest(proc_stdout: str) -> str:
+    lines = [line for line in proc_stdout.splitlines() if line.strip()]
+    assert lines, "slimline printed no digest"
+    return lines[-1].split("@")[-1].strip()
+
+
+def _layout_index(layout: Path) -> dict[str, object]:
+    return dict(json.loads((layout / "index.json").read_text()))
+
+
+def _manifest(layout: Path, digest: str) -> dict[str, object]:
+    blob = layout / "blobs" / "sha256" / digest.removeprefix("sha256:")
+    return dict(json.loads(blob.read_text()))
+
+
+def _venv_dists(bundle_rootfs: Path) -> set[str]:
+    site = next((bundle_rootfs / "app" / ".venv" / "lib").glob("python3.*")) / "site-packages"
+    return {p.name.split("-")[0].lower() for p in site.glob("*.dist-info")}
+
+
+def _unpack(layout: Path, tag: str, dest: Path) -> Path:
+    run([tool("umoci"), "unpack", "--rootless", "--image", f"{layout}:{tag}", str(dest)])
+    return dest / "rootfs"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- tests --------------------------------------------------------------------------------------
+
+def test_cli_image_runs_and_holds_exactly_the_main_group(locked_cli: Path, tmp_path: Path) -> None:
+    proj = _copy(locked_cli, tmp_path)
+    layout = tmp_path / "out"
+    archive = tmp_path / "greet.tar"
+    proc = slimline("build", str(proj), "--to", f"oci:{layout}:v1", "--to", f"docker-archive:{archive}:greet:v1")
+    digest = _digest(proc.stdout)
+    assert digest.startswith("sha256:")
+
+    raw = skopeo_inspect(f"oci:{layout}:v1")
+    assert raw["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+    rootfs = _unpack(layout, "v1", tmp_path / "bundle")
+    assert _venv_dists(rootfs) == {"click", "greet"}  # no dev group, no extra, no colorama (win32 only)
+    assert not (rootfs / "app" / ".venv" / "bin" / "pip").exists()
+    script = (rootfs / "app" / ".venv" / "bin" / "greet").read_text()
+    assert script.startswith("#!/app/.venv/bin/python")
+
+    out = podman_run(f"oci:{layout}:v1", "--name", "slim").stdout
+    assert out.strip() == "hello, slim!"
+    loaded = podman("load", "-i", str(archive)).stdout
+    assert "greet:v1" in loaded
+    uid = podman_run("localhost/greet:v1", flags=["--entrypoint", "/app/.venv/bin/python"],
+                     *["-c", "import os; print(os.getuid())"]).stdout.strip()
+    assert uid == "65532"
+    config = json.loads(run([tool("skopeo"), "inspect", "--config", f"oci:{layout}:v1"]).stdout)
+    assert config["config"]["Entrypoint"] == ["/app/.venv/bin/greet"]
+    env = dict(e.split("=", 1) for e in config["config"]["Env"])
+    assert env["PATH"].startswith("/app/.venv/bin:")
+    assert env["VIRTUAL_ENV"] == "/app/.venv"
+    assert config["config"]["Labels"]["org.opencontainers.image.title"] == "greet"
+
+
+def test_groups_and_extras_select_exactly(locked_cli: Path, tmp_path: Path) -> None:
+    proj = _copy(locked_cli, tmp_path)
+    layout = tmp_path / "out"
+    slimline("build", str(proj), "--with", "dev", "-E", "color", "--to", f"oci:{layout}:x", "-q")
+    rootfs = _unpack(layout, "x", tmp_path / "bundle")
+    assert _venv_dists(rootfs) == {"click", "greet", "six", "colorama"}
+
+
+def test_script_app_with_path_dep_sdist_and_markers(locked_script: Path, tmp_path: Path) -> None:
+    proj = _copy(locked_script, tmp_path)
+    layout = tmp_path / "out"
+    slimline("build", str(proj), "--to", f"oci:{layout}:s", "-q")
+    rootfs = _unpack(layout, "s", tmp_path / "bundle")
+    assert _venv_dists(rootfs) == {"docopt", "locallib"}  # pywin32 is excluded by its marker
+    assert (rootfs / "app" / "main.py").is_file()
+    assert not (rootfs / "app" / "secrets.txt").exists()  # .dockerignore honoured
+    out = podman_run(f"oci:{layout}:s").stdout
+    assert out.strip() == "args 3 from-locallib"
+
+
+def test_web_service_answers_http(locked_web: Path, tmp_path: Path) -> None:
+    proj = _copy(locked_web, tmp_path)
+    archive = tmp_path / "hello.tar"
+    slimline("build", str(proj), "--to", f"docker-archive:{archive}:hello:web", "-q")
+    podman("load", "-i", str(archive))
+    port = _free_port()
+    name = f"slimline-web-{port}"
+    podman(*["--runtime", "runc", "--cgroup-manager=cgroupfs", "run", "-d", "--rm", "--name", name,
+             "--network", "host", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+             "-e", f"PORT={port}", "-e", "HOST=127.0.0.1", "localhost/hello:web"])
+    try:
+        body = _get_json(f"http://127.0.0.1:{port}/", deadline=time.monotonic() + 60)
+    finally:
+        podman("rm", "-f", name, check=False)
+    assert body["message"] == "hello from slimline"
+    assert body["python"].startswith("3.13.")  # requires-python >=3.11: the newest suite, trixie
+
+
+def _get_json(url: str, *, deadline: float) -> dict[str, str]:
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return dict(json.loads(resp.read()))
+        except OSError as err:
+            last = err
+            time.sleep(0.3)
+    raise AssertionError(f"the service never answered on {url}: {last}")
+
+
+def _dep_layers(layout: Path, tag: str) -> tuple[list[str], str]:
+    index = _layout_index(layout)
+    entry = next(m for m in index["manifests"]  # type: ignore[attr-defined]
+                 if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag)
+    manifest = _manifest(layout, entry["digest"])
+    digests = [layer["digest"] for layer in manifest["layers"]]  # type: ignore[attr-defined]
+    return digests[:-1], digests[-1]
+
+
+def test_one_line_change_rebuilds_only_the_project_layer(locked_cli: Path, tmp_path: Path) -> None:
+    proj = _copy(locked_cli, tmp_path)
+    layout = tmp_path / "out"
+    first = _digest(slimline("build", str(proj), "--to", f"oci:{layout}:a", "-q").stdout)
+    cli = proj / "src" / "greet" / "cli.py"
+    cli.write_text(cli.read_text().replace('MESSAGE = "hello"', 'MESSAGE = "howdy"'))
+    second = _digest(slimline("build", str(proj), "--to", f"oci:{layout}:b", "-q").stdout)
+    assert first != second
+    deps_a, top_a = _dep_layers(layout, "a")
+    deps_b, top_b = _dep_layers(layout, "b")
+    assert deps_a == deps_b
+    assert top_a != top_b
+    assert podman_run(f"oci:{layout}:b").stdout.strip() == "howdy, world!"
+
+
+def test_same_digest_from_two_empty_caches_and_checkouts(locked_cli: Path, tmp_path: Path) -> None:
+    digests = []
+    for i in range(2):
+        proj = _copy(locked_cli, tmp_path / f"checkout{i}")
+        env = {"SLIMLINE_CACHE_DIR": str(tmp_path / f"cache{i}")}
+        out = slimline("build", str(proj), "--to", f"oci:{tmp_path / f'out{i}'}:r", "-q", env=env)
+        digests.append(_digest(out.stdout))
+    assert digests[0] == digests[1]
+
+
+def test_tampered_cached_wheel_fails_and_keeps_old_output(locked_cli: Path, tmp_path: Path) -> None:
+    proj = _copy(locked_cli, tmp_path)
+    cache = tmp_path / "cache"
+    env = {"SLIMLINE_CACHE_DIR": str(cache)}
+    layout = tmp_path / "out"
+    slimline("build", str(proj), "--to", f"oci:{layout}:t", "-q", env=env)
+    before = {p: p.read_bytes() for p in layout.rglob("*") if p.is_file()}
+
+    lock = (proj / "poetry.lock").read_text()
+    start = lock.index('name = "click"')
+    click_hash = lock[start:].split('hash = "sha256:')[1].split('"')[0]
+    blob = cache / "blobs" / "sha256" / click_hash
+    assert blob.is_file(), "the click wheel should be in the cache after a build"
+    for meta in (cache / "layers").iterdir():  # force the dependency layers to be rebuilt
+        meta.unlink()
+    data = bytearray(blob.read_bytes())
+    data[100] ^= 0xFF
+    blob.write_bytes(bytes(data))
+
+    proc = slimline("build", str(proj), "--to", f"oci:{layout}:t", env=env, check=False)
+    assert proc.returncode == 1
+    assert "click" in proc.stderr and click_hash in proc.stderr and "expected" in proc.stderr
+    after = {p: p.read_bytes() for p in layout.rglob("*") if p.is_file()}
+    assert after == before
+
+
+def test_docker_archive_is_a_valid_oci_layout_too(locked_cli: Path, tmp_path: Path) -> None:
+    proj = _copy(locked_cli, tmp_path)
+    archive = tmp_path / "img.tar"
+    slimline("build", str(proj), "--to", f"docker-archive:{archive}:greet:arch", "-q")
+    with tarfile.open(archive) as tar:
+        names = set(tar.getnames())
+    assert {"manifest.json", "index.json", "oci-layout"} <= names
+    raw = skopeo_inspect(f"docker-archive:{archive}")
+    assert raw["schemaVersion"] == 2
