@@ -1,0 +1,411 @@
+"""docker-archive tars (``docker-archive:PATH[:NAME:TAG]``) for ``docker load`` and ``podman load``.
+
+Written form: the one Docker 25+ ``docker save`` writes, an OCI image layout plus the classic
+``manifest.json`` whose paths point into ``blobs/``.  Classic Docker reads ``manifest.json``;
+containerd, podman and skopeo's OCI readers read ``index.json``.  podman 4 loads such a tar as
+an OCI archive and names the image from ``io.containerd.image.name``, falling back to
+``org.opencontainers.image.ref.name`` *as a full name* (a bare tag there becomes an image
+called ``localhost/<tag>:latest``), so both annotations hold the full name
+(``localhost/app:1.0``); ``RepoTags`` holds it too.  No name: no annotations, no RepoTags.
+
+The tar is deterministic: members in a fixed order (``blobs/``, ``blobs/sha256/``, blobs by
+name, ``index.json``, ``manifest.json``, ``oci-layout``), mtime 0, owner 0:0 without names,
+modes 0644/0755, PAX format (extended headers only where USTAR cannot hold a value).  It is
+written to a temp file beside PATH and renamed over PATH, so PATH is never half-written.
+
+Reading accepts both forms ``docker save``/``podman save``/``skopeo`` write: legacy
+(``<id>/layer.tar`` or ``<diff-id>.tar`` + ``<id>.json`` + ``manifest.json``) and the OCI +
+``manifest.json`` form, always through ``manifest.json``.  Each layer is copied into the cache
+as stored; its compression is recognised from its first bytes, and its uncompressed sha256
+must equal the config's diff_id.  Uncompressed layers become ``LAYER_TAR`` layers whose digest
+is their diff_id.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import posixpath
+import re
+import tarfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+import zstandard
+
+from slimline.cache import CHUNK, Cache, atomic_write
+from slimline.errors import SlimlineError
+from slimline.oci import image as oci
+from slimline.oci.blobs import (
+    CONTAINERD_NAME,
+    LAYOUT_FILE,
+    MAX_JSON,
+    REF_NAME,
+    BlobMismatch,
+    check_platform,
+    os_errors,
+)
+from slimline.oci.image import Image, Platform, canonical_json, image_from_json
+from slimline.oci.reference import DOCKER_HUB, LOCALHOST, ArchiveRef, ReferenceError_, parse_name
+
+__all__ = ["ArchiveError", "read", "write"]
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_DIFF_IDS = "oci-diff-ids"  # cache namespace: compressed blob hex -> verified diff_id
+
+
+class ArchiveError(SlimlineError):
+    """A docker-archive that cannot be read or written; ``path`` is the tar."""
+
+    def __init__(self, problem: str, *, path: Path, doing: str, hint: str = "") -> None:
+        super().__init__(problem, doing=doing, hint=hint)
+        self.path = path
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def write(image: Image, ref: ArchiveRef, *, name: str | None = None) -> str:
+    """Write ``image`` to the tar ``ref`` atomically; return the image's manifest digest.
+
+    The image is named ``ref.name``, else ``name`` (normalised: ``app:1.0`` ->
+    ``localhost/app:1.0``), else left unnamed.
+    """
+    dest = ref.path.expanduser()
+    doing = f"writing {ref}"
+    full = ref.name
+    if full is None and name is not None:
+        try:
+            full = str(parse_name(name, default_registry=LOCALHOST))
+        except ReferenceError_ as err:
+            raise ArchiveError(
+                f"the image name {name!r} is not valid: {err.reason}", path=dest, doing=doing
+            ) from err
+    if dest.is_dir():
+        raise ArchiveError(
+            f"{dest} is a directory",
+            path=dest,
+            doing=doing,
+            hint="a docker-archive is a file; for a directory use oci:PATH",
+        )
+    ann = {CONTAINERD_NAME: full, REF_NAME: full} if full else {}
+    config_hex = image.config_descriptor.digest.removeprefix("sha256:")
+    blobs: dict[str, bytes | oci.Layer] = {
+        config_hex: image.config_bytes,
+        image.digest.removeprefix("sha256:"): image.manifest_bytes,
+    }
+    for layer in image.layers:
+        blobs.setdefault(layer.digest.removeprefix("sha256:"), layer)
+    manifest_json = canonical_json(
+        [
+            {
+                "Config": f"blobs/sha256/{config_hex}",
+                "RepoTags": [full] if full else [],
+                "Layers": [f"blobs/sha256/{layer.digest.removeprefix('sha256:')}" for layer in image.layers],
+            }
+        ]
+    )
+    index = oci.index_bytes([image.descriptor(annotations=ann)])
+    with os_errors(lambda problem: ArchiveError(problem, path=dest, doing=doing)):
+        _write_tar(dest, blobs, index, manifest_json, doing=doing)
+    return image.digest
+
+
+def _write_tar(
+    dest: Path, blobs: Mapping[str, bytes | oci.Layer], index: bytes, manifest_json: bytes, *, doing: str
+) -> None:
+    with atomic_write(dest) as out, tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        tar.addfile(_info("blobs/", 0, directory=True))
+        tar.addfile(_info("blobs/sha256/", 0, directory=True))
+        for hexdigest in sorted(blobs):
+            blob = blobs[hexdigest]
+            if isinstance(blob, bytes):
+                tar.addfile(_info(f"blobs/sha256/{hexdigest}", len(blob)), io.BytesIO(blob))
+            else:
+                _add_layer(tar, blob, f"blobs/sha256/{hexdigest}", source=doing)
+        for member, data in (
+            ("index.json", index),
+            ("manifest.json", manifest_json),
+            ("oci-layout", LAYOUT_FILE),
+        ):
+            tar.addfile(_info(member, len(data)), io.BytesIO(data))
+
+
+def _info(name: str, size: int, *, directory: bool = False) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size = size
+    info.mtime = 0
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mode = 0o755 if directory else 0o644
+    info.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
+    return info
+
+
+class _HashingReader(io.RawIOBase):
+    def __init__(self, stream: BinaryIO) -> None:
+        self._s = stream
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._s.read(n)
+        self.hash.update(data)
+        self.size += len(data)
+        return data
+
+
+def _add_layer(tar: tarfile.TarFile, layer: oci.Layer, member: str, *, source: str) -> None:
+    what = f"layer {layer.digest}"
+    try:
+        stream = layer.open()
+        actual = layer.path.stat().st_size
+    except OSError as err:
+        raise SlimlineError(
+            f"cannot read {what} from {layer.path}: {err.strerror}",
+            doing=source,
+            hint="the cache may have been cleaned while building; build again",
+        ) from err
+    with stream:
+        if actual != layer.size:
+            raise BlobMismatch(
+                what=what, source=str(layer.path), expected=f"{layer.size} bytes", actual=f"{actual} bytes"
+            )
+        reader = _HashingReader(stream)
+        tar.addfile(_info(member, layer.size), reader)
+    if reader.size != layer.size or f"sha256:{reader.hash.hexdigest()}" != layer.digest:
+        raise BlobMismatch(
+            what=what,
+            source=str(layer.path),
+            expected=layer.digest,
+            actual=f"sha256:{reader.hash.hexdigest()}",
+        )
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def read(ref: ArchiveRef, *, platform: Platform, cache: Cache) -> Image:
+    """The image ``ref`` names (or its only image), checked against ``platform``; layers copied into
+    ``cache`` and verified against the config's diff_ids."""
+    path = ref.path.expanduser()
+    doing = f"reading {ref}"
+    with os_errors(lambda problem: ArchiveError(problem, path=path, doing=doing)):
+        return _read(ref, path, platform=platform, cache=cache, doing=doing)
+
+
+def _read(ref: ArchiveRef, path: Path, *, platform: Platform, cache: Cache, doing: str) -> Image:
+    try:
+        tar = tarfile.open(path, "r:*")  # noqa: SIM115 - closed by the with below
+    except (OSError, tarfile.TarError) as err:
+        raise ArchiveError(f"cannot open {path} as a tar: {err}", path=path, doing=doing) from err
+    with tar:  # (a tar damaged after its index raises tarfile.TarError while reading: see below)
+        members = {_norm(m.name): m for m in tar.getmembers()}
+        entries = _json_member(tar, members, "manifest.json", path=path, doing=doing)
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries) or not entries:
+            raise ArchiveError("manifest.json is not a non-empty list of images", path=path, doing=doing)
+        entry = _choose(entries, ref, path=path, doing=doing)
+        config_name = entry.get("Config")
+        layer_names = entry.get("Layers")
+        if not isinstance(config_name, str) or not isinstance(layer_names, list):
+            raise ArchiveError("manifest.json lacks Config or Layers", path=path, doing=doing)
+        config_bytes = _member_bytes(tar, members, config_name, path=path, doing=doing)
+        config_digest = f"sha256:{hashlib.sha256(config_bytes).hexdigest()}"
+        named = posixpath.basename(config_name).removesuffix(".json")
+        if len(named) == 64 and f"sha256:{named}" != config_digest:
+            raise BlobMismatch(
+                what="the image config", source=str(ref), expected=f"sha256:{named}", actual=config_digest
+            )
+        try:
+            config = json.loads(config_bytes)
+            diff_ids = list(config["rootfs"]["diff_ids"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise ArchiveError(
+                f"the image config {config_name} is not valid: {err}", path=path, doing=doing
+            ) from err
+        if len(diff_ids) != len(layer_names):
+            raise ArchiveError(
+                f"manifest.json lists {len(layer_names)} layers but the config has {len(diff_ids)} diff_ids",
+                path=path,
+                doing=doing,
+            )
+        bad = [
+            d
+            for d in diff_ids
+            if not (
+                isinstance(d, str) and _HEX64.fullmatch(d.removeprefix("sha256:")) and d.startswith("sha256:")
+            )
+        ]
+        if bad:
+            raise ArchiveError(f"the config has malformed diff_ids: {bad[:3]}", path=path, doing=doing)
+        check_platform(oci.parse_platform(config), platform, source=str(ref))
+        descs = [
+            _import_layer(tar, members, str(n), str(d), i, cache=cache, path=path, doing=doing)
+            for i, (n, d) in enumerate(zip(layer_names, diff_ids, strict=True))
+        ]
+    manifest = canonical_json(
+        {
+            "schemaVersion": 2,
+            "mediaType": oci.MANIFEST,
+            "config": {"mediaType": oci.CONFIG, "digest": config_digest, "size": len(config_bytes)},
+            "layers": descs,
+        }
+    )
+    return image_from_json(
+        manifest, config_bytes, blob_path=lambda d: cache.blob_path(d.removeprefix("sha256:"))
+    )
+
+
+def _norm(name: str) -> str:
+    return posixpath.normpath(name.lstrip("/")).removeprefix("./")
+
+
+def _choose(entries: list[dict[str, Any]], ref: ArchiveRef, *, path: Path, doing: str) -> dict[str, Any]:
+    names = [str(t) for e in entries for t in e.get("RepoTags") or []]
+    if ref.name is None:
+        if len(entries) == 1:
+            return entries[0]
+        raise ArchiveError(
+            f"{path} holds {len(entries)} images (names: {', '.join(names) or 'none'})",
+            path=path,
+            doing=doing,
+            hint="name one: docker-archive:PATH:NAME:TAG",
+        )
+    for lenient in (False, True):
+        for e in entries:
+            if any(_same_name(str(t), ref.name, lenient=lenient) for t in e.get("RepoTags") or []):
+                return e
+    raise ArchiveError(
+        f"{path} has no image named {ref.name} (names: {', '.join(names) or 'none'})", path=path, doing=doing
+    )
+
+
+def _same_name(tag: str, want: str, *, lenient: bool) -> bool:
+    """``tag`` (as written in RepoTags) names ``want`` (localhost-normalised).  Leniently, a short
+    name also matches its Docker Hub spelling (``app:1`` = ``docker.io/library/app:1``)."""
+    try:
+        if str(parse_name(tag, default_registry=LOCALHOST)) == want:
+            return True
+        short = want.removeprefix(f"{LOCALHOST}/")
+        return (
+            lenient
+            and short != want
+            and (
+                str(parse_name(tag, default_registry=DOCKER_HUB))
+                == str(parse_name(short, default_registry=DOCKER_HUB))
+            )
+        )
+    except ReferenceError_:
+        return False
+
+
+def _member(
+    tar: tarfile.TarFile, members: Mapping[str, tarfile.TarInfo], name: str, *, path: Path, doing: str
+) -> IO[bytes]:
+    info = members.get(_norm(name))
+    stream = tar.extractfile(info) if info is not None else None
+    if stream is None:
+        raise ArchiveError(f"{name} is missing from the archive (or is not a file)", path=path, doing=doing)
+    return stream
+
+
+def _member_bytes(
+    tar: tarfile.TarFile, members: Mapping[str, tarfile.TarInfo], name: str, *, path: Path, doing: str
+) -> bytes:
+    with _member(tar, members, name, path=path, doing=doing) as f:
+        data = f.read(MAX_JSON + 1)
+    if len(data) > MAX_JSON:
+        raise ArchiveError(f"{name} is larger than {MAX_JSON} bytes", path=path, doing=doing)
+    return data
+
+
+def _json_member(
+    tar: tarfile.TarFile, members: Mapping[str, tarfile.TarInfo], name: str, *, path: Path, doing: str
+) -> Any:
+    try:
+        return json.loads(_member_bytes(tar, members, name, path=path, doing=doing))
+    except ValueError as err:
+        raise ArchiveError(f"{name} is not JSON: {err}", path=path, doing=doing) from err
+
+
+def _import_layer(
+    tar: tarfile.TarFile,
+    members: Mapping[str, tarfile.TarInfo],
+    name: str,
+    diff_id: str,
+    i: int,
+    *,
+    cache: Cache,
+    path: Path,
+    doing: str,
+) -> dict[str, Any]:
+    """Copy one layer into the cache; return its descriptor (JSON) after checking its diff_id."""
+    what = f"layer {i + 1} ({name})"
+    info = members.get(_norm(name))
+    size = info.size if info is not None and info.isfile() else -1
+    # Shortcuts that trust the cache's contract (a blob's file name is the sha256 of its bytes):
+    # an uncompressed layer already stored under its diff_id, or a blob stored under the digest
+    # its member name claims whose diff_id was verified before.  Either way the image gets
+    # exactly the bytes the config's diff_id names.
+    if _cached_size(cache, diff_id) == size:
+        return {"mediaType": oci.LAYER_TAR, "digest": diff_id, "size": size}
+    claimed = posixpath.basename(_norm(name))
+    if _HEX64.fullmatch(claimed) and _cached_size(cache, f"sha256:{claimed}") == size:
+        known = cache.read_meta(_DIFF_IDS, claimed)
+        if known is not None and known.decode() == diff_id:
+            with cache.blob_path(claimed).open("rb") as f:
+                media = oci.LAYER_ZSTD if f.read(4).startswith(_ZSTD_MAGIC) else oci.LAYER_GZIP
+            return {"mediaType": media, "digest": f"sha256:{claimed}", "size": size}
+    with _member(tar, members, name, path=path, doing=doing) as stream:
+        head = stream.peek(4)[:4] if isinstance(stream, io.BufferedReader) else b""
+        hexdigest, size = cache.put_stream(stream, what=what)  # type: ignore[arg-type]
+    digest = f"sha256:{hexdigest}"
+    blob = cache.blob_path(hexdigest)
+    if not head:
+        with blob.open("rb") as f:
+            head = f.read(4)
+    if head.startswith(_GZIP_MAGIC):
+        media = oci.LAYER_GZIP
+    elif head.startswith(_ZSTD_MAGIC):
+        media = oci.LAYER_ZSTD
+    else:
+        media = oci.LAYER_TAR
+    actual = digest if media == oci.LAYER_TAR else _diff_id(blob, media, hexdigest, cache)
+    if actual != diff_id:
+        raise BlobMismatch(what=f"{what}, uncompressed", source=str(path), expected=diff_id, actual=actual)
+    return {"mediaType": media, "digest": digest, "size": size}
+
+
+def _cached_size(cache: Cache, digest: str) -> int | None:
+    try:
+        return cache.blob_path(digest.removeprefix("sha256:")).stat().st_size
+    except (OSError, ValueError):
+        return None
+
+
+def _diff_id(blob: Path, media: str, hexdigest: str, cache: Cache) -> str:
+    """sha256 of the decompressed blob, remembered in the cache by the blob's digest."""
+    known = cache.read_meta(_DIFF_IDS, hexdigest)
+    if known is not None:
+        return known.decode()
+    h = hashlib.sha256()
+    with blob.open("rb") as raw:
+        stream: IO[bytes]
+        if media == oci.LAYER_GZIP:
+            stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+        else:
+            stream = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        with stream:
+            while chunk := stream.read(CHUNK):
+                h.update(chunk)
+    diff_id = f"sha256:{h.hexdigest()}"
+    cache.write_meta(_DIFF_IDS, hexdigest, diff_id.encode())
+    return diff_id

@@ -1,0 +1,165 @@
+"""Blob-level pieces shared by the OCI transports (layout, archive, validate).
+
+Contracts: :func:`copy_verified` and :func:`import_blob` never let bytes through unverified —
+a copy is hashed and counted as it streams and checked against the descriptor at the end;
+:func:`split_digest` only accepts well-formed ``alg:encoded`` digests, so a digest can be used
+to build a path under ``blobs/`` without escaping it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import re
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from slimline.cache import CHUNK, Cache
+from slimline.errors import HashMismatch, SlimlineError
+from slimline.oci import image as oci
+from slimline.oci.image import Platform
+from slimline.oci.reference import LOCALHOST, ReferenceError_, parse_name
+
+__all__ = [
+    "CONTAINERD_NAME",
+    "INDEX_TYPES",
+    "LAYOUT_FILE",
+    "MANIFEST_TYPES",
+    "MAX_JSON",
+    "REF_NAME",
+    "BlobMismatch",
+    "PlatformMismatch",
+    "check_platform",
+    "containerd_name",
+    "copy_verified",
+    "import_blob",
+    "os_errors",
+    "split_digest",
+]
+
+REF_NAME = "org.opencontainers.image.ref.name"
+CONTAINERD_NAME = "io.containerd.image.name"
+LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
+MAX_JSON = 16 << 20  # manifests, configs and indexes larger than this are refused
+INDEX_TYPES = frozenset({oci.INDEX, oci.DOCKER_LIST})
+MANIFEST_TYPES = frozenset({oci.MANIFEST, oci.DOCKER_MANIFEST})
+_DIGEST_RE = re.compile(r"(?P<alg>[a-z0-9]+(?:[+._-][a-z0-9]+)*):(?P<hex>[a-zA-Z0-9=_-]{32,})")
+
+
+class BlobMismatch(SlimlineError):
+    """A blob whose bytes do not match the digest or size its descriptor promises."""
+
+    def __init__(self, *, what: str, source: str, expected: str, actual: str) -> None:
+        super().__init__(
+            f"{what} should be {expected} but is {actual}",
+            doing=f"copying {what} from {source}",
+            hint="the image is corrupt or was changed after it was written; rebuild or re-fetch it",
+        )
+        self.what = what
+        self.source = source
+        self.expected = expected
+        self.actual = actual
+
+
+class PlatformMismatch(SlimlineError):
+    """The image source has no image for the wanted platform; ``available`` lists what it has."""
+
+    def __init__(self, *, source: str, wanted: Platform, available: Sequence[str]) -> None:
+        have = ", ".join(available) or "no platform"
+        super().__init__(
+            f"no image for {wanted} (it has {have})",
+            doing=f"reading {source}",
+            hint="pick a base that has this platform, or build for one of the platforms it has (--platform)",
+        )
+        self.source = source
+        self.wanted = wanted
+        self.available = tuple(available)
+
+
+def split_digest(digest: object) -> tuple[str, str] | None:
+    """``("sha256", "<hex>")`` for a well-formed digest string, else None (never a path escape)."""
+    m = _DIGEST_RE.fullmatch(digest) if isinstance(digest, str) else None
+    return (m["alg"], m["hex"]) if m else None
+
+
+def copy_verified(src: BinaryIO, dst: BinaryIO, *, digest: str, size: int, what: str, source: str) -> None:
+    """Copy exactly the blob ``digest`` of ``size`` bytes from ``src`` to ``dst``, hashing as it goes.
+
+    Raises :class:`BlobMismatch` (after writing at most ``size`` + one chunk) if the bytes differ.
+    """
+    h = hashlib.sha256()
+    n = 0
+    while chunk := src.read(CHUNK):
+        n += len(chunk)
+        if n > size:
+            raise BlobMismatch(what=what, source=source, expected=f"{size} bytes", actual=f"more than {size}")
+        h.update(chunk)
+        dst.write(chunk)
+    if n != size:
+        raise BlobMismatch(what=what, source=source, expected=f"{size} bytes", actual=f"{n} bytes")
+    if f"sha256:{h.hexdigest()}" != digest:
+        raise BlobMismatch(what=what, source=source, expected=digest, actual=f"sha256:{h.hexdigest()}")
+
+
+def import_blob(
+    opener: Callable[[], BinaryIO], *, digest: str, size: int, cache: Cache, what: str, source: str
+) -> Path:
+    """The cache path of blob ``digest``, copying it in through ``opener()`` if the cache lacks it.
+
+    The cache's contract (a blob file exists only if its bytes were hashed on the way in)
+    makes a present blob of the right size trustworthy; anything copied is verified.
+    """
+    parts = split_digest(digest)
+    if parts is None or parts[0] != "sha256":
+        raise BlobMismatch(what=what, source=source, expected="a sha256 digest", actual=repr(digest))
+    path = cache.blob_path(parts[1])
+    with contextlib.suppress(FileNotFoundError):
+        if path.stat().st_size == size:
+            return path
+    with opener() as stream:
+        try:
+            hexdigest, got = cache.put_stream(stream, expected=parts[1], what=what)
+        except HashMismatch as err:
+            raise BlobMismatch(what=what, source=source, expected=digest, actual=err.actual) from err
+    if got != size:  # same bytes as the digest promises, so the descriptor's size is what is wrong
+        raise BlobMismatch(
+            what=f"{what} (size in its descriptor)",
+            source=source,
+            expected=f"{size} bytes",
+            actual=f"{got} bytes",
+        )
+    return cache.blob_path(hexdigest)
+
+
+@contextlib.contextmanager
+def os_errors(make: Callable[[str], SlimlineError]) -> Iterator[None]:
+    """Turn an :class:`OSError` escaping the block into ``make(description)`` (chained)."""
+    try:
+        yield
+    except OSError as err:
+        where = f" ({err.filename})" if err.filename else ""
+        raise make(f"{err.strerror or err}{where}") from err
+
+
+def check_platform(got: Platform, want: Platform, *, source: str) -> None:
+    g, w = got.normalised(), want.normalised()
+    if (g.os, g.architecture) != (w.os, w.architecture) or (
+        g.variant and w.variant and g.variant != w.variant
+    ):
+        raise PlatformMismatch(source=source, wanted=w, available=[str(g)])
+
+
+def containerd_name(tag: str | None, name: str | None) -> str | None:
+    """The full name for ``io.containerd.image.name``: ``tag`` itself if it is a full reference,
+    else ``name``'s repository with ``tag`` (``localhost/app:v1``); None if neither gives one."""
+    if tag is None:
+        return None
+    try:
+        if "/" in tag or ":" in tag:
+            return str(parse_name(tag, default_registry=LOCALHOST))
+        if name is not None:
+            return str(parse_name(f"{parse_name(name, default_registry=LOCALHOST).name}:{tag}"))
+    except ReferenceError_:
+        return None
+    return None

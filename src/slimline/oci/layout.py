@@ -1,0 +1,576 @@
+"""OCI image layouts on disk (``oci:PATH[:TAG]``): read one image out, write images in atomically.
+
+Reading (:func:`read`) copies every blob it uses into the cache's blob store, verifying digest
+and size while it streams; the returned image's layers point into the cache, never into the
+layout, so the layout may change or vanish afterwards.
+
+Writing (:func:`write`) never changes the existing layout in place.  The exact sequence:
+
+1. take an exclusive ``flock`` on PATH's parent directory (slimline writers there take turns),
+   and clean up what an interrupted earlier write left (see step 4);
+2. read PATH's ``index.json`` if PATH is a layout: keep every entry except the ones the new
+   entry replaces (same ``org.opencontainers.image.ref.name``; for an untagged write, the
+   untagged entries);
+3. build the complete new layout in ``PATH/../.NAME.slimline-new-XXXX``: the new images' blobs
+   (layers copied from their files, hashed and counted while copied; a blob the old layout
+   already holds with the same digest and size is hard-linked instead, not re-hashed:
+   :func:`slimline.oci.validate.validate` checks a result end to end), every blob reachable
+   from the kept entries and every other top-level file of the old layout (hard links),
+   then ``oci-layout`` and ``index.json``; fsync the files and directories;
+4. swap: ``renameat2(RENAME_EXCHANGE)`` exchanges the new directory and PATH in one atomic
+   step.  Where the kernel or filesystem lacks it: rename PATH to ``.NAME.slimline-old-PID``,
+   then the new directory to PATH; an interruption between the two renames leaves the old
+   layout under that name, and the next write renames it back before anything else;
+5. delete the old layout (now under the temporary name) and fsync the parent.
+
+Any failure before step 4 deletes the temporary directory: PATH is left byte-identical.  Blobs
+that no kept entry reaches are not carried over (the layout is garbage-collected); if an entry
+cannot be understood (unknown media type, unreadable manifest), every old blob is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from slimline.cache import CHUNK, Cache
+from slimline.errors import SlimlineError
+from slimline.oci import image as oci
+from slimline.oci.blobs import (
+    CONTAINERD_NAME,
+    INDEX_TYPES,
+    LAYOUT_FILE,
+    MANIFEST_TYPES,
+    MAX_JSON,
+    REF_NAME,
+    BlobMismatch,
+    PlatformMismatch,
+    check_platform,
+    containerd_name,
+    copy_verified,
+    import_blob,
+    os_errors,
+    split_digest,
+)
+from slimline.oci.image import Image, Platform, canonical_json, choose_manifest, image_from_json
+from slimline.oci.reference import OciRef
+
+__all__ = ["BlobMismatch", "LayoutError", "PlatformMismatch", "read", "write"]
+
+_NEW, _OLD = "slimline-new", "slimline-old"
+
+
+class LayoutError(SlimlineError):
+    """An OCI layout that cannot be read or replaced; ``path`` is the layout directory."""
+
+    def __init__(self, problem: str, *, path: Path, doing: str, hint: str = "") -> None:
+        super().__init__(problem, doing=doing, hint=hint)
+        self.path = path
+
+
+# --- reading ----------------------------------------------------------------------------------
+
+
+def read(ref: OciRef, *, platform: Platform, cache: Cache) -> Image:
+    """The image ``ref`` names, for ``platform``, with its blobs copied (verified) into ``cache``."""
+    with os_errors(lambda problem: LayoutError(problem, path=ref.path, doing=f"reading {ref}")):
+        return _read(ref, platform=platform, cache=cache)
+
+
+def _read(ref: OciRef, *, platform: Platform, cache: Cache) -> Image:
+    root, source = ref.path, str(ref)
+    index = _load_index(root, doing=f"reading {ref}")
+    desc: Mapping[str, Any] = _select(index, ref)
+    raw, data = _json_blob(root, desc, what="the tagged manifest", source=source)
+    for _ in range(4):  # an index may point at an index
+        if not (desc.get("mediaType") in INDEX_TYPES or (not desc.get("mediaType") and "manifests" in data)):
+            break
+        entry = choose_manifest(data, platform)
+        if entry is None:
+            available = [
+                str(oci.parse_platform(m["platform"]))
+                for m in data.get("manifests") or ()
+                if isinstance(m, dict) and isinstance(m.get("platform"), dict)
+            ]
+            raise PlatformMismatch(source=source, wanted=platform, available=available)
+        desc = entry
+        raw, data = _json_blob(root, desc, what=f"the {platform} manifest", source=source)
+    config = data.get("config")
+    if not isinstance(config, Mapping) or not isinstance(data.get("layers"), list):
+        raise LayoutError(f"{desc.get('digest')} is not an image manifest", path=root, doing=f"reading {ref}")
+    config_bytes = _blob_bytes(root, config, what="the image config", source=source)
+    try:
+        image = image_from_json(
+            raw, config_bytes, blob_path=lambda d: cache.blob_path(d.removeprefix("sha256:"))
+        )
+    except oci.ImageFormatError as err:
+        raise LayoutError(str(err), path=root, doing=f"reading {ref}") from err
+    check_platform(image.platform, platform, source=source)
+    for i, layer in enumerate(image.layers):
+        src = _blob_file(root, layer.digest, source=source)
+        try:
+            import_blob(
+                src.open_rb,
+                digest=layer.digest,
+                size=layer.size,
+                cache=cache,
+                what=f"layer {i + 1} ({layer.digest})",
+                source=source,
+            )
+        except FileNotFoundError as err:
+            raise LayoutError(
+                f"layer {i + 1} ({layer.digest}) is missing from {root / 'blobs'}",
+                path=root,
+                doing=f"reading {ref}",
+            ) from err
+    return image
+
+
+class _File:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def open_rb(self) -> BinaryIO:
+        return self.path.open("rb")
+
+
+def _load_index(root: Path, *, doing: str) -> dict[str, Any]:
+    if not (root / "oci-layout").is_file():
+        raise LayoutError(
+            f"{root} is not an OCI image layout (it has no oci-layout file)",
+            path=root,
+            doing=doing,
+            hint="write one with slimline build --to oci:PATH or skopeo copy ... oci:PATH:TAG",
+        )
+    try:
+        index = json.loads((root / "index.json").read_bytes())
+    except (OSError, ValueError) as err:
+        raise LayoutError(
+            f"{root / 'index.json'} is missing or not JSON: {err}", path=root, doing=doing
+        ) from err
+    if not isinstance(index, dict) or not isinstance(index.get("manifests"), list):
+        raise LayoutError(f"{root / 'index.json'} is not an image index", path=root, doing=doing)
+    return index
+
+
+def _tags(index: Mapping[str, Any]) -> list[str]:
+    return [
+        str(e.get("annotations", {}).get(REF_NAME))
+        for e in index["manifests"]
+        if isinstance(e, dict) and (e.get("annotations") or {}).get(REF_NAME)
+    ]
+
+
+def _select(index: Mapping[str, Any], ref: OciRef) -> Mapping[str, Any]:
+    entries = [e for e in index["manifests"] if isinstance(e, dict)]
+    tags = ", ".join(_tags(index)) or "none"
+    if ref.tag is not None:
+        for e in entries:
+            if (e.get("annotations") or {}).get(REF_NAME) == ref.tag:
+                return e
+        raise LayoutError(
+            f"{ref.path} has no image tagged {ref.tag!r} (tags: {tags})",
+            path=ref.path,
+            doing=f"reading {ref}",
+            hint="name one of its tags: oci:PATH:TAG",
+        )
+    if len(entries) != 1:
+        raise LayoutError(
+            f"{ref.path} holds {len(entries)} images, so oci:PATH must name one (tags: {tags})",
+            path=ref.path,
+            doing=f"reading {ref}",
+            hint="use oci:PATH:TAG",
+        )
+    return entries[0]
+
+
+def _blob_file(root: Path, digest: object, *, source: str) -> _File:
+    parts = split_digest(digest)
+    if parts is None:
+        raise LayoutError(f"bad digest {digest!r} in a descriptor", path=root, doing=f"reading {source}")
+    return _File(root / "blobs" / parts[0] / parts[1])
+
+
+def _blob_bytes(root: Path, desc: Mapping[str, Any], *, what: str, source: str) -> bytes:
+    """A small blob's bytes, verified against ``desc``'s digest and size."""
+    digest, size = desc.get("digest"), desc.get("size")
+    if not isinstance(size, int) or not isinstance(digest, str) or size > MAX_JSON or size < 0:
+        raise LayoutError(
+            f"{what} has a bad descriptor (digest {digest!r}, size {size!r})",
+            path=root,
+            doing=f"reading {source}",
+        )
+    f = _blob_file(root, digest, source=source)
+    try:
+        with f.open_rb() as stream:
+            data = stream.read(size + 1)
+    except FileNotFoundError as err:
+        raise LayoutError(
+            f"{what} {digest} is missing from {root / 'blobs'}", path=root, doing=f"reading {source}"
+        ) from err
+    if len(data) != size or f"sha256:{hashlib.sha256(data).hexdigest()}" != digest:
+        actual = f"{len(data)} bytes" if len(data) != size else f"sha256:{hashlib.sha256(data).hexdigest()}"
+        raise BlobMismatch(
+            what=what, source=source, expected=digest if len(data) == size else f"{size} bytes", actual=actual
+        )
+    return data
+
+
+def _json_blob(
+    root: Path, desc: Mapping[str, Any], *, what: str, source: str
+) -> tuple[bytes, dict[str, Any]]:
+    data = _blob_bytes(root, desc, what=what, source=source)
+    try:
+        value = json.loads(data)
+    except ValueError as err:
+        raise LayoutError(
+            f"{what} {desc.get('digest')} is not JSON: {err}", path=root, doing=f"reading {source}"
+        ) from err
+    if not isinstance(value, dict):
+        raise LayoutError(
+            f"{what} {desc.get('digest')} is not a JSON object", path=root, doing=f"reading {source}"
+        )
+    return data, value
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def write(
+    images: Sequence[Image],
+    ref: OciRef,
+    *,
+    annotations: Mapping[str, str] | None = None,
+    name: str | None = None,
+) -> str:
+    """Write ``images`` (one per platform) to the layout ``ref`` atomically; return the digest to pull by.
+
+    One image: ``index.json`` lists its manifest.  Several: an image index blob lists them and
+    ``index.json`` lists that index.  The entry carries ``annotations`` plus, with a tag,
+    ``org.opencontainers.image.ref.name`` = the tag and ``io.containerd.image.name`` = the full
+    name (:func:`containerd_name`, from the tag or ``name``).  Other tags in the layout stay.
+    """
+    if not images:
+        raise ValueError("write() needs at least one image")
+    platforms = [str(img.platform) for img in images]
+    if len(set(platforms)) != len(platforms):
+        raise SlimlineError(
+            f"two images for the same platform ({', '.join(platforms)})", doing=f"writing {ref}"
+        )
+    ann = dict(annotations or {})
+    if ref.tag is not None:
+        ann[REF_NAME] = ref.tag
+        if (full := containerd_name(ref.tag, name)) is not None:
+            ann[CONTAINERD_NAME] = full
+    json_blobs: dict[str, bytes] = {}
+    layer_blobs: dict[str, oci.Layer] = {}
+    for img in images:
+        json_blobs[img.config_descriptor.digest] = img.config_bytes
+        json_blobs[img.digest] = img.manifest_bytes
+        for layer in img.layers:
+            layer_blobs.setdefault(layer.digest, layer)
+    if len(images) == 1:
+        entry = images[0].descriptor(annotations=ann).to_json()
+    else:
+        index = oci.index_bytes([img.descriptor() for img in images])
+        digest = oci.sha256_digest(index)
+        json_blobs[digest] = index
+        entry = oci.Descriptor(oci.INDEX, digest, len(index), ann).to_json()
+
+    dest = ref.path.expanduser().resolve()
+    doing = f"writing {ref}"
+    with os_errors(lambda problem: LayoutError(problem, path=dest, doing=doing)):
+        _publish(dest, entry, json_blobs, layer_blobs, tag=ref.tag, doing=doing)
+    return str(entry["digest"])
+
+
+def _publish(
+    dest: Path,
+    entry: dict[str, Any],
+    json_blobs: Mapping[str, bytes],
+    layer_blobs: Mapping[str, oci.Layer],
+    *,
+    tag: str | None,
+    doing: str,
+) -> None:
+    """Steps 1-5 of the module docstring."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(dest.parent):
+        _recover(dest)
+        old = _existing(dest, doing=doing)
+        entries = _merge(old["manifests"] if old else [], entry, tag=tag)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.{_NEW}-", dir=dest.parent))
+        try:
+            os.chmod(tmp, 0o755)
+            blobs = tmp / "blobs" / "sha256"
+            blobs.mkdir(parents=True)
+            for digest, data in json_blobs.items():
+                _write_file(blobs / digest.removeprefix("sha256:"), data)
+            for digest, layer in layer_blobs.items():
+                target = blobs / digest.removeprefix("sha256:")
+                previous = dest / "blobs" / "sha256" / target.name
+                if old is not None and _same_size(previous, layer.size) and _link(previous, target):
+                    continue
+                _copy_layer(layer, target, source=doing)
+            if old is not None:
+                _carry_over(dest, tmp, [e for e in entries if e is not entry])
+            _write_file(tmp / "oci-layout", LAYOUT_FILE)
+            top = {
+                k: v for k, v in (old or {}).items() if k not in ("manifests", "schemaVersion", "mediaType")
+            }
+            _write_file(
+                tmp / "index.json",
+                canonical_json({**top, "schemaVersion": 2, "mediaType": oci.INDEX, "manifests": entries}),
+            )
+            for d in (blobs, blobs.parent, tmp):
+                _fsync_dir(d)
+            leftover = _swap(tmp, dest, has_old=old is not None)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if leftover is not None:
+            shutil.rmtree(leftover, ignore_errors=True)
+        _fsync_dir(dest.parent)
+
+
+def _merge(old: list[Any], entry: dict[str, Any], *, tag: str | None) -> list[Any]:
+    """Old entries with ``entry`` in place of the ones it replaces (at the first one's position)."""
+    out: list[Any] = []
+    placed = False
+    for e in old:
+        e_tag = (e.get("annotations") or {}).get(REF_NAME) if isinstance(e, dict) else "?"
+        if e_tag == tag:
+            if not placed:
+                out.append(entry)
+                placed = True
+            continue
+        out.append(e)
+    if not placed:
+        out.append(entry)
+    return out
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    """Hold an exclusive flock on ``directory``; where the filesystem has no locks, go on without."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _recover(dest: Path) -> None:
+    """Under the lock: delete unfinished new layouts; restore an old one a crash left mid-swap."""
+    for p in dest.parent.glob(f".{_glob_escape(dest.name)}.{_NEW}-*"):
+        shutil.rmtree(p, ignore_errors=True)
+    olds = sorted(dest.parent.glob(f".{_glob_escape(dest.name)}.{_OLD}-*"), key=lambda p: p.stat().st_mtime)
+    if olds and not dest.exists():
+        os.rename(olds.pop(), dest)
+    for p in olds:
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+def _existing(dest: Path, *, doing: str) -> dict[str, Any] | None:
+    """The current index.json of ``dest``, or None if ``dest`` is absent or an empty directory."""
+    if not dest.exists():
+        return None
+    if not dest.is_dir():
+        raise LayoutError(
+            f"{dest} exists and is not a directory",
+            path=dest,
+            doing=doing,
+            hint="choose another path for the OCI layout, or remove the file",
+        )
+    if (dest / "oci-layout").exists():
+        return _load_index(dest, doing=doing)
+    if any(dest.iterdir()):
+        raise LayoutError(
+            f"{dest} is a directory with files in it but not an OCI image layout; refusing to replace it",
+            path=dest,
+            doing=doing,
+            hint="choose a new or empty directory for the OCI layout",
+        )
+    return None
+
+
+def _carry_over(old: Path, new: Path, kept: list[Any]) -> None:
+    """Hard-link the blobs ``kept`` reaches and the old layout's other top-level files into ``new``."""
+    reachable = _reachable(old, kept)
+    if reachable is None:
+        _link_tree(old / "blobs", new / "blobs")
+    else:
+        for digest in sorted(reachable):
+            parts = split_digest(digest)
+            assert parts is not None  # _reachable only returns well-formed digests
+            src = old / "blobs" / parts[0] / parts[1]
+            dst = new / "blobs" / parts[0] / parts[1]
+            if src.is_file() and not dst.exists():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                if not _link(src, dst):
+                    _copy_file(src, dst)
+    for child in old.iterdir():
+        if child.name not in ("blobs", "index.json", "oci-layout"):
+            _link_tree(child, new / child.name)
+
+
+def _reachable(root: Path, entries: list[Any]) -> set[str] | None:
+    """Digests reachable from ``entries``; None if something could not be understood."""
+    seen: set[str] = set()
+    stack = list(entries)
+    while stack:
+        d = stack.pop()
+        parts = split_digest(d.get("digest")) if isinstance(d, dict) else None
+        if parts is None:
+            return None
+        digest = f"{parts[0]}:{parts[1]}"
+        if digest in seen:
+            continue
+        seen.add(digest)
+        path = root / "blobs" / parts[0] / parts[1]
+        if not path.is_file():
+            continue  # a layout may lack blobs it references
+        media = d.get("mediaType")
+        if media not in INDEX_TYPES | MANIFEST_TYPES:
+            return None
+        try:
+            value = json.loads(path.read_bytes()) if path.stat().st_size <= MAX_JSON else None
+        except (OSError, ValueError):
+            return None
+        if not isinstance(value, dict):
+            return None
+        if media in INDEX_TYPES:
+            stack.extend(value.get("manifests") or [])
+        else:
+            for leaf in [value.get("config"), *(value.get("layers") or [])]:
+                leaf_parts = split_digest(leaf.get("digest")) if isinstance(leaf, dict) else None
+                if leaf_parts is None:
+                    return None
+                seen.add(f"{leaf_parts[0]}:{leaf_parts[1]}")  # configs and layers are leaves
+        if value.get("subject") is not None:
+            stack.append(value["subject"])
+    return seen
+
+
+def _swap(new: Path, dest: Path, *, has_old: bool) -> Path | None:
+    """Put ``new`` at ``dest``; return where the previous ``dest`` now is (to delete), or None."""
+    if not has_old:
+        os.rename(new, dest)  # dest is absent or an empty directory: rename replaces it atomically
+        return None
+    if _exchange(new, dest):
+        return new
+    old = dest.parent / f".{dest.name}.{_OLD}-{os.getpid()}"
+    os.rename(dest, old)
+    try:
+        os.rename(new, dest)
+    except BaseException:
+        os.rename(old, dest)
+        raise
+    return old
+
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically exchange two paths with renameat2(2); False where that is unavailable."""
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(a), None, str(b))
+
+
+def _same_size(path: Path, size: int) -> bool:
+    try:
+        return path.stat().st_size == size
+    except OSError:
+        return False
+
+
+def _link(src: Path, dst: Path) -> bool:
+    try:
+        os.link(src, dst)
+    except OSError:
+        return False
+    return True
+
+
+def _link_tree(src: Path, dst: Path) -> None:
+    if src.is_symlink():
+        os.symlink(os.readlink(src), dst)
+    elif src.is_dir():
+        shutil.copytree(
+            src,
+            dst,
+            symlinks=True,
+            dirs_exist_ok=True,
+            copy_function=lambda s, d: None if _link(Path(s), Path(d)) else shutil.copy2(s, d),
+        )
+    elif not _link(src, dst):
+        _copy_file(src, dst)
+
+
+def _copy_file(src: Path, dst: Path) -> None:
+    with src.open("rb") as s, dst.open("xb") as d:
+        shutil.copyfileobj(s, d, CHUNK)
+        d.flush()
+        os.fsync(d.fileno())
+
+
+def _copy_layer(layer: oci.Layer, dst: Path, *, source: str) -> None:
+    what = f"layer {layer.digest}"
+    try:
+        src = layer.open()
+    except OSError as err:
+        raise SlimlineError(
+            f"cannot read {what} from {layer.path}: {err.strerror}",
+            doing=source,
+            hint="the cache may have been cleaned while building; build again",
+        ) from err
+    with src, dst.open("xb") as out:
+        copy_verified(src, out, digest=layer.digest, size=layer.size, what=what, source=str(layer.path))
+        out.flush()
+        os.fsync(out.fileno())
+    os.chmod(dst, 0o644)
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with path.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(path, 0o644)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
