@@ -39,8 +39,9 @@ class Timing:
         return f"{self.median:.2f} s (min {self.low:.2f}, max {self.high:.2f}, n={len(self.samples)})"
 
 
-def measure(name: str, runs: int, action: Callable[[int], None], *, before: Callable[[int], None] | None = None
-            ) -> Timing:
+def measure(
+    name: str, runs: int, action: Callable[[int], None], *, before: Callable[[int], None] | None = None
+) -> Timing:
     samples = []
     for i in range(runs):
         if before is not None:
@@ -51,10 +52,22 @@ def measure(name: str, runs: int, action: Callable[[int], None], *, before: Call
     return Timing(name, tuple(samples))
 
 
-def sh(cmd: Sequence[str | os.PathLike[str]], *, env: dict[str, str] | None = None, cwd: Path | None = None,
-       timeout: float = 1800) -> str:
-    proc = subprocess.run([str(c) for c in cmd], env={**os.environ, **(env or {})}, cwd=cwd, text=True,
-                          capture_output=True, timeout=timeout, check=False)
+def sh(
+    cmd: Sequence[str | os.PathLike[str]],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 1800,
+) -> str:
+    proc = subprocess.run(
+        [str(c) for c in cmd],
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
     if proc.returncode != 0:
         raise SystemExit(f"bench: command failed: {' '.join(map(str, cmd))}\n{proc.stderr[-3000:]}")
     return proc.stdout

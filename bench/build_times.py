@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, measure, mib, sh, write_readme  # noqa: E402
+from _common import ROOT, measure, mib, sh, write_readme
 
 SLIMLINE = str(Path(sys.executable).parent / "slimline")
 
@@ -33,8 +33,11 @@ SLIMLINE = str(Path(sys.executable).parent / "slimline")
 def image_sizes(layout: Path, tag: str) -> tuple[int, int, int]:
     """(compressed bytes, unpacked bytes, layer count) of the image tagged ``tag`` in an OCI layout."""
     index = json.loads((layout / "index.json").read_text())
-    entry = next(m for m in index["manifests"]
-                 if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag)
+    entry = next(
+        m
+        for m in index["manifests"]
+        if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag
+    )
     manifest = json.loads((layout / "blobs" / "sha256" / entry["digest"].split(":")[1]).read_text())
     compressed = unpacked = 0
     for layer in manifest["layers"]:
@@ -81,7 +84,11 @@ def main() -> None:
     rows = []
     for t in (full, code, same):
         target = targets.get(t.name)
-        verdict = "" if target is None else (f"target <= {target} s: " + ("met" if t.median <= target else "MISSED"))
+        verdict = (
+            ""
+            if target is None
+            else (f"target <= {target} s: " + ("met" if t.median <= target else "MISSED"))
+        )
         rows.append((t, verdict))
     lines = [
         f"Example app `examples/fastapi-app` (FastAPI + uvicorn[standard] + requests) on the default base, "
@@ -95,11 +102,20 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if args.json:
-        args.json.write_text(json.dumps({
-            "timings": {t.name: {"median": t.median, "min": t.low, "max": t.high, "samples": list(t.samples)}
-                        for t in (full, code, same)},
-            "compressed_bytes": compressed, "unpacked_bytes": unpacked, "layers": count,
-        }, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "timings": {
+                        t.name: {"median": t.median, "min": t.low, "max": t.high, "samples": list(t.samples)}
+                        for t in (full, code, same)
+                    },
+                    "compressed_bytes": compressed,
+                    "unpacked_bytes": unpacked,
+                    "layers": count,
+                },
+                indent=2,
+            )
+        )
     if args.readme:
         write_readme("build", text)
     shutil.rmtree(work, ignore_errors=True)

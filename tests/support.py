@@ -13,8 +13,8 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -41,11 +41,24 @@ def tool(name: str) -> str:
     return found
 
 
-def run(cmd: Sequence[str | os.PathLike[str]], *, cwd: Path | None = None, env: dict[str, str] | None = None,
-        timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run(
+    cmd: Sequence[str | os.PathLike[str]],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
-    proc = subprocess.run([str(c) for c in cmd], cwd=cwd, env=full_env, text=True, capture_output=True,
-                          timeout=timeout, check=False)
+    proc = subprocess.run(
+        [str(c) for c in cmd],
+        cwd=cwd,
+        env=full_env,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(
             f"command failed ({proc.returncode}): {' '.join(map(str, cmd))}\n"
@@ -75,7 +88,11 @@ def poetry_lock(project: Path, *, pypi_style: bool = True) -> Path:
     poetry = tool("poetry")
     env = poetry_env()
     original = (project / "pyproject.toml").read_text()
-    run([poetry, "source", "add", "--priority=primary", "slimline-test-index", index_url()], cwd=project, env=env)
+    run(
+        [poetry, "source", "add", "--priority=primary", "slimline-test-index", index_url()],
+        cwd=project,
+        env=env,
+    )
     run([poetry, "lock"], cwd=project, env=env, timeout=900)
     lock = project / "poetry.lock"
     if pypi_style:
@@ -109,11 +126,15 @@ RUN_FLAGS = ["--runtime", "runc", "--cgroup-manager=cgroupfs"]
 ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
 
 
-def podman_run(image: str, *args: str, flags: Sequence[str] = (), timeout: float = 300,
-               check: bool = True) -> subprocess.CompletedProcess[str]:
+def podman_run(
+    image: str, *args: str, flags: Sequence[str] = (), timeout: float = 300, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     """``podman run --rm`` with the runtime flags these machines need."""
-    return run([tool("podman"), *RUN_FLAGS, "run", "--rm", *ULIMITS, *flags, image, *args],
-               timeout=timeout, check=check)
+    return run(
+        [tool("podman"), *RUN_FLAGS, "run", "--rm", *ULIMITS, *flags, image, *args],
+        timeout=timeout,
+        check=check,
+    )
 
 
 def skopeo_inspect(ref: str) -> dict[str, object]:
@@ -121,8 +142,18 @@ def skopeo_inspect(ref: str) -> dict[str, object]:
     return dict(json.loads(out))
 
 
-def slimline(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, check: bool = True,
-             timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def slimline(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    timeout: float = 900,
+) -> subprocess.CompletedProcess[str]:
     """Run the real ``slimline`` command line (the installed console script)."""
-    return run([tool("slimline"), *args], cwd=cwd, env={"SLIMLINE_CACHE_DIR": str(cache_dir()), **(env or {})},
-               check=check, timeout=timeout)
+    return run(
+        [tool("slimline"), *args],
+        cwd=cwd,
+        env={"SLIMLINE_CACHE_DIR": str(cache_dir()), **(env or {})},
+        check=check,
+        timeout=timeout,
+    )

@@ -108,22 +108,32 @@ def _write(root: Path, files: dict[str, str]) -> Path:
 
 @pytest.fixture(scope="session")
 def locked_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = _write(tmp_path_factory.mktemp("cli") / "greet", {
-        "pyproject.toml": CLI_PYPROJECT, "src/greet/__init__.py": "", "src/greet/cli.py": CLI_MAIN,
-        "README.md": "greet\n",
-    })
+    root = _write(
+        tmp_path_factory.mktemp("cli") / "greet",
+        {
+            "pyproject.toml": CLI_PYPROJECT,
+            "src/greet/__init__.py": "",
+            "src/greet/cli.py": CLI_MAIN,
+            "README.md": "greet\n",
+        },
+    )
     poetry_lock(root)
     return root
 
 
 @pytest.fixture(scope="session")
 def locked_script(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = _write(tmp_path_factory.mktemp("script") / "scripty", {
-        "pyproject.toml": SCRIPT_PYPROJECT, "main.py": SCRIPT_MAIN,
-        "libs/locallib/pyproject.toml": LOCALLIB_PYPROJECT,
-        "libs/locallib/locallib/__init__.py": "VALUE = 'from-locallib'\n",
-        ".dockerignore": "secrets.txt\n", "secrets.txt": "do not ship\n",
-    })
+    root = _write(
+        tmp_path_factory.mktemp("script") / "scripty",
+        {
+            "pyproject.toml": SCRIPT_PYPROJECT,
+            "main.py": SCRIPT_MAIN,
+            "libs/locallib/pyproject.toml": LOCALLIB_PYPROJECT,
+            "libs/locallib/locallib/__init__.py": "VALUE = 'from-locallib'\n",
+            ".dockerignore": "secrets.txt\n",
+            "secrets.txt": "do not ship\n",
+        },
+    )
     poetry_lock(root)
     return root
 
@@ -176,11 +186,14 @@ def _free_port() -> int:
 
 # --- tests --------------------------------------------------------------------------------------
 
+
 def test_cli_image_runs_and_holds_exactly_the_main_group(locked_cli: Path, tmp_path: Path) -> None:
     proj = _copy(locked_cli, tmp_path)
     layout = tmp_path / "out"
     archive = tmp_path / "greet.tar"
-    proc = slimline("build", str(proj), "--to", f"oci:{layout}:v1", "--to", f"docker-archive:{archive}:greet:v1")
+    proc = slimline(
+        "build", str(proj), "--to", f"oci:{layout}:v1", "--to", f"docker-archive:{archive}:greet:v1"
+    )
     digest = _digest(proc.stdout)
     assert digest.startswith("sha256:")
 
@@ -196,8 +209,8 @@ def test_cli_image_runs_and_holds_exactly_the_main_group(locked_cli: Path, tmp_p
     assert out.strip() == "hello, slim!"
     loaded = podman("load", "-i", str(archive)).stdout
     assert "greet:v1" in loaded
-    uid = podman_run("localhost/greet:v1", flags=["--entrypoint", "/app/.venv/bin/python"],
-                     *["-c", "import os; print(os.getuid())"]).stdout.strip()
+    entry = ["--entrypoint", "/app/.venv/bin/python"]
+    uid = podman_run("localhost/greet:v1", "-c", "import os; print(os.getuid())", flags=entry).stdout.strip()
     assert uid == "65532"
     config = json.loads(run([tool("skopeo"), "inspect", "--config", f"oci:{layout}:v1"]).stdout)
     assert config["config"]["Entrypoint"] == ["/app/.venv/bin/greet"]
@@ -234,9 +247,29 @@ def test_web_service_answers_http(locked_web: Path, tmp_path: Path) -> None:
     podman("load", "-i", str(archive))
     port = _free_port()
     name = f"slimline-web-{port}"
-    podman(*["--runtime", "runc", "--cgroup-manager=cgroupfs", "run", "-d", "--rm", "--name", name,
-             "--network", "host", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
-             "-e", f"PORT={port}", "-e", "HOST=127.0.0.1", "localhost/hello:web"])
+    podman(
+        *[
+            "--runtime",
+            "runc",
+            "--cgroup-manager=cgroupfs",
+            "run",
+            "-d",
+            "--rm",
+            "--name",
+            name,
+            "--network",
+            "host",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+            "-e",
+            f"PORT={port}",
+            "-e",
+            "HOST=127.0.0.1",
+            "localhost/hello:web",
+        ]
+    )
     try:
         body = _get_json(f"http://127.0.0.1:{port}/", deadline=time.monotonic() + 60)
     finally:
@@ -259,8 +292,11 @@ def _get_json(url: str, *, deadline: float) -> dict[str, str]:
 
 def _dep_layers(layout: Path, tag: str) -> tuple[list[str], str]:
     index = _layout_index(layout)
-    entry = next(m for m in index["manifests"]  # type: ignore[attr-defined]
-                 if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag)
+    entry = next(
+        m
+        for m in index["manifests"]  # type: ignore[attr-defined]
+        if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag
+    )
     manifest = _manifest(layout, entry["digest"])
     digests = [layer["digest"] for layer in manifest["layers"]]  # type: ignore[attr-defined]
     return digests[:-1], digests[-1]

@@ -69,8 +69,17 @@ def resolve(
         report.detail(f"no base configured: {text} satisfies requires-python {requires_python}")
     parsed = reference.parse(text, role="base")
     if isinstance(parsed, reference.DebianBaseRef):
-        image, target = _debian(text, platform=platform, settings=debian, cache=cache, http=http, report=report,
-                                compression=compression, refresh=refresh, max_age=max_age)
+        image, target = _debian(
+            text,
+            platform=platform,
+            settings=debian,
+            cache=cache,
+            http=http,
+            report=report,
+            compression=compression,
+            refresh=refresh,
+            max_age=max_age,
+        )
         return Base(text, image, target)
     report.step(f"reading base {text} ({platform})")
     if isinstance(parsed, reference.OciRef):
@@ -86,14 +95,18 @@ def resolve(
 
         image = registry.pull(parsed, platform=platform, cache=cache, http=http, insecure=insecure)
     else:
-        raise reference.ReferenceError_(text, "a base must be debian:, oci:, docker-archive: or a registry name")
+        raise reference.ReferenceError_(
+            text, "a base must be debian:, oci:, docker-archive: or a registry name"
+        )
     image = to_oci(image)
     return Base(text, image, _detect(image, cache=cache))
 
 
 def to_oci(image: Image) -> Image:
     """The same image with OCI media types (Docker schema 2 layers are byte-compatible)."""
-    new_layers = tuple(replace(lay, media_type=_OCI_MEDIA.get(lay.media_type, lay.media_type)) for lay in image.layers)
+    new_layers = tuple(
+        replace(lay, media_type=_OCI_MEDIA.get(lay.media_type, lay.media_type)) for lay in image.layers
+    )
     return replace(image, layers=new_layers, media_type=oci.MANIFEST)
 
 
@@ -104,30 +117,63 @@ def _detect(image: Image, *, cache: Cache) -> Target:
     if hit is not None:
         d = json.loads(hit)
         pv, lv = d["python_version"], d["libc_version"]
-        return Target(platform=Platform(**d["platform"]), python_version=(pv[0], pv[1], pv[2]),
-                      interpreter=d["interpreter"], libc=d["libc"], libc_version=(lv[0], lv[1]))
+        return Target(
+            platform=Platform(**d["platform"]),
+            python_version=(pv[0], pv[1], pv[2]),
+            interpreter=d["interpreter"],
+            libc=d["libc"],
+            libc_version=(lv[0], lv[1]),
+        )
     target = detect.detect(image)
     cache.write_meta("targets", key, json.dumps(dataclasses.asdict(target)).encode())
     return target
 
 
-def _debian(text: str, *, platform: Platform, settings: debian_base.BaseSettings, cache: Cache, http: Http,
-            report: Reporter, compression: layers.Compression, refresh: bool, max_age: int) -> tuple[Image, Target]:
+def _debian(
+    text: str,
+    *,
+    platform: Platform,
+    settings: debian_base.BaseSettings,
+    cache: Cache,
+    http: Http,
+    report: Reporter,
+    compression: layers.Compression,
+    refresh: bool,
+    max_age: int,
+) -> tuple[Image, Target]:
     ref = debian_base.DebianRef.parse(text)
     key = hashlib.sha256(repr((text, str(platform), settings, compression)).encode()).hexdigest()
     pin = cache.read_meta("debian-pins", key)
     if pin is not None and not refresh:
         d = json.loads(pin)
         if time.time() - d["at"] < max_age:
-            image = oci.image_from_json(d["manifest"].encode(), d["config"].encode(),
-                                        blob_path=lambda dg: cache.blob_path(dg.removeprefix("sha256:")))
+            image = oci.image_from_json(
+                d["manifest"].encode(),
+                d["config"].encode(),
+                blob_path=lambda dg: cache.blob_path(dg.removeprefix("sha256:")),
+            )
             if all(lay.path.is_file() for lay in image.layers):
                 report.detail(f"base {text} ({platform}): pinned {image.digest}")
                 return image, _detect(image, cache=cache)
     report.step(f"assembling base {text} ({platform}) from Debian packages")
-    image, target = debian_base.build(ref, platform=platform, settings=settings, cache=cache, http=http,
-                                      compression=compression, report=report.detail)
-    cache.write_meta("debian-pins", key, json.dumps({
-        "at": time.time(), "manifest": image.manifest_bytes.decode(), "config": image.config_bytes.decode(),
-    }).encode())
+    image, target = debian_base.build(
+        ref,
+        platform=platform,
+        settings=settings,
+        cache=cache,
+        http=http,
+        compression=compression,
+        report=report.detail,
+    )
+    cache.write_meta(
+        "debian-pins",
+        key,
+        json.dumps(
+            {
+                "at": time.time(),
+                "manifest": image.manifest_bytes.decode(),
+                "config": image.config_bytes.decode(),
+            }
+        ).encode(),
+    )
     return image, target

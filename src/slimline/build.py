@@ -16,13 +16,24 @@ Dependency layers therefore stay byte-identical across commits even when CI sets
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from slimline import appfiles, bases, build_backend, fetch, grouping, install, layers, lockfile, select, sources, users
+from slimline import (
+    appfiles,
+    bases,
+    build_backend,
+    fetch,
+    grouping,
+    install,
+    layers,
+    lockfile,
+    select,
+    sources,
+    users,
+)
 from slimline import project as project_mod
 from slimline.cache import Cache, sha256_file
 from slimline.errors import SlimlineError
@@ -60,8 +71,11 @@ def build_epoch() -> int:
     try:
         return int(raw)
     except ValueError:
-        raise BuildError(f"SOURCE_DATE_EPOCH={raw!r} is not an integer", doing="reading SOURCE_DATE_EPOCH",
-                         hint="set it to seconds since 1970, e.g. $(git log -1 --format=%ct)") from None
+        raise BuildError(
+            f"SOURCE_DATE_EPOCH={raw!r} is not an integer",
+            doing="reading SOURCE_DATE_EPOCH",
+            hint="set it to seconds since 1970, e.g. $(git log -1 --format=%ct)",
+        ) from None
 
 
 def build(
@@ -79,39 +93,81 @@ def build(
     proj = project_mod.load(root)
     lock_path = root / "poetry.lock"
     if not lock_path.is_file():
-        raise BuildError(f"{lock_path} does not exist", doing=f"reading {root}",
-                         hint="run `poetry lock` in the project first")
+        raise BuildError(
+            f"{lock_path} does not exist",
+            doing=f"reading {root}",
+            hint="run `poetry lock` in the project first",
+        )
     lock = lockfile.load(lock_path)
     lockfile.check_fresh(proj, lock)
     epoch = build_epoch()
-    compression = layers.Compression(settings.compression, settings.compression_level or
-                                     (3 if settings.compression == "zstd" else 6))
+    compression = layers.Compression(
+        settings.compression, settings.compression_level or (3 if settings.compression == "zstd" else 6)
+    )
     default_index = sources.default_index_url(setting=settings.index_url)
-    envs = build_backend.BuildEnvs(cache=cache, http=http, index_url=default_index,
-                                   index_auth=sources.credentials_for("", default_index))
+    envs = build_backend.BuildEnvs(
+        cache=cache, http=http, index_url=default_index, index_auth=sources.credentials_for("", default_index)
+    )
     images = []
     for text in settings.platforms:
         platform = Platform.parse(text)
-        base = bases.resolve(settings.base, requires_python=proj.requires_python, platform=platform,
-                             debian=settings.debian, cache=cache, http=http, report=report,
-                             compression=compression, refresh=refresh_base, insecure=insecure)
+        base = bases.resolve(
+            settings.base,
+            requires_python=proj.requires_python,
+            platform=platform,
+            debian=settings.debian,
+            cache=cache,
+            http=http,
+            report=report,
+            compression=compression,
+            refresh=refresh_base,
+            insecure=insecure,
+        )
         report.step(f"base {base.name}: {base.target}")
-        plan = select.select(proj, lock, base.target, with_groups=settings.with_groups,
-                             without_groups=settings.without_groups, only_groups=settings.only_groups,
-                             extras=settings.extras, all_extras=settings.all_extras)
+        plan = select.select(
+            proj,
+            lock,
+            base.target,
+            with_groups=settings.with_groups,
+            without_groups=settings.without_groups,
+            only_groups=settings.only_groups,
+            extras=settings.extras,
+            all_extras=settings.all_extras,
+        )
         report.step(f"{len(plan.packages)} distributions selected for {platform}")
-        jobs = _dependency_jobs(plan, settings=settings, cache=cache, http=http, envs=envs, root=root,
-                                report=report, default_index=default_index, compression=compression)
-        jobs.append(_project_job(proj, settings=settings, cache=cache, envs=envs, epoch=epoch, plan=plan,
-                                 exclude_outputs=exclude_outputs))
+        jobs = _dependency_jobs(
+            plan,
+            settings=settings,
+            cache=cache,
+            http=http,
+            envs=envs,
+            root=root,
+            report=report,
+            default_index=default_index,
+            compression=compression,
+        )
+        jobs.append(
+            _project_job(
+                proj,
+                settings=settings,
+                cache=cache,
+                envs=envs,
+                epoch=epoch,
+                plan=plan,
+                exclude_outputs=exclude_outputs,
+            )
+        )
         new_layers = layers.write_many([_layer_maker(j, cache=cache, compression=compression) for j in jobs])
         history = tuple(History(created_by=j.created_by, created=rfc3339(epoch)) for j in jobs)
         image = base.image.append(tuple(new_layers), history)
         image = image.with_config(_config(proj, plan, settings=settings, base=base, cache=cache))
         image = image.with_created(rfc3339(epoch)).with_annotations(
-            **{"org.opencontainers.image.created": rfc3339(epoch),
-               "org.opencontainers.image.base.name": base.name,
-               "org.opencontainers.image.base.digest": base.image.digest})
+            **{
+                "org.opencontainers.image.created": rfc3339(epoch),
+                "org.opencontainers.image.base.name": base.name,
+                "org.opencontainers.image.base.digest": base.image.digest,
+            }
+        )
         report.done(f"image {image.digest} ({platform}, {len(image.layers)} layers)")
         images.append(image)
     return images
@@ -123,23 +179,48 @@ def _layer_maker(job: _Job, *, cache: Cache, compression: layers.Compression) ->
 
 # --- dependency layers -------------------------------------------------------------------------
 
-def _dependency_jobs(plan: Plan, *, settings: Settings, cache: Cache, http: Http, envs: build_backend.BuildEnvs,
-                     root: Path, report: Reporter, default_index: str, compression: layers.Compression) -> list[_Job]:
+
+def _dependency_jobs(
+    plan: Plan,
+    *,
+    settings: Settings,
+    cache: Cache,
+    http: Http,
+    envs: build_backend.BuildEnvs,
+    root: Path,
+    report: Reporter,
+    default_index: str,
+    compression: layers.Compression,
+) -> list[_Job]:
     target = plan.target
     prefix = settings.venv
     base_key = f"{prefix}|{target.interpreter}|{target.python_version}|{target.platform}"
-    jobs = [_Job(f"venv|{base_key}", lambda: install.venv_tree(target, prefix=prefix), "slimline: python venv", 0)]
+    jobs = [
+        _Job(f"venv|{base_key}", lambda: install.venv_tree(target, prefix=prefix), "slimline: python venv", 0)
+    ]
     third = [p for p in plan.packages if not p.is_local]
     local = [p for p in plan.packages if p.is_local]
 
     sizes = _known_sizes(third, cache)
     wheels: dict[str, Path] = {}
-    if local or any(s is None for s in sizes.values()) or not all(
-        layers.lookup(k, cache=cache, compression=compression) for k in _group_keys(third, sizes, base_key)
+    if (
+        local
+        or any(s is None for s in sizes.values())
+        or not all(
+            layers.lookup(k, cache=cache, compression=compression)
+            for k in _group_keys(third, sizes, base_key)
+        )
     ):
         report.step(f"fetching {len(plan.packages)} distributions")
-        wheels = fetch.fetch(plan, cache=cache, http=http, default_index=default_index, build_env=envs,
-                             project_root=root, report=report.detail)
+        wheels = fetch.fetch(
+            plan,
+            cache=cache,
+            http=http,
+            default_index=default_index,
+            build_env=envs,
+            project_root=root,
+            report=report.detail,
+        )
         for p in third:
             if sizes.get(p.name) is None:
                 size = wheels[p.name].stat().st_size
@@ -149,13 +230,24 @@ def _dependency_jobs(plan: Plan, *, settings: Settings, cache: Cache, http: Http
 
     for group_, key in zip(_groups(third, sizes), _group_keys(third, sizes, base_key), strict=True):
         names = ", ".join(f"{p.name} {p.version}" for p in group_)
-        jobs.append(_Job(key, _installer(group_, wheels, plan=plan, prefix=prefix, cache=cache),
-                         f"slimline: dependencies {names}", 0))
+        jobs.append(
+            _Job(
+                key,
+                _installer(group_, wheels, plan=plan, prefix=prefix, cache=cache),
+                f"slimline: dependencies {names}",
+                0,
+            )
+        )
     for p in local:
         digest = sha256_file(wheels[p.name])
-        jobs.append(_Job(f"local|{base_key}|{p.name}|{digest}",
-                         _installer([p], wheels, plan=plan, prefix=prefix, cache=cache),
-                         f"slimline: local dependency {p.name} {p.version}", 0))
+        jobs.append(
+            _Job(
+                f"local|{base_key}|{p.name}|{digest}",
+                _installer([p], wheels, plan=plan, prefix=prefix, cache=cache),
+                f"slimline: local dependency {p.name} {p.version}",
+                0,
+            )
+        )
     return jobs
 
 
@@ -183,24 +275,32 @@ def _group_keys(third: Sequence[Selected], sizes: dict[str, int | None], base_ke
     return [f"deps|{base_key}|" + ",".join(_artifact_id(p) for p in g) for g in _groups(third, sizes)]
 
 
-def _installer(group_: Sequence[Selected], wheels: dict[str, Path], *, plan: Plan, prefix: str,
-               cache: Cache) -> Callable[[], FileTree]:
+def _installer(
+    group_: Sequence[Selected], wheels: dict[str, Path], *, plan: Plan, prefix: str, cache: Cache
+) -> Callable[[], FileTree]:
     def make() -> FileTree:
         tree = FileTree()
         for p in group_:
             if p.name not in wheels:
                 raise BuildError(f"no wheel was fetched for {p.name}", doing="laying out dependency layers")
-            tree = tree.merge(install.wheel_tree(wheels[p.name], target=plan.target, prefix=prefix,
-                                                 direct_url=_direct_url(p)))
+            tree = tree.merge(
+                install.wheel_tree(
+                    wheels[p.name], target=plan.target, prefix=prefix, direct_url=_direct_url(p)
+                )
+            )
         return tree
+
     return make
 
 
 def _direct_url(p: Selected) -> dict[str, object] | None:
     o = p.origin
     if o.kind in ("directory", "file"):
-        return {"url": Path(o.url).as_uri(), "dir_info": {"editable": False}} if o.kind == "directory" else \
-            {"url": Path(o.url).as_uri(), "archive_info": {}}
+        return (
+            {"url": Path(o.url).as_uri(), "dir_info": {"editable": False}}
+            if o.kind == "directory"
+            else {"url": Path(o.url).as_uri(), "archive_info": {}}
+        )
     if o.kind == "git":
         info: dict[str, object] = {"vcs": "git", "commit_id": o.resolved}
         if o.reference:
@@ -216,18 +316,33 @@ def _direct_url(p: Selected) -> dict[str, object] | None:
 
 # --- the project layer -------------------------------------------------------------------------
 
-def _project_job(proj: project_mod.Project, *, settings: Settings, cache: Cache, envs: build_backend.BuildEnvs,
-                 epoch: int, plan: Plan, exclude_outputs: Sequence[Path]) -> _Job:
+
+def _project_job(
+    proj: project_mod.Project,
+    *,
+    settings: Settings,
+    cache: Cache,
+    envs: build_backend.BuildEnvs,
+    epoch: int,
+    plan: Plan,
+    exclude_outputs: Sequence[Path],
+) -> _Job:
     if proj.package_mode:
         wheel = build_backend.build_project_wheel(proj.root, envs=envs, cache=cache)
         digest = sha256_file(wheel)
         return _Job(
             f"project|{settings.venv}|{plan.target.interpreter}|{digest}",
             lambda: install.wheel_tree(wheel, target=plan.target, prefix=settings.venv, requested=True),
-            f"slimline: project {proj.name} {proj.version}", epoch,
+            f"slimline: project {proj.name} {proj.version}",
+            epoch,
         )
-    tree = appfiles.app_tree(proj.root, dest=settings.workdir, include=settings.include, exclude=settings.exclude,
-                             also_exclude=exclude_outputs)
+    tree = appfiles.app_tree(
+        proj.root,
+        dest=settings.workdir,
+        include=settings.include,
+        exclude=settings.exclude,
+        also_exclude=exclude_outputs,
+    )
     h = hashlib.sha256(settings.workdir.encode())
     for entry in tree.entries():
         h.update(repr((entry.path, entry.kind, entry.mode, entry.size, entry.target)).encode())
@@ -243,8 +358,9 @@ def _project_job(proj: project_mod.Project, *, settings: Settings, cache: Cache,
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
-def _config(proj: project_mod.Project, plan: Plan, *, settings: Settings, base: bases.Base,
-            cache: Cache) -> Config:
+def _config(
+    proj: project_mod.Project, plan: Plan, *, settings: Settings, base: bases.Base, cache: Cache
+) -> Config:
     cfg = base.image.config
     venv_bin = f"{settings.venv}/bin"
     env = {

@@ -33,23 +33,35 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="slimline", description="Build OCI images from Poetry projects, "
-                                "without a container engine.")
+    p = argparse.ArgumentParser(
+        prog="slimline", description="Build OCI images from Poetry projects, without a container engine."
+    )
     p.add_argument("--version", action="version", version=f"slimline {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     b = sub.add_parser("build", help="build the project into an image")
     b.add_argument("project", nargs="?", default=".", type=Path, help="project directory (default: .)")
-    b.add_argument("--base", help="base image: debian:SUITE[/pythonX.Y], oci:PATH[:TAG], docker-archive:PATH, "
-                   "or a registry name (default: the Debian suite matching requires-python)")
-    b.add_argument("--with", dest="with_", action="append", default=None, metavar="GROUP",
-                   help="also install this dependency group (repeatable, or comma-separated)")
+    b.add_argument(
+        "--base",
+        help="base image: debian:SUITE[/pythonX.Y], oci:PATH[:TAG], docker-archive:PATH, "
+        "or a registry name (default: the Debian suite matching requires-python)",
+    )
+    b.add_argument(
+        "--with",
+        dest="with_",
+        action="append",
+        default=None,
+        metavar="GROUP",
+        help="also install this dependency group (repeatable, or comma-separated)",
+    )
     b.add_argument("--without", action="append", default=None, metavar="GROUP", help="leave out this group")
     b.add_argument("--only", action="append", default=None, metavar="GROUP", help="install only these groups")
-    b.add_argument("-E", "--extras", action="append", default=None, metavar="EXTRA", help="install this extra")
+    b.add_argument(
+        "-E", "--extras", action="append", default=None, metavar="EXTRA", help="install this extra"
+    )
     b.add_argument("--all-extras", action="store_true", default=None, help="install all extras")
     b.add_argument("--user", help="user the image runs as (default: the base's non-root user)")
-    b.add_argument("--entrypoint", help='entrypoint, as a JSON list or a shell-quoted string')
+    b.add_argument("--entrypoint", help="entrypoint, as a JSON list or a shell-quoted string")
     b.add_argument("--cmd", help="default arguments, as a JSON list or a shell-quoted string")
     b.add_argument("--tag", help="image name[:tag] recorded in outputs (default: PROJECT:VERSION)")
     b.add_argument("--compression", choices=["gzip", "zstd"], help="layer compression (default gzip)")
@@ -64,16 +76,35 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--platform", action="append", default=None, metavar="OS/ARCH",
-                   help="target platform, e.g. linux/amd64 or linux/arm64 (repeatable; default linux/amd64)")
-    p.add_argument("--to", action="append", default=None, metavar="REF",
-                   help="output: oci:PATH[:TAG], docker-archive:PATH[:NAME:TAG], docker://NAME[:TAG], "
-                   "docker-daemon:NAME:TAG (repeatable)")
+    p.add_argument(
+        "--platform",
+        action="append",
+        default=None,
+        metavar="OS/ARCH",
+        help="target platform, e.g. linux/amd64 or linux/arm64 (repeatable; default linux/amd64)",
+    )
+    p.add_argument(
+        "--to",
+        action="append",
+        default=None,
+        metavar="REF",
+        help="output: oci:PATH[:TAG], docker-archive:PATH[:NAME:TAG], docker://NAME[:TAG], "
+        "docker-daemon:NAME:TAG (repeatable)",
+    )
     p.add_argument("--load", action="store_true", help="also load the image into podman or docker")
-    p.add_argument("--insecure-registry", action="append", default=[], metavar="HOST",
-                   help="allow plain HTTP / unverified TLS for this registry host")
-    p.add_argument("--refresh", action="store_true", help="re-read the Debian archive even if a pinned base is fresh")
-    p.add_argument("--cache-dir", type=Path, help="cache directory (default: $SLIMLINE_CACHE_DIR or the user cache)")
+    p.add_argument(
+        "--insecure-registry",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="allow plain HTTP / unverified TLS for this registry host",
+    )
+    p.add_argument(
+        "--refresh", action="store_true", help="re-read the Debian archive even if a pinned base is fresh"
+    )
+    p.add_argument(
+        "--cache-dir", type=Path, help="cache directory (default: $SLIMLINE_CACHE_DIR or the user cache)"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print only the digest")
     p.add_argument("-v", "--verbose", action="store_true", help="say more about each step")
 
@@ -99,10 +130,18 @@ def _split(values: Sequence[str] | None) -> list[str] | None:
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in (
-        ("base", args.base), ("platforms", args.platform), ("with", _split(args.with_)),
-        ("without", _split(args.without)), ("only", _split(args.only)), ("extras", _split(args.extras)),
-        ("all-extras", args.all_extras), ("user", args.user), ("entrypoint", _argv_list(args.entrypoint)),
-        ("cmd", _argv_list(args.cmd)), ("tag", args.tag), ("compression", args.compression),
+        ("base", args.base),
+        ("platforms", args.platform),
+        ("with", _split(args.with_)),
+        ("without", _split(args.without)),
+        ("only", _split(args.only)),
+        ("extras", _split(args.extras)),
+        ("all-extras", args.all_extras),
+        ("user", args.user),
+        ("entrypoint", _argv_list(args.entrypoint)),
+        ("cmd", _argv_list(args.cmd)),
+        ("tag", args.tag),
+        ("compression", args.compression),
     ):
         if value is not None:
             out[key] = value
@@ -115,8 +154,11 @@ def _cmd_build(args: argparse.Namespace, *, cache: Cache, http: Http, report: Re
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SlimlineError(f"{pyproject} does not exist", doing="reading the project",
-                            hint="run slimline in a Poetry project directory or pass its path") from None
+        raise SlimlineError(
+            f"{pyproject} does not exist",
+            doing="reading the project",
+            hint="run slimline in a Poetry project directory or pass its path",
+        ) from None
     except tomllib.TOMLDecodeError as err:
         raise SlimlineError(f"{pyproject} is not valid TOML: {err}", doing="reading the project") from err
     table = data.get("tool", {}).get("slimline", {})
@@ -126,9 +168,19 @@ def _cmd_build(args: argparse.Namespace, *, cache: Cache, http: Http, report: Re
     if args.load:
         outputs.append(reference.parse(f"docker-daemon:{name}", role="output"))
     excluded = [o.path for o in outputs if isinstance(o, reference.OciRef | reference.ArchiveRef)]
-    images = build_mod.build(root, settings=s, cache=cache, http=http, report=report, refresh_base=args.refresh,
-                             insecure=args.insecure_registry, exclude_outputs=excluded)
-    return publish.publish(images, outputs, name=name, http=http, insecure=args.insecure_registry, report=report)
+    images = build_mod.build(
+        root,
+        settings=s,
+        cache=cache,
+        http=http,
+        report=report,
+        refresh_base=args.refresh,
+        insecure=args.insecure_registry,
+        exclude_outputs=excluded,
+    )
+    return publish.publish(
+        images, outputs, name=name, http=http, insecure=args.insecure_registry, report=report
+    )
 
 
 def _default_name(data: dict[str, Any]) -> str:
@@ -145,14 +197,25 @@ def _cmd_base(args: argparse.Namespace, *, cache: Cache, http: Http, report: Rep
     debian = debian_base.BaseSettings(mirror=args.mirror, packages=tuple(args.package))
     platforms = [Platform.parse(p) for p in (args.platform or ["linux/amd64"])]
     images = [
-        bases.resolve(args.ref, requires_python=_any_python(), platform=p, debian=debian, cache=cache, http=http,
-                      report=report, compression=layers.Compression(), refresh=args.refresh,
-                      insecure=args.insecure_registry).image
+        bases.resolve(
+            args.ref,
+            requires_python=_any_python(),
+            platform=p,
+            debian=debian,
+            cache=cache,
+            http=http,
+            report=report,
+            compression=layers.Compression(),
+            refresh=args.refresh,
+            insecure=args.insecure_registry,
+        ).image
         for p in platforms
     ]
     name = "python-base:" + args.ref.replace("debian:", "").replace("/", "-").replace(":", "-")
     outputs = [reference.parse(t, role="output") for t in (args.to or [f"oci:{Path('dist/base').resolve()}"])]
-    return publish.publish(images, outputs, name=name, http=http, insecure=args.insecure_registry, report=report)
+    return publish.publish(
+        images, outputs, name=name, http=http, insecure=args.insecure_registry, report=report
+    )
 
 
 def _any_python() -> Any:

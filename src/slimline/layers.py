@@ -221,8 +221,14 @@ def cached(
     cache.write_meta(
         "layers",
         _meta_key(key, mtime=mtime, compression=compression),
-        json.dumps({"digest": layer.digest, "diff_id": layer.diff_id, "size": layer.size,
-                    "media_type": layer.media_type}).encode(),
+        json.dumps(
+            {
+                "digest": layer.digest,
+                "diff_id": layer.diff_id,
+                "size": layer.size,
+                "media_type": layer.media_type,
+            }
+        ).encode(),
     )
     return layer
 

@@ -112,4 +112,5 @@ class Target:
 
     def __str__(self) -> str:
         v = ".".join(str(p) for p in self.python_version)
-        return f"CPython {v} ({self.interpreter}) on {self.platform}, {self.libc} {self.libc_version[0]}.{self.libc_version[1]}"
+        libc = f"{self.libc} {self.libc_version[0]}.{self.libc_version[1]}"
+        return f"CPython {v} ({self.interpreter}) on {self.platform}, {libc}"

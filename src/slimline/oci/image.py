@@ -306,8 +306,11 @@ class ImageFormatError(ValueError):
 
 
 def parse_platform(d: Mapping[str, Any]) -> Platform:
-    return Platform(architecture=str(d.get("architecture", "")), os=str(d.get("os", "")),
-                    variant=str(d.get("variant") or "")).normalised()
+    return Platform(
+        architecture=str(d.get("architecture", "")),
+        os=str(d.get("os", "")),
+        variant=str(d.get("variant") or ""),
+    ).normalised()
 
 
 def choose_manifest(index: Mapping[str, Any], platform: Platform) -> Mapping[str, Any] | None:
@@ -350,14 +353,22 @@ def image_from_json(manifest: bytes, config: bytes, *, blob_path: Callable[[str]
         )
     layers = tuple(
         Layer(
-            digest=d["digest"], diff_id=diff_id, size=int(d["size"]), media_type=d["mediaType"],
-            path=blob_path(d["digest"]), annotations=dict(d.get("annotations") or {}),
+            digest=d["digest"],
+            diff_id=diff_id,
+            size=int(d["size"]),
+            media_type=d["mediaType"],
+            path=blob_path(d["digest"]),
+            annotations=dict(d.get("annotations") or {}),
         )
         for d, diff_id in zip(layer_descs, diff_ids, strict=True)
     )
     history = tuple(
-        History(created_by=h.get("created_by", ""), created=h.get("created", EMPTY_EPOCH),
-                comment=h.get("comment", ""), empty_layer=bool(h.get("empty_layer", False)))
+        History(
+            created_by=h.get("created_by", ""),
+            created=h.get("created", EMPTY_EPOCH),
+            comment=h.get("comment", ""),
+            empty_layer=bool(h.get("empty_layer", False)),
+        )
         for h in c.get("history") or ()
     )
     media = m.get("mediaType") or MANIFEST
