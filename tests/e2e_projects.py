@@ -1,0 +1,144 @@
+"""Small Poetry projects for the end-to-end tests, each locked once per test session.
+
+Fixtures imported into several modules are separate definitions, so the session scope alone
+would lock once per module: each lock is remembered for the whole run in ``_LOCKED``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.support import ROOT, poetry_lock
+
+_LOCKED: dict[str, Path] = {}
+
+
+CLI_PYPROJECT = """\
+[project]
+name = "greet"
+version = "1.0.0"
+description = "a click CLI"
+requires-python = ">=3.11"
+dependencies = ["click (>=8.1,<9)"]
+
+[project.optional-dependencies]
+color = ["colorama (>=0.4)"]
+
+[project.scripts]
+greet = "greet.cli:main"
+
+[tool.poetry]
+packages = [{ include = "greet", from = "src" }]
+
+[tool.poetry.group.dev.dependencies]
+six = ">=1.16"
+
+[build-system]
+requires = ["poetry-core>=2.0,<3.0"]
+build-backend = "poetry.core.masonry.api"
+"""
+
+CLI_MAIN = """\
+import click
+
+MESSAGE = "hello"
+
+
+@click.command()
+@click.option("--name", default="world")
+def main(name: str) -> None:
+    click.echo(f"{MESSAGE}, {name}!")
+"""
+
+SCRIPT_PYPROJECT = """\
+[tool.poetry]
+name = "scripty"
+version = "0.1.0"
+description = "a package-mode=false app"
+authors = ["Someone <someone@example.invalid>"]
+package-mode = false
+
+[tool.poetry.dependencies]
+python = ">=3.11,<4"
+docopt = "0.6.2"
+pywin32 = { version = ">=306", markers = "sys_platform == 'win32'" }
+locallib = { path = "libs/locallib", develop = false }
+
+[tool.slimline]
+entrypoint = ["/app/.venv/bin/python", "/app/main.py"]
+"""
+
+SCRIPT_MAIN = """\
+\"\"\"Usage: main.py [--count=N]\"\"\"
+import docopt
+import locallib
+
+args = docopt.docopt(__doc__, argv=["--count=3"])
+print("args", args["--count"], locallib.VALUE)
+"""
+
+LOCALLIB_PYPROJECT = """\
+[project]
+name = "locallib"
+version = "0.2.0"
+requires-python = ">=3.8"
+
+[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+"""
+
+
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+@pytest.fixture(scope="session")
+def locked_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if "cli" in _LOCKED:
+        return _LOCKED["cli"]
+    root = _write(
+        tmp_path_factory.mktemp("cli") / "greet",
+        {
+            "pyproject.toml": CLI_PYPROJECT,
+            "src/greet/__init__.py": "",
+            "src/greet/cli.py": CLI_MAIN,
+            "README.md": "greet\n",
+        },
+    )
+    poetry_lock(root)
+    _LOCKED["cli"] = root
+    return root
+
+
+@pytest.fixture(scope="session")
+def locked_script(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = _write(
+        tmp_path_factory.mktemp("script") / "scripty",
+        {
+            "pyproject.toml": SCRIPT_PYPROJECT,
+            "main.py": SCRIPT_MAIN,
+            "libs/locallib/pyproject.toml": LOCALLIB_PYPROJECT,
+            "libs/locallib/locallib/__init__.py": "VALUE = 'from-locallib'\n",
+            ".dockerignore": "secrets.txt\n",
+            "secrets.txt": "do not ship\n",
+        },
+    )
+    poetry_lock(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def locked_web(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("web") / "hello"
+    shutil.copytree(ROOT / "examples" / "fastapi-app", root)
+    if not (root / "poetry.lock").exists():
+        poetry_lock(root)
+    return root
