@@ -55,7 +55,9 @@ def sizes(image: Image) -> tuple[int, int, int]:
 def seed(source: Cache, dest: Path, ref: DebianRef, platform: Platform, settings: BaseSettings) -> Cache:
     base = resolve(ref, platform=platform, settings=settings, cache=source, http=Http())
     fresh = Cache(dest)
-    for sha in [p.sha256 for p in base.resolution.packages] + [s.index.sha256 for s in base.archive.suites]:
+    for sha in [p.sha256 for p in base.resolution.packages] + [
+        i.sha256 for s in base.archive.suites for i in s.indexes
+    ]:
         fresh.blob_path(sha).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source.blob_path(sha), fresh.blob_path(sha))
     shutil.copytree(source.root / "debian-resolve", dest / "debian-resolve")
@@ -79,6 +81,7 @@ def main() -> None:
 
     image = once(cache)  # fills the cache (downloads, layers) if needed
     files, tars, blobs = sizes(image)
+
     def warm_build(_i: int) -> None:
         once(cache)
 
