@@ -29,6 +29,13 @@ if [ "$want_system" = 1 ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
+  # Other architectures (arm64 images) run under qemu through binfmt_misc.
+  if [ -d /proc/sys/fs/binfmt_misc ] && [ ! -e /proc/sys/fs/binfmt_misc/status ]; then
+    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true
+  fi
+  if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] && command -v update-binfmts >/dev/null; then
+    update-binfmts --enable qemu-aarch64 2>/dev/null || true
+  fi
 fi
 
 if [ ! -x .venv/bin/python ]; then
