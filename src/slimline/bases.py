@@ -23,9 +23,9 @@ from dataclasses import dataclass, replace
 
 from packaging.specifiers import SpecifierSet
 
-from slimline import detect, layers
+from slimline import layers
 from slimline.cache import Cache
-from slimline.debian import base as debian_base
+from slimline.debian import ref as debian_ref
 from slimline.http import Http
 from slimline.oci import image as oci
 from slimline.oci import reference
@@ -54,7 +54,7 @@ def resolve(
     *,
     requires_python: SpecifierSet,
     platform: Platform,
-    debian: debian_base.BaseSettings,
+    debian: debian_ref.BaseSettings,
     cache: Cache,
     http: Http,
     report: Reporter,
@@ -64,7 +64,7 @@ def resolve(
     insecure: Sequence[str] = (),
 ) -> Base:
     if text is None:
-        ref = debian_base.suite_for(requires_python)
+        ref = debian_ref.suite_for(requires_python)
         text = f"debian:{ref.suite}" + (f"/python{ref.python}" if ref.python else "")
         report.detail(f"no base configured: {text} satisfies requires-python {requires_python}")
     parsed = reference.parse(text, role="base")
@@ -124,6 +124,8 @@ def _detect(image: Image, *, cache: Cache) -> Target:
             libc=d["libc"],
             libc_version=(lv[0], lv[1]),
         )
+    from slimline import detect  # only when the target is not memoised
+
     target = detect.detect(image)
     cache.write_meta("targets", key, json.dumps(dataclasses.asdict(target)).encode())
     return target
@@ -133,7 +135,7 @@ def _debian(
     text: str,
     *,
     platform: Platform,
-    settings: debian_base.BaseSettings,
+    settings: debian_ref.BaseSettings,
     cache: Cache,
     http: Http,
     report: Reporter,
@@ -141,7 +143,7 @@ def _debian(
     refresh: bool,
     max_age: int,
 ) -> tuple[Image, Target]:
-    ref = debian_base.DebianRef.parse(text)
+    ref = debian_ref.DebianRef.parse(text)
     key = hashlib.sha256(repr((text, str(platform), settings, compression)).encode()).hexdigest()
     pin = cache.read_meta("debian-pins", key)
     if pin is not None and not refresh:
@@ -156,6 +158,8 @@ def _debian(
                 report.detail(f"base {text} ({platform}): pinned {image.digest}")
                 return image, _detect(image, cache=cache)
     report.step(f"assembling base {text} ({platform}) from Debian packages")
+    from slimline.debian import base as debian_base  # heavy: signatures, indexes
+
     image, target = debian_base.build(
         ref,
         platform=platform,

@@ -192,9 +192,9 @@ def _default_name(data: dict[str, Any]) -> str:
 
 
 def _cmd_base(args: argparse.Namespace, *, cache: Cache, http: Http, report: Reporter) -> list[str]:
-    from slimline.debian import base as debian_base
+    from slimline.debian import ref as debian_ref
 
-    debian = debian_base.BaseSettings(mirror=args.mirror, packages=tuple(args.package))
+    debian = debian_ref.BaseSettings(mirror=args.mirror, packages=tuple(args.package))
     platforms = [Platform.parse(p) for p in (args.platform or ["linux/amd64"])]
     images = [
         bases.resolve(

@@ -13,17 +13,18 @@ Credentials never appear in messages: every URL in an error is passed through
 from __future__ import annotations
 
 import base64
-import ssl
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from urllib.parse import urlsplit, urlunsplit
 
-import truststore
-import urllib3
+if TYPE_CHECKING:  # ssl, truststore and urllib3 cost ~0.1 s to import: loaded on first request
+    import ssl
+
+    import urllib3
 
 from slimline import __version__
 from slimline.cache import Cache
@@ -73,10 +74,16 @@ def strip_userinfo(url: str) -> tuple[str, BasicAuth | None]:
 
 
 def _context() -> ssl.SSLContext:
-    return cast(ssl.SSLContext, truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+    import ssl
+
+    import truststore
+
+    return cast("ssl.SSLContext", truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
 
 
 def _unverified_context() -> ssl.SSLContext:
+    import ssl
+
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -90,29 +97,39 @@ class Http:
         self, *, timeout: float = 30.0, retries: int = 4, backoff: float = 0.5, verify: bool = True
     ) -> None:
         self._settings = (timeout, retries, backoff)
+        self._verify = verify
         self._unverified: Http | None = None
-        self._retry = urllib3.Retry(
-            total=retries,
-            connect=retries,
-            read=retries,
-            status=retries,
-            backoff_factor=backoff,
-            status_forcelist=(429, 500, 502, 503, 504),
-            allowed_methods=None,  # retry every method: our PUT/PATCH/POST are idempotent per upload session
-            respect_retry_after_header=True,
-            raise_on_status=False,
-            redirect=5,
-        )
-        self._timeout = urllib3.Timeout(connect=min(timeout, 15.0), read=timeout)
-        self._pool = urllib3.PoolManager(
-            num_pools=32,
-            maxsize=8,
-            ssl_context=_context() if verify else _unverified_context(),
-            retries=self._retry,
-            timeout=self._timeout,
-            headers={"User-Agent": USER_AGENT},
-        )
+        self._pool_: Any = None  # urllib3.PoolManager, made on first request
+        self._retry_: Any = None
         self._lock = threading.Lock()
+
+    def _pool(self) -> tuple[urllib3.PoolManager, urllib3.Retry]:
+        with self._lock:
+            if self._pool_ is None:
+                import urllib3
+
+                timeout, retries, backoff = self._settings
+                self._retry_ = urllib3.Retry(
+                    total=retries,
+                    connect=retries,
+                    read=retries,
+                    status=retries,
+                    backoff_factor=backoff,
+                    status_forcelist=(429, 500, 502, 503, 504),
+                    allowed_methods=None,  # retry every method: PUT/PATCH/POST are idempotent per upload session
+                    respect_retry_after_header=True,
+                    raise_on_status=False,
+                    redirect=5,
+                )
+                self._pool_ = urllib3.PoolManager(
+                    num_pools=32,
+                    maxsize=8,
+                    ssl_context=_context() if self._verify else _unverified_context(),
+                    retries=self._retry_,
+                    timeout=urllib3.Timeout(connect=min(timeout, 15.0), read=timeout),
+                    headers={"User-Agent": USER_AGENT},
+                )
+            return self._pool_, self._retry_
 
     def unverified(self) -> Http:
         """A client with the same settings that does NOT verify TLS certificates.
@@ -148,15 +165,18 @@ class Http:
         auth = auth or url_auth
         if auth is not None and "Authorization" not in hdrs:
             hdrs["Authorization"] = basic_header(auth)
+        pool, default_retry = self._pool()
+        import urllib3  # loaded by _pool(); bound here for the except clauses
+
         try:
-            return self._pool.request(
+            return pool.request(
                 method,
                 url,
                 headers=hdrs,
                 body=body,
                 preload_content=not stream,
                 redirect=redirect,
-                retries=self._retry if retries is None else retries,
+                retries=default_retry if retries is None else retries,
             )
         except urllib3.exceptions.MaxRetryError as err:
             reason = err.reason

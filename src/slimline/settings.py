@@ -17,7 +17,7 @@ from typing import Any, Literal, cast
 
 from packaging.utils import canonicalize_name
 
-from slimline.debian.base import BaseSettings as DebianSettings
+from slimline.debian.ref import BaseSettings as DebianSettings
 from slimline.errors import SlimlineError
 from slimline.oci.image import Platform
 from slimline.target import machine_of
