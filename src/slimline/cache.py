@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-import platformdirs
-
 from slimline.errors import HashMismatch, SlimlineError
 
 __all__ = ["Cache", "HashingWriter", "atomic_write", "default_root", "sha256_file"]
@@ -35,6 +33,8 @@ def default_root() -> Path:
     env = os.environ.get("SLIMLINE_CACHE_DIR")
     if env:
         return Path(env).expanduser()
+    import platformdirs
+
     return Path(platformdirs.user_cache_dir("slimline"))
 
 

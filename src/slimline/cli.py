@@ -15,6 +15,7 @@ import json
 import shlex
 import sys
 import tomllib
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -225,6 +226,8 @@ def _any_python() -> Any:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # --insecure-registry is the user's explicit choice; do not repeat urllib3's warning per request
+    warnings.filterwarnings("ignore", message="Unverified HTTPS request")
     args = _parser().parse_args(argv)
     report: Reporter = Quiet() if args.quiet else Stderr(verbose=args.verbose)
     cache = Cache(args.cache_dir) if args.cache_dir else Cache.default()

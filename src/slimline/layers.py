@@ -26,8 +26,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
 
-import zstandard
-
 from slimline.cache import Cache, HashingWriter
 from slimline.errors import SlimlineError
 from slimline.filetree import Entry, FileTree, Kind
@@ -59,7 +57,7 @@ class _Sink:
     def __init__(self, out: BinaryIO, compression: Compression) -> None:
         self.blob = HashingWriter(out)
         self._z: gzip.GzipFile | None
-        self._zstd: zstandard.ZstdCompressionWriter | None = None
+        self._zstd: Any = None  # zstandard.ZstdCompressionWriter
         if compression.name == "gzip":
             self._z = gzip.GzipFile(
                 filename="",
@@ -69,6 +67,8 @@ class _Sink:
                 compresslevel=compression.level,
             )
         elif compression.name == "zstd":
+            import zstandard
+
             cctx = zstandard.ZstdCompressor(level=compression.level, threads=0, write_content_size=False)
             self._zstd = cctx.stream_writer(self.blob, closefd=False)  # type: ignore[arg-type]
             self._z = None
@@ -92,8 +92,10 @@ class _Sink:
         if self._z is not None:
             self._z.close()
         elif self._zstd is not None:
+            import zstandard
+
             self._zstd.flush(zstandard.FLUSH_FRAME)
-            self._zstd.close()  # type: ignore[no-untyped-call]  # zstandard stubs lack it
+            self._zstd.close()
 
 
 def _tarinfo(entry: Entry, mtime: int) -> tarfile.TarInfo:
@@ -249,6 +251,8 @@ def members(layer: Layer) -> Iterator[tarfile.TarFile]:
         if layer.media_type.endswith("gzip") or _is_gzip(raw):
             stream = gzip.GzipFile(fileobj=raw, mode="rb")
         elif layer.media_type.endswith("zstd"):
+            import zstandard
+
             stream = zstandard.ZstdDecompressor().stream_reader(raw)
         else:
             stream = raw
