@@ -116,7 +116,7 @@ class Http:
                     status=retries,
                     backoff_factor=backoff,
                     status_forcelist=(429, 500, 502, 503, 504),
-                    allowed_methods=None,  # retry every method: PUT/PATCH/POST are idempotent per upload session
+                    allowed_methods=None,  # PUT/PATCH/POST are idempotent per upload session
                     respect_retry_after_header=True,
                     raise_on_status=False,
                     redirect=5,
