@@ -27,6 +27,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import posixpath
 import re
 import tarfile
@@ -46,6 +47,7 @@ from slimline.oci.blobs import (
     REF_NAME,
     BlobMismatch,
     check_platform,
+    open_layer,
     os_errors,
 )
 from slimline.oci.image import Image, Platform, canonical_json, image_from_json
@@ -165,16 +167,9 @@ class _HashingReader(io.RawIOBase):
 
 def _add_layer(tar: tarfile.TarFile, layer: oci.Layer, member: str, *, source: str) -> None:
     what = f"layer {layer.digest}"
-    try:
-        stream = layer.open()
-        actual = layer.path.stat().st_size
-    except OSError as err:
-        raise SlimlineError(
-            f"cannot read {what} from {layer.path}: {err.strerror}",
-            doing=source,
-            hint="the cache may have been cleaned while building; build again",
-        ) from err
+    stream = open_layer(layer, doing=source)
     with stream:
+        actual = os.fstat(stream.fileno()).st_size
         if actual != layer.size:
             raise BlobMismatch(
                 what=what, source=str(layer.path), expected=f"{layer.size} bytes", actual=f"{actual} bytes"

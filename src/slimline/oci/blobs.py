@@ -34,6 +34,7 @@ __all__ = [
     "containerd_name",
     "copy_verified",
     "import_blob",
+    "open_layer",
     "os_errors",
     "split_digest",
 ]
@@ -163,3 +164,15 @@ def containerd_name(tag: str | None, name: str | None) -> str | None:
     except ReferenceError_:
         return None
     return None
+
+
+def open_layer(layer: oci.Layer, *, doing: str) -> BinaryIO:
+    """Open a layer's blob for reading; a vanished or unreadable blob is a clear error."""
+    try:
+        return layer.open()
+    except OSError as err:
+        raise SlimlineError(
+            f"cannot read layer {layer.digest} from {layer.path}: {err.strerror}",
+            doing=doing,
+            hint="the cache may have been cleaned while building; build again",
+        ) from err

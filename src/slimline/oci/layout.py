@@ -60,6 +60,7 @@ from slimline.oci.blobs import (
     containerd_name,
     copy_verified,
     import_blob,
+    open_layer,
     os_errors,
     split_digest,
 )
@@ -545,14 +546,7 @@ def _copy_file(src: Path, dst: Path) -> None:
 
 def _copy_layer(layer: oci.Layer, dst: Path, *, source: str) -> None:
     what = f"layer {layer.digest}"
-    try:
-        src = layer.open()
-    except OSError as err:
-        raise SlimlineError(
-            f"cannot read {what} from {layer.path}: {err.strerror}",
-            doing=source,
-            hint="the cache may have been cleaned while building; build again",
-        ) from err
+    src = open_layer(layer, doing=source)
     with src, dst.open("xb") as out:
         copy_verified(src, out, digest=layer.digest, size=layer.size, what=what, source=str(layer.path))
         out.flush()
