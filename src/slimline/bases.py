@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 from packaging.specifiers import SpecifierSet
 
-from slimline import layers
+from slimline import __version__, layers
 from slimline.cache import Cache
 from slimline.debian import ref as debian_ref
 from slimline.http import Http
@@ -144,7 +144,9 @@ def _debian(
     max_age: int,
 ) -> tuple[Image, Target]:
     ref = debian_ref.DebianRef.parse(text)
-    key = hashlib.sha256(repr((text, str(platform), settings, compression)).encode()).hexdigest()
+    key = hashlib.sha256(
+        repr((__version__, debian_ref.BUILD_FORMAT, text, str(platform), settings, compression)).encode()
+    ).hexdigest()
     pin = cache.read_meta("debian-pins", key)
     if pin is not None and not refresh:
         d = json.loads(pin)

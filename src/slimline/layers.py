@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
 
+from slimline import __version__
 from slimline.cache import Cache, HashingWriter
 from slimline.errors import SlimlineError
 from slimline.filetree import Entry, FileTree, Kind
@@ -186,7 +187,10 @@ def write(tree: FileTree, *, cache: Cache, mtime: int = 0, compression: Compress
 
 
 def _meta_key(key: str, *, mtime: int, compression: Compression) -> str:
-    return hashlib.sha256(f"{FORMAT_VERSION}|{compression.key()}|{mtime}|{key}".encode()).hexdigest()
+    # the slimline version is part of the key: a new release may lay out the same inputs differently
+    return hashlib.sha256(
+        f"{__version__}|{FORMAT_VERSION}|{compression.key()}|{mtime}|{key}".encode()
+    ).hexdigest()
 
 
 def lookup(key: str, *, cache: Cache, mtime: int = 0, compression: Compression | None = None) -> Layer | None:

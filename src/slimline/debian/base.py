@@ -31,7 +31,7 @@ from slimline.debian import archive as archive_mod
 from slimline.debian import assemble, deb, mirror, policy
 from slimline.debian.archive import BaseResolution, upstream_version
 from slimline.debian.errors import ResolveError
-from slimline.debian.ref import KNOWN_SUITES, BaseSettings, DebianRef, debian_arch, suite_for
+from slimline.debian.ref import BUILD_FORMAT, KNOWN_SUITES, BaseSettings, DebianRef, debian_arch, suite_for
 from slimline.debian.release import Keyring
 from slimline.debian.resolve import DEFAULT_EXCLUDES, closure
 from slimline.errors import redact
@@ -42,7 +42,6 @@ from slimline.target import Target
 
 __all__ = ["KNOWN_SUITES", "BaseSettings", "DebianRef", "build", "debian_arch", "resolve", "suite_for"]
 
-BUILD_FORMAT = "1"  # bump when the bytes of a base change for the same inputs
 
 
 def _excludes(settings: BaseSettings) -> dict[str, str]:

@@ -16,7 +16,9 @@ from packaging.specifiers import SpecifierSet
 from slimline.debian.errors import BadDebianRef, NoSuitableSuite, ResolveError
 from slimline.oci.image import Platform
 
-__all__ = ["KNOWN_SUITES", "BaseSettings", "DebianRef", "debian_arch", "suite_for"]
+BUILD_FORMAT = "2"  # bump when the bytes of a base change for the same inputs
+
+__all__ = ["BUILD_FORMAT", "KNOWN_SUITES", "BaseSettings", "DebianRef", "debian_arch", "suite_for"]
 
 # Suites slimline picks from when a project names no base: newest first, with the version of
 # their default Python at release (the exact version installed is read from the archive).
@@ -102,5 +104,3 @@ def debian_arch(platform: Platform) -> str:
             hint="use linux/amd64 or linux/arm64",
         )
     return arch
-
-
