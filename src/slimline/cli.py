@@ -165,7 +165,8 @@ def _cmd_build(args: argparse.Namespace, *, cache: Cache, http: Http, report: Re
     table = data.get("tool", {}).get("slimline", {})
     s = settings_mod.load(table, overrides=_overrides(args))
     name = s.tag or _default_name(data)
-    outputs = [reference.parse(t, role="output") for t in (args.to or [f"oci:{root / 'dist' / 'image'}"])]
+    default_to = f"oci:{root / 'dist' / 'image'}:{name.rpartition(':')[2]}"
+    outputs = [reference.parse(t, role="output") for t in (args.to or [default_to])]
     if args.load:
         outputs.append(reference.parse(f"docker-daemon:{name}", role="output"))
     excluded = [o.path for o in outputs if isinstance(o, reference.OciRef | reference.ArchiveRef)]
@@ -213,7 +214,8 @@ def _cmd_base(args: argparse.Namespace, *, cache: Cache, http: Http, report: Rep
         for p in platforms
     ]
     name = "python-base:" + args.ref.replace("debian:", "").replace("/", "-").replace(":", "-")
-    outputs = [reference.parse(t, role="output") for t in (args.to or [f"oci:{Path('dist/base').resolve()}"])]
+    default_to = f"oci:{Path('dist/base').resolve()}:{name.rpartition(':')[2]}"
+    outputs = [reference.parse(t, role="output") for t in (args.to or [default_to])]
     return publish.publish(
         images, outputs, name=name, http=http, insecure=args.insecure_registry, report=report
     )
