@@ -12,6 +12,7 @@ import tarfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,13 +33,13 @@ def _digest(proc_stdout: str) -> str:
     return lines[-1].split("@")[-1].strip()
 
 
-def _layout_index(layout: Path) -> dict[str, object]:
-    return dict(json.loads((layout / "index.json").read_text()))
+def _layout_index(layout: Path) -> Any:
+    return json.loads((layout / "index.json").read_text())
 
 
-def _manifest(layout: Path, digest: str) -> dict[str, object]:
+def _manifest(layout: Path, digest: str) -> Any:
     blob = layout / "blobs" / "sha256" / digest.removeprefix("sha256:")
-    return dict(json.loads(blob.read_text()))
+    return json.loads(blob.read_text())
 
 
 def _venv_dists(bundle_rootfs: Path) -> set[str]:
@@ -167,11 +168,11 @@ def _dep_layers(layout: Path, tag: str) -> tuple[list[str], str]:
     index = _layout_index(layout)
     entry = next(
         m
-        for m in index["manifests"]  # type: ignore[attr-defined]
+        for m in index["manifests"]
         if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag
     )
     manifest = _manifest(layout, entry["digest"])
-    digests = [layer["digest"] for layer in manifest["layers"]]  # type: ignore[attr-defined]
+    digests = [layer["digest"] for layer in manifest["layers"]]
     return digests[:-1], digests[-1]
 
 
@@ -258,17 +259,17 @@ def test_two_platforms_in_one_layout(locked_cli: Path, tmp_path: Path) -> None:
     index = _layout_index(layout)
     entry = next(
         m
-        for m in index["manifests"]  # type: ignore[attr-defined]
+        for m in index["manifests"]
         if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == "multi"
     )
     assert entry["mediaType"] == "application/vnd.oci.image.index.v1+json"
     child = _manifest(layout, entry["digest"])
     platforms = {
         (m["platform"]["architecture"], m["platform"].get("variant", "")) for m in child["manifests"]
-    }  # type: ignore[attr-defined]
+    }
     assert platforms == {("amd64", ""), ("arm64", "v8")}
-    arm = next(m for m in child["manifests"] if m["platform"]["architecture"] == "arm64")  # type: ignore[attr-defined]
-    config_digest = _manifest(layout, arm["digest"])["config"]["digest"]  # type: ignore[index]
+    arm = next(m for m in child["manifests"] if m["platform"]["architecture"] == "arm64")
+    config_digest = _manifest(layout, arm["digest"])["config"]["digest"]
     config = json.loads((layout / "blobs" / "sha256" / config_digest.removeprefix("sha256:")).read_text())
     assert config["architecture"] == "arm64"
     if not _qemu_aarch64():
@@ -280,3 +281,20 @@ def test_two_platforms_in_one_layout(locked_cli: Path, tmp_path: Path) -> None:
     probe = "import platform, click; print(platform.machine())"
     flags = ["--platform", "linux/arm64", "--entrypoint", "/app/.venv/bin/python"]
     assert podman_run(f"oci:{layout}:multi", "-c", probe, flags=flags).stdout.strip() == "aarch64"
+
+
+def test_bytecode_ships_and_is_used(locked_cli: Path, tmp_path: Path) -> None:
+    proj = _copy(locked_cli, tmp_path)
+    layout = tmp_path / "out"
+    # bookworm's CPython 3.11 is the minor version the tests run on, so the host can compile for it
+    slimline("build", str(proj), "--base", "debian:bookworm", "--bytecode", "--to", f"oci:{layout}:pyc", "-q")
+    config = json.loads(run([tool("skopeo"), "inspect", "--config", f"oci:{layout}:pyc"]).stdout)
+    assert not any(e.startswith("PYTHONDONTWRITEBYTECODE=") for e in config["config"]["Env"])
+    probe = (
+        "import os, sys, click, greet.cli; "
+        "print(all(os.path.exists(m.__cached__) for m in (click, greet.cli)), sys.dont_write_bytecode)"
+    )
+    flags = ["--entrypoint", "/app/.venv/bin/python", "--read-only"]
+    out = podman_run(f"oci:{layout}:pyc", "-c", probe, flags=flags).stdout.strip()
+    assert out == "True False"
+    assert podman_run(f"oci:{layout}:pyc", "--name", "pyc").stdout.strip() == "hello, pyc!"

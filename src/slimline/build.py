@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -25,6 +26,7 @@ from slimline import (
     appfiles,
     bases,
     build_backend,
+    bytecode,
     fetch,
     grouping,
     install,
@@ -157,6 +159,9 @@ def build(
                 exclude_outputs=exclude_outputs,
             )
         )
+        if settings.bytecode:
+            bytecode.check_host(plan.target)
+            jobs = [_with_bytecode(j, plan) for j in jobs]
         new_layers = layers.write_many([_layer_maker(j, cache=cache, compression=compression) for j in jobs])
         history = tuple(History(created_by=j.created_by, created=rfc3339(epoch)) for j in jobs)
         image = base.image.append(tuple(new_layers), history)
@@ -171,6 +176,15 @@ def build(
         report.done(f"image {image.digest} ({platform}, {len(image.layers)} layers)")
         images.append(image)
     return images
+
+
+def _with_bytecode(job: _Job, plan: Plan) -> _Job:
+    """The same layer plus ``.pyc`` files compiled for the target (see :mod:`slimline.bytecode`)."""
+    return replace(
+        job,
+        key=f"{job.key}|pyc:{sys.implementation.cache_tag}",
+        make=lambda: bytecode.compile_tree(job.make(), target=plan.target),
+    )
 
 
 def _layer_maker(job: _Job, *, cache: Cache, compression: layers.Compression) -> Callable[[], Layer]:

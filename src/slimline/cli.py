@@ -65,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--entrypoint", help="entrypoint, as a JSON list or a shell-quoted string")
     b.add_argument("--cmd", help="default arguments, as a JSON list or a shell-quoted string")
     b.add_argument("--tag", help="image name[:tag] recorded in outputs (default: PROJECT:VERSION)")
+    b.add_argument(
+        "--bytecode",
+        action="store_true",
+        default=None,
+        help="ship .pyc files compiled ahead of time (needs slimline to run on the image's Python X.Y)",
+    )
     b.add_argument("--compression", choices=["gzip", "zstd"], help="layer compression (default gzip)")
     _common(b)
 
@@ -143,6 +149,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("cmd", _argv_list(args.cmd)),
         ("tag", args.tag),
         ("compression", args.compression),
+        ("bytecode", args.bytecode),
     ):
         if value is not None:
             out[key] = value
