@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import measure
+from _common import measure, write_readme
 
 from slimline import layers
 from slimline.cache import Cache
@@ -70,6 +70,7 @@ def main() -> None:
     ap.add_argument("--platform", default="linux/amd64")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--cache", type=Path, help="default: SLIMLINE_CACHE_DIR, else the user cache")
+    ap.add_argument("--readme", action="store_true", help="write the figures into README.md")
     args = ap.parse_args()
     ref, platform, settings = DebianRef.parse(args.ref), Platform.parse(args.platform), BaseSettings()
     cache = Cache(args.cache) if args.cache else Cache.default()
@@ -96,11 +97,25 @@ def main() -> None:
             once(caches[i])
 
         assembly = measure("assembly", args.runs, assemble, before=fresh)
-    print(f"base {ref} ({platform}): {image.digest}, {len(image.layers)} layers")
-    print(f"  unpacked:   {files / 1e6:.1f} MB in files ({tars / 1e6:.1f} MB of uncompressed tar)")
-    print(f"  compressed: {blobs / 1e6:.1f} MB (gzip)")
-    print(f"  warm build (everything cached, InRelease fetched and verified): {warm.row()}")
-    print(f"  assembly from cached .debs (unpack + compress every layer):     {assembly.row()}")
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "MISSED"
+
+    lines = [
+        f"Base `{ref}` ({platform}), {len(image.layers)} layers, `bench/base.py --runs {args.runs}`:",
+        "",
+        "| measurement | value | target |",
+        "|---|---|---|",
+        f"| unpacked size | {files / 1e6:.1f} MB in files ({tars / 1e6:.1f} MB of uncompressed tar) "
+        f"| <= 40 MB: {verdict(files <= 40e6)} |",
+        f"| compressed size (gzip) | {blobs / 1e6:.1f} MB | <= 16 MB: {verdict(blobs <= 16e6)} |",
+        f"| warm build (InRelease fetched and verified) | {warm.row()} "
+        f"| <= 5 s: {verdict(warm.median <= 5)} |",
+        f"| assembly from cached .debs (every layer unpacked and compressed) | {assembly.row()} | |",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.readme:
+        write_readme("base", text)
 
 
 if __name__ == "__main__":
