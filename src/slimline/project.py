@@ -3,8 +3,8 @@
 Both layouts Poetry accepts are understood: PEP 621 ``[project]`` (with ``[tool.poetry]``
 enrichments and PEP 735 ``[dependency-groups]``) and the classic ``[tool.poetry]`` tables,
 including ``package-mode = false``.  Poetry's version constraints (``^1.2``, ``~1.2``, ``1.*``,
-``a || b``) are converted to PEP 440 specifiers and PEP 508 markers here, so nothing
-downstream needs Poetry's syntax.  :meth:`Project.content_hash` is byte-for-byte Poetry 2.x's
+``a || b``) are converted to PEP 440 specifiers and PEP 508 markers while reading (see
+:mod:`slimline.constraints`), so nothing downstream needs Poetry's syntax.  :meth:`Project.content_hash` is byte-for-byte Poetry 2.x's
 ``Locker._get_content_hash``.
 """
 
@@ -24,6 +24,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from slimline.constraints import and_markers, poetry_constraint, python_marker
 from slimline.errors import SlimlineError
 
 __all__ = [
@@ -150,100 +151,6 @@ class Project:
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
 
 
-# --- Poetry constraint syntax -> PEP 440 / PEP 508 --------------------------------------------
-
-_AND_SPLIT = re.compile(r"(?<!^)(?<![\^~=>< ,]) *(?<!-)[, ](?!-) *(?!,|$)")
-_SINGLE = re.compile(r"^(?P<op>\^|~=|~|===|==|=|!=|>=|<=|>|<)?\s*v?(?P<version>[^\s,]*)$")
-
-
-def _bump(version: Version, index: int) -> str:
-    parts = list(version.release) + [0] * max(0, index + 1 - len(version.release))
-    parts = parts[: index + 1]
-    parts[index] += 1
-    return ".".join(str(p) for p in parts)
-
-
-def _single(text: str) -> list[str]:
-    if re.fullmatch(r"(?i)v?[x*](\.[x*])*", text) or text == "":
-        return []
-    m = _SINGLE.match(text)
-    if not m:
-        raise ValueError(f"cannot read version constraint {text!r}")
-    op, raw = m.group("op") or "==", m.group("version")
-    raw = re.sub(r"(?i)\.[x*]$", ".*", raw)
-    if op in ("^", "~", "~=") and raw.endswith(".*"):
-        raise ValueError(f"cannot read version constraint {text!r}")
-    if raw.endswith(".*"):
-        Version(raw[:-2])
-        return [("!=" if op == "!=" else "==") + raw]
-    v = Version(raw)
-    precision = len(v.release)
-    if op == "^":
-        index = next((i for i, p in enumerate(v.release) if p != 0), precision - 1)
-        return [f">={raw}", f"<{_bump(v, min(index, precision - 1))}"]
-    if op == "~":
-        return [f">={raw}", f"<{_bump(v, 0 if precision == 1 else 1)}"]
-    if op == "~=" and precision == 1:
-        return [f">={raw}", f"<{_bump(v, 0)}"]
-    return [f"{'==' if op == '=' else op}{raw}"]
-
-
-def poetry_constraint(text: str) -> tuple[SpecifierSet, ...]:
-    """Poetry's constraint syntax as alternatives of PEP 440 specifier sets (any one may hold).
-
-    ``"*"`` and ``""`` give one empty set.  Raises ValueError for text that is neither.
-    """
-    text = text.strip()
-    if text in ("", "*"):
-        return (SpecifierSet(),)
-    out = []
-    for alt in re.split(r"\s*\|\|?\s*", text):
-        alt = alt.rstrip(",").rstrip()
-        parts = _AND_SPLIT.split(alt) if alt else []
-        specs = [s for part in parts for s in _single(part.strip())]
-        try:
-            out.append(SpecifierSet(",".join(specs)))
-        except InvalidSpecifier as err:
-            raise ValueError(f"cannot read version constraint {text!r}: {err}") from err
-    return tuple(out)
-
-
-def python_marker(alternatives: tuple[SpecifierSet, ...]) -> str:
-    """PEP 508 marker text equivalent to a python constraint ("" when it allows everything)."""
-    ors = []
-    for spec in alternatives:
-        ands = []
-        for s in sorted(spec, key=str):
-            ver, op = s.version, s.operator
-            if op == "~=":
-                low = Version(ver)
-                ands.append(f'{_py_var(ver)} >= "{ver}"')
-                ands.append(f'{_py_var(ver)} < "{_bump(low, max(0, len(low.release) - 2))}"')
-                continue
-            if ver.endswith(".*"):
-                ver = ver[:-2]
-                ands.append(f'{_py_var(ver)} {op} "{ver}"')
-                continue
-            ands.append(f'{_py_var(ver)} {op} "{ver}"')
-        if not ands:
-            return ""
-        ors.append(" and ".join(ands))
-    if len(ors) == 1:
-        return ors[0]
-    return " or ".join(f"({o})" for o in ors)
-
-
-def _py_var(version: str) -> str:
-    return "python_version" if len(version.split(".")) <= 2 else "python_full_version"
-
-
-def _and_markers(*markers: str) -> str:
-    parts = [m for m in markers if m]
-    if len(parts) <= 1:
-        return parts[0] if parts else ""
-    return " and ".join(f"({m})" for m in parts)
-
-
 # --- reading ------------------------------------------------------------------------------------
 
 
@@ -323,7 +230,7 @@ class _Reader:
             name=canonicalize_name(name),
             extras=tuple(sorted(canonicalize_name(e) for e in self.strs(extras, f"{path}.extras"))),
             specifier=str(spec[-1]) if len(spec) == 1 else "",
-            marker=_and_markers(
+            marker=and_markers(
                 self.str_(value, "markers", f"{path}.markers"),
                 python_marker(py),
                 f"({plat})" if " or " in plat else plat,
@@ -523,7 +430,7 @@ def _enriched(dep: Dependency, poetry: Dependency | None) -> Dependency:
         dep.name,
         dep.extras,
         dep.specifier,
-        _and_markers(dep.marker, poetry.marker),
+        and_markers(dep.marker, poetry.marker),
         dep.optional,
         dep.in_extras,
         dep.kind,
