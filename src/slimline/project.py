@@ -4,8 +4,8 @@ Both layouts Poetry accepts are understood: PEP 621 ``[project]`` (with ``[tool.
 enrichments and PEP 735 ``[dependency-groups]``) and the classic ``[tool.poetry]`` tables,
 including ``package-mode = false``.  Poetry's version constraints (``^1.2``, ``~1.2``, ``1.*``,
 ``a || b``) are converted to PEP 440 specifiers and PEP 508 markers while reading (see
-:mod:`slimline.constraints`), so nothing downstream needs Poetry's syntax.  :meth:`Project.content_hash` is byte-for-byte Poetry 2.x's
-``Locker._get_content_hash``.
+:mod:`slimline.constraints`), so nothing downstream needs Poetry's syntax.
+:meth:`Project.content_hash` is byte-for-byte Poetry 2.x's ``Locker._get_content_hash``.
 """
 
 from __future__ import annotations
