@@ -13,7 +13,7 @@ import pytest
 
 from slimline.cache import Cache
 from slimline.errors import SlimlineError
-from slimline.oci import layout
+from slimline.oci import layout, swap
 from slimline.oci.image import INDEX, LAYER_TAR, MANIFEST, Layer, Platform
 from slimline.oci.reference import OciRef
 from slimline.oci.validate import validate
@@ -226,7 +226,7 @@ def test_without_renameat2_the_two_rename_swap_gives_the_same_result(
     a, b = make_image(cache, marker="a"), make_image(cache, marker="b")
     layout.write([a], OciRef(tmp_path / "x", "v1"))
     layout.write([b], OciRef(tmp_path / "x", "v2"))
-    monkeypatch.setattr(layout, "_exchange", lambda new, dest: False)  # a kernel or filesystem without it
+    monkeypatch.setattr(swap, "exchange", lambda new, dest: False)  # a kernel or filesystem without it
     layout.write([a], OciRef(tmp_path / "y", "v1"))
     layout.write([b], OciRef(tmp_path / "y", "v2"))
     assert tree_bytes(tmp_path / "x") == tree_bytes(tmp_path / "y")

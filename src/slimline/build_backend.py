@@ -7,11 +7,10 @@ seconds, so :class:`BuildEnvs` keeps one per distinct requirement set on disk un
 builds and runs.  An environment is complete only once its marker file is written; creation
 and top-ups happen under a file lock, so parallel slimline processes share them safely.
 
-Finished wheels are kept by content: the bytes in the blob store and a named copy (a hard link
-where possible) at ``<cache>/wheels/<sha256>/<wheel filename>``, because installers need the
-real file name.  Every named wheel handed out has just been re-hashed (:func:`named_wheel`).
-A wheel built from a source tree (a path dependency or the project) is cached under a key made
-from a hash of the tree's files (:func:`tree_hash`), so an unchanged tree is not rebuilt.
+Finished wheels are kept by content in :mod:`slimline.wheelcache`, recorded under a key of
+their inputs plus the host that built them (:func:`build_key`).  A wheel built from a source
+tree (a path dependency or the project) is keyed by a hash of the tree's files
+(:func:`~slimline.wheelcache.tree_hash`), so an unchanged tree is not rebuilt.
 """
 
 from __future__ import annotations
@@ -41,33 +40,29 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
-from slimline.cache import Cache, atomic_write, sha256_file
-from slimline.errors import HashMismatch, SlimlineError, redact
+from slimline.cache import Cache, atomic_write
+from slimline.errors import SlimlineError, redact
 from slimline.http import BasicAuth, Http
 from slimline.report import Quiet, Reporter
 from slimline.target import Target
+from slimline.wheelcache import built_wheel, keep_built, tree_hash
 
 __all__ = [
     "BuildEnv",
     "BuildEnvError",
     "BuildEnvs",
     "BuildFailed",
+    "build_cached",
+    "build_key",
     "build_project_wheel",
     "build_tree_wheel",
     "build_wheel",
     "host_identity",
-    "named_wheel",
-    "store_wheel",
-    "tree_hash",
     "unusable_reason",
 ]
 
 ENV_FORMAT = 1
 _MARKER = ".slimline-env.json"
-_SKIP_ANYWHERE = frozenset(
-    {".git", ".hg", ".svn", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".nox"}
-)
-_SKIP_AT_ROOT = frozenset({".venv", "venv", "dist", "build", "node_modules"})
 _BACKEND_CONFIG = ("pyproject.toml", "setup.py", "setup.cfg")
 _TAIL = 3000
 
@@ -384,66 +379,7 @@ def build_wheel(source_dir: Path, *, envs: BuildEnvs, out_dir: Path, what: str =
         raise BuildFailed(what=label, problem=str(err)) from err
 
 
-# -- wheels kept by content ----------------------------------------------------------------------
-
-
-def named_wheel(cache: Cache, sha256: str, filename: str, *, package: str) -> Path | None:
-    """``<cache>/wheels/<sha256>/<filename>`` after re-hashing it; None if absent.
-
-    A named wheel whose bytes changed is refused with :class:`HashMismatch`.
-    """
-    path = cache.root / "wheels" / sha256 / filename
-    if not path.is_file():
-        return None
-    actual = sha256_file(path)
-    if actual != sha256:
-        raise HashMismatch(
-            package=package,
-            file=filename,
-            expected=f"sha256:{sha256}",
-            actual=f"sha256:{actual}",
-            doing=f"reading {filename} from the cache {cache.root}",
-        )
-    return path
-
-
-def store_wheel(cache: Cache, blob: Path, sha256: str, filename: str) -> Path:
-    """Give the verified blob ``blob`` its wheel name (hard link, else copy); atomic."""
-    dest = cache.root / "wheels" / sha256 / filename
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".{filename}.{os.getpid()}.{threading.get_ident()}.part"
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    try:
-        os.link(blob, tmp)
-    except OSError:
-        shutil.copyfile(blob, tmp)
-    os.replace(tmp, dest)
-    return dest
-
-
-def _keep_built(cache: Cache, wheel: Path, *, key: str) -> Path:
-    with wheel.open("rb") as stream:
-        digest, _ = cache.put_stream(stream, what=wheel.name)
-    cache.write_meta("built-wheels", key, json.dumps({"filename": wheel.name, "sha256": digest}).encode())
-    return store_wheel(cache, cache.blob_path(digest), digest, wheel.name)
-
-
-def built_wheel(cache: Cache, key: str, *, package: str) -> Path | None:
-    """A wheel recorded under ``key`` by an earlier build, verified; None when there is none."""
-    raw = cache.read_meta("built-wheels", key)
-    if raw is None:
-        return None
-    try:
-        data = json.loads(raw)
-        filename, sha = str(data["filename"]), str(data["sha256"])
-    except (ValueError, KeyError, TypeError):
-        return None
-    hit = named_wheel(cache, sha, filename, package=package)
-    if hit is not None:
-        return hit
-    blob = cache.verified_blob(sha, what=filename, package=package)
-    return None if blob is None else store_wheel(cache, blob, sha, filename)
+# -- built wheels, kept by content ---------------------------------------------------------------
 
 
 def build_key(**parts: str) -> str:
@@ -462,38 +398,7 @@ def build_cached(
     envs.report.step(f"building {what}")
     with tempfile.TemporaryDirectory(prefix="slimline-wheel-") as out:
         wheel = build_wheel(source_dir, envs=envs, out_dir=Path(out), what=what)
-        return _keep_built(cache, wheel, key=key)
-
-
-# -- source trees --------------------------------------------------------------------------------
-
-
-def tree_hash(root: Path) -> str:
-    """sha256 over the relative paths, exec bits, symlink targets and contents of a source tree.
-
-    Skips VCS metadata and tool caches anywhere, ``*.egg-info`` and virtual environments (any
-    directory holding ``pyvenv.cfg``) anywhere, and ``dist``, ``build``, ``.venv``, ``venv`` and
-    ``node_modules`` at the top.  Symlinked directories count as links, not followed.
-    """
-    h = hashlib.sha256()
-    for dirpath, dirnames, filenames in os.walk(root):
-        base = Path(dirpath)
-        skip = _SKIP_ANYWHERE | _SKIP_AT_ROOT if base == root else _SKIP_ANYWHERE
-        dirnames[:] = sorted(
-            d for d in dirnames
-            if d not in skip and not d.endswith(".egg-info") and not (base / d / "pyvenv.cfg").exists()
-        )  # fmt: skip
-        links = [d for d in dirnames if (base / d).is_symlink()]
-        for name in sorted([*filenames, *links]):
-            path = base / name
-            rel = path.relative_to(root).as_posix()
-            st = path.lstat()
-            if path.is_symlink():
-                h.update(f"L {rel}\0{os.readlink(path)}\0".encode())
-            elif path.is_file():
-                h.update(f"F {rel}\0{st.st_mode & 0o111:o}\0{st.st_size}\0".encode())
-                h.update(bytes.fromhex(sha256_file(path)))
-    return h.hexdigest()
+        return keep_built(cache, wheel, key=key)
 
 
 def build_tree_wheel(source_dir: Path, *, envs: BuildEnvs, cache: Cache, what: str = "") -> Path:

@@ -2,7 +2,7 @@
 
 Contract of :func:`fetch`: for every selected package it returns the path of a wheel file with
 its real wheel name (``<cache>/wheels/<sha256>/<filename>``, see
-:mod:`slimline.build_backend`).  Each wheel was either downloaded and its bytes matched the
+:mod:`slimline.wheelcache`).  Each wheel was either downloaded and its bytes matched the
 lock's sha256, or built on this host from an sdist whose bytes matched the lock, from a local
 path, from an archive URL, or from a git checkout of the locked commit.
 
@@ -33,9 +33,6 @@ from slimline.build_backend import (
     build_cached,
     build_key,
     build_tree_wheel,
-    built_wheel,
-    named_wheel,
-    store_wheel,
     unusable_reason,
 )
 from slimline.cache import Cache
@@ -46,6 +43,7 @@ from slimline.plan import Plan, Selected
 from slimline.report import Quiet, Reporter
 from slimline.sources import credentials_for
 from slimline.target import Target
+from slimline.wheelcache import built_wheel, named_wheel, store_wheel
 
 __all__ = ["FetchError", "NoUsableWheels", "Unusable", "checkout_git", "fetch", "unpack_archive"]
 

@@ -23,6 +23,8 @@ Writing (:func:`write`) never changes the existing layout in place.  The exact s
    layout under that name, and the next write renames it back before anything else;
 5. delete the old layout (now under the temporary name) and fsync the parent.
 
+Steps 1, 4 and 5 and the clean-up are :mod:`slimline.oci.swap`.
+
 Any failure before step 4 deletes the temporary directory: PATH is left byte-identical.  Blobs
 that no kept entry reaches are not carried over (the layout is garbage-collected); if an entry
 cannot be understood (unknown media type, unreadable manifest), every old blob is kept.
@@ -30,23 +32,18 @@ cannot be understood (unknown media type, unreadable manifest), every old blob i
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import errno
-import fcntl
 import hashlib
 import json
 import os
-import re
 import shutil
-import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from slimline.cache import CHUNK, Cache
+from slimline.cache import Cache
 from slimline.errors import SlimlineError
 from slimline.oci import image as oci
+from slimline.oci import swap
 from slimline.oci.blobs import (
     CONTAINERD_NAME,
     INDEX_TYPES,
@@ -68,8 +65,6 @@ from slimline.oci.image import Image, Platform, canonical_json, choose_manifest,
 from slimline.oci.reference import OciRef
 
 __all__ = ["BlobMismatch", "LayoutError", "PlatformMismatch", "read", "write"]
-
-_NEW, _OLD = "slimline-new", "slimline-old"
 
 
 class LayoutError(SlimlineError):
@@ -307,42 +302,39 @@ def _publish(
 ) -> None:
     """Steps 1-5 of the module docstring."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(dest.parent):
-        _recover(dest)
+    with swap.locked(dest.parent):
+        swap.recover(dest)
         old = _existing(dest, doing=doing)
         entries = _merge(old["manifests"] if old else [], entry, tag=tag)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.{_NEW}-", dir=dest.parent))
+        tmp = swap.new_dir(dest)
         try:
             os.chmod(tmp, 0o755)
             blobs = tmp / "blobs" / "sha256"
             blobs.mkdir(parents=True)
             for digest, data in json_blobs.items():
-                _write_file(blobs / digest.removeprefix("sha256:"), data)
+                swap.write_file(blobs / digest.removeprefix("sha256:"), data)
             for digest, layer in layer_blobs.items():
                 target = blobs / digest.removeprefix("sha256:")
                 previous = dest / "blobs" / "sha256" / target.name
-                if old is not None and _same_size(previous, layer.size) and _link(previous, target):
+                if old is not None and swap.same_size(previous, layer.size) and swap.link(previous, target):
                     continue
                 _copy_layer(layer, target, source=doing)
             if old is not None:
                 _carry_over(dest, tmp, [e for e in entries if e is not entry])
-            _write_file(tmp / "oci-layout", LAYOUT_FILE)
+            swap.write_file(tmp / "oci-layout", LAYOUT_FILE)
             top = {
                 k: v for k, v in (old or {}).items() if k not in ("manifests", "schemaVersion", "mediaType")
             }
-            _write_file(
+            swap.write_file(
                 tmp / "index.json",
                 canonical_json({**top, "schemaVersion": 2, "mediaType": oci.INDEX, "manifests": entries}),
             )
             for d in (blobs, blobs.parent, tmp):
-                _fsync_dir(d)
-            leftover = _swap(tmp, dest, has_old=old is not None)
+                swap.fsync_dir(d)
+            swap.replace_dir(tmp, dest, has_old=old is not None)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        if leftover is not None:
-            shutil.rmtree(leftover, ignore_errors=True)
-        _fsync_dir(dest.parent)
 
 
 def _merge(old: list[Any], entry: dict[str, Any], *, tag: str | None) -> list[Any]:
@@ -360,33 +352,6 @@ def _merge(old: list[Any], entry: dict[str, Any], *, tag: str | None) -> list[An
     if not placed:
         out.append(entry)
     return out
-
-
-@contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    """Hold an exclusive flock on ``directory``; where the filesystem has no locks, go on without."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        with contextlib.suppress(OSError):
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
-
-
-def _recover(dest: Path) -> None:
-    """Under the lock: delete unfinished new layouts; restore an old one a crash left mid-swap."""
-    for p in dest.parent.glob(f".{_glob_escape(dest.name)}.{_NEW}-*"):
-        shutil.rmtree(p, ignore_errors=True)
-    olds = sorted(dest.parent.glob(f".{_glob_escape(dest.name)}.{_OLD}-*"), key=lambda p: p.stat().st_mtime)
-    if olds and not dest.exists():
-        os.rename(olds.pop(), dest)
-    for p in olds:
-        shutil.rmtree(p, ignore_errors=True)
-
-
-def _glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", text)
 
 
 def _existing(dest: Path, *, doing: str) -> dict[str, Any] | None:
@@ -416,7 +381,7 @@ def _carry_over(old: Path, new: Path, kept: list[Any]) -> None:
     """Hard-link the blobs ``kept`` reaches and the old layout's other top-level files into ``new``."""
     reachable = _reachable(old, kept)
     if reachable is None:
-        _link_tree(old / "blobs", new / "blobs")
+        swap.link_tree(old / "blobs", new / "blobs")
     else:
         for digest in sorted(reachable):
             parts = split_digest(digest)
@@ -425,11 +390,11 @@ def _carry_over(old: Path, new: Path, kept: list[Any]) -> None:
             dst = new / "blobs" / parts[0] / parts[1]
             if src.is_file() and not dst.exists():
                 dst.parent.mkdir(parents=True, exist_ok=True)
-                if not _link(src, dst):
-                    _copy_file(src, dst)
+                if not swap.link(src, dst):
+                    swap.copy_file(src, dst)
     for child in old.iterdir():
         if child.name not in ("blobs", "index.json", "oci-layout"):
-            _link_tree(child, new / child.name)
+            swap.link_tree(child, new / child.name)
 
 
 def _reachable(root: Path, entries: list[Any]) -> set[str] | None:
@@ -470,80 +435,6 @@ def _reachable(root: Path, entries: list[Any]) -> set[str] | None:
     return seen
 
 
-def _swap(new: Path, dest: Path, *, has_old: bool) -> Path | None:
-    """Put ``new`` at ``dest``; return where the previous ``dest`` now is (to delete), or None."""
-    if not has_old:
-        os.rename(new, dest)  # dest is absent or an empty directory: rename replaces it atomically
-        return None
-    if _exchange(new, dest):
-        return new
-    old = dest.parent / f".{dest.name}.{_OLD}-{os.getpid()}"
-    os.rename(dest, old)
-    try:
-        os.rename(new, dest)
-    except BaseException:
-        os.rename(old, dest)
-        raise
-    return old
-
-
-_AT_FDCWD = -100
-_RENAME_EXCHANGE = 2
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Atomically exchange two paths with renameat2(2); False where that is unavailable."""
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return False
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    fn.restype = ctypes.c_int
-    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
-        return True
-    err = ctypes.get_errno()
-    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
-        return False
-    raise OSError(err, os.strerror(err), str(a), None, str(b))
-
-
-def _same_size(path: Path, size: int) -> bool:
-    try:
-        return path.stat().st_size == size
-    except OSError:
-        return False
-
-
-def _link(src: Path, dst: Path) -> bool:
-    try:
-        os.link(src, dst)
-    except OSError:
-        return False
-    return True
-
-
-def _link_tree(src: Path, dst: Path) -> None:
-    if src.is_symlink():
-        os.symlink(os.readlink(src), dst)
-    elif src.is_dir():
-        shutil.copytree(
-            src,
-            dst,
-            symlinks=True,
-            dirs_exist_ok=True,
-            copy_function=lambda s, d: None if _link(Path(s), Path(d)) else shutil.copy2(s, d),
-        )
-    elif not _link(src, dst):
-        _copy_file(src, dst)
-
-
-def _copy_file(src: Path, dst: Path) -> None:
-    with src.open("rb") as s, dst.open("xb") as d:
-        shutil.copyfileobj(s, d, CHUNK)
-        d.flush()
-        os.fsync(d.fileno())
-
-
 def _copy_layer(layer: oci.Layer, dst: Path, *, source: str) -> None:
     what = f"layer {layer.digest}"
     src = open_layer(layer, doing=source)
@@ -552,19 +443,3 @@ def _copy_layer(layer: oci.Layer, dst: Path, *, source: str) -> None:
         out.flush()
         os.fsync(out.fileno())
     os.chmod(dst, 0o644)
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    with path.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(path, 0o644)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

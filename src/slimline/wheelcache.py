@@ -1,0 +1,125 @@
+"""Where wheels live in the cache: ``<cache>/wheels/<sha256>/<filename>``, by content and real name.
+
+Contract:
+
+- a named wheel is the blob-store bytes under the wheel's real file name (installers need it),
+  a hard link to the blob where possible, else a copy; it is put in place atomically
+  (:func:`store_wheel`);
+- every hand-out re-hashes: :func:`named_wheel` and :func:`built_wheel` return a path only
+  after the file's sha256 matched the name it is kept under, and refuse a changed file with
+  :class:`~slimline.errors.HashMismatch`;
+- a wheel built on this host is recorded under a key (meta ``built-wheels/<key>`` =
+  filename + sha256, :func:`keep_built`), so :func:`built_wheel` finds it again without a
+  rebuild; what goes into a key is the caller's business
+  (:func:`slimline.build_backend.build_key`);
+- :func:`tree_hash` is the content hash of a local source tree, for keys of wheels built from
+  one: an unchanged tree is not rebuilt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import threading
+from pathlib import Path
+
+from slimline.cache import Cache, sha256_file
+from slimline.errors import HashMismatch
+
+__all__ = ["built_wheel", "keep_built", "named_wheel", "store_wheel", "tree_hash"]
+
+_SKIP_ANYWHERE = frozenset(
+    {".git", ".hg", ".svn", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".nox"}
+)
+_SKIP_AT_ROOT = frozenset({".venv", "venv", "dist", "build", "node_modules"})
+
+
+def named_wheel(cache: Cache, sha256: str, filename: str, *, package: str) -> Path | None:
+    """``<cache>/wheels/<sha256>/<filename>`` after re-hashing it; None if absent.
+
+    A named wheel whose bytes changed is refused with :class:`HashMismatch`.
+    """
+    path = cache.root / "wheels" / sha256 / filename
+    if not path.is_file():
+        return None
+    actual = sha256_file(path)
+    if actual != sha256:
+        raise HashMismatch(
+            package=package,
+            file=filename,
+            expected=f"sha256:{sha256}",
+            actual=f"sha256:{actual}",
+            doing=f"reading {filename} from the cache {cache.root}",
+        )
+    return path
+
+
+def store_wheel(cache: Cache, blob: Path, sha256: str, filename: str) -> Path:
+    """Give the verified blob ``blob`` its wheel name (hard link, else copy); atomic."""
+    dest = cache.root / "wheels" / sha256 / filename
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".{filename}.{os.getpid()}.{threading.get_ident()}.part"
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    try:
+        os.link(blob, tmp)
+    except OSError:
+        shutil.copyfile(blob, tmp)
+    os.replace(tmp, dest)
+    return dest
+
+
+def keep_built(cache: Cache, wheel: Path, *, key: str) -> Path:
+    """Store the freshly built ``wheel`` by content, record it under ``key``; return its named copy."""
+    with wheel.open("rb") as stream:
+        digest, _ = cache.put_stream(stream, what=wheel.name)
+    cache.write_meta("built-wheels", key, json.dumps({"filename": wheel.name, "sha256": digest}).encode())
+    return store_wheel(cache, cache.blob_path(digest), digest, wheel.name)
+
+
+def built_wheel(cache: Cache, key: str, *, package: str) -> Path | None:
+    """A wheel recorded under ``key`` by an earlier build, verified; None when there is none."""
+    raw = cache.read_meta("built-wheels", key)
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+        filename, sha = str(data["filename"]), str(data["sha256"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    hit = named_wheel(cache, sha, filename, package=package)
+    if hit is not None:
+        return hit
+    blob = cache.verified_blob(sha, what=filename, package=package)
+    return None if blob is None else store_wheel(cache, blob, sha, filename)
+
+
+def tree_hash(root: Path) -> str:
+    """sha256 over the relative paths, exec bits, symlink targets and contents of a source tree.
+
+    Skips VCS metadata and tool caches anywhere, ``*.egg-info`` and virtual environments (any
+    directory holding ``pyvenv.cfg``) anywhere, and ``dist``, ``build``, ``.venv``, ``venv`` and
+    ``node_modules`` at the top.  Symlinked directories count as links, not followed.
+    """
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        base = Path(dirpath)
+        skip = _SKIP_ANYWHERE | _SKIP_AT_ROOT if base == root else _SKIP_ANYWHERE
+        dirnames[:] = sorted(
+            d for d in dirnames
+            if d not in skip and not d.endswith(".egg-info") and not (base / d / "pyvenv.cfg").exists()
+        )  # fmt: skip
+        links = [d for d in dirnames if (base / d).is_symlink()]
+        for name in sorted([*filenames, *links]):
+            path = base / name
+            rel = path.relative_to(root).as_posix()
+            st = path.lstat()
+            if path.is_symlink():
+                h.update(f"L {rel}\0{os.readlink(path)}\0".encode())
+            elif path.is_file():
+                h.update(f"F {rel}\0{st.st_mode & 0o111:o}\0{st.st_size}\0".encode())
+                h.update(bytes.fromhex(sha256_file(path)))
+    return h.hexdigest()
