@@ -1,0 +1,102 @@
+"""The three example apps of the comparison and the working copies each side builds.
+
+Each side gets its own copy of the app in the bench's work directory, so edits made for the
+"one-line change" measurements never touch ``examples/``.  The Dockerfile side's copy names
+the configured simple index as the project's Poetry source (see :func:`dockerfile_copy`).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from _common import ROOT
+
+from slimline import project as project_mod
+
+
+@dataclass(frozen=True)
+class App:
+    key: str  # short name used in tables, registry repositories and tags
+    label: str
+    directory: Path  # under examples/
+    module: str  # imported by the smoke check
+    edit: str  # the file the one-line change appends to (relative to the project)
+    entry_module: str  # what `python -m` runs in the Dockerfile image
+
+    def debian_packages(self) -> list[str]:
+        """``[tool.slimline.debian] packages`` of the app (extra packages in slimline's base)."""
+        data = tomllib.loads((self.directory / "pyproject.toml").read_text())
+        return list(data.get("tool", {}).get("slimline", {}).get("debian", {}).get("packages", []))
+
+
+APPS = (
+    App(
+        "fastapi",
+        "FastAPI + uvicorn[standard] + requests",
+        ROOT / "examples" / "fastapi-app",
+        "hello.main",
+        "src/hello/main.py",
+        "uvicorn",
+    ),
+    App("cli", "click CLI", ROOT / "examples" / "cli-app", "tally.cli", "src/tally/cli.py", "tally"),
+    App(
+        "pandas",
+        "numpy + pandas job",
+        ROOT / "examples" / "pandas-job",
+        "report.job",
+        "src/report/job.py",
+        "report",
+    ),
+)
+
+
+def one_line_change(project: Path, app: App, n: int) -> None:
+    """Append one line to the app's source: a real code change that both tools must pick up."""
+    path = project / app.edit
+    path.write_text(path.read_text() + f"_BENCH_EDIT = {n}\n")
+
+
+def slimline_copy(app: App, dest: Path) -> Path:
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(app.directory, dest, ignore=shutil.ignore_patterns("dist", "__pycache__"))
+    return dest
+
+
+def dockerfile_copy(app: App, dest: Path, index_url: str) -> Path:
+    """A copy whose pyproject.toml and poetry.lock name ``index_url`` as the primary source.
+
+    The example locks carry no source (as for packages from PyPI); Poetry then installs through
+    PyPI's JSON API, which these machines do not reach.  A project behind such a network names
+    the reachable simple index as its source, which is what this copy does: the same locked
+    versions and hashes, each package marked as coming from that ``legacy`` source, and the
+    content-hash recomputed (Poetry counts sources in it), so ``poetry install`` accepts the lock.
+    """
+    import tomlkit
+
+    slimline_copy(app, dest)
+    pyproject: Any = tomlkit.parse((dest / "pyproject.toml").read_text())
+    source = tomlkit.table()
+    source.update({"name": "bench-index", "url": index_url, "priority": "primary"})
+    sources = tomlkit.aot()
+    sources.append(source)
+    pyproject["tool"]["poetry"]["source"] = sources
+    (dest / "pyproject.toml").write_text(tomlkit.dumps(pyproject))
+    lock: Any = tomlkit.parse((dest / "poetry.lock").read_text())
+    for pkg in lock["package"]:
+        if "source" not in pkg:
+            table = tomlkit.table()
+            table.update({"type": "legacy", "url": index_url, "reference": "bench-index"})
+            pkg["source"] = table
+    lock["metadata"]["content-hash"] = project_mod.load(dest).content_hash()
+    (dest / "poetry.lock").write_text(tomlkit.dumps(lock))
+    return dest
+
+
+def repo_name(text: str) -> str:
+    """A registry repository path component made from ``text``."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")

@@ -1,0 +1,1 @@
+"""tally: count lines, words and characters."""

@@ -1,0 +1,1 @@
+"""report: summary statistics of simulated sales."""

@@ -1,0 +1,3 @@
+from report.job import main
+
+main()
