@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import podman, podman_run, run, skopeo_inspect, slimline, tool
+from tests.support import ROOT, podman, podman_run, run, skopeo_inspect, slimline, tool
 
 pytestmark = [pytest.mark.network, pytest.mark.container]
 
@@ -298,3 +298,12 @@ def test_bytecode_ships_and_is_used(locked_cli: Path, tmp_path: Path) -> None:
     out = podman_run(f"oci:{layout}:pyc", "-c", probe, flags=flags).stdout.strip()
     assert out == "True False"
     assert podman_run(f"oci:{layout}:pyc", "--name", "pyc").stdout.strip() == "hello, pyc!"
+
+
+def test_numpy_app_gets_the_cpp_runtime_it_links(tmp_path: Path) -> None:
+    proj = _copy(ROOT / "examples" / "pandas-job", tmp_path)
+    layout = tmp_path / "out"
+    proc = slimline("build", str(proj), "--to", f"oci:{layout}:np")
+    assert "adding libstdc++6 (for numpy, pandas) to the base" in proc.stderr
+    out = podman_run(f"oci:{layout}:np").stdout
+    assert out.splitlines()[0] == "region,orders,units,revenue"

@@ -16,6 +16,7 @@ Dependency layers therefore stay byte-identical across commits even when CI sets
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -27,6 +28,8 @@ from slimline import (
     bases,
     build_backend,
     bytecode,
+    dpkg,
+    elf,
     fetch,
     grouping,
     install,
@@ -38,6 +41,7 @@ from slimline import (
 )
 from slimline import project as project_mod
 from slimline.cache import Cache, sha256_file
+from slimline.debian.ref import BaseSettings as DebianSettings
 from slimline.errors import SlimlineError
 from slimline.filetree import FileTree
 from slimline.http import Http
@@ -63,6 +67,17 @@ class _Job:
     make: Callable[[], FileTree]
     created_by: str
     mtime: int
+
+
+def _compression(settings: Settings, *, base: bool) -> layers.Compression:
+    """The configured compression; by default zstd level 3, or gzip level 1 for the layers a
+    build makes (fast, as ko and crane do: they are rebuilt often) and level 6 for an assembled
+    Debian base (made once per pin, pulled by every deploy)."""
+    if settings.compression_level is not None:
+        return layers.Compression(settings.compression, settings.compression_level)
+    if settings.compression == "zstd":
+        return layers.Compression("zstd", 3)
+    return layers.Compression(settings.compression, 6 if base else 1)
 
 
 def build_epoch() -> int:
@@ -103,9 +118,7 @@ def build(
     lock = lockfile.load(lock_path)
     lockfile.check_fresh(proj, lock)
     epoch = build_epoch()
-    compression = layers.Compression(
-        settings.compression, settings.compression_level or (3 if settings.compression == "zstd" else 6)
-    )
+    compression = _compression(settings, base=False)
     default_index = sources.default_index_url(setting=settings.index_url)
     envs = build_backend.BuildEnvs(
         cache=cache, http=http, index_url=default_index, index_auth=sources.credentials_for("", default_index)
@@ -113,18 +126,22 @@ def build(
     images = []
     for text in settings.platforms:
         platform = Platform.parse(text)
-        base = bases.resolve(
-            settings.base,
-            requires_python=proj.requires_python,
-            platform=platform,
-            debian=settings.debian,
-            cache=cache,
-            http=http,
-            report=report,
-            compression=compression,
-            refresh=refresh_base,
-            insecure=insecure,
-        )
+
+        def resolve_base(debian: DebianSettings, platform: Platform = platform) -> bases.Base:
+            return bases.resolve(
+                settings.base,
+                requires_python=proj.requires_python,
+                platform=platform,
+                debian=debian,
+                cache=cache,
+                http=http,
+                report=report,
+                compression=_compression(settings, base=True),
+                refresh=refresh_base,
+                insecure=insecure,
+            )
+
+        base = resolve_base(settings.debian)
         report.step(f"base {base.name}: {base.target}")
         plan = select.select(
             proj,
@@ -137,7 +154,7 @@ def build(
             all_extras=settings.all_extras,
         )
         report.step(f"{len(plan.packages)} distributions selected for {platform}")
-        jobs = _dependency_jobs(
+        jobs, needs = _dependency_jobs(
             plan,
             settings=settings,
             cache=cache,
@@ -147,6 +164,9 @@ def build(
             report=report,
             default_index=default_index,
             compression=compression,
+        )
+        base = _complete_base(
+            base, needs, debian=settings.debian, cache=cache, report=report, again=resolve_base
         )
         jobs.append(
             _project_job(
@@ -191,6 +211,38 @@ def _layer_maker(job: _Job, *, cache: Cache, compression: layers.Compression) ->
     return lambda: layers.cached(job.key, job.make, cache=cache, mtime=job.mtime, compression=compression)
 
 
+def _complete_base(
+    base: bases.Base,
+    needs: dict[str, frozenset[str]],
+    *,
+    debian: DebianSettings,
+    cache: Cache,
+    report: Reporter,
+    again: Callable[[DebianSettings], bases.Base],
+) -> bases.Base:
+    """The base, with the Debian packages added that wheels' native code links and it lacks.
+
+    Only a ``debian:`` base is changed; any other base with dpkg records gets a warning, and a
+    base without them (Alpine, scratch) is taken as it is.
+    """
+    wanted: dict[str, list[str]] = {}
+    for name, sonames in sorted(needs.items()):
+        for pkg in elf.debian_packages(sonames):
+            wanted.setdefault(pkg, []).append(name)
+    if not wanted:
+        return base
+    have = dpkg.installed(base.image, cache=cache)
+    missing = {pkg: who for pkg, who in wanted.items() if pkg not in have}
+    if not have or not missing:
+        return base
+    text = ", ".join(f"{pkg} (for {', '.join(who)})" for pkg, who in sorted(missing.items()))
+    if not base.name.startswith("debian:"):
+        report.step(f"warning: the base {base.name} lacks {text}; importing those may fail")
+        return base
+    report.step(f"adding {text} to the base")
+    return again(replace(debian, packages=(*debian.packages, *sorted(missing))))
+
+
 # --- dependency layers -------------------------------------------------------------------------
 
 
@@ -205,7 +257,8 @@ def _dependency_jobs(
     report: Reporter,
     default_index: str,
     compression: layers.Compression,
-) -> list[_Job]:
+) -> tuple[list[_Job], dict[str, frozenset[str]]]:
+    """The venv and dependency layer jobs, and the system sonames each distribution needs."""
     target = plan.target
     prefix = settings.venv
     base_key = f"{prefix}|{target.interpreter}|{target.python_version}|{target.platform}"
@@ -215,11 +268,12 @@ def _dependency_jobs(
     third = [p for p in plan.packages if not p.is_local]
     local = [p for p in plan.packages if p.is_local]
 
-    sizes = _known_sizes(third, cache)
+    infos = _known_infos(third, cache)
+    sizes = {name: (info.size if info else None) for name, info in infos.items()}
     wheels: dict[str, Path] = {}
     if (
         local
-        or any(s is None for s in sizes.values())
+        or any(info is None for info in infos.values())
         or not all(
             layers.lookup(k, cache=cache, compression=compression)
             for k in _group_keys(third, sizes, base_key)
@@ -236,11 +290,13 @@ def _dependency_jobs(
             report=report.detail,
         )
         for p in third:
-            if sizes.get(p.name) is None:
-                size = wheels[p.name].stat().st_size
-                sizes[p.name] = size
+            if infos.get(p.name) is None:
+                infos[p.name] = info = _WheelInfo.of(wheels[p.name])
+                sizes[p.name] = info.size
                 if p.artifact is not None:
-                    cache.write_meta("wheel-sizes", p.artifact.sha256, str(size).encode())
+                    cache.write_meta("wheel-info", p.artifact.sha256, info.to_json())
+    for p in local:
+        infos[p.name] = _WheelInfo.of(wheels[p.name])
 
     for group_, key in zip(_groups(third, sizes), _group_keys(third, sizes, base_key), strict=True):
         names = ", ".join(f"{p.name} {p.version}" for p in group_)
@@ -262,7 +318,8 @@ def _dependency_jobs(
                 0,
             )
         )
-    return jobs
+    needs = {name: frozenset(info.needs) for name, info in infos.items() if info is not None and info.needs}
+    return jobs, needs
 
 
 def _artifact_id(p: Selected) -> str:
@@ -271,11 +328,30 @@ def _artifact_id(p: Selected) -> str:
     return f"{p.name}=={p.version}#{p.origin.kind}:{p.origin.url}@{p.origin.resolved}"
 
 
-def _known_sizes(third: Sequence[Selected], cache: Cache) -> dict[str, int | None]:
-    out: dict[str, int | None] = {}
+@dataclass(frozen=True, slots=True)
+class _WheelInfo:
+    """What layer grouping and base completion need to know of a wheel, memoised by its hash."""
+
+    size: int
+    needs: tuple[str, ...]  # system sonames its native code links (see slimline.elf)
+
+    @classmethod
+    def of(cls, wheel: Path) -> _WheelInfo:
+        return cls(wheel.stat().st_size, tuple(sorted(elf.wheel_needs(wheel))))
+
+    def to_json(self) -> bytes:
+        return json.dumps({"size": self.size, "needs": list(self.needs)}).encode()
+
+
+def _known_infos(third: Sequence[Selected], cache: Cache) -> dict[str, _WheelInfo | None]:
+    out: dict[str, _WheelInfo | None] = {}
     for p in third:
-        raw = cache.read_meta("wheel-sizes", p.artifact.sha256) if p.artifact is not None else None
-        out[p.name] = int(raw) if raw else None
+        raw = cache.read_meta("wheel-info", p.artifact.sha256) if p.artifact is not None else None
+        if raw:
+            d = json.loads(raw)
+            out[p.name] = _WheelInfo(int(d["size"]), tuple(d["needs"]))
+        else:
+            out[p.name] = None
     return out
 
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 import enum
 import io
 import posixpath
+import threading
 import zipfile
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Protocol
+from typing import BinaryIO, Protocol
 
 from slimline.errors import UnsafePath
 
@@ -71,36 +73,38 @@ class ZipMember:
     name: str
 
     def open(self) -> BinaryIO:
-        """A streaming reader of the member; closing it closes the zip file too."""
-        zf = zipfile.ZipFile(self.archive)
-        try:
-            member = zf.open(self.name)
-        except BaseException:
-            zf.close()
-            raise
-        return _MemberStream(zf, member)  # type: ignore[return-value]
+        """A streaming reader of the member (the caller closes it).
+
+        The zip's central directory is read once per archive and process (see :func:`_zip`),
+        not once per member: a wheel such as numpy's holds over a thousand files.
+        """
+        return _zip(self.archive).open(self.name)  # type: ignore[return-value]
 
 
-class _MemberStream(io.RawIOBase):
-    def __init__(self, zf: zipfile.ZipFile, member: IO[bytes]) -> None:
-        self._zf, self._m = zf, member
+_ZIPS: OrderedDict[tuple[Path, int, int], zipfile.ZipFile] = OrderedDict()
+_ZIPS_LOCK = threading.Lock()
+_ZIPS_MAX = 64
 
-    def readable(self) -> bool:
-        return True
 
-    def read(self, n: int = -1) -> bytes:
-        return self._m.read(n)
+def _zip(path: Path) -> zipfile.ZipFile:
+    """A shared, open :class:`zipfile.ZipFile` for ``path`` (keyed by its size and mtime too).
 
-    def readinto(self, b: Any) -> int:
-        data = self._m.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        if not self.closed:
-            self._m.close()
-            self._zf.close()
-        super().close()
+    ZipFile guards its shared file handle with a lock, so members may be read from several
+    threads.  Evicting closes the ZipFile, which keeps its file open until the members
+    already opened from it are closed.
+    """
+    st = path.stat()
+    key = (path, st.st_mtime_ns, st.st_size)
+    with _ZIPS_LOCK:
+        zf = _ZIPS.get(key)
+        if zf is not None:
+            _ZIPS.move_to_end(key)
+            return zf
+        zf = zipfile.ZipFile(path)
+        _ZIPS[key] = zf
+        while len(_ZIPS) > _ZIPS_MAX:
+            _ZIPS.popitem(last=False)[1].close()
+        return zf
 
 
 @dataclass(frozen=True, slots=True)
