@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -80,24 +81,52 @@ def measure_slimline(app: App, s: Setup) -> dict[str, Any]:
     """
     here = s.work / app.key / "slimline"
     project = slimline_copy(app, here / "project")
-    extra = [a for p in app.debian_packages() for a in ("--package", p)]
-    base_repo = "bases/slimline-" + repo_name("-".join([s.suite, *app.debian_packages()]))
-    template = here / "base-cache"
-    # the base alone, pinned in a cache that later seeds each cold build; pushed to read its size
-    sh(
+    configured = app.debian_packages()
+    # packages a build adds to the base for the wheels' native code (libstdc++6 for numpy), found
+    # by one probe build, so that the seeded cache holds every base pin a build resolves
+    probe = _stderr(
         [
             SLIMLINE,
-            "base",
+            "build",
+            project,
+            "--base",
             f"debian:{s.suite}",
-            *extra,
             "--cache-dir",
-            template,
-            "-q",
+            here / "probe-cache",
+            "-v",
             "--to",
-            f"docker://{s.registry_host}/{base_repo}:latest",
-        ],
-        timeout=900,
+            f"oci:{here / 'probe'}:probe",
+        ]
     )
+    added = sorted(
+        {
+            pkg
+            for line in probe.splitlines()
+            if "] adding " in line
+            for pkg in re.findall(r"(\S+) \(for [^)]*\)", line)
+        }
+    )
+    shutil.rmtree(here / "probe-cache", ignore_errors=True)
+    base_repo = "bases/slimline-" + repo_name("-".join([s.suite, *configured, *added]))
+    template = here / "base-cache"
+    # the base alone, pinned in a cache that later seeds each cold build; pushed to read its size
+    variants = [configured, configured + added] if added else [configured]
+    for i, packages in enumerate(variants):
+        last = i == len(variants) - 1
+        sh(
+            [
+                SLIMLINE,
+                "base",
+                f"debian:{s.suite}",
+                *[a for p in packages for a in ("--package", p)],
+                "--cache-dir",
+                template,
+                "-q",
+                "--to",
+                f"docker://{s.registry_host}/{base_repo}:latest" if last else f"oci:{here / 'probe'}:base",
+            ],
+            timeout=900,
+        )
     base_size = registry.image_size(s.registry_host, base_repo, "latest")
     warm = here / "cache"
 
