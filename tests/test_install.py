@@ -17,7 +17,7 @@ import pytest
 from slimline import layers
 from slimline.cache import Cache
 from slimline.errors import UnsafePath
-from slimline.filetree import FileTree, Kind, ZipMember
+from slimline.filetree import Bytes, FileTree, Kind, ZipMember
 from slimline.install import InstallError, InvalidWheel, venv_tree, wheel_key, wheel_tree
 from slimline.oci.image import Platform
 from tests.install_helpers import HOST_TARGET, download_wheel, make_wheel, read
@@ -125,7 +125,8 @@ def test_wheel_schemes_paths_and_modes(tmp_path: Path) -> None:
     assert {(e.uid, e.gid) for e in tree.entries()} == {(1000, 1001)}
     assert all(e.mode == 0o755 for e in tree.entries() if e.kind is Kind.DIR)
     # wheel members are read lazily from the wheel, not held in memory
-    assert isinstance(files[f"{SP}/demo_pkg/cli.py"].source, ZipMember)
+    source = files[f"{SP}/demo_pkg/cli.py"].source
+    assert source is not None and not isinstance(source, Bytes)
     assert isinstance(files["app/.venv/bin/plain.sh"].source, ZipMember)  # no #!python: streamed too
 
 
@@ -178,10 +179,14 @@ def test_tampered_member_is_refused(tmp_path: Path) -> None:
     wheel = make_wheel(
         tmp_path, files={"demo_pkg/__init__.py": b"x = 1\n", "demo_pkg/a.py": b"a\n"}, corrupt="demo_pkg/a.py"
     )
+    # members are checked against RECORD as they are read: once, when the layer is written
+    tree = wheel_tree(wheel, target=HOST_TARGET)
+    cache = Cache(tmp_path / "cache")
     with pytest.raises(InvalidWheel) as info:
-        wheel_tree(wheel, target=HOST_TARGET)
+        layers.write(tree, cache=cache)
     assert "demo_pkg/a.py" in str(info.value) and "RECORD" in str(info.value)
     assert info.value.wheel == wheel.name and "hint:" in str(info.value)
+    assert list((cache.root / "blobs" / "sha256").iterdir()) == []  # nothing half-written is kept
 
 
 def test_tampered_script_is_refused(tmp_path: Path) -> None:

@@ -198,6 +198,51 @@ def _entry(rel: str, data: bytes) -> RecordEntry:
     return RecordEntry(rel, Hash("sha256", _b64(hashlib.sha256(data).digest())), len(data))
 
 
+@dataclass(frozen=True, slots=True)
+class _VerifiedMember:
+    """A wheel member whose bytes are hashed and compared with its RECORD row while they are
+    read (normally once, by the layer writer); a mismatch raises :class:`InvalidWheel` then,
+    so the layer is never stored."""
+
+    archive: Path
+    name: str
+    wheel: str
+    row: RecordEntry
+
+    def open(self) -> BinaryIO:
+        return _Verifying(ZipMember(self.archive, self.name).open(), self)  # type: ignore[return-value]
+
+
+class _Verifying(io.RawIOBase):
+    def __init__(self, stream: BinaryIO, member: _VerifiedMember) -> None:
+        self._s, self._m = stream, member
+        self._check = _Check.of(member.row)
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._s.read(n)
+        self._check.update(data)
+        if not self._done and (not data or self._check.size >= (self._m.row.size or 0)):
+            self._done = True
+            if not self._check.ok():
+                raise InvalidWheel(
+                    wheel=self._m.wheel, issues=[f"hash / size of {self._m.name} does not match RECORD"]
+                )
+        return data
+
+    def readinto(self, b: Any) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._s.close()
+        super().close()
+
+
 class _Check:
     """Hashes a member as it streams past and compares it with its RECORD row (if it has one)."""
 
@@ -288,6 +333,21 @@ class TreeDestination(WheelDestination):
             self._b.data(full, data, mode=0o755)
             return _entry(rel, data)
         mode = 0o755 if is_executable or scheme == "scripts" else 0o644
+        row = self._expected.get(member) if member is not None else None
+        if (
+            not head
+            and member is not None
+            and self._archive is not None
+            and row is not None
+            and row.hash_ is not None
+            and row.size is not None
+            and isinstance(stream, zipfile.ZipExtFile)
+            and stream._orig_file_size == row.size  # type: ignore[attr-defined]  # the central directory
+        ):
+            # One pass: the bytes are checked against RECORD when the layer writer reads them.
+            source = _VerifiedMember(self._archive, member, self._wheel, row)
+            self._b.file(full, source, row.size, mode=mode)
+            return RecordEntry(rel, row.hash_, row.size)
         h = hashlib.sha256(head)
         check.update(head)
         if member is not None and self._archive is not None:
