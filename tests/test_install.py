@@ -18,7 +18,7 @@ from slimline import layers
 from slimline.cache import Cache
 from slimline.errors import UnsafePath
 from slimline.filetree import Bytes, FileTree, Kind, ZipMember
-from slimline.install import InstallError, InvalidWheel, venv_tree, wheel_key, wheel_tree
+from slimline.install import InstallError, InvalidWheel, venv_tree, wheel_tree
 from slimline.oci.image import Platform
 from tests.install_helpers import HOST_TARGET, download_wheel, make_wheel, read
 from tests.support import cache_dir
@@ -265,21 +265,6 @@ def test_same_wheel_gives_the_same_layer(tmp_path: Path) -> None:
     venv_a = layers.write(venv_tree(HOST_TARGET), cache=cache)
     venv_b = layers.write(venv_tree(HOST_TARGET), cache=cache)
     assert venv_a.digest == venv_b.digest
-
-
-def test_wheel_key_names_every_input() -> None:
-    base = {"sha256": "ab" * 32, "filename": "x-1-py3-none-any.whl", "target": HOST_TARGET}
-    keys = {
-        wheel_key(**base),  # type: ignore[arg-type]
-        wheel_key(**base, prefix="/opt/venv"),  # type: ignore[arg-type]
-        wheel_key(**base, uid=1),  # type: ignore[arg-type]
-        wheel_key(**base, requested=True),  # type: ignore[arg-type]
-        wheel_key(**base, direct_url={"url": "file:///x"}),  # type: ignore[arg-type]
-        wheel_key(**{**base, "sha256": "cd" * 32}),  # type: ignore[arg-type]
-        wheel_key(**{**base, "target": replace(HOST_TARGET, python_version=(3, 12, 1))}),  # type: ignore[arg-type]
-    }
-    assert len(keys) == 7
-    assert wheel_key(**base) == wheel_key(**base, prefix="/app/.venv/")  # type: ignore[arg-type]
 
 
 @pytest.mark.network

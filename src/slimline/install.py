@@ -81,7 +81,6 @@ __all__ = [
     "TreeDestination",
     "VenvLayout",
     "venv_tree",
-    "wheel_key",
     "wheel_tree",
 ]
 
@@ -462,35 +461,3 @@ def _record_rows(source: WheelFile, name: str) -> dict[str, RecordEntry]:
         except InvalidRecordEntry as err:
             raise InvalidWheel(wheel=name, issues=[f"RECORD row for {elements[0]}: {err.issues}"]) from err
     return rows
-
-
-def wheel_key(
-    *,
-    sha256: str,
-    filename: str,
-    target: Target,
-    prefix: str = DEFAULT_PREFIX,
-    uid: int = 0,
-    gid: int = 0,
-    direct_url: Mapping[str, Any] | None = None,
-    requested: bool = False,
-) -> str:
-    """Every input of :func:`wheel_tree`, as a string for :func:`slimline.layers.cached`.
-
-    Only the target's Python X.Y matters (the scheme paths); the interpreter path does not
-    appear in wheel trees (shebangs name the venv's own ``bin/python``).
-    """
-    return json.dumps(
-        {
-            "v": FORMAT_VERSION,
-            "sha256": sha256,
-            "filename": filename,
-            "python": target.python_xy,
-            "prefix": posixpath.normpath(prefix),
-            "owner": [uid, gid],
-            "direct_url": dict(direct_url) if direct_url is not None else None,
-            "requested": requested,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
