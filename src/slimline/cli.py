@@ -23,7 +23,7 @@ from typing import Any
 from slimline import __version__, bases, layers, publish
 from slimline import build as build_mod
 from slimline import settings as settings_mod
-from slimline.cache import Cache
+from slimline.cache import Cache, check_writable
 from slimline.errors import SlimlineError
 from slimline.http import Http
 from slimline.oci import reference
@@ -242,6 +242,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cache = Cache(args.cache_dir) if args.cache_dir else Cache.default()
     http = Http()
     try:
+        check_writable(cache.root)
         run = _cmd_build if args.command == "build" else _cmd_base
         for line in run(args, cache=cache, http=http, report=report):
             print(line, flush=True)
