@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,10 +56,13 @@ APPS = (
 )
 
 
+_NONCE = time.time_ns()  # edits differ between bench runs too, so no cache of any tool has seen them
+
+
 def one_line_change(project: Path, app: App, n: int) -> None:
     """Append one line to the app's source: a real code change that both tools must pick up."""
     path = project / app.edit
-    path.write_text(path.read_text() + f"_BENCH_EDIT = {n}\n")
+    path.write_text(path.read_text() + f"_BENCH_EDIT = {n}  # run {_NONCE}\n")
 
 
 def slimline_copy(app: App, dest: Path) -> Path:

@@ -21,6 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -71,8 +72,12 @@ def main() -> None:
     full = measure("warm full build", args.runs, lambda i: build("full", {"SLIMLINE_NO_LAYER_CACHE": "1"}))
     original = main_py.read_text()
 
+    nonce = time.time_ns()  # a text no earlier run has built, so no cached project wheel is reused
+
     def change(i: int) -> None:
-        main_py.write_text(original.replace('GREETING = "hello from slimline"', f'GREETING = "hello #{i}"'))
+        main_py.write_text(
+            original.replace('GREETING = "hello from slimline"', f'GREETING = "hello #{i} {nonce}"')
+        )
 
     code = measure("rebuild after a one-line change", args.runs, lambda i: build(f"change{i}"), before=change)
     main_py.write_text(original)

@@ -20,6 +20,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -36,10 +37,10 @@ from slimline import (
     layers,
     lockfile,
     select,
-    sources,
     users,
 )
 from slimline import project as project_mod
+from slimline import start as start_mod
 from slimline.cache import Cache, sha256_file
 from slimline.debian.ref import BaseSettings as DebianSettings
 from slimline.errors import SlimlineError
@@ -105,24 +106,62 @@ def build(
     refresh_base: bool = False,
     insecure: Sequence[str] = (),
     exclude_outputs: Sequence[Path] = (),
+    started: start_mod.Started | None = None,
 ) -> list[Image]:
-    """Build one image per configured platform (same order as ``settings.platforms``)."""
-    proj = project_mod.load(root)
-    lock_path = root / "poetry.lock"
-    if not lock_path.is_file():
-        raise BuildError(
-            f"{lock_path} does not exist",
-            doing=f"reading {root}",
-            hint="run `poetry lock` in the project first",
-        )
+    """Build one image per configured platform (same order as ``settings.platforms``).
+
+    ``started`` is what :func:`slimline.start.start` returned for ``root`` (the CLI calls it
+    before importing this module, so the project's wheel builds while slimline loads); without
+    it the build starts itself.
+    """
+    if started is None:
+        with start_mod.start(root, index_setting=settings.index_url, cache=cache, http=http) as own:
+            return build(
+                root,
+                settings=settings,
+                cache=cache,
+                http=http,
+                report=report,
+                refresh_base=refresh_base,
+                insecure=insecure,
+                exclude_outputs=exclude_outputs,
+                started=own,
+            )
+    return _images(
+        started.project,
+        started.lock_path,
+        started.wheel,
+        settings=settings,
+        cache=cache,
+        http=http,
+        report=report,
+        refresh_base=refresh_base,
+        insecure=insecure,
+        exclude_outputs=exclude_outputs,
+        default_index=started.default_index,
+        envs=started.envs,
+    )
+
+
+def _images(
+    proj: project_mod.Project,
+    lock_path: Path,
+    wheel: Future[Path] | None,
+    *,
+    settings: Settings,
+    cache: Cache,
+    http: Http,
+    report: Reporter,
+    refresh_base: bool,
+    insecure: Sequence[str],
+    exclude_outputs: Sequence[Path],
+    default_index: str,
+    envs: build_backend.BuildEnvs,
+) -> list[Image]:
     lock = lockfile.load(lock_path)
     lockfile.check_fresh(proj, lock)
     epoch = build_epoch()
     compression = _compression(settings, base=False)
-    default_index = sources.default_index_url(setting=settings.index_url)
-    envs = build_backend.BuildEnvs(
-        cache=cache, http=http, index_url=default_index, index_auth=sources.credentials_for("", default_index)
-    )
     images = []
     for text in settings.platforms:
         platform = Platform.parse(text)
@@ -160,7 +199,7 @@ def build(
             cache=cache,
             http=http,
             envs=envs,
-            root=root,
+            root=proj.root,
             report=report,
             default_index=default_index,
             compression=compression,
@@ -171,9 +210,8 @@ def build(
         jobs.append(
             _project_job(
                 proj,
+                wheel,
                 settings=settings,
-                cache=cache,
-                envs=envs,
                 epoch=epoch,
                 plan=plan,
                 exclude_outputs=exclude_outputs,
@@ -409,16 +447,15 @@ def _direct_url(p: Selected) -> dict[str, object] | None:
 
 def _project_job(
     proj: project_mod.Project,
+    built: Future[Path] | None,
     *,
     settings: Settings,
-    cache: Cache,
-    envs: build_backend.BuildEnvs,
     epoch: int,
     plan: Plan,
     exclude_outputs: Sequence[Path],
 ) -> _Job:
-    if proj.package_mode:
-        wheel = build_backend.build_project_wheel(proj.root, envs=envs, cache=cache)
+    if built is not None:
+        wheel = built.result()
         digest = sha256_file(wheel)
         return _Job(
             f"project|{settings.venv}|{plan.target.interpreter}|{digest}",

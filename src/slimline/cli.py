@@ -20,14 +20,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from slimline import __version__, bases, layers, publish
-from slimline import build as build_mod
+# Only light modules here: `slimline build` starts the project's wheel before loading the rest.
+from slimline import __version__
 from slimline import settings as settings_mod
 from slimline.cache import Cache, check_writable
 from slimline.errors import SlimlineError
 from slimline.http import Http
 from slimline.oci import reference
-from slimline.oci.image import Platform
 from slimline.report import Quiet, Reporter, Stderr
 
 __all__ = ["main"]
@@ -177,16 +176,23 @@ def _cmd_build(args: argparse.Namespace, *, cache: Cache, http: Http, report: Re
     if args.load:
         outputs.append(reference.parse(f"docker-daemon:{name}", role="output"))
     excluded = [o.path for o in outputs if isinstance(o, reference.OciRef | reference.ArchiveRef)]
-    images = build_mod.build(
-        root,
-        settings=s,
-        cache=cache,
-        http=http,
-        report=report,
-        refresh_base=args.refresh,
-        insecure=args.insecure_registry,
-        exclude_outputs=excluded,
-    )
+    from slimline.start import start
+
+    with start(root, index_setting=s.index_url, cache=cache, http=http) as started:
+        from slimline import build as build_mod  # the heavy part, loaded while the project's wheel builds
+        from slimline import publish
+
+        images = build_mod.build(
+            root,
+            settings=s,
+            cache=cache,
+            http=http,
+            report=report,
+            refresh_base=args.refresh,
+            insecure=args.insecure_registry,
+            exclude_outputs=excluded,
+            started=started,
+        )
     return publish.publish(
         images, outputs, name=name, http=http, insecure=args.insecure_registry, report=report
     )
@@ -201,7 +207,9 @@ def _default_name(data: dict[str, Any]) -> str:
 
 
 def _cmd_base(args: argparse.Namespace, *, cache: Cache, http: Http, report: Reporter) -> list[str]:
+    from slimline import bases, layers, publish
     from slimline.debian import ref as debian_ref
+    from slimline.oci.image import Platform
 
     debian = debian_ref.BaseSettings(mirror=args.mirror, packages=tuple(args.package))
     platforms = [Platform.parse(p) for p in (args.platform or ["linux/amd64"])]
