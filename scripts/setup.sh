@@ -39,6 +39,11 @@ if [ "$want_system" = 1 ]; then
 fi
 
 if [ ! -x .venv/bin/python ]; then
+  if ! python3 -c "import ensurepip, venv" 2>/dev/null && command -v apt-get >/dev/null; then
+    # Debian's python3 ships venv/ensurepip separately
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+  fi
   python3 -m venv .venv
 fi
 stamp=".venv/.slimline-setup${extras}"
