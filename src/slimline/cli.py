@@ -194,7 +194,7 @@ def _cmd_build(args: argparse.Namespace, *, cache: Cache, http: Http, report: Re
             started=started,
         )
     return publish.publish(
-        images, outputs, name=name, http=http, insecure=args.insecure_registry, report=report
+        images, outputs, name=name, http=http, insecure=args.insecure_registry, report=report, cache=cache
     )
 
 
@@ -232,7 +232,7 @@ def _cmd_base(args: argparse.Namespace, *, cache: Cache, http: Http, report: Rep
     default_to = f"oci:{Path('dist/base').resolve()}:{name.rpartition(':')[2]}"
     outputs = [reference.parse(t, role="output") for t in (args.to or [default_to])]
     return publish.publish(
-        images, outputs, name=name, http=http, insecure=args.insecure_registry, report=report
+        images, outputs, name=name, http=http, insecure=args.insecure_registry, report=report, cache=cache
     )
 
 
