@@ -114,51 +114,29 @@ def build(
     before importing this module, so the project's wheel builds while slimline loads); without
     it the build starts itself.
     """
+    options = _Options(settings, cache, http, report, refresh_base, tuple(insecure), tuple(exclude_outputs))
     if started is None:
         with start_mod.start(root, index_setting=settings.index_url, cache=cache, http=http) as own:
-            return build(
-                root,
-                settings=settings,
-                cache=cache,
-                http=http,
-                report=report,
-                refresh_base=refresh_base,
-                insecure=insecure,
-                exclude_outputs=exclude_outputs,
-                started=own,
-            )
-    return _images(
-        started.project,
-        started.lock_path,
-        started.wheel,
-        settings=settings,
-        cache=cache,
-        http=http,
-        report=report,
-        refresh_base=refresh_base,
-        insecure=insecure,
-        exclude_outputs=exclude_outputs,
-        default_index=started.default_index,
-        envs=started.envs,
-    )
+            return _images(own, options)
+    return _images(started, options)
 
 
-def _images(
-    proj: project_mod.Project,
-    lock_path: Path,
-    wheel: Future[Path] | None,
-    *,
-    settings: Settings,
-    cache: Cache,
-    http: Http,
-    report: Reporter,
-    refresh_base: bool,
-    insecure: Sequence[str],
-    exclude_outputs: Sequence[Path],
-    default_index: str,
-    envs: build_backend.BuildEnvs,
-) -> list[Image]:
-    lock = lockfile.load(lock_path)
+@dataclass(frozen=True, slots=True)
+class _Options:
+    settings: Settings
+    cache: Cache
+    http: Http
+    report: Reporter
+    refresh_base: bool
+    insecure: tuple[str, ...]
+    exclude_outputs: tuple[Path, ...]
+
+
+def _images(started: start_mod.Started, options: _Options) -> list[Image]:
+    proj, wheel, envs, default_index = started.project, started.wheel, started.envs, started.default_index
+    settings, cache, http, report = options.settings, options.cache, options.http, options.report
+    refresh_base, insecure, exclude_outputs = options.refresh_base, options.insecure, options.exclude_outputs
+    lock = lockfile.load(started.lock_path)
     lockfile.check_fresh(proj, lock)
     epoch = build_epoch()
     compression = _compression(settings, base=False)
