@@ -62,3 +62,10 @@ def test_build_on_a_registry_base_and_push(locked_cli: Path, tmp_path: Path) -> 
         )
         base_digests = [layer["digest"] for layer in base_manifest["layers"]]
         assert [layer["digest"] for layer in manifest["layers"]][: len(base_digests)] == base_digests
+        # provenance: the base is named by the digest the registry serves it under
+        registry_base = json.loads(
+            run([tool("skopeo"), "inspect", "--tls-verify=false", f"docker://{base_name}"]).stdout
+        )["Digest"]
+        annotations = manifest["annotations"]
+        assert annotations["org.opencontainers.image.base.digest"] == registry_base
+        assert annotations["org.opencontainers.image.base.name"] == base_name

@@ -47,6 +47,7 @@ class Base:
     name: str  # the reference as the user wrote it (or the chosen default)
     image: Image
     target: Target
+    digest: str = ""  # the base's manifest digest as its source names it (a registry's), else image.digest
 
 
 def resolve(
@@ -80,7 +81,7 @@ def resolve(
             refresh=refresh,
             max_age=max_age,
         )
-        return Base(text, image, target)
+        return Base(text, image, target, digest=image.digest)
     report.step(f"reading base {text} ({platform})")
     if isinstance(parsed, reference.OciRef):
         from slimline.oci import layout
@@ -98,8 +99,7 @@ def resolve(
         raise reference.ReferenceError_(
             text, "a base must be debian:, oci:, docker-archive: or a registry name"
         )
-    image = to_oci(image)
-    return Base(text, image, _detect(image, cache=cache))
+    return Base(text, to_oci(image), _detect(image, cache=cache), digest=image.origin or image.digest)
 
 
 def to_oci(image: Image) -> Image:
@@ -107,7 +107,7 @@ def to_oci(image: Image) -> Image:
     new_layers = tuple(
         replace(lay, media_type=_OCI_MEDIA.get(lay.media_type, lay.media_type)) for lay in image.layers
     )
-    return replace(image, layers=new_layers, media_type=oci.MANIFEST)
+    return replace(image, layers=new_layers, media_type=oci.MANIFEST, origin=image.origin)
 
 
 def _detect(image: Image, *, cache: Cache) -> Target:

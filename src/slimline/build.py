@@ -206,7 +206,7 @@ def _images(started: start_mod.Started, options: _Options) -> list[Image]:
             **{
                 "org.opencontainers.image.created": rfc3339(epoch),
                 "org.opencontainers.image.base.name": base.name,
-                "org.opencontainers.image.base.digest": base.image.digest,
+                "org.opencontainers.image.base.digest": base.digest,
             }
         )
         report.done(f"image {image.digest} ({platform}, {len(image.layers)} layers)")

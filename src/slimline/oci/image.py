@@ -233,20 +233,23 @@ class Image:
     created: str = EMPTY_EPOCH
     annotations: Mapping[str, str] = field(default_factory=dict)
     media_type: str = MANIFEST  # MANIFEST or DOCKER_MANIFEST
+    # The digest of the manifest this value was read from, as its source (e.g. a registry) names
+    # it; "" for images slimline made.  Every "mutation" clears it: the result is a new image.
+    origin: str = field(default="", compare=False)
 
     def append(self, layers: tuple[Layer, ...], history: tuple[History, ...]) -> Image:
         if len(layers) != len(history):
             raise ValueError("one history entry per appended layer")
-        return replace(self, layers=self.layers + layers, history=self.history + history)
+        return replace(self, layers=self.layers + layers, history=self.history + history, origin="")
 
     def with_config(self, config: Config) -> Image:
-        return replace(self, config=config)
+        return replace(self, config=config, origin="")
 
     def with_annotations(self, **values: str) -> Image:
-        return replace(self, annotations={**self.annotations, **values})
+        return replace(self, annotations={**self.annotations, **values}, origin="")
 
     def with_created(self, created: str) -> Image:
-        return replace(self, created=created)
+        return replace(self, created=created, origin="")
 
     # -- serialisation (computed once per value) --
     @cached_property

@@ -27,6 +27,7 @@ on which registry, and what to check.  No credential is ever logged or put in a 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -139,6 +140,7 @@ def pull(
     config_bytes = cache.blob_path(hex_of(blobs[0][0], ref=ref)).read_bytes()
     try:
         image = image_from_json(body, config_bytes, blob_path=lambda d: cache.blob_path(hex_of(d, ref=ref)))
+        image = dataclasses.replace(image, origin=digest)
     except ImageFormatError as err:
         raise RegistryError(str(err), ref=ref, doing=f"reading the image {ref}") from err
     got = image.platform
