@@ -32,6 +32,7 @@ cannot be understood (unknown media type, unreadable manifest), every old blob i
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -113,6 +114,7 @@ def _read(ref: OciRef, *, platform: Platform, cache: Cache) -> Image:
     except oci.ImageFormatError as err:
         raise LayoutError(str(err), path=root, doing=f"reading {ref}") from err
     check_platform(image.platform, platform, source=source)
+    image = dataclasses.replace(image, origin=str(desc.get("digest") or ""))  # verified by _json_blob
     for i, layer in enumerate(image.layers):
         src = _blob_file(root, layer.digest, source=source)
         try:
