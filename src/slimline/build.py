@@ -198,6 +198,10 @@ def _images(started: start_mod.Started, options: _Options) -> list[Image]:
         if settings.bytecode:
             bytecode.check_host(plan.target)
             jobs = [_with_bytecode(j, plan) for j in jobs]
+        reused = sum(
+            layers.lookup(j.key, cache=cache, mtime=j.mtime, compression=compression) is not None
+            for j in jobs
+        )
         new_layers = layers.write_many([_layer_maker(j, cache=cache, compression=compression) for j in jobs])
         history = tuple(History(created_by=j.created_by, created=rfc3339(epoch)) for j in jobs)
         image = base.image.append(tuple(new_layers), history)
@@ -209,7 +213,11 @@ def _images(started: start_mod.Started, options: _Options) -> list[Image]:
                 "org.opencontainers.image.base.digest": base.digest,
             }
         )
-        report.done(f"image {image.digest} ({platform}, {len(image.layers)} layers)")
+        size = sum(layer.size for layer in image.layers)
+        report.done(
+            f"image {image.digest} ({platform}): {len(base.image.layers)} base layers, {reused} reused "
+            f"and {len(jobs) - reused} new of {len(jobs)}, {size / (1 << 20):.1f} MiB compressed"
+        )
         images.append(image)
     return images
 
