@@ -286,13 +286,16 @@ def test_two_platforms_in_one_layout(locked_cli: Path, tmp_path: Path) -> None:
 def test_bytecode_ships_and_is_used(locked_cli: Path, tmp_path: Path) -> None:
     proj = _copy(locked_cli, tmp_path)
     layout = tmp_path / "out"
-    # bookworm's CPython 3.11 is the minor version the tests run on, so the host can compile for it
+    # bookworm's CPython 3.11 is the minor version the tests run on, so the host can compile for it.
+    # A plain build first: its cached dependency layers must not stand in for the bytecode ones.
+    slimline("build", str(proj), "--base", "debian:bookworm", "--to", f"oci:{layout}:plain", "-q")
     slimline("build", str(proj), "--base", "debian:bookworm", "--bytecode", "--to", f"oci:{layout}:pyc", "-q")
     config = json.loads(run([tool("skopeo"), "inspect", "--config", f"oci:{layout}:pyc"]).stdout)
     assert not any(e.startswith("PYTHONDONTWRITEBYTECODE=") for e in config["config"]["Env"])
     probe = (
-        "import os, sys, click, greet.cli; "
-        "print(all(os.path.exists(m.__cached__) for m in (click, greet.cli)), sys.dont_write_bytecode)"
+        "import os, sys, json, email.message, click, greet.cli; "
+        "print(all(os.path.exists(m.__cached__) for m in (json, email.message, click, greet.cli)), "
+        "sys.dont_write_bytecode)"
     )
     flags = ["--entrypoint", "/app/.venv/bin/python", "--read-only"]
     out = podman_run(f"oci:{layout}:pyc", "-c", probe, flags=flags).stdout.strip()

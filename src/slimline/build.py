@@ -198,6 +198,7 @@ def _images(started: start_mod.Started, options: _Options) -> list[Image]:
         if settings.bytecode:
             bytecode.check_host(plan.target)
             jobs = [_with_bytecode(j, plan) for j in jobs]
+            jobs.insert(0, _stdlib_bytecode_job(base.image, plan))
         reused = sum(
             layers.lookup(j.key, cache=cache, mtime=j.mtime, compression=compression) is not None
             for j in jobs
@@ -222,11 +223,26 @@ def _images(started: start_mod.Started, options: _Options) -> list[Image]:
     return images
 
 
+def _bytecode_suffix(*, bytecode: bool) -> str:
+    """What ``bytecode = true`` adds to a layer's cache key (the compiler's cache tag)."""
+    return f"|pyc:{sys.implementation.cache_tag}" if bytecode else ""
+
+
+def _stdlib_bytecode_job(base: Image, plan: Plan) -> _Job:
+    return _Job(
+        # the compiler's exact version decides the bytes, so it is part of the key
+        f"stdlib-pyc|{base.digest}|{sys.version}",
+        lambda: bytecode.stdlib_tree(base, target=plan.target),
+        "slimline: bytecode for the base's standard library",
+        0,
+    )
+
+
 def _with_bytecode(job: _Job, plan: Plan) -> _Job:
     """The same layer plus ``.pyc`` files compiled for the target (see :mod:`slimline.bytecode`)."""
     return replace(
         job,
-        key=f"{job.key}|pyc:{sys.implementation.cache_tag}",
+        key=job.key + _bytecode_suffix(bytecode=True),
         make=lambda: bytecode.compile_tree(job.make(), target=plan.target),
     )
 
@@ -299,7 +315,9 @@ def _dependency_jobs(
         local
         or any(info is None for info in infos.values())
         or not all(
-            layers.lookup(k, cache=cache, compression=compression)
+            layers.lookup(
+                k + _bytecode_suffix(bytecode=settings.bytecode), cache=cache, compression=compression
+            )
             for k in _group_keys(third, sizes, base_key)
         )
     ):

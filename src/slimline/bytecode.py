@@ -17,11 +17,13 @@ import posixpath
 import sys
 from importlib._bootstrap_external import _code_to_hash_pyc  # type: ignore[attr-defined]
 
+from slimline import layers
 from slimline.errors import SlimlineError
-from slimline.filetree import Bytes, Entry, FileTree, Kind
+from slimline.filetree import Bytes, Entry, FileTree, Kind, TreeBuilder
+from slimline.oci.image import Image
 from slimline.target import Target
 
-__all__ = ["BytecodeError", "check_host", "compile_tree"]
+__all__ = ["BytecodeError", "check_host", "compile_tree", "stdlib_tree"]
 
 
 class BytecodeError(SlimlineError):
@@ -64,3 +66,37 @@ def compile_tree(tree: FileTree, *, target: Target) -> FileTree:
                 added[cache_dir] = Entry(cache_dir, Kind.DIR, 0o755, entry.uid, entry.gid)
             added[pyc] = Entry(pyc, Kind.FILE, 0o644, entry.uid, entry.gid, len(data), Bytes(data))
     return tree.merge(FileTree(added))
+
+
+def stdlib_tree(image: Image, *, target: Target) -> FileTree:
+    """``.pyc`` files for the base image's standard library, for a layer of their own.
+
+    Bases assembled from packages (slimline's Debian base, distroless) ship the standard
+    library without bytecode, so every start compiles what it imports.  The sources are read
+    from the base's layers (``usr/lib/pythonX.Y`` or ``usr/local/lib/pythonX.Y``, not
+    site-packages); modules that already have a ``.pyc`` are left alone.  The tree also holds
+    the directories leading to each ``__pycache__`` (root, 0755, as in the base).
+    """
+    check_host(target)
+    xy = target.python_xy
+    roots = (f"usr/lib/python{xy}/", f"usr/local/lib/python{xy}/")
+    tag = sys.implementation.cache_tag
+    sources: dict[str, bytes] = {}
+    have: set[str] = set()
+    for layer in image.layers:
+        with layers.members(layer) as tar:
+            for member in tar:
+                name = member.name.removeprefix("./").lstrip("/")
+                if not member.isfile() or not name.startswith(roots) or "-packages/" in name:
+                    continue
+                if name.endswith(f".{tag}.pyc"):
+                    have.add(name)
+                elif name.endswith(".py"):
+                    stream = tar.extractfile(member)
+                    if stream is not None:
+                        sources[name] = stream.read()
+    builder = TreeBuilder()
+    for path, data in sources.items():
+        builder.data(path, data)
+    compiled = compile_tree(builder.freeze(), target=target)
+    return compiled.without([*sources, *have])
