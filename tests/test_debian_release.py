@@ -15,6 +15,7 @@ from pathlib import Path
 import pysequoia
 import pytest
 
+from slimline.debian import mirror as mirror_mod
 from slimline.debian.errors import ReleaseError, SignatureError
 from slimline.debian.release import SHIPPED_KEYS, Keyring, fetch, parse
 from slimline.http import Http
@@ -168,3 +169,11 @@ def test_keyring_errors(tmp_path: Path) -> None:
     (tmp_path / "junk.gpg").write_bytes(b"not a key")
     with pytest.raises(SignatureError, match="cannot read the keyring"):
         Keyring(tmp_path / "junk.gpg")
+
+
+@pytest.mark.network
+def test_unknown_suite_is_a_clear_error() -> None:
+    archive = mirror_mod.find(mirror=None, security_mirror="").archive
+    with pytest.raises(ReleaseError, match="the mirror has no suite 'no-such-suite'") as err:
+        fetch(Http(), archive, "no-such-suite", keyring=Keyring(None))
+    assert "check the suite name" in str(err.value)

@@ -25,7 +25,7 @@ import pysequoia
 
 from slimline.debian.errors import ReleaseError, SignatureError
 from slimline.errors import redact
-from slimline.http import Http
+from slimline.http import Http, HttpError
 
 __all__ = ["SHIPPED_KEYS", "IndexFile", "Keyring", "Release", "fetch", "parse"]
 
@@ -208,7 +208,17 @@ def fetch(
     """
     base = f"{mirror}/dists/{suite}"
     url = f"{base}/InRelease"
-    data = http.get_bytes(url, doing=f"fetching the signed index of Debian {suite}")
+    try:
+        data = http.get_bytes(url, doing=f"fetching the signed index of Debian {suite}")
+    except HttpError as err:
+        if err.status != 404:
+            raise
+        raise ReleaseError(
+            redact(url),
+            f"the mirror has no suite {suite!r} (HTTP 404)",
+            hint="check the suite name (e.g. bookworm, trixie) and the mirror URL; releases that left "
+            "the main archive live on archive mirrors, set one with [tool.slimline.debian] mirror",
+        ) from err
     body = keyring.verify_cleartext(data, url=redact(url))
     release = parse(body.decode("utf-8", errors="replace"), base=base)
     if suite not in (release.suite, release.codename):
