@@ -78,7 +78,47 @@ def _parser() -> argparse.ArgumentParser:
     base.add_argument("--mirror", help="Debian mirror URL (default: the host's apt sources)")
     base.add_argument("--package", action="append", default=[], help="extra Debian package (repeatable)")
     _common(base)
+
+    login = sub.add_parser(
+        "login", help="check and store credentials for a registry (in podman's/docker's file)"
+    )
+    login.add_argument("registry", help="registry host[:port], e.g. ghcr.io or 127.0.0.1:5000")
+    login.add_argument("-u", "--username", help="user name (asked for when not given)")
+    login.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    login.add_argument("--insecure-registry", action="append", default=[], metavar="HOST")
+    logout = sub.add_parser("logout", help="remove a registry's stored credentials")
+    logout.add_argument("registry")
+    for q in (login, logout):
+        q.add_argument("-q", "--quiet", action="store_true")
+        q.add_argument("-v", "--verbose", action="store_true")
+        q.add_argument("--cache-dir", type=Path, help=argparse.SUPPRESS)
     return p
+
+
+def _cmd_login(args: argparse.Namespace, *, cache: Cache, http: Http, report: Reporter) -> list[str]:
+    import getpass
+
+    from slimline.oci import login
+
+    path = login.auth_file()
+    if args.command == "logout":
+        removed = login.logout(args.registry, path=path)
+        report.done(f"{'removed' if removed else 'there were no'} credentials for {args.registry} in {path}")
+        return []
+    username = args.username or input("Username: ").strip()
+    password = sys.stdin.read().rstrip("\r\n") if args.password_stdin else getpass.getpass("Password: ")
+    if not username or not password:
+        raise SlimlineError("a user name and a password are needed", doing=f"logging in to {args.registry}")
+    login.login(
+        args.registry,
+        username=username,
+        password=password,
+        http=http,
+        insecure=args.insecure_registry,
+        path=path,
+    )
+    report.done(f"logged in to {args.registry}; credentials stored in {path}")
+    return []
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -251,7 +291,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     http = Http()
     try:
         check_writable(cache.root)
-        run = _cmd_build if args.command == "build" else _cmd_base
+        run = {"build": _cmd_build, "base": _cmd_base, "login": _cmd_login, "logout": _cmd_login}[
+            args.command
+        ]
         for line in run(args, cache=cache, http=http, report=report):
             print(line, flush=True)
     except SlimlineError as err:
