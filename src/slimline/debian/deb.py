@@ -23,7 +23,8 @@ import io
 import lzma
 import posixpath
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -121,6 +122,27 @@ def _tar_errors(package: str) -> tuple[type[BaseException], ...]:
     return (tarfile.TarError, lzma.LZMAError, zstandard.ZstdError, EOFError, OSError)
 
 
+@contextmanager
+def _member_tar(path: Path, prefix: str, *, package: str) -> Iterator[tarfile.TarFile]:
+    """The ``.deb``'s ``control.tar*`` or ``data.tar*`` as a streaming tar reader.
+
+    Read errors raised while the caller iterates are reported as :class:`DebError` naming the
+    member; :class:`UnsafePath` passes through unchanged.
+    """
+    with path.open("rb") as f:
+        member = _find(ar_members(f, package=package), prefix, package=package)
+        try:
+            with (
+                open_member(f, member, package=package) as stream,
+                tarfile.open(fileobj=stream, mode="r|") as tar,
+            ):
+                yield tar
+        except UnsafePath:
+            raise
+        except _tar_errors(package) as err:
+            raise DebError(package, f"cannot read {prefix}: {err}") from err
+
+
 @dataclass(frozen=True, slots=True)
 class Control:
     control: bytes  # the package's control file, as shipped
@@ -129,20 +151,12 @@ class Control:
 
 def read_control(path: Path, *, package: str) -> Control:
     files: dict[str, bytes] = {}
-    with path.open("rb") as f:
-        member = _find(ar_members(f, package=package), "control.tar", package=package)
-        try:
-            with (
-                open_member(f, member, package=package) as stream,
-                tarfile.open(fileobj=stream, mode="r|") as tar,
-            ):
-                for info in tar:
-                    name = info.name.removeprefix("./")
-                    if info.isfile() and name in ("control", "md5sums"):
-                        handle = tar.extractfile(info)
-                        files[name] = handle.read() if handle else b""
-        except _tar_errors(package) as err:
-            raise DebError(package, f"cannot read control.tar: {err}") from err
+    with _member_tar(path, "control.tar", package=package) as tar:
+        for info in tar:
+            name = info.name.removeprefix("./")
+            if info.isfile() and name in ("control", "md5sums"):
+                handle = tar.extractfile(info)
+                files[name] = handle.read() if handle else b""
     if "control" not in files:
         raise DebError(package, "control.tar has no control file")
     return Control(control=files["control"], md5sums=files.get("md5sums", b""))
@@ -193,61 +207,45 @@ def unpack(
     contents: dict[str, Bytes] = {}
     dropped = 0
     skipped: list[str] = []
-    with path.open("rb") as f:
-        member = _find(ar_members(f, package=package), "data.tar", package=package)
-        try:
-            with (
-                open_member(f, member, package=package) as stream,
-                tarfile.open(fileobj=stream, mode="r|") as tar,
-            ):
-                for info in tar:
-                    if info.name in (".", "./", "/"):
-                        continue
-                    old = normalise(info.name, archive=archive)
-                    new = rewrite(old)
-                    if new is None:
-                        continue
-                    if not keep(new):
-                        dropped += 1
-                        continue
-                    link = _below_symlink(builder, new)
-                    if link is not None:
-                        raise DebError(package, f"entry {info.name!r} lies below the symlink /{link}")
-                    mode = info.mode & 0o7777
-                    if info.isdir():
-                        builder.add(Entry(new, Kind.DIR, mode, info.uid, info.gid))
-                    elif info.isreg():
-                        handle = tar.extractfile(info)
-                        src = Bytes(handle.read() if handle else b"")
-                        contents[new] = src
-                        builder.add(Entry(new, Kind.FILE, mode & ~0o6000, info.uid, info.gid, info.size, src))
-                    elif info.issym():
-                        target = (
-                            _moved_link_target(old, new, info.linkname, rewrite)
-                            if new != old
-                            else info.linkname
-                        )
-                        builder.add(Entry(new, Kind.SYMLINK, 0o777, info.uid, info.gid, target=target))
-                    elif info.islnk():
-                        linked = rewrite(normalise(info.linkname, archive=archive))
-                        src_of = contents.get(linked or "")
-                        if src_of is None:
-                            raise DebError(
-                                package,
-                                f"hard link {info.name!r} to {info.linkname!r}, "
-                                "which is not an installed file of this package",
-                            )
-                        builder.add(
-                            Entry(
-                                new, Kind.FILE, mode & ~0o6000, info.uid, info.gid, len(src_of.data), src_of
-                            )
-                        )
-                    else:
-                        skipped.append(new)
-                        continue
-                    installed.add(new)
-        except UnsafePath:
-            raise
-        except _tar_errors(package) as err:
-            raise DebError(package, f"cannot read data.tar: {err}") from err
+    with _member_tar(path, "data.tar", package=package) as tar:
+        for info in tar:
+            if info.name in (".", "./", "/"):
+                continue
+            old = normalise(info.name, archive=archive)
+            new = rewrite(old)
+            if new is None:
+                continue
+            if not keep(new):
+                dropped += 1
+                continue
+            link = _below_symlink(builder, new)
+            if link is not None:
+                raise DebError(package, f"entry {info.name!r} lies below the symlink /{link}")
+            mode = info.mode & 0o7777
+            if info.isdir():
+                builder.add(Entry(new, Kind.DIR, mode, info.uid, info.gid))
+            elif info.isreg():
+                handle = tar.extractfile(info)
+                src = Bytes(handle.read() if handle else b"")
+                contents[new] = src
+                builder.add(Entry(new, Kind.FILE, mode & ~0o6000, info.uid, info.gid, info.size, src))
+            elif info.issym():
+                target = _moved_link_target(old, new, info.linkname, rewrite) if new != old else info.linkname
+                builder.add(Entry(new, Kind.SYMLINK, 0o777, info.uid, info.gid, target=target))
+            elif info.islnk():
+                linked = rewrite(normalise(info.linkname, archive=archive))
+                src_of = contents.get(linked or "")
+                if src_of is None:
+                    raise DebError(
+                        package,
+                        f"hard link {info.name!r} to {info.linkname!r}, "
+                        "which is not an installed file of this package",
+                    )
+                builder.add(
+                    Entry(new, Kind.FILE, mode & ~0o6000, info.uid, info.gid, len(src_of.data), src_of)
+                )
+            else:
+                skipped.append(new)
+                continue
+            installed.add(new)
     return Unpacked(paths=frozenset(installed), dropped=dropped, skipped=tuple(skipped))
