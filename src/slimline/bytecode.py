@@ -83,18 +83,15 @@ def stdlib_tree(image: Image, *, target: Target) -> FileTree:
     tag = sys.implementation.cache_tag
     sources: dict[str, bytes] = {}
     have: set[str] = set()
-    for layer in image.layers:
-        with layers.members(layer) as tar:
-            for member in tar:
-                name = member.name.removeprefix("./").lstrip("/")
-                if not member.isfile() or not name.startswith(roots) or "-packages/" in name:
-                    continue
-                if name.endswith(f".{tag}.pyc"):
-                    have.add(name)
-                elif name.endswith(".py"):
-                    stream = tar.extractfile(member)
-                    if stream is not None:
-                        sources[name] = stream.read()
+    for name, member, tar in layers.walk(image.layers):
+        if not member.isfile() or not name.startswith(roots) or "-packages/" in name:
+            continue
+        if name.endswith(f".{tag}.pyc"):
+            have.add(name)
+        elif name.endswith(".py"):
+            stream = tar.extractfile(member)
+            if stream is not None:
+                sources[name] = stream.read()
     builder = TreeBuilder()
     for path, data in sources.items():
         builder.data(path, data)

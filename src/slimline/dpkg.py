@@ -42,17 +42,14 @@ def installed(image: Image, *, cache: Cache) -> frozenset[str]:
     if hit is not None:
         return frozenset(json.loads(hit))
     found: set[str] = set()
-    for layer in image.layers:
-        with layers.members(layer) as tar:
-            for member in tar:
-                name = member.name.removeprefix("./").lstrip("/")
-                if name.startswith(_STATUS_D) and member.isfile():
-                    base = posixpath.basename(name)
-                    if "." not in base:  # skip <pkg>.md5sums and friends
-                        found.add(base.split(":")[0])
-                elif name == _STATUS and member.isfile():
-                    f = tar.extractfile(member)
-                    if f is not None:
-                        found |= _from_status(f.read().decode("utf-8", "replace"))
+    for name, member, tar in layers.walk(image.layers):
+        if name.startswith(_STATUS_D) and member.isfile():
+            base = posixpath.basename(name)
+            if "." not in base:  # skip <pkg>.md5sums and friends
+                found.add(base.split(":")[0])
+        elif name == _STATUS and member.isfile():
+            f = tar.extractfile(member)
+            if f is not None:
+                found |= _from_status(f.read().decode("utf-8", "replace"))
     cache.write_meta("dpkg-installed", key, json.dumps(sorted(found)).encode())
     return frozenset(found)

@@ -21,7 +21,7 @@ import json
 import os
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Literal
@@ -32,7 +32,7 @@ from slimline.errors import SlimlineError
 from slimline.filetree import Entry, FileTree, Kind
 from slimline.oci.image import LAYER_GZIP, LAYER_TAR, LAYER_ZSTD, Layer
 
-__all__ = ["FORMAT_VERSION", "Compression", "cached", "lookup", "members", "write", "write_many"]
+__all__ = ["FORMAT_VERSION", "Compression", "cached", "lookup", "members", "walk", "write", "write_many"]
 
 FORMAT_VERSION = "1"  # bump when the bytes written for the same tree change
 
@@ -262,6 +262,15 @@ def members(layer: Layer) -> Iterator[tarfile.TarFile]:
             stream = raw
         with tarfile.open(fileobj=stream, mode="r|") as tar:
             yield tar
+
+
+def walk(layers: Iterable[Layer]) -> Iterator[tuple[str, tarfile.TarInfo, tarfile.TarFile]]:
+    """Every member of ``layers`` (base first), as ``(path, member, tar)`` with ``path`` relative
+    (no leading "./" or "/").  ``tar.extractfile(member)`` is valid until the next item."""
+    for layer in layers:
+        with members(layer) as tar:
+            for member in tar:
+                yield member.name.removeprefix("./").lstrip("/"), member, tar
 
 
 def _is_gzip(raw: BinaryIO) -> bool:

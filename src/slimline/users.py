@@ -22,15 +22,12 @@ NONROOT = 65532
 def passwd_of(image: Image) -> bytes:
     """The ``etc/passwd`` a container of ``image`` sees (the top-most layer that has it), or b""."""
     found = b""
-    for layer in image.layers:
-        with layers.members(layer) as tar:
-            for member in tar:
-                name = member.name.lstrip("./").lstrip("/")
-                if name == "etc/passwd" and member.isfile():
-                    f = tar.extractfile(member)
-                    found = f.read() if f is not None else b""
-                elif name in ("etc/.wh.passwd", "etc/.wh..wh..opq"):
-                    found = b""
+    for name, member, tar in layers.walk(image.layers):
+        if name == "etc/passwd" and member.isfile():
+            f = tar.extractfile(member)
+            found = f.read() if f is not None else b""
+        elif name in ("etc/.wh.passwd", "etc/.wh..wh..opq"):
+            found = b""
     return found
 
 
