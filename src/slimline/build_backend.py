@@ -40,12 +40,13 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
+from slimline import derive
 from slimline.cache import Cache, atomic_write
 from slimline.errors import SlimlineError, redact
 from slimline.http import BasicAuth, Http
 from slimline.report import Quiet, Reporter
 from slimline.target import Target
-from slimline.wheelcache import built_wheel, keep_built, tree_hash
+from slimline.wheelcache import built_wheel, keep_built, tree_files, tree_hash
 
 __all__ = [
     "BuildEnv",
@@ -402,9 +403,23 @@ def build_cached(
 
 
 def build_tree_wheel(source_dir: Path, *, envs: BuildEnvs, cache: Cache, what: str = "") -> Path:
-    """Wheel of a local source tree, rebuilt only when the tree's files changed."""
-    key = build_key(kind="tree", tree=tree_hash(source_dir), path=str(source_dir.resolve()))
-    return build_cached(source_dir, key=key, envs=envs, cache=cache, what=what or str(source_dir))
+    """Wheel of a local source tree, rebuilt only when the tree's files changed, and derived
+    from the previous build without the backend when only copied modules changed
+    (:mod:`slimline.derive`)."""
+    files = tree_files(source_dir)
+    path = str(source_dir.resolve())
+    key = build_key(kind="tree", tree=tree_hash(files), path=path)
+    hit = built_wheel(cache, key, package=what or path)
+    if hit is not None:
+        return hit
+    slot = build_key(kind="tree-slot", path=path)
+    derived = derive.derive(source_dir, files, cache=cache, slot=slot, key=key)
+    if derived is not None:
+        envs.report.detail(f"{what or path}: wheel derived from the previous build (only modules changed)")
+        return derived
+    wheel = build_cached(source_dir, key=key, envs=envs, cache=cache, what=what or path)
+    derive.remember(source_dir, files, wheel, cache=cache, slot=slot)
+    return wheel
 
 
 def build_project_wheel(

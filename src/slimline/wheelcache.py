@@ -24,12 +24,23 @@ import json
 import os
 import shutil
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from slimline.cache import Cache, sha256_file
 from slimline.errors import HashMismatch
 
-__all__ = ["built_wheel", "keep_built", "named_wheel", "store_wheel", "tree_hash"]
+__all__ = [
+    "TreeFile",
+    "built_wheel",
+    "keep_built",
+    "named_wheel",
+    "store_wheel",
+    "stored_wheel",
+    "tree_files",
+    "tree_hash",
+]
 
 _SKIP_ANYWHERE = frozenset(
     {".git", ".hg", ".svn", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".nox"}
@@ -90,21 +101,37 @@ def built_wheel(cache: Cache, key: str, *, package: str) -> Path | None:
         filename, sha = str(data["filename"]), str(data["sha256"])
     except (ValueError, KeyError, TypeError):
         return None
-    hit = named_wheel(cache, sha, filename, package=package)
+    return stored_wheel(cache, sha, filename, package=package)
+
+
+def stored_wheel(cache: Cache, sha256: str, filename: str, *, package: str) -> Path | None:
+    """The wheel with these bytes, verified, under its name (made from the blob store if need be)."""
+    hit = named_wheel(cache, sha256, filename, package=package)
     if hit is not None:
         return hit
-    blob = cache.verified_blob(sha, what=filename, package=package)
-    return None if blob is None else store_wheel(cache, blob, sha, filename)
+    blob = cache.verified_blob(sha256, what=filename, package=package)
+    return None if blob is None else store_wheel(cache, blob, sha256, filename)
 
 
-def tree_hash(root: Path) -> str:
-    """sha256 over the relative paths, exec bits, symlink targets and contents of a source tree.
+@dataclass(frozen=True, slots=True)
+class TreeFile:
+    """One file or symlink of a source tree: ``digest`` is the content's sha256, or the link target."""
+
+    path: str  # relative, "/"-separated
+    link: bool
+    exec_bits: int  # st_mode & 0o111
+    size: int
+    digest: str
+
+
+def tree_files(root: Path) -> tuple[TreeFile, ...]:
+    """The files and symlinks of a source tree, sorted by directory walk (the order of :func:`tree_hash`).
 
     Skips VCS metadata and tool caches anywhere, ``*.egg-info`` and virtual environments (any
     directory holding ``pyvenv.cfg``) anywhere, and ``dist``, ``build``, ``.venv``, ``venv`` and
     ``node_modules`` at the top.  Symlinked directories count as links, not followed.
     """
-    h = hashlib.sha256()
+    out = []
     for dirpath, dirnames, filenames in os.walk(root):
         base = Path(dirpath)
         skip = _SKIP_ANYWHERE | _SKIP_AT_ROOT if base == root else _SKIP_ANYWHERE
@@ -118,8 +145,20 @@ def tree_hash(root: Path) -> str:
             rel = path.relative_to(root).as_posix()
             st = path.lstat()
             if path.is_symlink():
-                h.update(f"L {rel}\0{os.readlink(path)}\0".encode())
+                out.append(TreeFile(rel, True, 0, 0, os.readlink(path)))
             elif path.is_file():
-                h.update(f"F {rel}\0{st.st_mode & 0o111:o}\0{st.st_size}\0".encode())
-                h.update(bytes.fromhex(sha256_file(path)))
+                out.append(TreeFile(rel, False, st.st_mode & 0o111, st.st_size, sha256_file(path)))
+    return tuple(out)
+
+
+def tree_hash(root: Path | Sequence[TreeFile]) -> str:
+    """sha256 over the relative paths, exec bits, symlink targets and contents of a source tree
+    (a directory, or what :func:`tree_files` listed of one)."""
+    h = hashlib.sha256()
+    for f in tree_files(root) if isinstance(root, Path) else root:
+        if f.link:
+            h.update(f"L {f.path}\0{f.digest}\0".encode())
+        else:
+            h.update(f"F {f.path}\0{f.exec_bits:o}\0{f.size}\0".encode())
+            h.update(bytes.fromhex(f.digest))
     return h.hexdigest()

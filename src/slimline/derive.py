@@ -1,0 +1,183 @@
+"""Wheels of a local source tree derived from the last one its backend built.
+
+A one-line change to an app should not cost a PEP 517 build (a backend subprocess: about
+0.2 s with poetry-core, most of a code-change rebuild).  Contract:
+
+- :func:`remember` is called after the backend built tree ``T`` into wheel ``W``.  It records
+  ``T``'s files (:func:`slimline.wheelcache.tree_files`) and which members of ``W`` are
+  verbatim copies of which files of ``T``.
+- :func:`derive` returns, for a tree ``T'`` that differs from ``T`` only in the *contents* of
+  such copied module files, the wheel the backend would have written: ``W`` with those members
+  replaced and their RECORD lines updated, every other member, its order, timestamps and
+  compression as in ``W``.  Anything else returns None and the caller runs the backend: a file
+  added, removed, renamed or whose mode changed; a change to ``pyproject.toml``, the readme or
+  any file the wheel does not copy verbatim into a package; a backend other than the ones
+  known to copy module files verbatim and derive nothing from their contents (poetry-core
+  without a ``build`` script).
+
+The derived wheel is a pure function of ``W`` and ``T'``, so equal inputs still give equal
+layers; the tests check it against what the backend itself writes for ``T'``.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import json
+import tempfile
+import tomllib
+import zipfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from slimline.cache import Cache, sha256_file
+from slimline.wheelcache import TreeFile, keep_built, stored_wheel
+
+__all__ = ["derive", "remember"]
+
+FORMAT = 1
+_COPYING_BACKENDS = frozenset({"poetry.core.masonry.api"})
+
+
+def remember(root: Path, files: Sequence[TreeFile], wheel: Path, *, cache: Cache, slot: str) -> None:
+    """Record that the backend built ``files`` (the tree at ``root``) into ``wheel``.
+
+    ``slot`` names the tree across its versions (its path and the host that builds it).
+    Nothing is recorded for a backend whose output :func:`derive` cannot reproduce.
+    """
+    if not _copying_backend(root):
+        cache.write_meta("derive", slot, b"{}")
+        return
+    protected = _protected(root)
+    by_digest: dict[str, list[str]] = {}
+    for f in files:
+        if not f.link and f.path not in protected:
+            by_digest.setdefault(f.digest, []).append(f.path)
+    copies: dict[str, str] = {}
+    with zipfile.ZipFile(wheel) as zf:
+        for info in zf.infolist():
+            member = info.filename
+            top = member.split("/", 1)[0]
+            if "/" not in member or top.endswith((".dist-info", ".data")) or info.is_dir():
+                continue
+            digest = hashlib.sha256(zf.read(info)).hexdigest()
+            # the source is the one tree file with these bytes whose path ends in the member's
+            sources = [p for p in by_digest.get(digest, ()) if p == member or p.endswith("/" + member)]
+            if len(sources) == 1:
+                copies[member] = sources[0]
+    # a file copied into two members is not derivable (one member would go stale)
+    counts: dict[str, int] = {}
+    for source in copies.values():
+        counts[source] = counts.get(source, 0) + 1
+    copies = {m: s for m, s in copies.items() if counts[s] == 1}
+    record = {
+        "format": FORMAT,
+        "tree": [[f.path, f.link, f.exec_bits, f.size, f.digest] for f in files],
+        "wheel": {"filename": wheel.name, "sha256": sha256_file(wheel)},
+        "copies": copies,
+    }
+    cache.write_meta("derive", slot, json.dumps(record, sort_keys=True).encode())
+
+
+def derive(root: Path, files: Sequence[TreeFile], *, cache: Cache, slot: str, key: str) -> Path | None:
+    """The wheel of ``files`` (the tree at ``root``) derived from the one :func:`remember`
+    recorded in ``slot``, kept under the built-wheel ``key``; None when it cannot be derived."""
+    raw = cache.read_meta("derive", slot)
+    if not raw:
+        return None
+    try:
+        record = json.loads(raw)
+        if record.get("format") != FORMAT:
+            return None
+        before = {str(t[0]): (bool(t[1]), int(t[2]), int(t[3]), str(t[4])) for t in record["tree"]}
+        copies: dict[str, str] = {str(k): str(v) for k, v in record["copies"].items()}
+        filename, sha = str(record["wheel"]["filename"]), str(record["wheel"]["sha256"])
+    except (ValueError, KeyError, TypeError, IndexError):
+        return None
+    now = {f.path: (f.link, f.exec_bits, f.size, f.digest) for f in files}
+    if now.keys() != before.keys():
+        return None
+    changed = {path for path, state in now.items() if state != before[path]}
+    copied_from = {source: member for member, source in copies.items()}
+    if any(path not in copied_from or now[path][:2] != before[path][:2] for path in changed):
+        return None
+    old = stored_wheel(cache, sha, filename, package=filename)
+    if old is None:
+        return None
+    replaced = {copied_from[path]: (root / path).read_bytes() for path in sorted(changed)}
+    with tempfile.TemporaryDirectory(prefix="slimline-derive-") as tmp:
+        out = Path(tmp) / filename
+        _rewrite(old, out, replaced)
+        wheel = keep_built(cache, out, key=key)
+    remember(root, files, wheel, cache=cache, slot=slot)
+    return wheel
+
+
+def _rewrite(old: Path, out: Path, replaced: Mapping[str, bytes]) -> None:
+    """Copy the wheel ``old`` to ``out`` with the members in ``replaced`` given new contents."""
+    with zipfile.ZipFile(old) as src, zipfile.ZipFile(out, "w") as dst:
+        infos = src.infolist()
+        record_name = next(
+            (
+                i.filename
+                for i in infos
+                if i.filename.endswith(".dist-info/RECORD") and i.filename.count("/") == 1
+            ),
+            None,
+        )
+        for info in infos:
+            if info.filename in replaced:
+                data = replaced[info.filename]
+            elif info.filename == record_name:
+                data = _new_record(src.read(info), replaced)
+            else:
+                data = src.read(info)
+            copy = zipfile.ZipInfo(info.filename, date_time=info.date_time)
+            copy.external_attr, copy.create_system = info.external_attr, info.create_system
+            copy.compress_type, copy.comment, copy.extra = info.compress_type, info.comment, info.extra
+            dst.writestr(copy, data)
+
+
+def _new_record(text: bytes, replaced: Mapping[str, bytes]) -> bytes:
+    """RECORD with the hash and size of each replaced member updated, all else as it was."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    for row in csv.reader(io.StringIO(text.decode("utf-8"))):
+        if row and row[0] in replaced:
+            data = replaced[row[0]]
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+            row = [row[0], f"sha256={digest}", str(len(data))]
+        writer.writerow(row)
+    return out.getvalue().encode("utf-8")
+
+
+def _copying_backend(root: Path) -> bool:
+    try:
+        data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    backend = data.get("build-system", {}).get("build-backend")
+    poetry = data.get("tool", {}).get("poetry", {})
+    return backend in _COPYING_BACKENDS and "build" not in poetry
+
+
+def _protected(root: Path) -> frozenset[str]:
+    """Files whose contents go into the wheel's metadata: never derivable."""
+    try:
+        data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return frozenset()
+    names = {"pyproject.toml"}
+    for readme in (
+        data.get("project", {}).get("readme"),
+        data.get("tool", {}).get("poetry", {}).get("readme"),
+    ):
+        if isinstance(readme, str):
+            names.add(readme)
+        elif isinstance(readme, list):
+            names.update(str(r) for r in readme)
+        elif isinstance(readme, dict) and isinstance(readme.get("file"), str):
+            names.add(readme["file"])
+    return frozenset(Path(n).as_posix() for n in names)
