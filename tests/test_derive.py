@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from slimline import derive
-from slimline.build_backend import BuildEnvs, build_key, build_tree_wheel, build_wheel
+from slimline.build_backend import BuildEnvs, build_tree_wheel, build_wheel
 from slimline.cache import Cache
 from slimline.errors import HashMismatch
 from slimline.sources import default_index_url
-from slimline.wheelcache import tree_files, tree_hash
+from slimline.wheelcache import build_key, tree_files, tree_hash
 from tests.support import cache_dir
 
 pytestmark = pytest.mark.network  # build environments come from the index once per machine

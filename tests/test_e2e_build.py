@@ -214,8 +214,9 @@ def test_tampered_cached_wheel_fails_and_keeps_old_output(locked_cli: Path, tmp_
     click_hash = lock[start:].split('hash = "sha256:')[1].split('"')[0]
     blob = cache / "blobs" / "sha256" / click_hash
     assert blob.is_file(), "the click wheel should be in the cache after a build"
-    for meta in (cache / "layers").iterdir():  # force the dependency layers to be rebuilt
-        meta.unlink()
+    for kind in ("layers", "memo"):  # force the dependency layers to be rebuilt
+        for meta in (cache / kind).iterdir():
+            meta.unlink()
     data = bytearray(blob.read_bytes())
     data[100] ^= 0xFF
     blob.write_bytes(bytes(data))

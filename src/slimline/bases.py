@@ -14,7 +14,6 @@ archive state a pin came from is in the image's labels.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import time
@@ -48,6 +47,10 @@ class Base:
     image: Image
     target: Target
     digest: str = ""  # the base's manifest digest as its source names it (a registry's), else image.digest
+    # Until when (time.time()) the same reference resolves to this same image without being
+    # looked at again: a Debian pin's expiry, forever for a registry name with a digest, and
+    # 0 for what may change at any time (tags, layouts and archives on disk).
+    fresh_until: float = 0.0
 
 
 def resolve(
@@ -70,7 +73,7 @@ def resolve(
         report.detail(f"no base configured: {text} satisfies requires-python {requires_python}")
     parsed = reference.parse(text, role="base")
     if isinstance(parsed, reference.DebianBaseRef):
-        image, target = _debian(
+        image, target, pinned_at = _debian(
             text,
             platform=platform,
             settings=debian,
@@ -81,7 +84,7 @@ def resolve(
             refresh=refresh,
             max_age=max_age,
         )
-        return Base(text, image, target, digest=image.digest)
+        return Base(text, image, target, digest=image.digest, fresh_until=pinned_at + max_age)
     report.step(f"reading base {text} ({platform})")
     if isinstance(parsed, reference.OciRef):
         from slimline.oci import layout
@@ -99,7 +102,14 @@ def resolve(
         raise reference.ReferenceError_(
             text, "a base must be debian:, oci:, docker-archive: or a registry name"
         )
-    return Base(text, to_oci(image), _detect(image, cache=cache), digest=image.origin or image.digest)
+    pinned = isinstance(parsed, reference.RegistryRef) and parsed.digest is not None
+    return Base(
+        text,
+        to_oci(image),
+        _detect(image, cache=cache),
+        digest=image.origin or image.digest,
+        fresh_until=float("inf") if pinned else 0.0,
+    )
 
 
 def to_oci(image: Image) -> Image:
@@ -115,19 +125,11 @@ def _detect(image: Image, *, cache: Cache) -> Target:
     key = hashlib.sha256(image.config_bytes).hexdigest()
     hit = cache.read_meta("targets", key)
     if hit is not None:
-        d = json.loads(hit)
-        pv, lv = d["python_version"], d["libc_version"]
-        return Target(
-            platform=Platform(**d["platform"]),
-            python_version=(pv[0], pv[1], pv[2]),
-            interpreter=d["interpreter"],
-            libc=d["libc"],
-            libc_version=(lv[0], lv[1]),
-        )
+        return Target.from_json(json.loads(hit))
     from slimline import detect  # only when the target is not memoised
 
     target = detect.detect(image)
-    cache.write_meta("targets", key, json.dumps(dataclasses.asdict(target)).encode())
+    cache.write_meta("targets", key, json.dumps(target.to_json()).encode())
     return target
 
 
@@ -142,7 +144,8 @@ def _debian(
     compression: layers.Compression,
     refresh: bool,
     max_age: int,
-) -> tuple[Image, Target]:
+) -> tuple[Image, Target, float]:
+    """The image and target of a Debian base, and when its pin was made."""
     ref = debian_ref.DebianRef.parse(text)
     key = hashlib.sha256(
         repr((__version__, debian_ref.BUILD_FORMAT, text, str(platform), settings, compression)).encode()
@@ -158,7 +161,7 @@ def _debian(
             )
             if all(lay.path.is_file() for lay in image.layers):
                 report.detail(f"base {text} ({platform}): pinned {image.digest}")
-                return image, _detect(image, cache=cache)
+                return image, _detect(image, cache=cache), float(d["at"])
     report.step(f"assembling base {text} ({platform}) from Debian packages")
     from slimline.debian import base as debian_base  # heavy: signatures, indexes
 
@@ -171,15 +174,16 @@ def _debian(
         compression=compression,
         report=report.detail,
     )
+    now = time.time()
     cache.write_meta(
         "debian-pins",
         key,
         json.dumps(
             {
-                "at": time.time(),
+                "at": now,
                 "manifest": image.manifest_bytes.decode(),
                 "config": image.config_bytes.decode(),
             }
         ).encode(),
     )
-    return image, target
+    return image, target, now

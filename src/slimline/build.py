@@ -15,7 +15,6 @@ Dependency layers therefore stay byte-identical across commits even when CI sets
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -25,7 +24,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from slimline import (
-    appfiles,
     bases,
     build_backend,
     bytecode,
@@ -46,6 +44,8 @@ from slimline.debian.ref import BaseSettings as DebianSettings
 from slimline.errors import SlimlineError
 from slimline.filetree import FileTree
 from slimline.http import Http
+from slimline.job import AppFiles, Job, project_job
+from slimline.memo import Recipe
 from slimline.oci.image import Config, History, Image, Layer, Platform, rfc3339
 from slimline.plan import Plan, Selected
 from slimline.report import Reporter
@@ -58,16 +58,6 @@ GENERATOR = "slimline"
 
 class BuildError(SlimlineError):
     pass
-
-
-@dataclass(frozen=True, slots=True)
-class _Job:
-    """One layer to produce: a cache key, a way to make its tree, and its history line."""
-
-    key: str
-    make: Callable[[], FileTree]
-    created_by: str
-    mtime: int
 
 
 def _compression(settings: Settings, *, base: bool) -> layers.Compression:
@@ -107,8 +97,9 @@ def build(
     insecure: Sequence[str] = (),
     exclude_outputs: Sequence[Path] = (),
     started: start_mod.Started | None = None,
-) -> list[Image]:
-    """Build one image per configured platform (same order as ``settings.platforms``).
+) -> list[Recipe]:
+    """Build one image per configured platform (same order as ``settings.platforms``), each
+    with what :mod:`slimline.memo` needs to remake it after an edit to the project alone.
 
     ``started`` is what :func:`slimline.start.start` returned for ``root`` (the CLI calls it
     before importing this module, so the project's wheel builds while slimline loads); without
@@ -132,7 +123,7 @@ class _Options:
     exclude_outputs: tuple[Path, ...]
 
 
-def _images(started: start_mod.Started, options: _Options) -> list[Image]:
+def _images(started: start_mod.Started, options: _Options) -> list[Recipe]:
     proj, wheel, envs, default_index = started.project, started.wheel, started.envs, started.default_index
     settings, cache, http, report = options.settings, options.cache, options.http, options.report
     refresh_base, insecure, exclude_outputs = options.refresh_base, options.insecure, options.exclude_outputs
@@ -205,21 +196,40 @@ def _images(started: start_mod.Started, options: _Options) -> list[Image]:
         )
         new_layers = layers.write_many([_layer_maker(j, cache=cache, compression=compression) for j in jobs])
         history = tuple(History(created_by=j.created_by, created=rfc3339(epoch)) for j in jobs)
-        image = base.image.append(tuple(new_layers), history)
-        image = image.with_config(_config(proj, plan, settings=settings, base=base, cache=cache))
-        image = image.with_created(rfc3339(epoch)).with_annotations(
+        partial = base.image.append(tuple(new_layers[:-1]), history[:-1])
+        partial = partial.with_config(_config(proj, plan, settings=settings, base=base, cache=cache))
+        partial = partial.with_created(rfc3339(epoch)).with_annotations(
             **{
                 "org.opencontainers.image.created": rfc3339(epoch),
                 "org.opencontainers.image.base.name": base.name,
                 "org.opencontainers.image.base.digest": base.digest,
             }
         )
+        image = partial.append(tuple(new_layers[-1:]), history[-1:])  # the project's layer is the last
         size = sum(layer.size for layer in image.layers)
         report.done(
             f"image {image.digest} ({platform}): {len(base.image.layers)} base layers, {reused} reused "
             f"and {len(jobs) - reused} new of {len(jobs)}, {size / (1 << 20):.1f} MiB compressed"
         )
-        images.append(image)
+        images.append(
+            Recipe(
+                image=image,
+                partial=partial,
+                package=wheel is not None,
+                name=proj.name,
+                version=proj.version,
+                venv=settings.venv,
+                target=plan.target,
+                app=_app_files(settings, exclude_outputs),
+                epoch=epoch,
+                compression=compression,
+                fresh_until=base.fresh_until,
+                # local trees and files can change without the key seeing it; bytecode layers
+                # depend on the host interpreter and are not remade by the memo
+                memoisable=not settings.bytecode
+                and not any(p.origin.kind in ("directory", "file") for p in plan.packages),
+            )
+        )
     return images
 
 
@@ -228,8 +238,8 @@ def _bytecode_suffix(*, bytecode: bool) -> str:
     return f"|pyc:{sys.implementation.cache_tag}" if bytecode else ""
 
 
-def _stdlib_bytecode_job(base: Image, plan: Plan) -> _Job:
-    return _Job(
+def _stdlib_bytecode_job(base: Image, plan: Plan) -> Job:
+    return Job(
         # the compiler's exact version decides the bytes, so it is part of the key
         f"stdlib-pyc|{base.digest}|{sys.version}",
         lambda: bytecode.stdlib_tree(base, target=plan.target),
@@ -238,7 +248,7 @@ def _stdlib_bytecode_job(base: Image, plan: Plan) -> _Job:
     )
 
 
-def _with_bytecode(job: _Job, plan: Plan) -> _Job:
+def _with_bytecode(job: Job, plan: Plan) -> Job:
     """The same layer plus ``.pyc`` files compiled for the target (see :mod:`slimline.bytecode`)."""
     return replace(
         job,
@@ -247,7 +257,7 @@ def _with_bytecode(job: _Job, plan: Plan) -> _Job:
     )
 
 
-def _layer_maker(job: _Job, *, cache: Cache, compression: layers.Compression) -> Callable[[], Layer]:
+def _layer_maker(job: Job, *, cache: Cache, compression: layers.Compression) -> Callable[[], Layer]:
     return lambda: layers.cached(job.key, job.make, cache=cache, mtime=job.mtime, compression=compression)
 
 
@@ -297,13 +307,13 @@ def _dependency_jobs(
     report: Reporter,
     default_index: str,
     compression: layers.Compression,
-) -> tuple[list[_Job], dict[str, frozenset[str]]]:
+) -> tuple[list[Job], dict[str, frozenset[str]]]:
     """The venv and dependency layer jobs, and the system sonames each distribution needs."""
     target = plan.target
     prefix = settings.venv
     base_key = f"{prefix}|{target.interpreter}|{target.python_version}|{target.platform}"
     jobs = [
-        _Job(f"venv|{base_key}", lambda: install.venv_tree(target, prefix=prefix), "slimline: python venv", 0)
+        Job(f"venv|{base_key}", lambda: install.venv_tree(target, prefix=prefix), "slimline: python venv", 0)
     ]
     third = [p for p in plan.packages if not p.is_local]
     local = [p for p in plan.packages if p.is_local]
@@ -343,7 +353,7 @@ def _dependency_jobs(
     for group_, key in zip(_groups(third, sizes), _group_keys(third, sizes, base_key), strict=True):
         names = ", ".join(f"{p.name} {p.version}" for p in group_)
         jobs.append(
-            _Job(
+            Job(
                 key,
                 _installer(group_, wheels, plan=plan, prefix=prefix, cache=cache),
                 f"slimline: dependencies {names}",
@@ -353,7 +363,7 @@ def _dependency_jobs(
     for p in local:
         digest = sha256_file(wheels[p.name])
         jobs.append(
-            _Job(
+            Job(
                 f"local|{base_key}|{p.name}|{digest}",
                 _installer([p], wheels, plan=plan, prefix=prefix, cache=cache),
                 f"slimline: local dependency {p.name} {p.version}",
@@ -457,31 +467,23 @@ def _project_job(
     epoch: int,
     plan: Plan,
     exclude_outputs: Sequence[Path],
-) -> _Job:
-    if built is not None:
-        wheel = built.result()
-        digest = sha256_file(wheel)
-        return _Job(
-            f"project|{settings.venv}|{plan.target.interpreter}|{digest}",
-            lambda: install.wheel_tree(wheel, target=plan.target, prefix=settings.venv, requested=True),
-            f"slimline: project {proj.name} {proj.version}",
-            epoch,
-        )
-    tree = appfiles.app_tree(
+) -> Job:
+    return project_job(
         proj.root,
-        dest=settings.workdir,
-        include=settings.include,
-        exclude=settings.exclude,
-        also_exclude=exclude_outputs,
+        name=proj.name,
+        version=proj.version,
+        wheel=built.result() if built is not None else None,
+        venv=settings.venv,
+        target=plan.target,
+        app=_app_files(settings, exclude_outputs),
+        epoch=epoch,
     )
-    h = hashlib.sha256(settings.workdir.encode())
-    for entry in tree.entries():
-        h.update(repr((entry.path, entry.kind, entry.mode, entry.size, entry.target)).encode())
-        if entry.source is not None:
-            with entry.source.open() as f:
-                while chunk := f.read(1 << 20):
-                    h.update(chunk)
-    return _Job(f"app|{h.hexdigest()}", lambda: tree, f"slimline: app files {proj.name}", epoch)
+
+
+def _app_files(settings: Settings, exclude_outputs: Sequence[Path]) -> AppFiles:
+    return AppFiles(
+        settings.workdir, tuple(settings.include), tuple(settings.exclude), tuple(exclude_outputs)
+    )
 
 
 # --- config ------------------------------------------------------------------------------------

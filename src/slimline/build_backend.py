@@ -24,7 +24,6 @@ import platform
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import threading
 import warnings
@@ -46,7 +45,7 @@ from slimline.errors import SlimlineError, redact
 from slimline.http import BasicAuth, Http
 from slimline.report import Quiet, Reporter
 from slimline.target import Target
-from slimline.wheelcache import built_wheel, keep_built, tree_files, tree_hash
+from slimline.wheelcache import build_key, built_wheel, host_identity, keep_built
 
 __all__ = [
     "BuildEnv",
@@ -137,17 +136,6 @@ class BuildEnv:
 
 def _canon(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
-
-
-def host_identity() -> dict[str, str]:
-    """What a host build depends on: the interpreter and platform that run the backend."""
-    libc, libc_version = platform.libc_ver()
-    return {
-        "python": sys.version,
-        "executable": os.path.realpath(sys.executable),
-        "platform": sysconfig.get_platform(),
-        "libc": f"{libc}-{libc_version}",
-    }
 
 
 def _normalise(requires: Iterable[str]) -> list[str]:
@@ -383,12 +371,6 @@ def build_wheel(source_dir: Path, *, envs: BuildEnvs, out_dir: Path, what: str =
 # -- built wheels, kept by content ---------------------------------------------------------------
 
 
-def build_key(**parts: str) -> str:
-    """A cache key for a built wheel: its inputs plus the host that builds it."""
-    data = {"format": ENV_FORMAT, "host": host_identity(), **parts}
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-
-
 def build_cached(
     source_dir: Path, *, key: str, envs: BuildEnvs, cache: Cache, what: str, package: str = ""
 ) -> Path:
@@ -406,19 +388,15 @@ def build_tree_wheel(source_dir: Path, *, envs: BuildEnvs, cache: Cache, what: s
     """Wheel of a local source tree, rebuilt only when the tree's files changed, and derived
     from the previous build without the backend when only copied modules changed
     (:mod:`slimline.derive`)."""
-    files = tree_files(source_dir)
-    path = str(source_dir.resolve())
-    key = build_key(kind="tree", tree=tree_hash(files), path=path)
-    hit = built_wheel(cache, key, package=what or path)
-    if hit is not None:
-        return hit
-    slot = build_key(kind="tree-slot", path=path)
-    derived = derive.derive(source_dir, files, cache=cache, slot=slot, key=key)
-    if derived is not None:
-        envs.report.detail(f"{what or path}: wheel derived from the previous build (only modules changed)")
-        return derived
-    wheel = build_cached(source_dir, key=key, envs=envs, cache=cache, what=what or path)
-    derive.remember(source_dir, files, wheel, cache=cache, slot=slot)
+    known = derive.known(source_dir, cache=cache)
+    if known.wheel is not None:
+        if known.derived:
+            envs.report.detail(
+                f"{what or source_dir}: wheel derived from the previous build (only modules changed)"
+            )
+        return known.wheel
+    wheel = build_cached(source_dir, key=known.key, envs=envs, cache=cache, what=what or str(source_dir))
+    derive.remember(source_dir, known.files, wheel, cache=cache, slot=known.slot)
     return wheel
 
 

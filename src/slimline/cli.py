@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 # Only light modules here: `slimline build` starts the project's wheel before loading the rest.
-from slimline import __version__
-from slimline import settings as settings_mod
+from slimline import __version__, memo
 from slimline.cache import Cache, check_writable
 from slimline.errors import SlimlineError
 from slimline.http import Http
 from slimline.oci import reference
+from slimline.oci.image import Image
+from slimline.oci.reference import ArchiveRef, OciRef, Ref
 from slimline.report import Quiet, Reporter, Stderr
 
 __all__ = ["main"]
@@ -197,6 +198,15 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _cmd_build(args: argparse.Namespace, *, cache: Cache, http: Http, report: Reporter) -> list[str]:
     root = args.project.resolve()
+    memo_key = memo.key(root, command=_command(args))
+    recalled = memo.recall(memo_key, cache=cache) if memo_key is not None else None
+    if recalled is not None:
+        excluded = _excluded(_outputs(args, root=root, name=recalled.name))
+        images = memo.remake(recalled, root, also_exclude=excluded, cache=cache, report=report)
+        if images is not None:
+            return _publish(
+                args, images, root=root, name=recalled.name, http=http, report=report, cache=cache
+            )
     pyproject = root / "pyproject.toml"
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
@@ -208,21 +218,18 @@ def _cmd_build(args: argparse.Namespace, *, cache: Cache, http: Http, report: Re
         ) from None
     except tomllib.TOMLDecodeError as err:
         raise SlimlineError(f"{pyproject} is not valid TOML: {err}", doing="reading the project") from err
+    from slimline import settings as settings_mod
+
     table = data.get("tool", {}).get("slimline", {})
     s = settings_mod.load(table, overrides=_overrides(args))
     name = s.tag or _default_name(data)
-    default_to = f"oci:{root / 'dist' / 'image'}:{name.rpartition(':')[2]}"
-    outputs = [reference.parse(t, role="output") for t in (args.to or [default_to])]
-    if args.load:
-        outputs.append(reference.parse(f"docker-daemon:{name}", role="output"))
-    excluded = [o.path for o in outputs if isinstance(o, reference.OciRef | reference.ArchiveRef)]
+    excluded = _excluded(_outputs(args, root=root, name=name))
     from slimline.start import start
 
     with start(root, index_setting=s.index_url, cache=cache, http=http) as started:
         from slimline import build as build_mod  # the heavy part, loaded while the project's wheel builds
-        from slimline import publish
 
-        images = build_mod.build(
+        recipes = build_mod.build(
             root,
             settings=s,
             cache=cache,
@@ -233,6 +240,45 @@ def _cmd_build(args: argparse.Namespace, *, cache: Cache, http: Http, report: Re
             exclude_outputs=excluded,
             started=started,
         )
+    if memo_key is not None:
+        memo.keep(memo_key, recipes, name=name, cache=cache)
+    images = [r.image for r in recipes]
+    return _publish(args, images, root=root, name=name, http=http, report=report, cache=cache)
+
+
+def _command(args: argparse.Namespace) -> dict[str, Any]:
+    """What of the command line decides a build's result (for :func:`slimline.memo.key`)."""
+    # outputs do not change the images: they only name them (--to, --load) and, inside the
+    # project, are left out of its files (passed to memo.remake() each time)
+    return {k: v for k, v in vars(args).items() if k not in ("quiet", "verbose", "cache_dir", "to", "load")}
+
+
+def _excluded(outputs: Sequence[Ref]) -> list[Path]:
+    """Outputs written to the file system: never part of the project's files."""
+    return [o.path for o in outputs if isinstance(o, OciRef | ArchiveRef)]
+
+
+def _outputs(args: argparse.Namespace, *, root: Path, name: str) -> list[Ref]:
+    default_to = f"oci:{root / 'dist' / 'image'}:{name.rpartition(':')[2]}"
+    outputs = [reference.parse(t, role="output") for t in (args.to or [default_to])]
+    if args.load:
+        outputs.append(reference.parse(f"docker-daemon:{name}", role="output"))
+    return outputs
+
+
+def _publish(
+    args: argparse.Namespace,
+    images: list[Image],
+    *,
+    root: Path,
+    name: str,
+    http: Http,
+    report: Reporter,
+    cache: Cache,
+) -> list[str]:
+    from slimline import publish
+
+    outputs = _outputs(args, root=root, name=name)
     return publish.publish(
         images, outputs, name=name, http=http, insecure=args.insecure_registry, report=report, cache=cache
     )

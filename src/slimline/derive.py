@@ -30,15 +30,49 @@ import tempfile
 import tomllib
 import zipfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from slimline.cache import Cache, sha256_file
-from slimline.wheelcache import TreeFile, keep_built, stored_wheel
+from slimline.wheelcache import (
+    TreeFile,
+    build_key,
+    built_wheel,
+    keep_built,
+    stored_wheel,
+    tree_files,
+    tree_hash,
+)
 
-__all__ = ["derive", "remember"]
+__all__ = ["Known", "derive", "known", "remember"]
 
 FORMAT = 1
 _COPYING_BACKENDS = frozenset({"poetry.core.masonry.api"})
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What the cache knows of a local tree's wheel (:func:`known`)."""
+
+    files: tuple[TreeFile, ...]
+    key: str  # the built-wheel key of this exact tree
+    slot: str  # the tree across its versions, for :func:`remember`
+    wheel: Path | None  # None: the backend must build it
+    derived: bool  # the wheel was just derived (not found built)
+
+
+def known(root: Path, *, cache: Cache) -> Known:
+    """The wheel of the tree at ``root`` if one was built from these exact files or can be
+    derived from the previous one; without running a backend or importing one."""
+    files = tree_files(root)
+    path = str(root.resolve())
+    key = build_key(kind="tree", tree=tree_hash(files), path=path)
+    slot = build_key(kind="tree-slot", path=path)
+    hit = built_wheel(cache, key, package=path)
+    if hit is not None:
+        return Known(files, key, slot, hit, False)
+    made = derive(root, files, cache=cache, slot=slot, key=key)
+    return Known(files, key, slot, made, made is not None)
 
 
 def remember(root: Path, files: Sequence[TreeFile], wheel: Path, *, cache: Cache, slot: str) -> None:

@@ -31,7 +31,6 @@ from slimline.build_backend import (
     BuildEnvs,
     BuildFailed,
     build_cached,
-    build_key,
     build_tree_wheel,
     unusable_reason,
 )
@@ -43,7 +42,7 @@ from slimline.plan import Plan, Selected
 from slimline.report import Quiet, Reporter
 from slimline.sources import credentials_for
 from slimline.target import Target
-from slimline.wheelcache import built_wheel, named_wheel, store_wheel
+from slimline.wheelcache import build_key, built_wheel, named_wheel, store_wheel
 
 __all__ = ["FetchError", "NoUsableWheels", "Unusable", "checkout_git", "fetch", "unpack_archive"]
 

@@ -8,12 +8,14 @@ ordered list of wheel tags it accepts (best first).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
-
-from packaging.tags import Tag, compatible_tags, cpython_tags
+from typing import TYPE_CHECKING, Any, Literal
 
 from slimline.oci.image import Platform
+
+if TYPE_CHECKING:
+    from packaging.tags import Tag
 
 __all__ = ["LABEL_INTERPRETER", "LABEL_LIBC", "LABEL_PYTHON", "Target", "machine_of"]
 
@@ -96,12 +98,39 @@ class Target:
 
     def tags(self) -> list[Tag]:
         """Every tag the target accepts, in priority order (index 0 is best)."""
+        from packaging.tags import compatible_tags, cpython_tags  # loaded only when selecting wheels
+
         xy = (self.python_version[0], self.python_version[1])
         plats = self.platform_tags()
         return [
             *cpython_tags(xy, abis=[self.abi], platforms=plats),
             *compatible_tags(xy, self.abi, platforms=plats),
         ]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "platform": {"architecture": self.platform.architecture, "os": self.platform.os,
+                         "variant": self.platform.variant},
+            "python_version": list(self.python_version),
+            "interpreter": self.interpreter,
+            "libc": self.libc,
+            "libc_version": list(self.libc_version),
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Target:
+        """The inverse of :meth:`to_json` (raises KeyError/TypeError/ValueError on other input)."""
+        pv, lv = d["python_version"], d["libc_version"]
+        libc = d["libc"]
+        if libc not in ("glibc", "musl"):
+            raise ValueError(f"unknown libc {libc!r}")
+        return cls(
+            platform=Platform(**d["platform"]),
+            python_version=(int(pv[0]), int(pv[1]), int(pv[2])),
+            interpreter=str(d["interpreter"]),
+            libc=libc,
+            libc_version=(int(lv[0]), int(lv[1])),
+        )
 
     def labels(self) -> dict[str, str]:
         return {

@@ -11,7 +11,7 @@ Contract:
 - a wheel built on this host is recorded under a key (meta ``built-wheels/<key>`` =
   filename + sha256, :func:`keep_built`), so :func:`built_wheel` finds it again without a
   rebuild; what goes into a key is the caller's business
-  (:func:`slimline.build_backend.build_key`);
+  (:func:`build_key`);
 - :func:`tree_hash` is the content hash of a local source tree, for keys of wheels built from
   one: an unchanged tree is not rebuilt.
 """
@@ -22,7 +22,10 @@ import contextlib
 import hashlib
 import json
 import os
+import platform
 import shutil
+import sys
+import sysconfig
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,7 +36,9 @@ from slimline.errors import HashMismatch
 
 __all__ = [
     "TreeFile",
+    "build_key",
     "built_wheel",
+    "host_identity",
     "keep_built",
     "named_wheel",
     "store_wheel",
@@ -41,6 +46,8 @@ __all__ = [
     "tree_files",
     "tree_hash",
 ]
+
+KEY_FORMAT = 1  # bump when what a built wheel depends on changes
 
 _SKIP_ANYWHERE = frozenset(
     {".git", ".hg", ".svn", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".nox"}
@@ -162,3 +169,20 @@ def tree_hash(root: Path | Sequence[TreeFile]) -> str:
             h.update(f"F {f.path}\0{f.exec_bits:o}\0{f.size}\0".encode())
             h.update(bytes.fromhex(f.digest))
     return h.hexdigest()
+
+
+def host_identity() -> dict[str, str]:
+    """What a host build depends on: the interpreter and platform that run the backend."""
+    libc, libc_version = platform.libc_ver()
+    return {
+        "python": sys.version,
+        "executable": os.path.realpath(sys.executable),
+        "platform": sysconfig.get_platform(),
+        "libc": f"{libc}-{libc_version}",
+    }
+
+
+def build_key(**parts: str) -> str:
+    """A cache key for a built wheel: its inputs plus the host that builds it."""
+    data = {"format": KEY_FORMAT, "host": host_identity(), **parts}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()

@@ -43,7 +43,6 @@ from slimline.target import Target
 __all__ = ["KNOWN_SUITES", "BaseSettings", "DebianRef", "build", "debian_arch", "resolve", "suite_for"]
 
 
-
 def _excludes(settings: BaseSettings) -> dict[str, str]:
     out = {k: v for k, v in DEFAULT_EXCLUDES.items() if k not in settings.packages}
     out.update(dict.fromkeys(settings.exclude, "excluded by [tool.slimline.debian] exclude"))

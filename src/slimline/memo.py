@@ -1,0 +1,213 @@
+"""The memo of a build: everything it made but the project's own layer, for the next build.
+
+Most rebuilds follow an edit to the app's own files.  Everything below the project layer (the
+base, the dependency layers, the image config) depends only on the command line, the
+project's ``pyproject.toml`` and ``poetry.lock``, a few environment variables and the base's
+resolution.  So a build records it (:func:`keep`) under a key of exactly those inputs
+(:func:`key`), and the next build with the same key reads it back (:func:`recall`) and makes
+only the project layer (:func:`remake`), without parsing the lock, selecting wheels,
+resolving the base or loading the modules that do.
+
+Contract: ``remake`` returns the images a full build would make, or None; on None from
+``recall`` or ``remake`` the caller runs the full build.  None comes when the memo is missing
+or unreadable, when a base it used may have changed (a Debian pin older than its ``max_age``,
+a registry tag, an OCI layout or archive on disk), when a recorded blob is gone from the
+cache, and when the project's wheel would need its backend (:func:`slimline.derive.known`).
+Builds with local directory or file dependencies or with ``bytecode`` are never memoised;
+``--refresh`` and ``SLIMLINE_NO_LAYER_CACHE=1`` skip the memo.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from slimline import __version__, layers
+from slimline.cache import Cache
+from slimline.job import AppFiles, project_job
+from slimline.oci.image import History, Image, image_from_json, rfc3339
+from slimline.report import Reporter
+from slimline.target import Target
+
+__all__ = ["FORMAT", "Recalled", "Recipe", "keep", "key", "recall", "remake"]
+
+FORMAT = 1
+_ENV_PREFIXES = ("SLIMLINE_", "PIP_", "POETRY_", "SOURCE_DATE_EPOCH")
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """One platform's image as a build made it, and how to remake its last (project) layer."""
+
+    image: Image  # the image the build made
+    partial: Image  # the same without its last (project) layer and that layer's history line
+    package: bool  # the project layer is its wheel (else its files)
+    name: str
+    version: str
+    venv: str
+    target: Target
+    app: AppFiles
+    epoch: int
+    compression: layers.Compression
+    fresh_until: float  # time.time() after which the base must be resolved again
+    memoisable: bool  # False: the build had inputs the key does not capture
+
+
+def key(root: Path, *, command: Mapping[str, Any], env: Mapping[str, str] | None = None) -> str | None:
+    """The memo key of building ``root`` with the parsed command line ``command``; None when
+    this build must not use the memo (no lock, ``--refresh``, ``SLIMLINE_NO_LAYER_CACHE=1``)."""
+    env = os.environ if env is None else env
+    if env.get("SLIMLINE_NO_LAYER_CACHE") == "1" or command.get("refresh"):
+        return None
+    try:
+        pyproject = (root / "pyproject.toml").read_bytes()
+        lock = (root / "poetry.lock").read_bytes()
+    except OSError:
+        return None
+    h = hashlib.sha256()
+    for part in (
+        f"{FORMAT}|{__version__}|{sys.version}|{sys.executable}|{root}",
+        json.dumps(dict(command), sort_keys=True, default=str),
+        json.dumps(sorted((k, v) for k, v in env.items() if k.startswith(_ENV_PREFIXES))),
+    ):
+        h.update(part.encode() + b"\0")
+    for blob in (pyproject, lock):
+        h.update(hashlib.sha256(blob).digest())
+    return h.hexdigest()
+
+
+def keep(memo_key: str, recipes: Sequence[Recipe], *, name: str, cache: Cache) -> None:
+    """Record a finished build's recipes (one per platform) and the image name it chose."""
+    if (
+        not recipes
+        or not all(r.memoisable for r in recipes)
+        or min(r.fresh_until for r in recipes) <= time.time()
+    ):
+        return
+    entries = []
+    for r in recipes:
+        partial = r.partial
+        entries.append(
+            {
+                "manifest": partial.manifest_bytes.decode(),
+                "config": partial.config_bytes.decode(),
+                "package": r.package,
+                "name": r.name,
+                "version": r.version,
+                "venv": r.venv,
+                "target": r.target.to_json(),
+                "app": {
+                    "workdir": r.app.workdir,
+                    "include": list(r.app.include),
+                    "exclude": list(r.app.exclude),
+                },
+                "epoch": r.epoch,
+                "compression": [r.compression.name, r.compression.level],
+                "fresh_until": r.fresh_until if r.fresh_until != float("inf") else None,
+            }
+        )
+    cache.write_meta("memo", memo_key, json.dumps({"name": name, "images": entries}).encode())
+
+
+@dataclass(frozen=True, slots=True)
+class Recalled:
+    """A memo read back (:func:`recall`), to remake its images with :func:`remake`."""
+
+    name: str  # the image name the build chose
+    recipes: tuple[Recipe, ...]  # their ``image`` is the partial one: the project layer is made anew
+
+
+def recall(memo_key: str, *, cache: Cache) -> Recalled | None:
+    """The memo under ``memo_key`` if it can still serve a build: every base still fresh and
+    every recorded blob still in the cache; else None."""
+    raw = cache.read_meta("memo", memo_key)
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+        name = str(data["name"])
+        recipes = [_recipe(e, cache) for e in data["images"]]
+    except (ValueError, KeyError, TypeError, IndexError):
+        return None
+    now = time.time()
+    ready = tuple(r for r in recipes if r is not None and r.fresh_until > now)
+    if len(ready) != len(recipes):
+        return None
+    return Recalled(name, ready)
+
+
+def remake(
+    recalled: Recalled, root: Path, *, also_exclude: Sequence[Path], cache: Cache, report: Reporter
+) -> list[Image] | None:
+    """The images of the recalled build with only the project layer made anew from ``root``
+    (whose outputs inside the project are ``also_exclude``); None when the project's wheel
+    needs its backend."""
+    wheel = None
+    if any(r.package for r in recalled.recipes):
+        from slimline import derive
+
+        wheel = derive.known(root, cache=cache).wheel
+        if wheel is None:
+            return None
+    images = []
+    for r in recalled.recipes:
+        job = project_job(
+            root,
+            name=r.name,
+            version=r.version,
+            wheel=wheel if r.package else None,
+            venv=r.venv,
+            target=r.target,
+            app=replace(r.app, also_exclude=tuple(also_exclude)),
+            epoch=r.epoch,
+        )
+        reused = layers.lookup(job.key, cache=cache, mtime=job.mtime, compression=r.compression) is not None
+        layer = layers.cached(job.key, job.make, cache=cache, mtime=job.mtime, compression=r.compression)
+        image = r.partial.append((layer,), (History(created_by=job.created_by, created=rfc3339(r.epoch)),))
+        report.done(
+            f"image {image.digest} ({r.target.platform}): {len(image.layers) - 1} layers as in the last "
+            f"build (nothing but the project changed), project layer {'reused' if reused else 'new'}"
+        )
+        images.append(image)
+    return images
+
+
+def _recipe(d: Mapping[str, Any], cache: Cache) -> Recipe | None:
+    """A recorded recipe whose blobs are all still in the cache, else None."""
+    image = image_from_json(
+        str(d["manifest"]).encode(),
+        str(d["config"]).encode(),
+        blob_path=lambda digest: cache.blob_path(digest.removeprefix("sha256:")),
+    )
+    if not all(layer.path.is_file() for layer in image.layers):
+        return None
+    app = d["app"]
+    name, level = d["compression"]
+    if name not in ("gzip", "zstd", "none"):
+        return None
+    return Recipe(
+        image=image,
+        partial=image,
+        package=bool(d["package"]),
+        name=str(d["name"]),
+        version=str(d["version"]),
+        venv=str(d["venv"]),
+        target=Target.from_json(d["target"]),
+        app=AppFiles(
+            str(app["workdir"]),
+            tuple(app["include"]),
+            tuple(app["exclude"]),
+            (),  # the outputs of the build at hand: see remake()
+        ),
+        epoch=int(d["epoch"]),
+        compression=layers.Compression(name, int(level)),
+        fresh_until=float("inf") if d["fresh_until"] is None else float(d["fresh_until"]),
+        memoisable=True,
+    )
