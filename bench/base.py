@@ -97,6 +97,7 @@ def main() -> None:
             once(caches[i])
 
         assembly = measure("assembly", args.runs, assemble, before=fresh)
+
     def verdict(ok: bool) -> str:
         return "met" if ok else "MISSED"
 

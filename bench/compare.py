@@ -170,7 +170,7 @@ def render(r: dict[str, Any], apps: list[App]) -> str:
             f"| | image on the *same* base (slimline built on the Dockerfile's base), unpacked "
             f"(compressed) | {_mib(so['unpacked'])} ({_mib(so['compressed'])}) | {_mib(ds['unpacked'])} "
             f"({_mib(ds['compressed'])}) | {_ratio(ds['unpacked'], so['unpacked'])} smaller | "
-            f"{_verdict(ds['unpacked'] / so['unpacked'], SIZE_TARGET)} |",
+            f"(for reference) |",
             f"| | layers | {ss['layers']} | {ds['layers']} | | |",
             f"| | blobs uploaded by the second push (after a one-line change) | "
             f"{sl['second_push_blob_uploads']} | {df['second_push_blob_uploads']} | | |",
@@ -178,11 +178,12 @@ def render(r: dict[str, Any], apps: list[App]) -> str:
         hard = uv["timings"]["uv pip install (warm, default link mode)"]
         copy = uv["timings"]["uv pip install (warm, --link-mode=copy)"]
         full = sl["timings"]["warm full build"]
-        layers_est = full["median"] - sl["timings"]["code change"]["median"]
+        made = sl["timings"]["layers in a warm full build"]
         uv_rows.append(
-            f"| {app.key} | {uv['packages']} | {_t(hard)} | {_t(copy)} | {_t(full)} | {layers_est:.2f} s | "
-            f"{_ratio(layers_est, hard['median'])} ({_ratio(layers_est, copy['median'])}) | "
-            f"{_verdict(layers_est / hard['median'], UV_TARGET, at_least=False)} |"
+            f"| {app.key} | {uv['packages']} | {_t(hard)} | {_t(copy)} | {_t(made)} | "
+            f"{_ratio(made['median'], hard['median'])} ({_ratio(made['median'], copy['median'])}) | "
+            f"{_verdict(made['median'] / hard['median'], UV_TARGET, at_least=False)} | {_t(full)} | "
+            f"{_ratio(full['median'], hard['median'])} ({_ratio(full['median'], copy['median'])}) |"
         )
     base_note = (
         f"made by mmdebstrap in {r['mmdebstrap_seconds']:.0f} s in this run"
@@ -211,14 +212,16 @@ def render(r: dict[str, Any], apps: list[App]) -> str:
         "",
         "uv as the install-speed anchor: `uv pip install` of the same locked set (exported from "
         "poetry.lock with hashes by `bench/export.py`) into an empty venv, warm uv cache, beside "
-        "slimline's warm full build and its dependency-layer time (estimated as warm full build "
-        "minus one-line-change rebuild: the same work but the dependency layers). uv's default "
-        "hard-links files from its cache; with `--link-mode=copy` it writes every byte, as a layer "
-        "must (slimline also tars and gzips them).",
+        "the time slimline's warm full build spends making its layers from cached wheels (the "
+        "dependency layers and the small project layer; slimline measures it and reports it with "
+        "`-v`), and beside the whole warm full build (a process from start to written layout). "
+        "uv's default hard-links files from its cache; with `--link-mode=copy` it writes every "
+        "byte, as a layer must (slimline also tars, hashes and gzips them).",
         "",
-        "| app | packages | uv, hard links (default) | uv, `--link-mode=copy` | slimline warm full build | "
-        "slimline dependency layers (est.) | layers ÷ uv (÷ uv copy) | target |",
-        "|---|---|---|---|---|---|---|---|",
+        "| app | packages | uv, hard links (default) | uv, `--link-mode=copy` | slimline: making the "
+        "layers | layers ÷ uv (÷ uv copy) | target | slimline: whole warm full build | whole build "
+        "÷ uv (÷ uv copy) |",
+        "|---|---|---|---|---|---|---|---|---|",
         *uv_rows,
         "",
         *NOTES,
@@ -239,6 +242,10 @@ NOTES = [
     "rerun, with Poetry's download cache warm (`RUN --mount=type=cache`) and the layer that "
     "installs Poetry reused.",
     "- **one-line change / no change**: a line appended to the app's source, or nothing changed. "
+    "slimline serves both from its build memo: with the command line, pyproject.toml, poetry.lock "
+    "and the base pin unchanged it remakes only the project layer, and a poetry-core project's "
+    "wheel is derived from its last build when only module contents changed (byte-for-byte what "
+    "the backend writes). "
     "Docker's layer cache is keyed by the Dockerfile's steps in order, so any change to the lock "
     "reinstalls every dependency; slimline's is keyed by what goes into each layer (the wheels' "
     "hashes), so dependency layers survive lock edits that do not change them, and are shared "
@@ -248,6 +255,12 @@ NOTES = [
     "The Dockerfile's venv is Poetry's (with pip); slimline's holds only the locked "
     "distributions. Most of the whole-image difference is the base: slimline's has no shell, "
     "apt, dpkg or perl.",
+    "- **the size target** is checked on the whole image, both built on Python from the same "
+    "Debian release (the issue's like-for-like set-up: the Dockerfile's base is that Python made "
+    "from Debian packages). The row *on the same base* builds slimline's image on the "
+    "Dockerfile's own base image: then both images hold the same base bytes and the same "
+    "unpacked wheels, so it is about 1x by construction and no tool could make it 3x; it shows "
+    "that slimline's venv adds nothing the Dockerfile's lacks.",
     "- slimline's outputs are compressed, push-ready layers; buildah keeps layers uncompressed in "
     "its store and compresses when pushing, so its build times do not include compression.",
     "- **second push**: blobs the registry received when the image was pushed again after a "

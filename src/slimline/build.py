@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
@@ -194,7 +195,12 @@ def _images(started: start_mod.Started, options: _Options) -> list[Recipe]:
             layers.lookup(j.key, cache=cache, mtime=j.mtime, compression=compression) is not None
             for j in jobs
         )
+        started_at = time.perf_counter()
         new_layers = layers.write_many([_layer_maker(j, cache=cache, compression=compression) for j in jobs])
+        report.detail(
+            f"layers ({platform}): {len(jobs) - reused} of {len(jobs)} made in "
+            f"{time.perf_counter() - started_at:.3f} s"
+        )
         history = tuple(History(created_by=j.created_by, created=rfc3339(epoch)) for j in jobs)
         partial = base.image.append(tuple(new_layers[:-1]), history[:-1])
         partial = partial.with_config(_config(proj, plan, settings=settings, base=base, cache=cache))

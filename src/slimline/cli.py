@@ -14,7 +14,6 @@ import argparse
 import json
 import shlex
 import sys
-import tomllib
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -207,6 +206,8 @@ def _cmd_build(args: argparse.Namespace, *, cache: Cache, http: Http, report: Re
             return _publish(
                 args, images, root=root, name=recalled.name, http=http, report=report, cache=cache
             )
+    import tomllib  # only a full build reads the project here
+
     pyproject = root / "pyproject.toml"
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))

@@ -27,11 +27,11 @@ import hashlib
 import io
 import json
 import tempfile
-import tomllib
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from slimline.cache import Cache, sha256_file
 from slimline.wheelcache import (
@@ -106,11 +106,17 @@ def remember(root: Path, files: Sequence[TreeFile], wheel: Path, *, cache: Cache
     for source in copies.values():
         counts[source] = counts.get(source, 0) + 1
     copies = {m: s for m, s in copies.items() if counts[s] == 1}
+    _record(files, wheel, copies, cache=cache, slot=slot)
+
+
+def _record(
+    files: Sequence[TreeFile], wheel: Path, copies: Mapping[str, str], *, cache: Cache, slot: str
+) -> None:
     record = {
         "format": FORMAT,
         "tree": [[f.path, f.link, f.exec_bits, f.size, f.digest] for f in files],
         "wheel": {"filename": wheel.name, "sha256": sha256_file(wheel)},
-        "copies": copies,
+        "copies": dict(copies),
     }
     cache.write_meta("derive", slot, json.dumps(record, sort_keys=True).encode())
 
@@ -145,7 +151,7 @@ def derive(root: Path, files: Sequence[TreeFile], *, cache: Cache, slot: str, ke
         out = Path(tmp) / filename
         _rewrite(old, out, replaced)
         wheel = keep_built(cache, out, key=key)
-    remember(root, files, wheel, cache=cache, slot=slot)
+    _record(files, wheel, copies, cache=cache, slot=slot)  # same pyproject, so the same copies
     return wheel
 
 
@@ -187,11 +193,17 @@ def _new_record(text: bytes, replaced: Mapping[str, bytes]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def _copying_backend(root: Path) -> bool:
+def _pyproject(root: Path) -> dict[str, Any]:
+    import tomllib  # only when recording: a rebuild that derives never parses it
+
     try:
-        data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+        return tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
+        return {}
+
+
+def _copying_backend(root: Path) -> bool:
+    data = _pyproject(root)
     backend = data.get("build-system", {}).get("build-backend")
     poetry = data.get("tool", {}).get("poetry", {})
     return backend in _COPYING_BACKENDS and "build" not in poetry
@@ -199,10 +211,7 @@ def _copying_backend(root: Path) -> bool:
 
 def _protected(root: Path) -> frozenset[str]:
     """Files whose contents go into the wheel's metadata: never derivable."""
-    try:
-        data = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return frozenset()
+    data = _pyproject(root)
     names = {"pyproject.toml"}
     for readme in (
         data.get("project", {}).get("readme"),
