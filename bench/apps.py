@@ -65,6 +65,14 @@ def one_line_change(project: Path, app: App, n: int) -> None:
     path.write_text(path.read_text() + f"_BENCH_EDIT = {n}  # run {_NONCE}\n")
 
 
+def lock_edit(project: Path, app: App, n: int) -> None:
+    """A comment appended to poetry.lock (no package changes) and a line to the app: what
+    invalidates a Dockerfile's dependency install."""
+    lock = project / "poetry.lock"
+    lock.write_text(lock.read_text() + f"# bench: lock changed ({n})\n")
+    one_line_change(project, app, 1000 + n)
+
+
 def slimline_copy(app: App, dest: Path) -> Path:
     shutil.rmtree(dest, ignore_errors=True)
     shutil.copytree(app.directory, dest, ignore=shutil.ignore_patterns("dist", "__pycache__"))
