@@ -6,14 +6,15 @@ A one-line change to an app should not cost a PEP 517 build (a backend subproces
 - :func:`remember` is called after the backend built tree ``T`` into wheel ``W``.  It records
   ``T``'s files (:func:`slimline.wheelcache.tree_files`) and which members of ``W`` are
   verbatim copies of which files of ``T``.
-- :func:`derive` returns, for a tree ``T'`` that differs from ``T`` only in the *contents* of
-  such copied module files, the wheel the backend would have written: ``W`` with those members
-  replaced and their RECORD lines updated, every other member, its order, timestamps and
-  compression as in ``W``.  Anything else returns None and the caller runs the backend: a file
-  added, removed, renamed or whose mode changed; a change to ``pyproject.toml``, the readme or
-  any file the wheel does not copy verbatim into a package; a backend other than the ones
-  known to copy module files verbatim and derive nothing from their contents (poetry-core
-  without a ``build`` script).
+- :func:`derive` returns, for a tree ``T'`` with the same files as ``T`` whose changes are all
+  to the *contents* of such copied module files or of files that were not in ``W`` at all (a
+  test, ``poetry.lock``), the wheel the backend would have written: ``W`` with the copied
+  members replaced and their RECORD lines updated, every other member, its order, timestamps
+  and compression as in ``W``.  Anything else returns None and the caller runs the backend: a
+  file added, removed, renamed or whose mode changed; a change to ``pyproject.toml``, the
+  readme, a VCS ignore file or any file whose bytes were in ``W`` but not as a copied module
+  (license files, data under another name); a backend other than the ones known to copy files
+  verbatim and derive nothing from their contents (poetry-core without a ``build`` script).
 
 The derived wheel is a pure function of ``W`` and ``T'``, so equal inputs still give equal
 layers; the tests check it against what the backend itself writes for ``T'``.
@@ -46,7 +47,7 @@ from slimline.wheelcache import (
 
 __all__ = ["Known", "derive", "known", "remember"]
 
-FORMAT = 1
+FORMAT = 2
 _COPYING_BACKENDS = frozenset({"poetry.core.masonry.api"})
 
 
@@ -106,17 +107,27 @@ def remember(root: Path, files: Sequence[TreeFile], wheel: Path, *, cache: Cache
     for source in copies.values():
         counts[source] = counts.get(source, 0) + 1
     copies = {m: s for m, s in copies.items() if counts[s] == 1}
-    _record(files, wheel, copies, cache=cache, slot=slot)
+    _record(files, wheel, copies, sorted(protected), cache=cache, slot=slot)
 
 
 def _record(
-    files: Sequence[TreeFile], wheel: Path, copies: Mapping[str, str], *, cache: Cache, slot: str
+    files: Sequence[TreeFile],
+    wheel: Path,
+    copies: Mapping[str, str],
+    protected: Sequence[str],
+    *,
+    cache: Cache,
+    slot: str,
 ) -> None:
+    with zipfile.ZipFile(wheel) as zf:
+        members = sorted({hashlib.sha256(zf.read(i)).hexdigest() for i in zf.infolist() if not i.is_dir()})
     record = {
         "format": FORMAT,
         "tree": [[f.path, f.link, f.exec_bits, f.size, f.digest] for f in files],
         "wheel": {"filename": wheel.name, "sha256": sha256_file(wheel)},
         "copies": dict(copies),
+        "members": members,  # the sha256 of every member's contents
+        "protected": list(protected),
     }
     cache.write_meta("derive", slot, json.dumps(record, sort_keys=True).encode())
 
@@ -134,6 +145,8 @@ def derive(root: Path, files: Sequence[TreeFile], *, cache: Cache, slot: str, ke
         before = {str(t[0]): (bool(t[1]), int(t[2]), int(t[3]), str(t[4])) for t in record["tree"]}
         copies: dict[str, str] = {str(k): str(v) for k, v in record["copies"].items()}
         filename, sha = str(record["wheel"]["filename"]), str(record["wheel"]["sha256"])
+        members = frozenset(str(m) for m in record["members"])
+        protected = frozenset(str(p) for p in record["protected"])
     except (ValueError, KeyError, TypeError, IndexError):
         return None
     now = {f.path: (f.link, f.exec_bits, f.size, f.digest) for f in files}
@@ -141,17 +154,26 @@ def derive(root: Path, files: Sequence[TreeFile], *, cache: Cache, slot: str, ke
         return None
     changed = {path for path, state in now.items() if state != before[path]}
     copied_from = {source: member for member, source in copies.items()}
-    if any(path not in copied_from or now[path][:2] != before[path][:2] for path in changed):
-        return None
+    for path in changed:
+        if now[path][:2] != before[path][:2] or path in protected or _selects(path):
+            return None
+        # a file that is not a copied module must not have been in the wheel at all: the
+        # backend copies verbatim, so its old bytes would be among the members'
+        if path not in copied_from and before[path][3] in members:
+            return None
     old = stored_wheel(cache, sha, filename, package=filename)
     if old is None:
         return None
-    replaced = {copied_from[path]: (root / path).read_bytes() for path in sorted(changed)}
-    with tempfile.TemporaryDirectory(prefix="slimline-derive-") as tmp:
-        out = Path(tmp) / filename
-        _rewrite(old, out, replaced)
-        wheel = keep_built(cache, out, key=key)
-    _record(files, wheel, copies, cache=cache, slot=slot)  # same pyproject, so the same copies
+    replaced = {copied_from[p]: (root / p).read_bytes() for p in sorted(changed) if p in copied_from}
+    if not replaced:  # only files outside the wheel changed: the same wheel
+        wheel = keep_built(cache, old, key=key)
+    else:
+        with tempfile.TemporaryDirectory(prefix="slimline-derive-") as tmp:
+            out = Path(tmp) / filename
+            _rewrite(old, out, replaced)
+            wheel = keep_built(cache, out, key=key)
+    # the same pyproject.toml, so the same copies and protected files
+    _record(files, wheel, copies, sorted(protected), cache=cache, slot=slot)
     return wheel
 
 
@@ -207,6 +229,11 @@ def _copying_backend(root: Path) -> bool:
     backend = data.get("build-system", {}).get("build-backend")
     poetry = data.get("tool", {}).get("poetry", {})
     return backend in _COPYING_BACKENDS and "build" not in poetry
+
+
+def _selects(path: str) -> bool:
+    """Whether the file decides which files a backend takes (VCS ignore files)."""
+    return path.rsplit("/", 1)[-1] in (".gitignore", ".hgignore", ".ignore", ".gitattributes")
 
 
 def _protected(root: Path) -> frozenset[str]:
