@@ -201,6 +201,32 @@ def test_same_digest_from_two_empty_caches_and_checkouts(locked_cli: Path, tmp_p
     assert digests[0] == digests[1]
 
 
+def test_a_path_dependency_does_not_tie_the_image_to_the_checkout_directory(
+    locked_script: Path, tmp_path: Path
+) -> None:
+    digests = []
+    for i in range(2):
+        proj = _copy(locked_script, tmp_path / f"checkout{i}")
+        out = slimline("build", str(proj), "--to", f"oci:{tmp_path / f'out{i}'}:r", "-q")
+        digests.append(_digest(out.stdout))
+        # a layer forced anew is the layer the cache gave
+        forced = slimline(
+            "build",
+            str(proj),
+            "--to",
+            f"oci:{tmp_path / f'out{i}'}:f",
+            "-q",
+            env={"SLIMLINE_NO_LAYER_CACHE": "1"},
+        )
+        assert _digest(forced.stdout) == digests[-1]
+    assert digests[0] == digests[1]
+    rootfs = _unpack(tmp_path / "out1", "r", tmp_path / "bundle")
+    site = next((rootfs / "app" / ".venv" / "lib").glob("python3.*")) / "site-packages"
+    (dist_info,) = site.glob("locallib-*.dist-info")
+    assert not (dist_info / "direct_url.json").exists()
+    assert str(tmp_path) not in (dist_info / "RECORD").read_text()
+
+
 def test_tampered_cached_wheel_fails_and_keeps_old_output(locked_cli: Path, tmp_path: Path) -> None:
     proj = _copy(locked_cli, tmp_path)
     cache = tmp_path / "cache"

@@ -370,7 +370,7 @@ def _dependency_jobs(
         digest = sha256_file(wheels[p.name])
         jobs.append(
             Job(
-                f"local|{base_key}|{p.name}|{digest}",
+                f"local|{base_key}|{p.name}|{digest}|{json.dumps(_direct_url(p), sort_keys=True)}",
                 _installer([p], wheels, plan=plan, prefix=prefix, cache=cache),
                 f"slimline: local dependency {p.name} {p.version}",
                 0,
@@ -442,13 +442,13 @@ def _installer(
 
 
 def _direct_url(p: Selected) -> dict[str, object] | None:
+    """PEP 610 ``direct_url.json`` for a distribution not from an index, or None.
+
+    Local directories and files get none: their URL would be a path on the build host, which
+    means nothing inside the image and would make the image differ per checkout directory."""
     o = p.origin
     if o.kind in ("directory", "file"):
-        return (
-            {"url": Path(o.url).as_uri(), "dir_info": {"editable": False}}
-            if o.kind == "directory"
-            else {"url": Path(o.url).as_uri(), "archive_info": {}}
-        )
+        return None
     if o.kind == "git":
         info: dict[str, object] = {"vcs": "git", "commit_id": o.resolved}
         if o.reference:
