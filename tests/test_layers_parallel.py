@@ -143,7 +143,7 @@ def test_block_gzip_at_and_around_block_sizes(size: int, tmp_path: Path) -> None
     with ThreadPoolExecutor(2) as pool:
         for chunk in (size or 1, 65536, 99991):
             buf = io.BytesIO()
-            z = layers._BlockGzip(HashingWriter(buf), level=6, pool=pool, workers=2, block_size=BS)
+            z = layers._BlockGzip(HashingWriter(buf), level=6, pool=lambda: (pool, 2), block_size=BS)
             for i in range(0, size, chunk):
                 z.write(data[i : i + chunk])
             z.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -55,9 +56,12 @@ def test_an_edit_is_rebuilt_from_the_memo_as_a_full_build_would(
     assert FULL_LINE in err
 
     cli = proj / "src" / "greet" / "cli.py"
-    cli.write_text(cli.read_text().replace('MESSAGE = "hello"', 'MESSAGE = "howdy"'))
+    # an edit no other test (sharing the cache) has made: the project layer must be made here
+    text = cli.read_text().replace('MESSAGE = "hello"', 'MESSAGE = "howdy"')
+    cli.write_text(text + f"# {time.time_ns()}\n")
     second, err = _build(proj, out, "b", env=env)
     assert MEMO_LINE in err and FULL_LINE not in err, err
+    assert "project layer patched" in err  # made from the last one, not installed anew
     assert second != first
     assert _full(proj, out, "c", env) == second
     assert podman_run(f"oci:{out}:b").stdout.strip() == "howdy, world!"

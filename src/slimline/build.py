@@ -46,7 +46,7 @@ from slimline.errors import SlimlineError
 from slimline.filetree import FileTree
 from slimline.http import Http
 from slimline.job import AppFiles, Job, project_job
-from slimline.memo import Recipe
+from slimline.memo import Recipe, WheelRef
 from slimline.oci.image import Config, History, Image, Layer, Platform, rfc3339
 from slimline.plan import Plan, Selected
 from slimline.report import Reporter
@@ -221,7 +221,7 @@ def _images(started: start_mod.Started, options: _Options) -> list[Recipe]:
             Recipe(
                 image=image,
                 partial=partial,
-                package=wheel is not None,
+                wheel=_wheel_ref(wheel.result()) if wheel is not None else None,
                 name=proj.name,
                 version=proj.version,
                 venv=settings.venv,
@@ -484,6 +484,10 @@ def _project_job(
         app=_app_files(settings, exclude_outputs),
         epoch=epoch,
     )
+
+
+def _wheel_ref(wheel: Path) -> WheelRef:
+    return WheelRef(sha256_file(wheel), wheel.name)
 
 
 def _app_files(settings: Settings, exclude_outputs: Sequence[Path]) -> AppFiles:

@@ -45,7 +45,7 @@ from slimline.wheelcache import (
     tree_hash,
 )
 
-__all__ = ["Known", "derive", "known", "remember"]
+__all__ = ["Known", "derive", "known", "module_changes", "new_record", "remember"]
 
 FORMAT = 2
 _COPYING_BACKENDS = frozenset({"poetry.core.masonry.api"})
@@ -193,7 +193,7 @@ def _rewrite(old: Path, out: Path, replaced: Mapping[str, bytes]) -> None:
             if info.filename in replaced:
                 data = replaced[info.filename]
             elif info.filename == record_name:
-                data = _new_record(src.read(info), replaced)
+                data = new_record(src.read(info), replaced)
             else:
                 data = src.read(info)
             copy = zipfile.ZipInfo(info.filename, date_time=info.date_time)
@@ -202,7 +202,7 @@ def _rewrite(old: Path, out: Path, replaced: Mapping[str, bytes]) -> None:
             dst.writestr(copy, data)
 
 
-def _new_record(text: bytes, replaced: Mapping[str, bytes]) -> bytes:
+def new_record(text: bytes, replaced: Mapping[str, bytes]) -> bytes:
     """RECORD with the hash and size of each replaced member updated, all else as it was."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -222,6 +222,29 @@ def _pyproject(root: Path) -> dict[str, Any]:
         return tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
+
+
+def module_changes(old: Path, new: Path) -> dict[str, bytes] | None:
+    """The members of wheel ``new`` whose contents differ from wheel ``old``, with their new
+    bytes, when those are all the differences and all are files of the wheel's root (installed
+    into site-packages as they are) other than its dist-info; else None."""
+    with zipfile.ZipFile(old) as a, zipfile.ZipFile(new) as b:
+        infos_a, infos_b = a.infolist(), b.infolist()
+        if [i.filename for i in infos_a] != [i.filename for i in infos_b]:
+            return None
+        out: dict[str, bytes] = {}
+        for ia, ib in zip(infos_a, infos_b, strict=True):
+            if ia.is_dir() and ib.is_dir():
+                continue
+            top = ia.filename.split("/", 1)[0]
+            if top.endswith(".dist-info") and ia.filename.endswith("/RECORD"):
+                continue
+            if ia.CRC == ib.CRC and ia.file_size == ib.file_size and a.read(ia) == b.read(ib):
+                continue
+            if top.endswith((".dist-info", ".data")) or ia.external_attr != ib.external_attr:
+                return None
+            out[ib.filename] = b.read(ib)
+    return out
 
 
 def _copying_backend(root: Path) -> bool:

@@ -31,15 +31,17 @@ import threading
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from slimline import __version__
 from slimline.cache import Cache, HashingWriter
 from slimline.errors import SlimlineError
 from slimline.filetree import Entry, FileTree, Kind
 from slimline.oci.image import LAYER_GZIP, LAYER_TAR, LAYER_ZSTD, Layer
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 __all__ = [
     "BLOCK_SIZE",
@@ -48,6 +50,7 @@ __all__ = [
     "cached",
     "lookup",
     "members",
+    "read_tree",
     "walk",
     "write",
     "write_many",
@@ -101,6 +104,8 @@ def _shared_pool() -> tuple[ThreadPoolExecutor, int]:
     with _pool_lock:
         if _pool is None:
             workers = os.cpu_count() or 1
+            from concurrent.futures import ThreadPoolExecutor  # loaded only when a layer needs threads
+
             _pool = (ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slimline-deflate"), workers)
         return _pool
 
@@ -113,12 +118,19 @@ class _BlockGzip:
     flight; compressed blocks are written to ``out`` in input order as they complete."""
 
     def __init__(
-        self, out: HashingWriter, *, level: int, pool: ThreadPoolExecutor, workers: int, block_size: int
+        self,
+        out: HashingWriter,
+        *,
+        level: int,
+        pool: Callable[[], tuple[ThreadPoolExecutor, int]],
+        block_size: int,
     ) -> None:
         if block_size < _WINDOW:
             raise ValueError(f"block size {block_size} is below the deflate window ({_WINDOW})")
-        self._out, self._level, self._pool, self._block_size = out, level, pool, block_size
-        self._limit = 2 * max(1, workers)
+        self._out, self._level, self._block_size = out, level, block_size
+        self._get_pool = pool  # called on the first block that is not also the last
+        self._pool: ThreadPoolExecutor | None = None
+        self._limit = 2
         self._buf = bytearray()
         self._dict = b""
         self._crc = 0
@@ -139,6 +151,9 @@ class _BlockGzip:
             self._submit(block, last=False)
 
     def _submit(self, block: bytes, *, last: bool) -> None:
+        if self._pool is None:
+            self._pool, workers = self._get_pool()
+            self._limit = 2 * max(1, workers)
         self._pending.append(self._pool.submit(_deflate, block, self._dict, self._level, last))
         self._dict = block[-_WINDOW:]
         while self._pending and (len(self._pending) > self._limit or self._pending[0].done()):
@@ -170,12 +185,10 @@ class _Sink:
         self._z: _BlockGzip | None = None
         self._zstd: Any = None  # zstandard.ZstdCompressionWriter
         if compression.name == "gzip":
-            executor, workers = pool or _shared_pool()
             self._z = _BlockGzip(
                 self.blob,
                 level=compression.level,
-                pool=executor,
-                workers=workers,
+                pool=(lambda: pool) if pool is not None else _shared_pool,
                 block_size=BLOCK_SIZE,
             )
         elif compression.name == "zstd":
@@ -292,7 +305,11 @@ def write(
     compression = compression or Compression()
     blobs = cache.root / "blobs" / "sha256"
     blobs.mkdir(parents=True, exist_ok=True)
-    own = (ThreadPoolExecutor(max_workers=threads), threads) if threads is not None else None
+    own = None
+    if threads is not None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        own = (ThreadPoolExecutor(max_workers=threads), threads)
     fd, tmp = tempfile.mkstemp(prefix=".layer.", suffix=".part", dir=blobs)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -378,6 +395,8 @@ def write_many(jobs: list[Callable[[], Layer]], *, workers: int | None = None) -
     """Run layer-producing callables in parallel (compression releases the GIL); keep order."""
     if len(jobs) <= 1:
         return [job() for job in jobs]
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=workers or min(len(jobs), os.cpu_count() or 2)) as pool:
         return list(pool.map(lambda job: job(), jobs))
 
@@ -397,6 +416,35 @@ def members(layer: Layer) -> Iterator[tarfile.TarFile]:
             stream = raw
         with tarfile.open(fileobj=stream, mode="r|") as tar:
             yield tar
+
+
+def read_tree(layer: Layer) -> FileTree:
+    """A layer's members as an in-memory tree (file contents held as bytes): for small layers
+    that are to be written again with a few files changed.  Whiteouts are kept as files."""
+    from slimline.filetree import Bytes
+
+    out: dict[str, Entry] = {}
+    with members(layer) as tar:
+        for m in tar:
+            path = m.name.removeprefix("./").lstrip("/").rstrip("/")
+            if not path:
+                continue
+            mode = m.mode & 0o7777
+            if m.isreg():
+                f = tar.extractfile(m)
+                data = f.read() if f is not None else b""
+                out[path] = Entry(path, Kind.FILE, mode, m.uid, m.gid, len(data), Bytes(data))
+            elif m.isdir():
+                out[path] = Entry(path, Kind.DIR, mode, m.uid, m.gid)
+            elif m.issym():
+                out[path] = Entry(path, Kind.SYMLINK, mode, m.uid, m.gid, target=m.linkname)
+            elif m.islnk():
+                out[path] = Entry(path, Kind.HARDLINK, mode, m.uid, m.gid, target=m.linkname)
+            else:
+                raise SlimlineError(
+                    f"{path}: unsupported member type in {layer.digest}", doing="reading a layer"
+                )
+    return FileTree(out)
 
 
 def walk(layers: Iterable[Layer]) -> Iterator[tuple[str, tarfile.TarInfo, tarfile.TarFile]]:

@@ -24,22 +24,30 @@ import json
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from slimline import __version__, layers
 from slimline.cache import Cache
+from slimline.filetree import Bytes, FileTree, Kind
 from slimline.job import AppFiles, project_job
-from slimline.oci.image import History, Image, image_from_json, rfc3339
+from slimline.oci.image import History, Image, Layer, image_from_json, rfc3339
 from slimline.report import Reporter
 from slimline.target import Target
 
-__all__ = ["FORMAT", "Recalled", "Recipe", "keep", "key", "recall", "remake"]
+__all__ = ["FORMAT", "Recalled", "Recipe", "WheelRef", "keep", "key", "recall", "remake"]
 
-FORMAT = 1
+FORMAT = 2
 _ENV_PREFIXES = ("SLIMLINE_", "PIP_", "POETRY_", "SOURCE_DATE_EPOCH")
+
+
+@dataclass(frozen=True, slots=True)
+class WheelRef:
+    sha256: str
+    filename: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +56,7 @@ class Recipe:
 
     image: Image  # the image the build made
     partial: Image  # the same without its last (project) layer and that layer's history line
-    package: bool  # the project layer is its wheel (else its files)
+    wheel: WheelRef | None  # the wheel the project layer was installed from (None: the project's files)
     name: str
     version: str
     venv: str
@@ -58,6 +66,15 @@ class Recipe:
     compression: layers.Compression
     fresh_until: float  # time.time() after which the base must be resolved again
     memoisable: bool  # False: the build had inputs the key does not capture
+
+    @property
+    def package(self) -> bool:
+        return self.wheel is not None
+
+    @property
+    def project_layer(self) -> Layer:
+        """The last layer of :attr:`image` (of a recalled recipe: the one the build made)."""
+        return self.image.layers[-1]
 
 
 def key(root: Path, *, command: Mapping[str, Any], env: Mapping[str, str] | None = None) -> str | None:
@@ -98,7 +115,8 @@ def keep(memo_key: str, recipes: Sequence[Recipe], *, name: str, cache: Cache) -
             {
                 "manifest": partial.manifest_bytes.decode(),
                 "config": partial.config_bytes.decode(),
-                "package": r.package,
+                "wheel": None if r.wheel is None else [r.wheel.sha256, r.wheel.filename],
+                "project_layer": layer_json(r.project_layer),
                 "name": r.name,
                 "version": r.version,
                 "venv": r.venv,
@@ -168,34 +186,83 @@ def remake(
             app=replace(r.app, also_exclude=tuple(also_exclude)),
             epoch=r.epoch,
         )
-        reused = layers.lookup(job.key, cache=cache, mtime=job.mtime, compression=r.compression) is not None
-        layer = layers.cached(job.key, job.make, cache=cache, mtime=job.mtime, compression=r.compression)
+        layer = layers.lookup(job.key, cache=cache, mtime=job.mtime, compression=r.compression)
+        how = "reused"
+        if layer is None:
+            patched = _patched(r, wheel, cache=cache) if wheel is not None else None
+            layer = layers.cached(
+                job.key, patched or job.make, cache=cache, mtime=job.mtime, compression=r.compression
+            )
+            how = "patched" if patched else "new"
         image = r.partial.append((layer,), (History(created_by=job.created_by, created=rfc3339(r.epoch)),))
         report.done(
             f"image {image.digest} ({r.target.platform}): {len(image.layers) - 1} layers as in the last "
-            f"build (nothing but the project changed), project layer {'reused' if reused else 'new'}"
+            f"build (nothing but the project changed), project layer {how}"
         )
         images.append(image)
     return images
 
 
+def _patched(r: Recipe, wheel: Path, *, cache: Cache) -> Callable[[], FileTree] | None:
+    """How to make the project layer for ``wheel`` from the one the recorded build made from
+    its own wheel, when the two wheels differ only in the contents of modules: those files
+    replaced and the installed RECORD updated, everything else (scripts, metadata, modes,
+    order) as installed before.  None when that does not hold; the layer is then installed."""
+    from slimline import derive
+    from slimline.wheelcache import stored_wheel
+
+    if r.wheel is None or not r.project_layer.path.is_file():
+        return None
+    old = stored_wheel(cache, r.wheel.sha256, r.wheel.filename, package=r.name)
+    if old is None or old.name != wheel.name:
+        return None
+    changes = derive.module_changes(old, wheel)
+    if changes is None:
+        return None
+    site = f"{r.venv.strip('/')}/lib/python{r.target.python_xy}/site-packages"
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+    record = next((n for n in names if n.endswith(".dist-info/RECORD") and n.count("/") == 1), None)
+    tree = layers.read_tree(r.project_layer)
+    entries = {f"{site}/{m}": tree.get(f"{site}/{m}") for m in [*changes, record or ""]}
+    if record is None or any(
+        e is None or e.kind is not Kind.FILE or e.source is None for e in entries.values()
+    ):
+        return None
+    new = {f"{site}/{m}": data for m, data in changes.items()}
+    installed = entries[f"{site}/{record}"]
+    assert installed is not None and installed.source is not None
+    with installed.source.open() as f:
+        new[f"{site}/{record}"] = derive.new_record(f.read(), changes)
+    patch = {}
+    for path, data in new.items():
+        e = entries[path]
+        assert e is not None
+        patch[path] = replace(e, size=len(data), source=Bytes(data))
+    result = tree.merge(FileTree(patch))
+    return lambda: result
+
+
 def _recipe(d: Mapping[str, Any], cache: Cache) -> Recipe | None:
-    """A recorded recipe whose blobs are all still in the cache, else None."""
-    image = image_from_json(
+    """A recorded recipe whose blobs are all still in the cache, else None.  Its ``image`` is
+    the partial image plus the project layer the recorded build made (history as the partial's)."""
+    partial = image_from_json(
         str(d["manifest"]).encode(),
         str(d["config"]).encode(),
         blob_path=lambda digest: cache.blob_path(digest.removeprefix("sha256:")),
     )
-    if not all(layer.path.is_file() for layer in image.layers):
+    if not all(layer.path.is_file() for layer in partial.layers):
         return None
     app = d["app"]
     name, level = d["compression"]
     if name not in ("gzip", "zstd", "none"):
         return None
+    wheel = None if d["wheel"] is None else WheelRef(str(d["wheel"][0]), str(d["wheel"][1]))
+    project = layer_from_json(d["project_layer"], cache)
     return Recipe(
-        image=image,
-        partial=image,
-        package=bool(d["package"]),
+        image=replace(partial, layers=(*partial.layers, project)),
+        partial=partial,
+        wheel=wheel,
         name=str(d["name"]),
         version=str(d["version"]),
         venv=str(d["venv"]),
@@ -211,3 +278,17 @@ def _recipe(d: Mapping[str, Any], cache: Cache) -> Recipe | None:
         fresh_until=float("inf") if d["fresh_until"] is None else float(d["fresh_until"]),
         memoisable=True,
     )
+
+
+def layer_json(layer: Layer) -> dict[str, Any]:
+    return {
+        "digest": layer.digest,
+        "diff_id": layer.diff_id,
+        "size": layer.size,
+        "media_type": layer.media_type,
+    }
+
+
+def layer_from_json(d: Mapping[str, Any], cache: Cache) -> Layer:
+    digest = str(d["digest"])
+    return Layer(digest, str(d["diff_id"]), int(d["size"]), str(d["media_type"]), cache.blob_path(digest[7:]))
