@@ -229,7 +229,11 @@ class BuildEnvs:
             env = BuildEnv(path, data["python_executable"], data["scripts_dir"], data["purelib"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
-        return env if Path(env.python_executable).exists() else None
+        if not Path(env.python_executable).exists():
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path / _MARKER)  # used now: `slimline cache prune` keeps it
+        return env
 
     def _create(self, key: str, reqs: list[str]) -> BuildEnv:
         path = self.root / key

@@ -24,7 +24,7 @@ from typing import BinaryIO
 
 from slimline.errors import HashMismatch, SlimlineError
 
-__all__ = ["Cache", "HashingWriter", "atomic_write", "default_root", "sha256_file"]
+__all__ = ["Cache", "CacheBusy", "HashingWriter", "atomic_write", "default_root", "sha256_file", "touch"]
 
 CHUNK = 1 << 20
 
@@ -97,7 +97,11 @@ class Cache:
         return cls(default_root())
 
     def blob_path(self, hexdigest: str) -> Path:
-        return self.root / "blobs" / "sha256" / hexdigest
+        """Where the blob ``hexdigest`` lives.  Asking marks it used (its mtime becomes now, if
+        it exists): ``slimline cache prune`` keeps what was used recently."""
+        path = self.root / "blobs" / "sha256" / hexdigest
+        touch(path)
+        return path
 
     def has_blob(self, hexdigest: str) -> bool:
         return self.blob_path(hexdigest).is_file()
@@ -106,10 +110,32 @@ class Cache:
         return self.root / namespace / key
 
     def read_meta(self, namespace: str, key: str) -> bytes | None:
+        """The metadata file's bytes (marking it used), or None."""
+        path = self.meta_path(namespace, key)
         try:
-            return self.meta_path(namespace, key).read_bytes()
+            data = path.read_bytes()
         except FileNotFoundError:
             return None
+        touch(path)
+        return data
+
+    @contextlib.contextmanager
+    def lock(self, *, exclusive: bool = False) -> Iterator[None]:
+        """Hold the cache: shared by builds (any number at once), exclusive for pruning.
+
+        An exclusive request that cannot be granted at once raises :class:`CacheBusy`."""
+        import fcntl
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / ".lock").open("a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
+            except BlockingIOError:
+                raise CacheBusy(self.root) from None
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def write_meta(self, namespace: str, key: str, data: bytes) -> None:
         with atomic_write(self.meta_path(namespace, key)) as f:
@@ -165,6 +191,22 @@ class Cache:
                 doing=f"reading {what} from the cache {self.root}",
             )
         return path
+
+
+class CacheBusy(SlimlineError):
+    def __init__(self, root: Path) -> None:
+        super().__init__(
+            f"the cache {root} is in use by another slimline process",
+            doing="taking the cache for pruning",
+            hint="run it again when no build is using this cache",
+        )
+        self.root = root
+
+
+def touch(path: Path) -> None:
+    """Mark a cache file used now (see ``slimline cache prune``); a missing file is left missing."""
+    with contextlib.suppress(FileNotFoundError, PermissionError):
+        os.utime(path)
 
 
 def check_writable(root: Path) -> None:

@@ -14,6 +14,7 @@ import argparse
 import json
 import shlex
 import sys
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -92,7 +93,73 @@ def _parser() -> argparse.ArgumentParser:
         q.add_argument("-q", "--quiet", action="store_true")
         q.add_argument("-v", "--verbose", action="store_true")
         q.add_argument("--cache-dir", type=Path, help=argparse.SUPPRESS)
+
+    c = sub.add_parser("cache", help="show or prune slimline's cache")
+    c.add_argument(
+        "action", choices=["info", "prune"], help="info: what it holds; prune: remove what went unused"
+    )
+    c.add_argument(
+        "--older-than",
+        type=float,
+        default=30.0,
+        metavar="DAYS",
+        help="prune: remove what no build used for this many days (default 30; 0 removes everything)",
+    )
+    c.add_argument(
+        "--max-size",
+        type=_size,
+        metavar="SIZE",
+        help="prune: then remove the least recently used until the cache holds at most SIZE (e.g. 5G, 500M)",
+    )
+    c.add_argument("--dry-run", action="store_true", help="prune: say what would go, remove nothing")
+    c.add_argument("-q", "--quiet", action="store_true")
+    c.add_argument("-v", "--verbose", action="store_true")
+    c.add_argument(
+        "--cache-dir", type=Path, help="cache directory (default: $SLIMLINE_CACHE_DIR or the user cache)"
+    )
     return p
+
+
+_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def _size(text: str) -> int:
+    """``5G``, ``500M``, ``1.5GiB``, ``123`` (bytes) -> bytes (binary units)."""
+    raw = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = raw[-1:] if raw[-1:] in _UNITS else ""
+    try:
+        value = float(raw[: len(raw) - len(unit)])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size like 5G, 500M or 1048576") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is negative")
+    return int(value * _UNITS[unit])
+
+
+def _cmd_cache(args: argparse.Namespace, *, cache: Cache, http: Http, report: Reporter) -> list[str]:
+    from slimline import retention
+
+    def mib(n: int) -> str:
+        return f"{n / (1 << 20):.1f} MiB"
+
+    if args.action == "info":
+        found = retention.survey(cache)
+        lines = [f"cache {found.root}: {mib(found.size)}"]
+        lines += [f"  {a.name}: {a.entries} ({mib(a.size)})" for a in found.areas]
+        if found.oldest_use is not None:
+            days = (time.time() - found.oldest_use) / retention.DAY
+            lines.append(f"  least recently used entry: {days:.1f} days ago")
+        return lines
+    if args.older_than < 0:
+        raise SlimlineError("--older-than must be 0 or more days", doing="pruning the cache")
+    done = retention.prune(
+        cache, older_than=args.older_than * retention.DAY, max_size=args.max_size, dry_run=args.dry_run
+    )
+    verb = "would remove" if done.dry_run else "removed"
+    return [
+        f"{verb} {done.files} blobs and wheels, {done.environments} build environments and "
+        f"{done.metadata} metadata files: {mib(done.freed)}; {mib(done.left)} left in {cache.root}"
+    ]
 
 
 def _cmd_login(args: argparse.Namespace, *, cache: Cache, http: Http, report: Reporter) -> list[str]:
@@ -338,10 +405,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     http = Http()
     try:
         check_writable(cache.root)
-        run = {"build": _cmd_build, "base": _cmd_base, "login": _cmd_login, "logout": _cmd_login}[
-            args.command
-        ]
-        for line in run(args, cache=cache, http=http, report=report):
+        run = {
+            "build": _cmd_build,
+            "base": _cmd_base,
+            "login": _cmd_login,
+            "logout": _cmd_login,
+            "cache": _cmd_cache,
+        }[args.command]
+        if args.command == "cache":
+            lines = run(args, cache=cache, http=http, report=report)
+        else:
+            with cache.lock():  # shared: pruning waits until no build uses the cache
+                lines = run(args, cache=cache, http=http, report=report)
+        for line in lines:
             print(line, flush=True)
     except SlimlineError as err:
         print(f"slimline: error: {err}", file=sys.stderr)

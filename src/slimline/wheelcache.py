@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from slimline.cache import Cache, sha256_file
+from slimline.cache import Cache, sha256_file, touch
 from slimline.errors import HashMismatch
 
 __all__ = [
@@ -63,6 +63,7 @@ def named_wheel(cache: Cache, sha256: str, filename: str, *, package: str) -> Pa
     path = cache.root / "wheels" / sha256 / filename
     if not path.is_file():
         return None
+    touch(path)
     actual = sha256_file(path)
     if actual != sha256:
         raise HashMismatch(
