@@ -191,12 +191,15 @@ def _images(started: start_mod.Started, options: _Options) -> list[Recipe]:
             bytecode.check_host(plan.target)
             jobs = [_with_bytecode(j, plan) for j in jobs]
             jobs.insert(0, _stdlib_bytecode_job(base.image, plan))
-        reused = sum(
-            layers.lookup(j.key, cache=cache, mtime=j.mtime, compression=compression) is not None
-            for j in jobs
-        )
+        found = [layers.lookup(j.key, cache=cache, mtime=j.mtime, compression=compression) for j in jobs]
+        reused = sum(f is not None for f in found)
         started_at = time.perf_counter()
-        new_layers = layers.write_many([_layer_maker(j, cache=cache, compression=compression) for j in jobs])
+        new_layers = layers.write_many(
+            [
+                _layer_maker(j, cache=cache, compression=compression) if f is None else _found(f)
+                for j, f in zip(jobs, found, strict=True)
+            ]
+        )
         report.detail(
             f"layers ({platform}): {len(jobs) - reused} of {len(jobs)} made in "
             f"{time.perf_counter() - started_at:.3f} s"
@@ -261,6 +264,10 @@ def _with_bytecode(job: Job, plan: Plan) -> Job:
         key=job.key + _bytecode_suffix(bytecode=True),
         make=lambda: bytecode.compile_tree(job.make(), target=plan.target),
     )
+
+
+def _found(layer: Layer) -> Callable[[], Layer]:
+    return lambda: layer
 
 
 def _layer_maker(job: Job, *, cache: Cache, compression: layers.Compression) -> Callable[[], Layer]:
