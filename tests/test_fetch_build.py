@@ -145,7 +145,8 @@ def test_build_environment_is_reused(tmp_path: Path, monkeypatch: pytest.MonkeyP
     first = build_project_wheel(project, envs=BuildEnvs(cache=cache, index_url=index), cache=cache)
     (env_dir,) = [p for p in (cache.root / "build-envs").iterdir() if p.is_dir()]
     marker = env_dir / ".slimline-env.json"
-    before = (env_dir.stat().st_ino, marker.stat().st_ino, marker.stat().st_mtime_ns)
+    # (reuse marks the marker used: its mtime moves, but a rewrite would give it a new inode)
+    before = (env_dir.stat().st_ino, marker.stat().st_ino, marker.read_bytes())
     installed = sorted(p.name for p in env_dir.rglob("*.dist-info"))
     assert any(name.startswith("flit_core-") for name in installed)
 
@@ -155,7 +156,7 @@ def test_build_environment_is_reused(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("SLIMLINE_INDEX_URL", DEAD_INDEX)
     second = build_project_wheel(project, envs=BuildEnvs(cache=cache), cache=cache)
     assert second != first
-    assert (env_dir.stat().st_ino, marker.stat().st_ino, marker.stat().st_mtime_ns) == before
+    assert (env_dir.stat().st_ino, marker.stat().st_ino, marker.read_bytes()) == before
     assert sorted(p.name for p in env_dir.rglob("*.dist-info")) == installed
     assert [p for p in (cache.root / "build-envs").iterdir() if p.is_dir()] == [env_dir]
 
@@ -165,7 +166,7 @@ def test_project_wheel_is_not_rebuilt_when_unchanged(tmp_path: Path, envs: Build
     cache = Cache(tmp_path / "cache")
     project = write_project(tmp_path / "app", "app", backend="poetry-core", body="V = 1\n")
     first = build_project_wheel(project, envs=envs, cache=cache, target=ARM64_TARGET)  # pure: fits any target
-    mtime = first.stat().st_mtime_ns
+    inode = first.stat().st_ino  # a rebuild stores the wheel anew (a new inode); a use only touches it
     # files outside the source (caches, venvs, VCS data, build output) do not count
     (project / "app" / "__pycache__").mkdir()
     (project / "app" / "__pycache__" / "x.pyc").write_bytes(b"junk")
@@ -173,7 +174,7 @@ def test_project_wheel_is_not_rebuilt_when_unchanged(tmp_path: Path, envs: Build
     (project / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
     (project / "dist").mkdir()
     assert build_project_wheel(project, envs=envs, cache=cache) == first
-    assert first.stat().st_mtime_ns == mtime
+    assert first.stat().st_ino == inode
     (project / "app" / "new.py").write_text("Z = 3\n")
     changed = build_project_wheel(project, envs=envs, cache=cache)
     assert changed != first and "app/new.py" in wheel_names(changed)

@@ -114,7 +114,8 @@ def test_prune_waits_for_no_build_and_info_reports(tmp_path: Path) -> None:
 
     # a build holds the cache (shared lock): prune refuses, says why, removes nothing
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\nfrom slimline.cache import Cache\n"
+        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\n"
+         "from slimline.cache import Cache\n"
          f"with Cache(Path({str(tmp_path / 'cache')!r})).lock():\n"
          "    print('held', flush=True)\n    time.sleep(30)\n"],
         stdout=subprocess.PIPE, text=True,

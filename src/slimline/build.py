@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -188,9 +187,14 @@ def _images(started: start_mod.Started, options: _Options) -> list[Recipe]:
             )
         )
         if settings.bytecode:
-            bytecode.check_host(plan.target)
-            jobs = [_with_bytecode(j, plan) for j in jobs]
-            jobs.insert(0, _stdlib_bytecode_job(base.image, plan))
+            # the compiler holds a process and a temporary directory until the jobs are dropped
+            # the base's own interpreter runs on this host only for a base slimline assembled
+            # from signed Debian packages: any other base's code is not run outside a container
+            trusted = base.name.startswith("debian:")
+            compiler = bytecode.compiler_for(base.image, plan.target, cache=cache, run_image=trusted)
+            report.detail(f"bytecode ({platform}): compiled by {compiler.description}")
+            jobs = [_with_bytecode(j, compiler) for j in jobs]
+            jobs.insert(0, _stdlib_bytecode_job(base.image, plan, compiler))
         found = [layers.lookup(j.key, cache=cache, mtime=j.mtime, compression=compression) for j in jobs]
         reused = sum(f is not None for f in found)
         started_at = time.perf_counter()
@@ -233,8 +237,8 @@ def _images(started: start_mod.Started, options: _Options) -> list[Recipe]:
                 epoch=epoch,
                 compression=compression,
                 fresh_until=base.fresh_until,
-                # local trees and files can change without the key seeing it; bytecode layers
-                # depend on the host interpreter and are not remade by the memo
+                # local trees and files can change without the key seeing it; the memo does not
+                # remake bytecode (it would need the compiler, which is not part of its key)
                 memoisable=not settings.bytecode
                 and not any(p.origin.kind in ("directory", "file") for p in plan.packages),
             )
@@ -243,26 +247,30 @@ def _images(started: start_mod.Started, options: _Options) -> list[Recipe]:
 
 
 def _bytecode_suffix(*, bytecode: bool) -> str:
-    """What ``bytecode = true`` adds to a layer's cache key (the compiler's cache tag)."""
-    return f"|pyc:{sys.implementation.cache_tag}" if bytecode else ""
+    """What ``bytecode = true`` adds to the keys dependency layers are looked up by before the
+    compiler is chosen (:func:`_dependency_jobs`): a suffix no layer is stored under, so such a
+    build always fetches its wheels (the real keys carry the compiler's identity, see
+    :func:`_with_bytecode`)."""
+    return "|pyc:compiler-not-chosen" if bytecode else ""
 
 
-def _stdlib_bytecode_job(base: Image, plan: Plan) -> Job:
+def _stdlib_bytecode_job(base: Image, plan: Plan, compiler: bytecode.Compiler) -> Job:
     return Job(
-        # the compiler's exact version decides the bytes, so it is part of the key
-        f"stdlib-pyc|{base.digest}|{sys.version}",
-        lambda: bytecode.stdlib_tree(base, target=plan.target),
+        # the compiler decides the bytes: the base's digest and tag, or this interpreter's sys.version
+        f"stdlib-pyc|{bytecode.STDLIB_FORMAT}|{base.digest}|{compiler.identity}",
+        lambda: bytecode.stdlib_tree(base, target=plan.target, compiler=compiler),
         "slimline: bytecode for the base's standard library",
         0,
     )
 
 
-def _with_bytecode(job: Job, plan: Plan) -> Job:
-    """The same layer plus ``.pyc`` files compiled for the target (see :mod:`slimline.bytecode`)."""
+def _with_bytecode(job: Job, compiler: bytecode.Compiler) -> Job:
+    """The same layer plus ``.pyc`` files compiled for the target (see :mod:`slimline.bytecode`),
+    keyed by the compiler's identity too."""
     return replace(
         job,
-        key=job.key + _bytecode_suffix(bytecode=True),
-        make=lambda: bytecode.compile_tree(job.make(), target=plan.target),
+        key=f"{job.key}|pyc:{compiler.identity}",
+        make=lambda: bytecode.compile_tree(job.make(), compiler=compiler),
     )
 
 

@@ -69,7 +69,8 @@ def _parser() -> argparse.ArgumentParser:
         "--bytecode",
         action="store_true",
         default=None,
-        help="ship .pyc files compiled ahead of time (needs slimline to run on the image's Python X.Y)",
+        help="ship .pyc files compiled ahead of time by the image's own Python (or, for other bases, "
+        "by slimline's when it is the image's X.Y)",
     )
     b.add_argument("--compression", choices=["gzip", "zstd"], help="layer compression (default gzip)")
     _common(b)
