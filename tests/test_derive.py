@@ -190,3 +190,36 @@ def test_a_tampered_base_wheel_is_refused(tmp_path: Path, envs: BuildEnvs) -> No
 
     with pytest.raises(HashMismatch):
         build_tree_wheel(root, envs=envs, cache=cache)
+
+
+def test_tree_files_rehashes_exactly_the_files_that_were_written(tmp_path: Path) -> None:
+    import json as json_
+    import os
+    import time as time_
+
+    from slimline.wheelcache import _stat_key
+
+    cache = Cache(tmp_path / "cache")
+    root = _poetry_app(tmp_path / "app")
+    time_.sleep(2.1)  # files written in the last two seconds are never trusted
+    first = {f.path: f.digest for f in tree_files(root, cache=cache)}
+    memo = cache.meta_path("tree-stat", _stat_key(root))
+    recorded = json_.loads(memo.read_text())
+    assert set(recorded) == set(first)
+
+    # an unchanged file is not read again: a (planted) recorded digest is taken as it is
+    recorded["src/app/main.py"][1] = "0" * 64
+    memo.write_text(json_.dumps(recorded))
+    assert {f.path: f.digest for f in tree_files(root, cache=cache)}["src/app/main.py"] == "0" * 64
+
+    # a write, even of the same size with the old mtime put back, changes the ctime: hashed again
+    main = root / "src" / "app" / "main.py"
+    st = main.stat()
+    main.write_text(main.read_text().replace("hello", "howdy"))
+    os.utime(main, ns=(st.st_atime_ns, st.st_mtime_ns))
+    again = {f.path: f.digest for f in tree_files(root, cache=cache)}
+    assert again["src/app/main.py"] not in ("0" * 64, first["src/app/main.py"])
+    assert {k: v for k, v in again.items() if k != "src/app/main.py"} == {
+        k: v for k, v in first.items() if k != "src/app/main.py"
+    }
+    assert again == {f.path: f.digest for f in tree_files(root)}  # what reading everything gives

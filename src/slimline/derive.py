@@ -65,7 +65,7 @@ class Known:
 def known(root: Path, *, cache: Cache) -> Known:
     """The wheel of the tree at ``root`` if one was built from these exact files or can be
     derived from the previous one; without running a backend or importing one."""
-    files = tree_files(root)
+    files = tree_files(root, cache=cache)
     path = str(root.resolve())
     key = build_key(kind="tree", tree=tree_hash(files), path=path)
     slot = build_key(kind="tree-slot", path=path)

@@ -27,6 +27,7 @@ import shutil
 import sys
 import sysconfig
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,13 +133,19 @@ class TreeFile:
     digest: str
 
 
-def tree_files(root: Path) -> tuple[TreeFile, ...]:
+def tree_files(root: Path, *, cache: Cache | None = None) -> tuple[TreeFile, ...]:
     """The files and symlinks of a source tree, sorted by directory walk (the order of :func:`tree_hash`).
 
     Skips VCS metadata and tool caches anywhere, ``*.egg-info`` and virtual environments (any
     directory holding ``pyvenv.cfg``) anywhere, and ``dist``, ``build``, ``.venv``, ``venv`` and
     ``node_modules`` at the top.  Symlinked directories count as links, not followed.
+
+    With ``cache``, a file whose device, inode, size, mtime and ctime (nanoseconds) are what they
+    were when it was last hashed is not read again (as git's index does): any write to a file
+    changes its ctime, which no tool can set back.  Files changed in the last two seconds before
+    they were hashed are always hashed again (a write in the same clock tick could go unseen).
     """
+    known, seen = _stat_memo(cache, root)
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
         base = Path(dirpath)
@@ -155,8 +162,45 @@ def tree_files(root: Path) -> tuple[TreeFile, ...]:
             if path.is_symlink():
                 out.append(TreeFile(rel, True, 0, 0, os.readlink(path)))
             elif path.is_file():
-                out.append(TreeFile(rel, False, st.st_mode & 0o111, st.st_size, sha256_file(path)))
+                st = path.stat()
+                ident = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+                prior = known.get(rel)
+                digest = prior[1] if prior is not None and prior[0] == ident else sha256_file(path)
+                seen[rel] = (ident, digest)
+                out.append(TreeFile(rel, False, st.st_mode & 0o111, st.st_size, digest))
+    if cache is not None:
+        _keep_stat_memo(cache, root, seen, known)
     return tuple(out)
+
+
+_STAT_SETTLE_NS = 2_000_000_000
+
+
+def _stat_memo(
+    cache: Cache | None, root: Path
+) -> tuple[dict[str, tuple[list[int], str]], dict[str, tuple[list[int], str]]]:
+    """(what was recorded for ``root``: rel -> (stat identity, sha256), an empty dict to fill)."""
+    if cache is None:
+        return {}, {}
+    raw = cache.read_meta("tree-stat", _stat_key(root))
+    try:
+        known = {str(k): (list(v[0]), str(v[1])) for k, v in json.loads(raw).items()} if raw else {}
+    except (ValueError, TypeError, IndexError, AttributeError):
+        known = {}
+    return known, {}
+
+
+def _keep_stat_memo(
+    cache: Cache, root: Path, seen: dict[str, tuple[list[int], str]], known: dict[str, tuple[list[int], str]]
+) -> None:
+    settled = time.time_ns() - _STAT_SETTLE_NS
+    keep = {rel: v for rel, v in seen.items() if max(v[0][3], v[0][4]) < settled}
+    if keep != known:
+        cache.write_meta("tree-stat", _stat_key(root), json.dumps(keep, sort_keys=True).encode())
+
+
+def _stat_key(root: Path) -> str:
+    return hashlib.sha256(str(root.resolve()).encode()).hexdigest()
 
 
 def tree_hash(root: Path | Sequence[TreeFile]) -> str:
