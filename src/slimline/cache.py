@@ -205,7 +205,7 @@ class CacheBusy(SlimlineError):
 
 def touch(path: Path) -> None:
     """Mark a cache file used now (see ``slimline cache prune``); a missing file is left missing."""
-    with contextlib.suppress(FileNotFoundError, PermissionError):
+    with contextlib.suppress(OSError):  # missing, not ours, or a read-only file system
         os.utime(path)
 
 
