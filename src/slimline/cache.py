@@ -123,7 +123,8 @@ class Cache:
     def lock(self, *, exclusive: bool = False) -> Iterator[None]:
         """Hold the cache: shared by builds (any number at once), exclusive for pruning.
 
-        An exclusive request that cannot be granted at once raises :class:`CacheBusy`."""
+        An exclusive request that cannot be granted at once raises :class:`CacheBusy`.  On a
+        file system without locks a build goes ahead unlocked, and pruning refuses."""
         import fcntl
 
         self.root.mkdir(parents=True, exist_ok=True)
@@ -132,6 +133,15 @@ class Cache:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB if exclusive else fcntl.LOCK_SH)
             except BlockingIOError:
                 raise CacheBusy(self.root) from None
+            except OSError as err:
+                if exclusive:
+                    raise SlimlineError(
+                        f"cannot lock {self.root / '.lock'}: {err.strerror}",
+                        doing="taking the cache for pruning",
+                        hint="prune on a file system that supports locks (flock), or delete the cache",
+                    ) from err
+                yield  # no locks here: builds still work, only pruning needs them
+                return
             try:
                 yield
             finally:
