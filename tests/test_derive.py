@@ -197,13 +197,13 @@ def test_tree_files_rehashes_exactly_the_files_that_were_written(tmp_path: Path)
     import os
     import time as time_
 
-    from slimline.wheelcache import _stat_key
+    from slimline.wheelcache import FileDigests
 
     cache = Cache(tmp_path / "cache")
     root = _poetry_app(tmp_path / "app")
     time_.sleep(2.1)  # files written in the last two seconds are never trusted
     first = {f.path: f.digest for f in tree_files(root, cache=cache)}
-    memo = cache.meta_path("tree-stat", _stat_key(root))
+    memo = cache.meta_path("tree-stat", FileDigests(root, cache=None, purpose="tree").key)
     recorded = json_.loads(memo.read_text())
     assert set(recorded) == set(first)
 

@@ -139,6 +139,11 @@ def test_script_apps_use_the_memo_and_path_dependencies_do_not(
     digest, err = _build(script, tmp_path / "s", "b", env=env)
     assert MEMO_LINE not in err
     assert _full(script, tmp_path / "s", "c", env) == digest
+    # its own files are keyed by content: an edit of the same size (ctime moves) is a new layer
+    main = script / "main.py"
+    main.write_text(main.read_text().replace('"args"', '"ARGS"'))
+    edited, _ = _build(script, tmp_path / "s", "d", env=env)
+    assert edited != digest and _full(script, tmp_path / "s", "e", env) == edited
 
     # the example web app: memoised; an edit to its module is served by the memo
     web = _copy(locked_web, tmp_path)

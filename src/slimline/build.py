@@ -184,6 +184,7 @@ def _images(started: start_mod.Started, options: _Options) -> list[Recipe]:
                 epoch=epoch,
                 plan=plan,
                 exclude_outputs=exclude_outputs,
+                cache=cache,
             )
         )
         if settings.bytecode:
@@ -488,6 +489,7 @@ def _project_job(
     epoch: int,
     plan: Plan,
     exclude_outputs: Sequence[Path],
+    cache: Cache,
 ) -> Job:
     return project_job(
         proj.root,
@@ -498,6 +500,7 @@ def _project_job(
         target=plan.target,
         app=_app_files(settings, exclude_outputs),
         epoch=epoch,
+        cache=cache,
     )
 
 

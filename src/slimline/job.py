@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from slimline.cache import sha256_file
-from slimline.filetree import FileTree
+from slimline.cache import Cache, sha256_file
+from slimline.filetree import FileOnDisk, FileTree
 from slimline.target import Target
+from slimline.wheelcache import FileDigests
 
 __all__ = ["AppFiles", "Job", "project_job"]
 
@@ -49,9 +50,11 @@ def project_job(
     target: Target,
     app: AppFiles,
     epoch: int,
+    cache: Cache | None = None,
 ) -> Job:
     """The project's layer: its wheel installed into the venv (package mode, ``wheel`` given),
-    else its files copied under ``app.workdir``."""
+    else its files copied under ``app.workdir`` (with ``cache``, files unchanged since the last
+    build are not read again to key the layer: :class:`slimline.wheelcache.FileDigests`)."""
     if wheel is not None:
         digest = sha256_file(wheel)
 
@@ -71,11 +74,15 @@ def project_job(
     tree = appfiles.app_tree(
         root, dest=app.workdir, include=app.include, exclude=app.exclude, also_exclude=app.also_exclude
     )
+    digests = FileDigests(root, cache=cache, purpose="app")
     h = hashlib.sha256(app.workdir.encode())
     for entry in tree.entries():
         h.update(repr((entry.path, entry.kind, entry.mode, entry.size, entry.target)).encode())
-        if entry.source is not None:
-            with entry.source.open() as f:
-                while chunk := f.read(1 << 20):
-                    h.update(chunk)
+        source = entry.source
+        if isinstance(source, FileOnDisk) and source.path.is_relative_to(root):
+            h.update(bytes.fromhex(digests.of(source.path)))
+        elif source is not None:
+            with source.open() as f:
+                h.update(hashlib.sha256(f.read()).digest())
+    digests.save()
     return Job(f"app|{h.hexdigest()}", lambda: tree, f"slimline: app files {name}", epoch)

@@ -185,6 +185,7 @@ def remake(
             target=r.target,
             app=replace(r.app, also_exclude=tuple(also_exclude)),
             epoch=r.epoch,
+            cache=cache,
         )
         layer = layers.lookup(job.key, cache=cache, mtime=job.mtime, compression=r.compression)
         how = "reused"

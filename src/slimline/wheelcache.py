@@ -36,6 +36,7 @@ from slimline.cache import Cache, sha256_file, touch
 from slimline.errors import HashMismatch
 
 __all__ = [
+    "FileDigests",
     "TreeFile",
     "build_key",
     "built_wheel",
@@ -138,14 +139,10 @@ def tree_files(root: Path, *, cache: Cache | None = None) -> tuple[TreeFile, ...
 
     Skips VCS metadata and tool caches anywhere, ``*.egg-info`` and virtual environments (any
     directory holding ``pyvenv.cfg``) anywhere, and ``dist``, ``build``, ``.venv``, ``venv`` and
-    ``node_modules`` at the top.  Symlinked directories count as links, not followed.
-
-    With ``cache``, a file whose device, inode, size, mtime and ctime (nanoseconds) are what they
-    were when it was last hashed is not read again (as git's index does): any write to a file
-    changes its ctime, which no tool can set back.  Files changed in the last two seconds before
-    they were hashed are always hashed again (a write in the same clock tick could go unseen).
+    ``node_modules`` at the top.  Symlinked directories count as links, not followed.  With
+    ``cache``, unchanged files are not read again (:class:`FileDigests`).
     """
-    known, seen = _stat_memo(cache, root)
+    digests = FileDigests(root, cache=cache, purpose="tree")
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
         base = Path(dirpath)
@@ -158,49 +155,60 @@ def tree_files(root: Path, *, cache: Cache | None = None) -> tuple[TreeFile, ...
         for name in sorted([*filenames, *links]):
             path = base / name
             rel = path.relative_to(root).as_posix()
-            st = path.lstat()
             if path.is_symlink():
                 out.append(TreeFile(rel, True, 0, 0, os.readlink(path)))
             elif path.is_file():
                 st = path.stat()
-                ident = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
-                prior = known.get(rel)
-                digest = prior[1] if prior is not None and prior[0] == ident else sha256_file(path)
-                seen[rel] = (ident, digest)
-                out.append(TreeFile(rel, False, st.st_mode & 0o111, st.st_size, digest))
-    if cache is not None:
-        _keep_stat_memo(cache, root, seen, known)
+                out.append(TreeFile(rel, False, st.st_mode & 0o111, st.st_size, digests.of(path, st)))
+    digests.save()
     return tuple(out)
 
 
-_STAT_SETTLE_NS = 2_000_000_000
+class FileDigests:
+    """sha256 of files under ``root``, remembered in ``cache`` by each file's stat identity.
 
+    A file whose device, inode, size, mtime and ctime (nanoseconds) are what they were when it
+    was last hashed is not read again (as git's index does): any write to a file changes its
+    ctime, which no tool can set back.  Files changed in the two seconds before they were
+    hashed are not remembered (a write in the same clock tick could go unseen).  ``purpose``
+    keeps the memos of different walks of one root apart; without ``cache`` every file is read.
+    """
 
-def _stat_memo(
-    cache: Cache | None, root: Path
-) -> tuple[dict[str, tuple[list[int], str]], dict[str, tuple[list[int], str]]]:
-    """(what was recorded for ``root``: rel -> (stat identity, sha256), an empty dict to fill)."""
-    if cache is None:
-        return {}, {}
-    raw = cache.read_meta("tree-stat", _stat_key(root))
-    try:
-        known = {str(k): (list(v[0]), str(v[1])) for k, v in json.loads(raw).items()} if raw else {}
-    except (ValueError, TypeError, IndexError, AttributeError):
-        known = {}
-    return known, {}
+    _SETTLE_NS = 2_000_000_000
 
+    def __init__(self, root: Path, *, cache: Cache | None, purpose: str) -> None:
+        self._root, self._cache = root, cache
+        self._key = hashlib.sha256(f"{purpose}|{root.resolve()}".encode()).hexdigest()
+        self._known: dict[str, tuple[list[int], str]] = {}
+        self._seen: dict[str, tuple[list[int], str]] = {}
+        raw = cache.read_meta("tree-stat", self._key) if cache is not None else None
+        try:
+            self._known = {str(k): (list(v[0]), str(v[1])) for k, v in json.loads(raw).items()} if raw else {}
+        except (ValueError, TypeError, IndexError, AttributeError):
+            self._known = {}
 
-def _keep_stat_memo(
-    cache: Cache, root: Path, seen: dict[str, tuple[list[int], str]], known: dict[str, tuple[list[int], str]]
-) -> None:
-    settled = time.time_ns() - _STAT_SETTLE_NS
-    keep = {rel: v for rel, v in seen.items() if max(v[0][3], v[0][4]) < settled}
-    if keep != known:
-        cache.write_meta("tree-stat", _stat_key(root), json.dumps(keep, sort_keys=True).encode())
+    @property
+    def key(self) -> str:
+        return self._key
 
+    def of(self, path: Path, st: os.stat_result | None = None) -> str:
+        """The sha256 (hex) of the regular file ``path`` (under the root)."""
+        st = st or path.stat()
+        rel = path.relative_to(self._root).as_posix()
+        ident = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+        prior = self._known.get(rel)
+        digest = prior[1] if prior is not None and prior[0] == ident else sha256_file(path)
+        self._seen[rel] = (ident, digest)
+        return digest
 
-def _stat_key(root: Path) -> str:
-    return hashlib.sha256(str(root.resolve()).encode()).hexdigest()
+    def save(self) -> None:
+        """Remember the settled files hashed since this value was made (replacing the memo)."""
+        if self._cache is None:
+            return
+        settled = time.time_ns() - self._SETTLE_NS
+        keep = {rel: v for rel, v in self._seen.items() if max(v[0][3], v[0][4]) < settled}
+        if keep != self._known:
+            self._cache.write_meta("tree-stat", self._key, json.dumps(keep, sort_keys=True).encode())
 
 
 def tree_hash(root: Path | Sequence[TreeFile]) -> str:
