@@ -280,7 +280,7 @@ def _found(layer: Layer) -> Callable[[], Layer]:
 
 
 def _layer_maker(job: Job, *, cache: Cache, compression: layers.Compression) -> Callable[[], Layer]:
-    return lambda: layers.cached(job.key, job.make, cache=cache, mtime=job.mtime, compression=compression)
+    return lambda: layers.store(job.key, job.make, cache=cache, mtime=job.mtime, compression=compression)
 
 
 def _complete_base(

@@ -30,14 +30,14 @@ import tempfile
 import threading
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from slimline import __version__
 from slimline.cache import Cache, HashingWriter
 from slimline.errors import SlimlineError
-from slimline.filetree import Entry, FileTree, Kind
+from slimline.filetree import Bytes, Entry, FileTree, Kind
 from slimline.oci.image import LAYER_GZIP, LAYER_TAR, LAYER_ZSTD, Layer
 
 if TYPE_CHECKING:
@@ -48,9 +48,12 @@ __all__ = [
     "FORMAT_VERSION",
     "Compression",
     "cached",
+    "from_record",
     "lookup",
     "members",
     "read_tree",
+    "record",
+    "store",
     "walk",
     "write",
     "write_many",
@@ -345,6 +348,23 @@ def _meta_key(key: str, *, mtime: int, compression: Compression) -> str:
     ).hexdigest()
 
 
+def record(layer: Layer) -> dict[str, Any]:
+    """What the cache keeps of a layer besides its blob (see :func:`from_record`)."""
+    return {
+        "digest": layer.digest,
+        "diff_id": layer.diff_id,
+        "size": layer.size,
+        "media_type": layer.media_type,
+    }
+
+
+def from_record(d: Mapping[str, Any], *, cache: Cache) -> Layer:
+    """The layer :func:`record` described, its blob in ``cache`` (which may since have gone)."""
+    digest = str(d["digest"])
+    path = cache.blob_path(digest.removeprefix("sha256:"))
+    return Layer(digest, str(d["diff_id"]), int(d["size"]), str(d["media_type"]), path)
+
+
 def lookup(key: str, *, cache: Cache, mtime: int = 0, compression: Compression | None = None) -> Layer | None:
     """The cached layer for ``key`` (see :func:`cached`), or None.  Never builds anything."""
     if os.environ.get("SLIMLINE_NO_LAYER_CACHE") == "1":
@@ -352,11 +372,26 @@ def lookup(key: str, *, cache: Cache, mtime: int = 0, compression: Compression |
     meta = cache.read_meta("layers", _meta_key(key, mtime=mtime, compression=compression or Compression()))
     if meta is None:
         return None
-    d = json.loads(meta)
-    path = cache.blob_path(d["digest"].removeprefix("sha256:"))
-    if not (path.is_file() and path.stat().st_size == d["size"]):
+    layer = from_record(json.loads(meta), cache=cache)
+    if not (layer.path.is_file() and layer.path.stat().st_size == layer.size):
         return None
-    return Layer(d["digest"], d["diff_id"], d["size"], d["media_type"], path)
+    return layer
+
+
+def store(
+    key: str,
+    make: Callable[[], FileTree],
+    *,
+    cache: Cache,
+    mtime: int = 0,
+    compression: Compression | None = None,
+) -> Layer:
+    """``make()`` the layer for ``key``, write it and remember it for :func:`lookup`."""
+    compression = compression or Compression()
+    layer = write(make(), cache=cache, mtime=mtime, compression=compression)
+    meta = json.dumps(record(layer)).encode()
+    cache.write_meta("layers", _meta_key(key, mtime=mtime, compression=compression), meta)
+    return layer
 
 
 def cached(
@@ -371,24 +406,8 @@ def cached(
     ``make()`` it, write it and remember it.  ``key`` must capture every input of ``make``.
 
     ``SLIMLINE_NO_LAYER_CACHE=1`` makes every call rebuild (benchmarks, debugging)."""
-    compression = compression or Compression()
     hit = lookup(key, cache=cache, mtime=mtime, compression=compression)
-    if hit is not None:
-        return hit
-    layer = write(make(), cache=cache, mtime=mtime, compression=compression)
-    cache.write_meta(
-        "layers",
-        _meta_key(key, mtime=mtime, compression=compression),
-        json.dumps(
-            {
-                "digest": layer.digest,
-                "diff_id": layer.diff_id,
-                "size": layer.size,
-                "media_type": layer.media_type,
-            }
-        ).encode(),
-    )
-    return layer
+    return hit if hit is not None else store(key, make, cache=cache, mtime=mtime, compression=compression)
 
 
 def write_many(jobs: list[Callable[[], Layer]], *, workers: int | None = None) -> list[Layer]:
@@ -421,8 +440,6 @@ def members(layer: Layer) -> Iterator[tarfile.TarFile]:
 def read_tree(layer: Layer) -> FileTree:
     """A layer's members as an in-memory tree (file contents held as bytes): for small layers
     that are to be written again with a few files changed.  Whiteouts are kept as files."""
-    from slimline.filetree import Bytes
-
     out: dict[str, Entry] = {}
     with members(layer) as tar:
         for m in tar:

@@ -116,7 +116,7 @@ def keep(memo_key: str, recipes: Sequence[Recipe], *, name: str, cache: Cache) -
                 "manifest": partial.manifest_bytes.decode(),
                 "config": partial.config_bytes.decode(),
                 "wheel": None if r.wheel is None else [r.wheel.sha256, r.wheel.filename],
-                "project_layer": layer_json(r.project_layer),
+                "project_layer": layers.record(r.project_layer),
                 "name": r.name,
                 "version": r.version,
                 "venv": r.venv,
@@ -191,7 +191,7 @@ def remake(
         how = "reused"
         if layer is None:
             patched = _patched(r, wheel, cache=cache) if wheel is not None else None
-            layer = layers.cached(
+            layer = layers.store(
                 job.key, patched or job.make, cache=cache, mtime=job.mtime, compression=r.compression
             )
             how = "patched" if patched else "new"
@@ -259,7 +259,7 @@ def _recipe(d: Mapping[str, Any], cache: Cache) -> Recipe | None:
     if name not in ("gzip", "zstd", "none"):
         return None
     wheel = None if d["wheel"] is None else WheelRef(str(d["wheel"][0]), str(d["wheel"][1]))
-    project = layer_from_json(d["project_layer"], cache)
+    project = layers.from_record(d["project_layer"], cache=cache)
     return Recipe(
         image=replace(partial, layers=(*partial.layers, project)),
         partial=partial,
@@ -279,17 +279,3 @@ def _recipe(d: Mapping[str, Any], cache: Cache) -> Recipe | None:
         fresh_until=float("inf") if d["fresh_until"] is None else float(d["fresh_until"]),
         memoisable=True,
     )
-
-
-def layer_json(layer: Layer) -> dict[str, Any]:
-    return {
-        "digest": layer.digest,
-        "diff_id": layer.diff_id,
-        "size": layer.size,
-        "media_type": layer.media_type,
-    }
-
-
-def layer_from_json(d: Mapping[str, Any], cache: Cache) -> Layer:
-    digest = str(d["digest"])
-    return Layer(digest, str(d["diff_id"]), int(d["size"]), str(d["media_type"]), cache.blob_path(digest[7:]))
