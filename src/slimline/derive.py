@@ -29,7 +29,7 @@ import io
 import json
 import tempfile
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ from slimline.wheelcache import (
     tree_hash,
 )
 
-__all__ = ["Known", "derive", "known", "module_changes", "new_record", "remember"]
+__all__ = ["Known", "derive", "known", "module_changes", "new_record", "record_member", "remember"]
 
 FORMAT = 2
 _COPYING_BACKENDS = frozenset({"poetry.core.masonry.api"})
@@ -82,51 +82,60 @@ def remember(root: Path, files: Sequence[TreeFile], wheel: Path, *, cache: Cache
     ``slot`` names the tree across its versions (its path and the host that builds it).
     Nothing is recorded for a backend whose output :func:`derive` cannot reproduce.
     """
-    if not _copying_backend(root):
+    data = _pyproject(root)
+    if not _copying_backend(data):
         cache.write_meta("derive", slot, b"{}")
         return
-    protected = _protected(root)
+    protected = _protected(data)
     by_digest: dict[str, list[str]] = {}
     for f in files:
         if not f.link and f.path not in protected:
             by_digest.setdefault(f.digest, []).append(f.path)
+    members = _member_digests(wheel)
     copies: dict[str, str] = {}
-    with zipfile.ZipFile(wheel) as zf:
-        for info in zf.infolist():
-            member = info.filename
-            top = member.split("/", 1)[0]
-            if "/" not in member or top.endswith((".dist-info", ".data")) or info.is_dir():
-                continue
-            digest = hashlib.sha256(zf.read(info)).hexdigest()
-            # the source is the one tree file with these bytes whose path ends in the member's
-            sources = [p for p in by_digest.get(digest, ()) if p == member or p.endswith("/" + member)]
-            if len(sources) == 1:
-                copies[member] = sources[0]
+    for member, digest in members.items():
+        top = member.split("/", 1)[0]
+        if "/" not in member or top.endswith((".dist-info", ".data")):
+            continue
+        # the source is the one tree file with these bytes whose path ends in the member's
+        sources = [p for p in by_digest.get(digest, ()) if p == member or p.endswith("/" + member)]
+        if len(sources) == 1:
+            copies[member] = sources[0]
     # a file copied into two members is not derivable (one member would go stale)
     counts: dict[str, int] = {}
     for source in copies.values():
         counts[source] = counts.get(source, 0) + 1
     copies = {m: s for m, s in copies.items() if counts[s] == 1}
-    _record(files, wheel, copies, sorted(protected), cache=cache, slot=slot)
+    _record(files, wheel, members, copies, sorted(protected), cache=cache, slot=slot)
+
+
+def _member_digests(wheel: Path) -> dict[str, str]:
+    """The sha256 (hex) of every file member of ``wheel``, by member name."""
+    with zipfile.ZipFile(wheel) as zf:
+        return {i.filename: hashlib.sha256(zf.read(i)).hexdigest() for i in zf.infolist() if not i.is_dir()}
+
+
+def record_member(names: Iterable[str]) -> str | None:
+    """The wheel's ``<name>.dist-info/RECORD`` among its member ``names``."""
+    return next((n for n in names if n.endswith(".dist-info/RECORD") and n.count("/") == 1), None)
 
 
 def _record(
     files: Sequence[TreeFile],
     wheel: Path,
+    members: Mapping[str, str],
     copies: Mapping[str, str],
     protected: Sequence[str],
     *,
     cache: Cache,
     slot: str,
 ) -> None:
-    with zipfile.ZipFile(wheel) as zf:
-        members = sorted({hashlib.sha256(zf.read(i)).hexdigest() for i in zf.infolist() if not i.is_dir()})
     record = {
         "format": FORMAT,
         "tree": [[f.path, f.link, f.exec_bits, f.size, f.digest] for f in files],
         "wheel": {"filename": wheel.name, "sha256": sha256_file(wheel)},
         "copies": dict(copies),
-        "members": members,  # the sha256 of every member's contents
+        "members": sorted(set(members.values())),  # the sha256 of every member's contents
         "protected": list(protected),
     }
     cache.write_meta("derive", slot, json.dumps(record, sort_keys=True).encode())
@@ -173,7 +182,7 @@ def derive(root: Path, files: Sequence[TreeFile], *, cache: Cache, slot: str, ke
             _rewrite(old, out, replaced)
             wheel = keep_built(cache, out, key=key)
     # the same pyproject.toml, so the same copies and protected files
-    _record(files, wheel, copies, sorted(protected), cache=cache, slot=slot)
+    _record(files, wheel, _member_digests(wheel), copies, sorted(protected), cache=cache, slot=slot)
     return wheel
 
 
@@ -181,14 +190,7 @@ def _rewrite(old: Path, out: Path, replaced: Mapping[str, bytes]) -> None:
     """Copy the wheel ``old`` to ``out`` with the members in ``replaced`` given new contents."""
     with zipfile.ZipFile(old) as src, zipfile.ZipFile(out, "w") as dst:
         infos = src.infolist()
-        record_name = next(
-            (
-                i.filename
-                for i in infos
-                if i.filename.endswith(".dist-info/RECORD") and i.filename.count("/") == 1
-            ),
-            None,
-        )
+        record_name = record_member(i.filename for i in infos)
         for info in infos:
             if info.filename in replaced:
                 data = replaced[info.filename]
@@ -247,8 +249,7 @@ def module_changes(old: Path, new: Path) -> dict[str, bytes] | None:
     return out
 
 
-def _copying_backend(root: Path) -> bool:
-    data = _pyproject(root)
+def _copying_backend(data: Mapping[str, Any]) -> bool:
     backend = data.get("build-system", {}).get("build-backend")
     poetry = data.get("tool", {}).get("poetry", {})
     return backend in _COPYING_BACKENDS and "build" not in poetry
@@ -259,9 +260,8 @@ def _selects(path: str) -> bool:
     return path.rsplit("/", 1)[-1] in (".gitignore", ".hgignore", ".ignore", ".gitattributes")
 
 
-def _protected(root: Path) -> frozenset[str]:
+def _protected(data: Mapping[str, Any]) -> frozenset[str]:
     """Files whose contents go into the wheel's metadata: never derivable."""
-    data = _pyproject(root)
     names = {"pyproject.toml"}
     for readme in (
         data.get("project", {}).get("readme"),

@@ -223,7 +223,7 @@ def _patched(r: Recipe, wheel: Path, *, cache: Cache) -> Callable[[], FileTree] 
     site = f"{r.venv.strip('/')}/lib/python{r.target.python_xy}/site-packages"
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
-    record = next((n for n in names if n.endswith(".dist-info/RECORD") and n.count("/") == 1), None)
+    record = derive.record_member(names)
     tree = layers.read_tree(r.project_layer)
     entries = {f"{site}/{m}": tree.get(f"{site}/{m}") for m in [*changes, record or ""]}
     if record is None or any(
