@@ -52,6 +52,11 @@ class Base:
     # 0 for what may change at any time (tags, layouts and archives on disk).
     fresh_until: float = 0.0
 
+    @property
+    def assembled(self) -> bool:
+        """Assembled by slimline from signed Debian packages (a ``debian:`` reference)."""
+        return self.name.startswith("debian:")
+
 
 def resolve(
     text: str | None,

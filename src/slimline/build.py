@@ -191,8 +191,7 @@ def _images(started: start_mod.Started, options: _Options) -> list[Recipe]:
             # the compiler holds a process and a temporary directory until the jobs are dropped
             # the base's own interpreter runs on this host only for a base slimline assembled
             # from signed Debian packages: any other base's code is not run outside a container
-            trusted = base.name.startswith("debian:")
-            compiler = bytecode.compiler_for(base.image, plan.target, cache=cache, run_image=trusted)
+            compiler = bytecode.compiler_for(base.image, plan.target, cache=cache, run_image=base.assembled)
             report.detail(f"bytecode ({platform}): compiled by {compiler.description}")
             jobs = [_with_bytecode(j, compiler) for j in jobs]
             jobs.insert(0, _stdlib_bytecode_job(base.image, plan, compiler))
@@ -308,7 +307,7 @@ def _complete_base(
     if not have or not missing:
         return base
     text = ", ".join(f"{pkg} (for {', '.join(who)})" for pkg, who in sorted(missing.items()))
-    if not base.name.startswith("debian:"):
+    if not base.assembled:
         report.step(f"warning: the base {base.name} lacks {text}; importing those may fail")
         return base
     report.step(f"adding {text} to the base")

@@ -8,9 +8,10 @@ builds and runs.  An environment is complete only once its marker file is writte
 and top-ups happen under a file lock, so parallel slimline processes share them safely.
 
 Finished wheels are kept by content in :mod:`slimline.wheelcache`, recorded under a key of
-their inputs plus the host that built them (:func:`build_key`).  A wheel built from a source
-tree (a path dependency or the project) is keyed by a hash of the tree's files
-(:func:`~slimline.wheelcache.tree_hash`), so an unchanged tree is not rebuilt.
+their inputs plus the host that built them (:func:`slimline.wheelcache.build_key`).  A wheel
+built from a source tree (a path dependency or the project) is keyed by a hash of the tree's
+files (:func:`~slimline.wheelcache.tree_hash`), so an unchanged tree is not rebuilt, and is
+derived from the last one when only modules changed (:mod:`slimline.derive`).
 """
 
 from __future__ import annotations
@@ -40,12 +41,12 @@ from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from slimline import derive
-from slimline.cache import Cache, atomic_write
+from slimline.cache import Cache, atomic_write, touch
 from slimline.errors import SlimlineError, redact
 from slimline.http import BasicAuth, Http
 from slimline.report import Quiet, Reporter
 from slimline.target import Target
-from slimline.wheelcache import build_key, built_wheel, host_identity, keep_built
+from slimline.wheelcache import built_wheel, host_identity, keep_built
 
 __all__ = [
     "BuildEnv",
@@ -53,11 +54,9 @@ __all__ = [
     "BuildEnvs",
     "BuildFailed",
     "build_cached",
-    "build_key",
     "build_project_wheel",
     "build_tree_wheel",
     "build_wheel",
-    "host_identity",
     "unusable_reason",
 ]
 
@@ -231,8 +230,7 @@ class BuildEnvs:
             return None
         if not Path(env.python_executable).exists():
             return None
-        with contextlib.suppress(OSError):
-            os.utime(path / _MARKER)  # used now: `slimline cache prune` keeps it
+        touch(path / _MARKER)  # used now: `slimline cache prune` keeps it
         return env
 
     def _create(self, key: str, reqs: list[str]) -> BuildEnv:

@@ -211,11 +211,11 @@ class FileDigests:
             self._cache.write_meta("tree-stat", self._key, json.dumps(keep, sort_keys=True).encode())
 
 
-def tree_hash(root: Path | Sequence[TreeFile]) -> str:
-    """sha256 over the relative paths, exec bits, symlink targets and contents of a source tree
-    (a directory, or what :func:`tree_files` listed of one)."""
+def tree_hash(files: Sequence[TreeFile]) -> str:
+    """sha256 over the relative paths, exec bits, symlink targets and contents of a source tree,
+    as :func:`tree_files` lists it."""
     h = hashlib.sha256()
-    for f in tree_files(root) if isinstance(root, Path) else root:
+    for f in files:
         if f.link:
             h.update(f"L {f.path}\0{f.digest}\0".encode())
         else:
