@@ -84,20 +84,13 @@ def measure_slimline(app: App, s: Setup) -> dict[str, Any]:
     configured = app.debian_packages()
     # packages a build adds to the base for the wheels' native code (libstdc++6 for numpy), found
     # by one probe build, so that the seeded cache holds every base pin a build resolves
-    probe = _stderr(
-        [
-            SLIMLINE,
-            "build",
-            project,
-            "--base",
-            f"debian:{s.suite}",
-            "--cache-dir",
-            here / "probe-cache",
-            "-v",
-            "--to",
-            f"oci:{here / 'probe'}:probe",
-        ]
-    )
+
+    def build_cmd(cache: Path, to: str, *, verbose: bool = False) -> list[str | Path]:
+        """``slimline build`` of the app on the Debian base, with ``cache``, writing ``to``."""
+        return [SLIMLINE, "build", project, "--base", f"debian:{s.suite}", "--cache-dir", cache,
+                "-v" if verbose else "-q", "--to", to]  # fmt: skip
+
+    probe = _stderr(build_cmd(here / "probe-cache", f"oci:{here / 'probe'}:probe", verbose=True))
     added = sorted(
         {
             pkg
@@ -131,42 +124,14 @@ def measure_slimline(app: App, s: Setup) -> dict[str, Any]:
     warm = here / "cache"
 
     def build(tag: str, cache: Path, env: dict[str, str] | None = None, to: str | None = None) -> None:
-        sh(
-            [
-                SLIMLINE,
-                "build",
-                project,
-                "--base",
-                f"debian:{s.suite}",
-                "--cache-dir",
-                cache,
-                "-q",
-                "--to",
-                to or f"oci:{here / 'out'}:{tag}",
-            ],
-            env=env,
-            timeout=900,
-        )
+        sh(build_cmd(cache, to or f"oci:{here / 'out'}:{tag}"), env=env, timeout=900)
 
     colds = []
     for _i in range(s.cold_runs):
         shutil.rmtree(warm, ignore_errors=True)
         shutil.copytree(template, warm)
         t0 = time.perf_counter()
-        report = _stderr(
-            [
-                SLIMLINE,
-                "build",
-                project,
-                "--base",
-                f"debian:{s.suite}",
-                "--cache-dir",
-                warm,
-                "-v",
-                "--to",
-                f"oci:{here / 'out'}:cold",
-            ]
-        )
+        report = _stderr(build_cmd(warm, f"oci:{here / 'out'}:cold", verbose=True))
         colds.append(time.perf_counter() - t0)
         if "assembling base" in report:
             raise SystemExit(
@@ -179,10 +144,8 @@ def measure_slimline(app: App, s: Setup) -> dict[str, Any]:
         # -v: slimline reports how long making its layers took (the dependency layers, from
         # cached wheels, and the small project layer), the figure set beside uv's install time
         err = _stderr(
-            [SLIMLINE, "build", project, "--base", f"debian:{s.suite}", "--cache-dir", warm, "-v",
-             "--to", f"oci:{here / 'out'}:full"],
-            env={"SLIMLINE_NO_LAYER_CACHE": "1"},
-        )  # fmt: skip
+            build_cmd(warm, f"oci:{here / 'out'}:full", verbose=True), env={"SLIMLINE_NO_LAYER_CACHE": "1"}
+        )
         found = re.search(r"layers \([^)]*\): (\d+) of (\d+) made in ([0-9.]+) s", err)
         if found is None or found[1] != found[2]:
             raise SystemExit(f"bench: the warm full build of {app.key} did not report making every layer")
