@@ -268,12 +268,10 @@ def _cmd_build(args: argparse.Namespace, *, cache: Cache, http: Http, report: Re
     memo_key = memo.key(root, command=_command(args))
     recalled = memo.recall(memo_key, cache=cache) if memo_key is not None else None
     if recalled is not None:
-        excluded = _excluded(_outputs(args, root=root, name=recalled.name))
-        images = memo.remake(recalled, root, also_exclude=excluded, cache=cache, report=report)
+        outputs = _outputs(args, root=root, name=recalled.name)
+        images = memo.remake(recalled, root, also_exclude=_excluded(outputs), cache=cache, report=report)
         if images is not None:
-            return _publish(
-                args, images, root=root, name=recalled.name, http=http, report=report, cache=cache
-            )
+            return _publish(args, images, outputs, name=recalled.name, http=http, report=report, cache=cache)
     import tomllib  # only a full build reads the project here
 
     pyproject = root / "pyproject.toml"
@@ -292,7 +290,7 @@ def _cmd_build(args: argparse.Namespace, *, cache: Cache, http: Http, report: Re
     table = data.get("tool", {}).get("slimline", {})
     s = settings_mod.load(table, overrides=_overrides(args))
     name = s.tag or _default_name(data)
-    excluded = _excluded(_outputs(args, root=root, name=name))
+    outputs = _outputs(args, root=root, name=name)
     from slimline.start import start
 
     with start(root, index_setting=s.index_url, cache=cache, http=http) as started:
@@ -306,13 +304,13 @@ def _cmd_build(args: argparse.Namespace, *, cache: Cache, http: Http, report: Re
             report=report,
             refresh_base=args.refresh,
             insecure=args.insecure_registry,
-            exclude_outputs=excluded,
+            exclude_outputs=_excluded(outputs),
             started=started,
         )
     if memo_key is not None:
         memo.keep(memo_key, recipes, name=name, cache=cache)
     images = [r.image for r in recipes]
-    return _publish(args, images, root=root, name=name, http=http, report=report, cache=cache)
+    return _publish(args, images, outputs, name=name, http=http, report=report, cache=cache)
 
 
 def _command(args: argparse.Namespace) -> dict[str, Any]:
@@ -338,8 +336,8 @@ def _outputs(args: argparse.Namespace, *, root: Path, name: str) -> list[Ref]:
 def _publish(
     args: argparse.Namespace,
     images: list[Image],
+    outputs: list[Ref],
     *,
-    root: Path,
     name: str,
     http: Http,
     report: Reporter,
@@ -347,7 +345,6 @@ def _publish(
 ) -> list[str]:
     from slimline import publish
 
-    outputs = _outputs(args, root=root, name=name)
     return publish.publish(
         images, outputs, name=name, http=http, insecure=args.insecure_registry, report=report, cache=cache
     )
