@@ -19,7 +19,7 @@ from typing import Any
 from slimline.cache import Cache
 from slimline.errors import SlimlineError
 from slimline.http import Http
-from slimline.oci import archive, layout
+from slimline.oci import layout
 from slimline.oci.image import LAYER_ZSTD, Image
 from slimline.oci.reference import ArchiveRef, DaemonRef, DebianBaseRef, OciRef, Ref, RegistryRef
 from slimline.report import Reporter
@@ -46,6 +46,8 @@ def _layout(images: Sequence[Image], ref: OciRef, ctx: Context) -> str:
 
 
 def _archive(images: Sequence[Image], ref: ArchiveRef, ctx: Context) -> str:
+    from slimline.oci import archive  # imported when needed: it loads zstandard
+
     if any(layer.media_type == LAYER_ZSTD for layer in images[0].layers):
         ctx.report.step(f"note: {ref} has zstd layers: docker load needs Docker 23 or later")
     return archive.write(images[0], ref, name=ctx.name)

@@ -22,10 +22,8 @@ import contextlib
 import hashlib
 import json
 import os
-import platform
 import shutil
 import sys
-import sysconfig
 import threading
 import time
 from collections.abc import Sequence
@@ -226,13 +224,27 @@ def tree_hash(files: Sequence[TreeFile]) -> str:
 
 def host_identity() -> dict[str, str]:
     """What a host build depends on: the interpreter and platform that run the backend."""
-    libc, libc_version = platform.libc_ver()
+    import sysconfig  # imported here: rebuilds served from the memo never key a host build
+
     return {
         "python": sys.version,
         "executable": os.path.realpath(sys.executable),
         "platform": sysconfig.get_platform(),
-        "libc": f"{libc}-{libc_version}",
+        "libc": _libc(),
     }
+
+
+def _libc() -> str:
+    """``glibc-2.36``: the C library and version, as :func:`platform.libc_ver` names them."""
+    try:  # glibc answers here; platform (slow to import) asks the same before scanning files
+        name, _, version = (os.confstr("CS_GNU_LIBC_VERSION") or "").partition(" ")
+    except (ValueError, OSError):
+        name = version = ""
+    if not name or not version:
+        import platform
+
+        name, version = platform.libc_ver()
+    return f"{name}-{version}"
 
 
 def build_key(**parts: str) -> str:

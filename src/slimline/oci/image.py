@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -59,9 +60,8 @@ def canonical_json(value: Any) -> bytes:
 
 
 def rfc3339(epoch: int) -> str:
-    import datetime as _dt
-
-    return _dt.datetime.fromtimestamp(epoch, tz=_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``epoch`` (seconds since 1970, UTC) as the RFC 3339 time OCI configs hold."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
 
 def sha256_digest(data: bytes) -> str:

@@ -1,0 +1,32 @@
+"""The command itself: the console script and ``python -m slimline`` are one command, with the
+exit statuses the cli module documents (0 done, 1 a slimline error, 2 bad usage)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from slimline import __version__
+from tests.support import run, tool
+
+FORMS = {"console script": [tool("slimline")], "python -m": [sys.executable, "-m", "slimline"]}
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_version_usage_and_errors(form: str, tmp_path: Path) -> None:
+    cmd = FORMS[form]
+    version = run([*cmd, "--version"])
+    assert version.stdout.strip() == f"slimline {__version__}"
+
+    usage = run([*cmd, "bild"], check=False)
+    assert usage.returncode == 2 and "invalid choice: 'bild'" in usage.stderr, usage.stderr
+
+    missing = tmp_path / "no-project"
+    missing.mkdir()
+    env = {"SLIMLINE_CACHE_DIR": str(tmp_path / "cache")}
+    error = run([*cmd, "build", str(missing), "-q"], env=env, check=False)
+    assert error.returncode == 1, error.stderr
+    assert error.stderr.startswith("slimline: error: ") and "pyproject.toml does not exist" in error.stderr
+    assert error.stdout == ""
