@@ -18,17 +18,19 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # Only light modules here: `slimline build` starts the project's wheel before loading the rest.
 from slimline import __version__, memo
 from slimline.cache import Cache, check_writable
 from slimline.errors import SlimlineError
-from slimline.http import Http
 from slimline.oci import reference
 from slimline.oci.image import Image
 from slimline.oci.reference import ArchiveRef, OciRef, Ref
 from slimline.report import Quiet, Reporter, Stderr
+
+if TYPE_CHECKING:  # the network client loads only when a command needs it
+    from slimline.http import Http
 
 __all__ = ["main"]
 
@@ -137,7 +139,7 @@ def _size(text: str) -> int:
     return int(value * _UNITS[unit])
 
 
-def _cmd_cache(args: argparse.Namespace, *, cache: Cache, http: Http, report: Reporter) -> list[str]:
+def _cmd_cache(args: argparse.Namespace, *, cache: Cache, report: Reporter) -> list[str]:
     from slimline import retention
 
     def mib(n: int) -> str:
@@ -163,7 +165,7 @@ def _cmd_cache(args: argparse.Namespace, *, cache: Cache, http: Http, report: Re
     ]
 
 
-def _cmd_login(args: argparse.Namespace, *, cache: Cache, http: Http, report: Reporter) -> list[str]:
+def _cmd_login(args: argparse.Namespace, *, cache: Cache, report: Reporter) -> list[str]:
     import getpass
 
     from slimline.oci import login
@@ -173,6 +175,8 @@ def _cmd_login(args: argparse.Namespace, *, cache: Cache, http: Http, report: Re
         removed = login.logout(args.registry, path=path)
         report.done(f"{'removed' if removed else 'there were no'} credentials for {args.registry} in {path}")
         return []
+    from slimline.http import Http
+
     username = args.username or input("Username: ").strip()
     password = sys.stdin.read().rstrip("\r\n") if args.password_stdin else getpass.getpass("Password: ")
     if not username or not password:
@@ -181,7 +185,7 @@ def _cmd_login(args: argparse.Namespace, *, cache: Cache, http: Http, report: Re
         args.registry,
         username=username,
         password=password,
-        http=http,
+        http=Http(),
         insecure=args.insecure_registry,
         path=path,
     )
@@ -263,7 +267,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _cmd_build(args: argparse.Namespace, *, cache: Cache, http: Http, report: Reporter) -> list[str]:
+def _cmd_build(args: argparse.Namespace, *, cache: Cache, report: Reporter) -> list[str]:
     root = args.project.resolve()
     memo_key = memo.key(root, command=_command(args))
     recalled = memo.recall(memo_key, cache=cache) if memo_key is not None else None
@@ -271,7 +275,7 @@ def _cmd_build(args: argparse.Namespace, *, cache: Cache, http: Http, report: Re
         outputs = _outputs(args, root=root, name=recalled.name)
         images = memo.remake(recalled, root, also_exclude=_excluded(outputs), cache=cache, report=report)
         if images is not None:
-            return _publish(args, images, outputs, name=recalled.name, http=http, report=report, cache=cache)
+            return _publish(args, images, outputs, name=recalled.name, http=None, report=report, cache=cache)
     import tomllib  # only a full build reads the project here
 
     pyproject = root / "pyproject.toml"
@@ -291,8 +295,10 @@ def _cmd_build(args: argparse.Namespace, *, cache: Cache, http: Http, report: Re
     s = settings_mod.load(table, overrides=_overrides(args))
     name = s.tag or _default_name(data)
     outputs = _outputs(args, root=root, name=name)
+    from slimline.http import Http
     from slimline.start import start
 
+    http = Http()
     with start(root, index_setting=s.index_url, cache=cache, http=http) as started:
         from slimline import build as build_mod  # the heavy part, loaded while the project's wheel builds
 
@@ -339,7 +345,7 @@ def _publish(
     outputs: list[Ref],
     *,
     name: str,
-    http: Http,
+    http: Http | None,
     report: Reporter,
     cache: Cache,
 ) -> list[str]:
@@ -358,11 +364,13 @@ def _default_name(data: dict[str, Any]) -> str:
     return f"{name}:{version}"
 
 
-def _cmd_base(args: argparse.Namespace, *, cache: Cache, http: Http, report: Reporter) -> list[str]:
+def _cmd_base(args: argparse.Namespace, *, cache: Cache, report: Reporter) -> list[str]:
     from slimline import bases, layers, publish
     from slimline.debian import ref as debian_ref
+    from slimline.http import Http
     from slimline.oci.image import Platform
 
+    http = Http()
     debian = debian_ref.BaseSettings(mirror=args.mirror, packages=tuple(args.package))
     platforms = [Platform.parse(p) for p in (args.platform or ["linux/amd64"])]
     images = [
@@ -400,7 +408,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     report: Reporter = Quiet() if args.quiet else Stderr(verbose=args.verbose)
     cache = Cache(args.cache_dir) if args.cache_dir else Cache.default()
-    http = Http()
     try:
         check_writable(cache.root)
         run = {
@@ -411,10 +418,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cache": _cmd_cache,
         }[args.command]
         if args.command == "cache":
-            lines = run(args, cache=cache, http=http, report=report)
+            lines = run(args, cache=cache, report=report)
         else:
             with cache.lock():  # shared: pruning waits until no build uses the cache
-                lines = run(args, cache=cache, http=http, report=report)
+                lines = run(args, cache=cache, report=report)
         for line in lines:
             print(line, flush=True)
     except SlimlineError as err:

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slimline.cache import Cache
 from slimline.errors import SlimlineError
-from slimline.http import Http
 from slimline.oci import layout
 from slimline.oci.image import LAYER_ZSTD, Image
 from slimline.oci.reference import ArchiveRef, DaemonRef, DebianBaseRef, OciRef, Ref, RegistryRef
 from slimline.report import Reporter
+
+if TYPE_CHECKING:  # the network client loads only for outputs that need it
+    from slimline.http import Http
 
 __all__ = ["SINGLE_PLATFORM", "WRITERS", "Context", "publish", "register"]
 
@@ -54,6 +56,7 @@ def _archive(images: Sequence[Image], ref: ArchiveRef, ctx: Context) -> str:
 
 
 def _registry(images: Sequence[Image], ref: RegistryRef, ctx: Context) -> str:
+    from slimline.http import Http
     from slimline.oci import registry  # imported when needed: the registry client is heavier
 
     http = ctx.http or Http()

@@ -19,6 +19,7 @@ Contract:
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -26,7 +27,7 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,7 +223,8 @@ def tree_hash(files: Sequence[TreeFile]) -> str:
     return h.hexdigest()
 
 
-def host_identity() -> dict[str, str]:
+@functools.cache
+def host_identity() -> Mapping[str, str]:
     """What a host build depends on: the interpreter and platform that run the backend."""
     import sysconfig  # imported here: rebuilds served from the memo never key a host build
 
