@@ -9,6 +9,7 @@ import importlib.util
 import io
 import marshal
 import os
+import shutil
 import sys
 import tarfile
 import tempfile
@@ -18,6 +19,7 @@ import pytest
 
 from slimline import rootfs
 from slimline.bytecode import BytecodeError, compile_tree, compiler_for
+from slimline.cache import Cache
 from slimline.compiler import HostCompiler
 from slimline.errors import UnsafePath
 from slimline.filetree import TreeBuilder
@@ -161,3 +163,41 @@ def test_unpack_never_writes_outside_its_root(tmp_path: Path) -> None:
     with pytest.raises(UnsafePath):
         rootfs.unpack(Image(Platform("amd64"), (evil,)), tmp_path / "a" / "root")
     assert not (tmp_path / "escaped").exists() and not (tmp_path / "a" / "escaped").exists()
+
+
+def test_a_cached_base_is_unpacked_once_appears_whole_and_is_marked_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = Cache(tmp_path / "cache")
+    one = Image(Platform("amd64"), (_layer(tmp_path, "one", [("usr/bin/python3", "file", b"py")]),))
+    root = rootfs.cached(one, cache=cache)
+    assert root.parent == cache.root / rootfs.AREA and (root / "usr/bin/python3").read_bytes() == b"py"
+    assert root.stat().st_mode & 0o777 == 0o755
+    (root / "sentinel").write_text("not unpacked again")
+    os.utime(root, (1, 1))
+    assert rootfs.cached(one, cache=cache) == root  # the same copy, now marked used
+    assert (root / "sentinel").exists() and root.stat().st_mtime > 1
+
+    # other layers, another copy.  Two builds unpacking it at once: the one whose rename comes
+    # second drops its own copy and uses the first one's
+    two = Image(Platform("amd64"), (_layer(tmp_path, "two", [("usr/bin/python3", "file", b"two")]),))
+    first = rootfs.cached(two, cache=Cache(tmp_path / "other-build"))
+    real_unpack = rootfs.unpack
+
+    def finished_meanwhile(image: Image, dest: Path) -> None:
+        real_unpack(image, dest)
+        shutil.copytree(first, dest.parent / first.name, symlinks=True)
+        (dest.parent / first.name / "from-the-other-build").touch()
+
+    monkeypatch.setattr(rootfs, "unpack", finished_meanwhile)
+    won = rootfs.cached(two, cache=cache)
+    assert won.name == first.name and (won / "from-the-other-build").exists()
+    assert (won / "usr/bin/python3").read_bytes() == b"two"
+    assert sorted(p.name for p in (cache.root / rootfs.AREA).iterdir()) == sorted([root.name, won.name])
+
+    # an unsafe layer: an error, and nothing left behind, finished or not
+    monkeypatch.setattr(rootfs, "unpack", real_unpack)
+    evil = Image(Platform("amd64"), (_layer(tmp_path, "evil", [("a/../../escaped", "file", b"no")]),))
+    with pytest.raises(UnsafePath):
+        rootfs.cached(evil, cache=cache)
+    assert sorted(p.name for p in (cache.root / rootfs.AREA).iterdir()) == sorted([root.name, won.name])

@@ -143,14 +143,14 @@ def _link_or_copy(src: str, dst: str) -> None:
 
 
 def _private_cache(dest: Path) -> Path:
-    """The shared cache's downloads and base pins (hard links), without its layers: a build with
-    it compiles everything again in a new process."""
+    """The shared cache's downloads and base pins (hard links), without its layers and unpacked
+    bases: a build with it unpacks the base and compiles everything again in a new process."""
     shutil.copytree(
         cache_dir(),
         dest,
         copy_function=_link_or_copy,
         ignore=lambda folder, names: [
-            n for n in names if folder == str(cache_dir()) and n in ("layers", "memo")
+            n for n in names if folder == str(cache_dir()) and n in ("layers", "memo", "rootfs")
         ],
     )
     return dest
@@ -178,6 +178,27 @@ def test_build_with_bytecode_on_trixie_ships_pyc_the_image_uses(locked_cli: Path
     assert made is not None and made[1] == made[2], second.stderr  # nothing reused: compiled anew
     digests = [p.stdout.strip().splitlines()[-1].split("@")[-1].strip() for p in (first, second)]
     assert digests[0].startswith("sha256:") and digests[0] == digests[1]
+
+    # that build unpacked the base into its cache once; a rebuild after a code change compiles
+    # the changed project with that copy (not unpacked again) and ships the new code's bytecode
+    (unpacked,) = (other / "rootfs").iterdir()
+    (unpacked / "slimline-test-sentinel").write_text("kept")
+    cli = proj / "src" / "greet" / "cli.py"
+    cli.write_text(cli.read_text().replace('MESSAGE = "hello"', 'MESSAGE = "howdy"'))
+    third = slimline(
+        "build", str(proj), "--bytecode", "--to", f"oci:{layout}:three", "-v",
+        env={"SLIMLINE_CACHE_DIR": str(other)},
+    )  # fmt: skip
+    made = re.search(r"layers \(linux/amd64\): (\d+) of (\d+) made", third.stderr)
+    assert made is not None and made[1] == "1", third.stderr  # the project's layer only
+    assert [p.name for p in (other / "rootfs").iterdir()] == [unpacked.name]
+    assert (unpacked / "slimline-test-sentinel").read_text() == "kept"
+    ran = podman_run(
+        f"oci:{layout}:three", "--name", "pyc", flags=["--read-only", "--env", "PYTHONVERBOSE=1"]
+    )
+    assert ran.stdout.strip() == "howdy, pyc!"
+    pyc = "/app/.venv/lib/python3.13/site-packages/greet/__pycache__/cli.cpython-313.pyc"
+    assert f"code object from '{pyc}'" in ran.stderr
 
     config = json.loads(run([tool("skopeo"), "inspect", "--config", f"oci:{layout}:one"]).stdout)
     assert not any(e.startswith("PYTHONDONTWRITEBYTECODE=") for e in config["config"]["Env"])

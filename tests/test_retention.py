@@ -30,6 +30,12 @@ def _age(path: Path, days: float) -> None:
     os.utime(path, (t, t))
 
 
+def _disk_size(top: Path) -> int:
+    """Bytes on disk of a directory tree, as ``du`` counts them."""
+    paths = [top, *top.rglob("*")]
+    return sum(p.lstat().st_blocks * 512 for p in paths)
+
+
 def _blob(cache: Cache, data: bytes, days: float) -> Path:
     digest, _ = cache.put_stream(io.BytesIO(data))
     path = cache.root / "blobs" / "sha256" / digest
@@ -52,6 +58,11 @@ def _filled(root: Path) -> dict[str, Path]:
         (envs / name / ".slimline-env.json").write_text("{}")
         (envs / f"{name}.lock").touch()
         _age(envs / name / ".slimline-env.json", days)
+    bases = root / "rootfs"  # unpacked bases (rootfs.cached): marked used on the directory itself
+    for name, days in (("c" * 32, 40), ("d" * 32, 3), (".tmp-half", 3)):
+        (bases / name / "usr" / "bin").mkdir(parents=True)
+        (bases / name / "usr" / "bin" / "python3").write_bytes(b"p" * 3000)
+        _age(bases / name, days)
     cache.write_meta("layers", "a" * 64, json.dumps({"digest": f"sha256:{old_blob.name}"}).encode())
     cache.write_meta("layers", "b" * 64, json.dumps({"digest": f"sha256:{new_blob.name}"}).encode())
     _age(cache.meta_path("layers", "a" * 64), 40)
@@ -69,6 +80,9 @@ def _filled(root: Path) -> dict[str, Path]:
         "wheel": wheel,
         "old_env": envs / "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
         "new_env": envs / "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+        "old_base": bases / ("c" * 32),
+        "new_base": bases / ("d" * 32),
+        "unfinished_base": bases / ".tmp-half",
         "old_meta": cache.meta_path("layers", "a" * 64),
         "new_meta": cache.meta_path("layers", "b" * 64),
         "foreign": root / "poetry" / "cache" / "old.txt",
@@ -80,8 +94,11 @@ def _filled(root: Path) -> dict[str, Path]:
 def test_prune_removes_what_went_unused_and_nothing_else(tmp_path: Path) -> None:
     paths = _filled(tmp_path / "cache")
     proc = slimline("cache", "prune", "--older-than", "30", "--cache-dir", str(tmp_path / "cache"))
-    assert "removed 2 blobs and wheels, 1 build environments and 1 metadata files" in proc.stdout
-    gone = {"old_blob", "wheel_blob", "wheel", "old_env", "old_meta", "stale"}
+    assert (
+        "removed 2 blobs and wheels, 1 build environments, 1 unpacked bases and 1 metadata files"
+        in proc.stdout
+    )
+    gone = {"old_blob", "wheel_blob", "wheel", "old_env", "old_base", "unfinished_base", "old_meta", "stale"}
     for name, path in paths.items():
         assert path.exists() == (name not in gone), name
     assert not paths["wheel"].parent.exists()  # the emptied wheels/<sha> directory too
@@ -94,22 +111,27 @@ def test_dry_run_and_max_size(tmp_path: Path) -> None:
     assert proc.stdout.startswith("would remove 2 blobs and wheels")
     assert all(path.exists() for path in paths.values())
 
-    # nothing is a month old now, but the cache must shrink to 8 KiB: the least recently used go
-    # first (the 2-day-old environment before the 1-day-old blob), until it fits
+    # nothing is a month old now, but the cache must shrink by the size of the base and the
+    # environment: the least recently used go first (the 3-day-old base, then the 2-day-old
+    # environment), and the 1-day-old blob after them is kept, since the cache then fits
     for path in paths.values():
         os.utime(path, None)
+    _age(paths["new_base"], 3)
     _age(paths["new_env"] / ".slimline-env.json", 2)
     _age(paths["new_blob"], 1)
     cache = Cache(tmp_path / "cache")
-    done = retention.prune(cache, older_than=30 * DAY, max_size=8 * 1024)
-    assert not paths["new_env"].exists()
-    assert done.left == retention.survey(cache).size <= 8 * 1024
+    fits = retention.survey(cache).size - _disk_size(paths["new_base"]) - _disk_size(paths["new_env"])
+    done = retention.prune(cache, older_than=30 * DAY, max_size=fits)
+    assert not paths["new_base"].exists() and not paths["new_env"].exists()
+    assert paths["new_blob"].exists()
+    assert done.left == retention.survey(cache).size <= fits
 
 
 def test_prune_waits_for_no_build_and_info_reports(tmp_path: Path) -> None:
     _filled(tmp_path / "cache")
     info = slimline("cache", "info", "--cache-dir", str(tmp_path / "cache")).stdout
     assert f"cache {tmp_path / 'cache'}:" in info and "build environments: 2" in info
+    assert "unpacked bases (for bytecode): 2" in info  # the unfinished one is not counted
     assert "least recently used entry: 40.0 days ago" in info
 
     # a build holds the cache (shared lock): prune refuses, says why, removes nothing

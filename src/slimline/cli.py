@@ -160,8 +160,9 @@ def _cmd_cache(args: argparse.Namespace, *, cache: Cache, report: Reporter) -> l
     )
     verb = "would remove" if done.dry_run else "removed"
     return [
-        f"{verb} {done.files} blobs and wheels, {done.environments} build environments and "
-        f"{done.metadata} metadata files: {mib(done.freed)}; {mib(done.left)} left in {cache.root}"
+        f"{verb} {done.files} blobs and wheels, {done.environments} build environments, "
+        f"{done.bases} unpacked bases and {done.metadata} metadata files: {mib(done.freed)}; "
+        f"{mib(done.left)} left in {cache.root}"
     ]
 
 

@@ -7,12 +7,13 @@ writes it (``compile(source, path, "exec", dont_inherit=True, optimize=0)``, the
 ``_code_to_hash_pyc(code, source_hash(source), checked=True)``, as ``py_compile`` does with
 ``--invalidation-mode checked-hash``), or None when the source does not compile.
 
-:class:`ImageCompiler` unpacks the base (:mod:`slimline.rootfs`) into a private temporary
-directory and runs its interpreter through the image's own dynamic loader (found from the
-interpreter's ``PT_INTERP``), under ``qemu-<arch>`` for another architecture, with an empty
-environment but ``PYTHONHASHSEED=0``.  One process serves the whole build, over its stdin and
-stdout (framing below), one request at a time.  Its output depends on the base image and the
-sources only, so layers it compiles are keyed by the base's digest (:attr:`Compiler.identity`).
+:class:`ImageCompiler` unpacks the base (:mod:`slimline.rootfs`), once per base into the cache
+(else into a private temporary directory), and runs its interpreter through the image's own
+dynamic loader (found from the interpreter's ``PT_INTERP``), under ``qemu-<arch>`` for another
+architecture, with an empty environment but ``PYTHONHASHSEED=0``.  One process serves the
+whole build, over its stdin and stdout (framing below), one request at a time.  Its output
+depends on the base image and the sources only, so layers it compiles are keyed by the base's
+digest (:attr:`Compiler.identity`).
 :class:`HostCompiler` compiles in this process; its identity is this interpreter's
 ``sys.version``.
 
@@ -158,12 +159,14 @@ class ImageCompiler(Compiler):
     """The base image's interpreter, run here (see the module's contract).  The base is unpacked
     and the interpreter started on the first :meth:`compile` (or by :meth:`start`)."""
 
-    def __init__(self, image: Image, target: Target, *, runner: tuple[str, ...]) -> None:
+    def __init__(
+        self, image: Image, target: Target, *, runner: tuple[str, ...], cache: Cache | None = None
+    ) -> None:
         self.identity = f"image:{image.digest}:{_tag(target)}"
         self.cache_tag = _tag(target)
         how = f" under {Path(runner[0]).name}" if runner else ""
         self.description = f"the base's CPython {target.python_xy} ({target.interpreter}){how}"
-        self._image, self._target, self._runner = image, target, runner
+        self._image, self._target, self._runner, self._cache = image, target, runner, cache
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._failed: SlimlineError | None = None  # why it did not start: not tried again
@@ -191,7 +194,7 @@ class ImageCompiler(Compiler):
             raise self._failed
         if self._server is None:
             try:
-                self._server = _Server(self._image, self._target, self._runner)
+                self._server = _Server(self._image, self._target, self._runner, cache=self._cache)
             except OSError as err:
                 self._failed = BytecodeError(
                     f"it could not be started: {err}", doing=f"starting the base's {self._target.interpreter}"
@@ -209,16 +212,21 @@ def _tag(target: Target) -> str:
 
 
 class _Server:
-    """The unpacked base and its interpreter process (started by the constructor)."""
+    """The unpacked base and its interpreter process (started by the constructor).  The base is
+    unpacked once into ``cache`` (:func:`slimline.rootfs.cached`), or without a cache into the
+    server's private directory, which :meth:`close` deletes."""
 
-    def __init__(self, image: Image, target: Target, runner: tuple[str, ...]) -> None:
+    def __init__(self, image: Image, target: Target, runner: tuple[str, ...], *, cache: Cache | None) -> None:
         self._doing = f"compiling bytecode with the base's {target.interpreter}"
         self._dir = Path(tempfile.mkdtemp(prefix="slimline-pyc-"))
         self._proc: subprocess.Popen[bytes] | None = None
         try:
-            root = self._dir / "root"
-            root.mkdir()
-            rootfs.unpack(image, root)
+            if cache is not None:
+                root = rootfs.cached(image, cache=cache)
+            else:
+                root = self._dir / "root"
+                root.mkdir()
+                rootfs.unpack(image, root)
             argv = [*runner, *_launcher(root, target), "-s", "-S", "-B", "-c", _SERVER]
             self._stderr = open(self._dir / "stderr", "w+b")  # noqa: SIM115 (closed by close())
             self._proc = subprocess.Popen(
@@ -398,7 +406,7 @@ def choose(image: Image, target: Target, *, cache: Cache | None = None, run_imag
     elif runner is None:
         reason = f"it is {target.platform.architecture} code and {emulator} is not installed"
     else:
-        compiler = ImageCompiler(image, target, runner=runner)
+        compiler = ImageCompiler(image, target, runner=runner, cache=cache)
         key = _probe_key(image, runner)
         if cache is not None and cache.read_meta("bytecode-probe", key) is not None:
             return compiler

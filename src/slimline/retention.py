@@ -5,15 +5,16 @@ Every read of the cache marks what it reads used (:meth:`slimline.cache.Cache.bl
 mtime to now), so an entry's mtime is its last use.  Contract of :func:`prune`:
 
 - it removes blobs and named wheels (by inode: a wheel hard-linked to its blob goes with it),
-  build environments and metadata files last used before ``now - older_than``; then, if
-  ``max_size`` is given, the least recently used blobs, wheels and environments until the
-  cache holds at most that many bytes;
+  build environments, unpacked bases (:func:`slimline.rootfs.cached`) and metadata files last
+  used before ``now - older_than``; then, if ``max_size`` is given, the least recently used
+  blobs, wheels, environments and unpacked bases until the cache holds at most that many bytes;
 - it never removes anything a later build could not make again: every reader of the cache
   checks that what an entry names still exists (a layer whose blob is gone is rebuilt, a
   memo or a base pin whose blobs are gone is not used), so pruning costs time, not
   correctness;
 - it runs under the cache's exclusive lock (:meth:`~slimline.cache.Cache.lock`): never while a
-  build uses the cache; leftover temporary files (``*.part``) older than a day go too;
+  build uses the cache; leftovers of writes that never finished (``*.part`` files, ``.tmp-*``
+  directories) older than a day go too;
 - files and directories the cache does not know (not slimline's) are left alone.
 """
 
@@ -34,6 +35,8 @@ __all__ = ["Area", "Pruned", "Survey", "prune", "survey"]
 DAY = 24 * 3600
 _CONTENT = ("blobs", "wheels")  # content-addressed files (hard-linked to each other)
 _ENVS = "build-envs"
+_ROOTFS = "rootfs"  # slimline.rootfs.AREA (not imported: that module loads the layer machinery)
+_TMP = ".tmp-"  # an unpacked base still being written
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ class Survey:
 class Pruned:
     files: int  # blobs and named wheels (inodes)
     environments: int
+    bases: int  # unpacked bases
     metadata: int
     freed: int  # bytes
     left: int  # bytes the cache holds afterwards
@@ -66,12 +70,12 @@ class Pruned:
 
 @dataclass(frozen=True, slots=True)
 class _Item:
-    """One removable unit: an inode with its paths, or a build environment directory."""
+    """One removable unit: an inode with its paths, or a build environment or unpacked base."""
 
     paths: tuple[Path, ...]
     size: int
     used: float
-    kind: str  # "file", "environment", "metadata"
+    kind: str  # "file", "environment", "base", "metadata"
 
 
 def survey(cache: Cache) -> Survey:
@@ -81,6 +85,7 @@ def survey(cache: Cache) -> Survey:
     for kind, label in (
         ("file", "blobs and wheels"),
         ("environment", "build environments"),
+        ("base", "unpacked bases (for bytecode)"),
         ("metadata", "metadata"),
     ):
         chosen = [i for i in items if i.kind == kind]
@@ -122,6 +127,7 @@ def prune(
         return Pruned(
             files=sum(1 for i in gone if i.kind == "file"),
             environments=sum(1 for i in gone if i.kind == "environment"),
+            bases=sum(1 for i in gone if i.kind == "base"),
             metadata=sum(1 for i in gone if i.kind == "metadata"),
             freed=sum(i.size for i in gone),
             left=sum(i.size for i in kept),
@@ -145,13 +151,16 @@ def _items(root: Path) -> Iterator[_Item]:
         yield _Item(tuple(paths), st.st_blocks * 512, st.st_mtime, "file")
     envs = root / _ENVS
     if envs.is_dir():
-        for env in sorted(p for p in envs.iterdir() if p.is_dir() and not p.is_symlink()):
+        for env in _dirs(envs):
             marker = env / ".slimline-env.json"
             used = (marker if marker.exists() else env).stat().st_mtime
             lock = envs / f"{env.name}.lock"
             yield _Item((env, lock), _tree_size(env), used, "environment")
+    for base in _dirs(root / _ROOTFS):
+        if not base.name.startswith(_TMP):
+            yield _Item((base,), _tree_size(base), base.stat().st_mtime, "base")
     for namespace in sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()):
-        if namespace.name in (*_CONTENT, _ENVS):
+        if namespace.name in (*_CONTENT, _ENVS, _ROOTFS):
             continue
         for path in sorted(namespace.iterdir()):
             # slimline's metadata files are flat, named by a hex key; anything else is not ours
@@ -162,6 +171,11 @@ def _items(root: Path) -> Iterator[_Item]:
 
 def _is_key(name: str) -> bool:
     return len(name) >= 16 and all(c in "0123456789abcdef" for c in name)
+
+
+def _dirs(top: Path) -> list[Path]:
+    """The directories in ``top`` (not symlinks to them), sorted; none if it does not exist."""
+    return sorted(p for p in top.iterdir() if p.is_dir() and not p.is_symlink()) if top.is_dir() else []
 
 
 def _files(top: Path) -> Iterator[Path]:
@@ -201,3 +215,6 @@ def _remove_leftovers(root: Path, now: float) -> None:
         for path in _files(root / area):
             if path.name.endswith(".part") and path.lstat().st_mtime < now - DAY:
                 path.unlink(missing_ok=True)
+    for base in _dirs(root / _ROOTFS):
+        if base.name.startswith(_TMP) and base.stat().st_mtime < now - DAY:
+            shutil.rmtree(base, ignore_errors=True)

@@ -16,22 +16,33 @@ from registries).  Concretely:
 
 Relative symlinks are written as they are: a program run from ``dest`` is trusted as much as the
 base it comes from (it can read anything the user can), so reads through them are not policed.
+
+:func:`cached` keeps one unpacked copy per image in the cache (``<cache>/rootfs/<key>``), so that
+only the first build with a base pays for unpacking it.
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import json
 import os
 import shutil
 import stat
 import tarfile
+import tempfile
 from pathlib import Path
 from typing import IO
 
 from slimline import layers
+from slimline.cache import Cache, touch
 from slimline.errors import SlimlineError, UnsafePath
 from slimline.oci.image import Image
 
-__all__ = ["RootfsError", "resolve", "unpack"]
+__all__ = ["AREA", "RootfsError", "cached", "resolve", "unpack"]
+
+AREA = "rootfs"  # the cache's directory of unpacked images
+FORMAT = "1"  # bump when unpack() writes other files or modes: older copies are then not used
 
 _MAX_HOPS = 40  # symlinks followed in one lookup, as Linux allows
 _WHITEOUT = ".wh."
@@ -60,6 +71,37 @@ def unpack(image: Image, dest: Path) -> None:
                     continue
                 written.add("/".join(parts))
                 _apply(root, parts, member, tar, written)
+
+
+def cached(image: Image, *, cache: Cache) -> Path:
+    """``image``'s file system as :func:`unpack` writes it, from the cache, unpacked there first
+    if no earlier build did: ``<cache>/rootfs/<key>``, keyed by the layers' diff_ids.
+
+    Contract: the directory appears whole or not at all (it is unpacked beside its name, then
+    renamed; of two builds unpacking at once, one rename wins and the other copy is dropped);
+    every call marks it used (``slimline cache prune``).  Callers only read it, and only while
+    they hold the cache (:meth:`~slimline.cache.Cache.lock`), which keeps pruning away.
+    """
+    key = hashlib.sha256(json.dumps([FORMAT, [layer.diff_id for layer in image.layers]]).encode()).hexdigest()
+    done = cache.root / AREA / key[:32]
+    if done.is_dir():
+        touch(done)
+        return done
+    done.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=done.parent))
+    try:
+        unpack(image, tmp)
+        os.chmod(tmp, 0o755)
+        try:
+            os.rename(tmp, done)
+        except OSError as err:
+            if err.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not done.is_dir():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # another build unpacked it first
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return done
 
 
 def resolve(root: Path, path: str) -> Path | None:
