@@ -6,7 +6,9 @@ Measures, with the real ``slimline`` command line, in one run:
 * warm full build: downloads and the base are cached, every slimline-made layer is rebuilt
   (``SLIMLINE_NO_LAYER_CACHE=1``);
 * rebuild after a one-line change to the app (dependency layers come from the layer cache);
-* rebuild with no change.
+* rebuild with no change;
+* rebuild after a one-line change with ``--bytecode`` (the changed project compiled by the
+  base's own Python, from the base unpacked once into the cache).
 
 Targets (issue 2): code-change rebuild <= 0.5 s, warm full build <= 3 s.
 Usage: ``.venv/bin/python bench/build_times.py [--runs 5] [--readme] [--json out.json]``
@@ -65,8 +67,11 @@ def main() -> None:
     main_py = app / "src" / "hello" / "main.py"
     layout = work / "out"
 
-    def build(tag: str, extra: dict[str, str] | None = None) -> None:
-        sh([SLIMLINE, "build", str(app), "--to", f"oci:{layout}:{tag}", "-q"], env={**env, **(extra or {})})
+    def build(tag: str, extra: dict[str, str] | None = None, *, flags: tuple[str, ...] = ()) -> None:
+        sh(
+            [SLIMLINE, "build", str(app), *flags, "--to", f"oci:{layout}:{tag}", "-q"],
+            env={**env, **(extra or {})},
+        )
 
     build("warmup")  # fills the download cache and pins the base
     full = measure("warm full build", args.runs, lambda i: build("full", {"SLIMLINE_NO_LAYER_CACHE": "1"}))
@@ -84,10 +89,18 @@ def main() -> None:
     build("same")
     same = measure("rebuild with no change", args.runs, lambda i: build("same"))
     compressed, unpacked, count = image_sizes(layout, "same")
+    build("pyc-warmup", flags=("--bytecode",))  # compiles the dependencies and the standard library
+    pyc = measure(
+        "rebuild after a one-line change, with --bytecode",
+        args.runs,
+        lambda i: build(f"pyc{i}", flags=("--bytecode",)),
+        before=lambda i: change(args.runs + i),
+    )
+    main_py.write_text(original)
 
     targets = {"warm full build": 3.0, "rebuild after a one-line change": 0.5}
     rows = []
-    for t in (full, code, same):
+    for t in (full, code, same, pyc):
         target = targets.get(t.name)
         verdict = (
             ""
@@ -112,7 +125,7 @@ def main() -> None:
                 {
                     "timings": {
                         t.name: {"median": t.median, "min": t.low, "max": t.high, "samples": list(t.samples)}
-                        for t in (full, code, same)
+                        for t in (full, code, same, pyc)
                     },
                     "compressed_bytes": compressed,
                     "unpacked_bytes": unpacked,
