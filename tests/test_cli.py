@@ -22,6 +22,8 @@ def test_version_usage_and_errors(form: str, tmp_path: Path) -> None:
 
     usage = run([*cmd, "bild"], check=False)
     assert usage.returncode == 2 and "invalid choice: 'bild'" in usage.stderr, usage.stderr
+    no_value = run([*cmd, "build", "--label", "revision"], check=False)
+    assert no_value.returncode == 2 and "argument --label: 'revision' is not KEY=VALUE" in no_value.stderr
 
     missing = tmp_path / "no-project"
     missing.mkdir()

@@ -66,8 +66,9 @@ def test_cli_image_runs_and_holds_exactly_the_main_group(locked_cli: Path, tmp_p
     layout = tmp_path / "out"
     archive = tmp_path / "greet.tar"
     proc = slimline(
-        "build", str(proj), "--to", f"oci:{layout}:v1", "--to", f"docker-archive:{archive}:greet:v1"
-    )
+        "build", str(proj), "--to", f"oci:{layout}:v1", "--to", f"docker-archive:{archive}:greet:v1",
+        "--label", "org.opencontainers.image.revision=0123abc", "--env", "GREET_MODE=a=b",
+    )  # fmt: skip
     digest = _digest(proc.stdout)
     assert digest.startswith("sha256:")
 
@@ -91,7 +92,10 @@ def test_cli_image_runs_and_holds_exactly_the_main_group(locked_cli: Path, tmp_p
     env = dict(e.split("=", 1) for e in config["config"]["Env"])
     assert env["PATH"].startswith("/app/.venv/bin:")
     assert env["VIRTUAL_ENV"] == "/app/.venv"
-    assert config["config"]["Labels"]["org.opencontainers.image.title"] == "greet"
+    assert env["GREET_MODE"] == "a=b"  # --env: split at the first "="
+    labels = config["config"]["Labels"]
+    assert labels["org.opencontainers.image.title"] == "greet"
+    assert labels["org.opencontainers.image.revision"] == "0123abc"
 
 
 def test_groups_and_extras_select_exactly(locked_cli: Path, tmp_path: Path) -> None:

@@ -84,6 +84,19 @@ def test_overrides_win() -> None:
     assert both == ("linux/amd64", "linux/arm64/v8")
 
 
+def test_command_line_env_and_labels_add_to_the_tables() -> None:
+    s = settings.load(
+        {"env": {"A": "1", "B": "2"}, "labels": {"team": "web"}},
+        overrides={"env": {"B": "3", "C": ""}, "labels": {"org.opencontainers.image.revision": "abc"}},
+    )
+    assert s.env == {"A": "1", "B": "3", "C": ""}
+    assert s.labels == {"team": "web", "org.opencontainers.image.revision": "abc"}
+    assert settings.load({}, overrides={"labels": {"k": "v"}}).labels == {"k": "v"}
+    with pytest.raises(SettingsError) as info:
+        settings.load({}, overrides={"labels": {"k": 1}})
+    assert info.value.key == "--label"
+
+
 @pytest.mark.parametrize(
     ("table", "key", "suggestion"),
     [

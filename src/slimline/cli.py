@@ -68,6 +68,22 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--cmd", help="default arguments, as a JSON list or a shell-quoted string")
     b.add_argument("--tag", help="image name[:tag] recorded in outputs (default: PROJECT:VERSION)")
     b.add_argument(
+        "--label",
+        action="append",
+        type=_key_value,
+        default=None,
+        metavar="KEY=VALUE",
+        help="image label, added to the labels setting (repeatable)",
+    )
+    b.add_argument(
+        "--env",
+        action="append",
+        type=_key_value,
+        default=None,
+        metavar="NAME=VALUE",
+        help="environment variable of the image, added to the env setting (repeatable)",
+    )
+    b.add_argument(
         "--bytecode",
         action="store_true",
         default=None,
@@ -240,6 +256,13 @@ def _argv_list(text: str | None) -> list[str] | None:
     return shlex.split(stripped)
 
 
+def _key_value(text: str) -> tuple[str, str]:
+    key, eq, value = text.partition("=")
+    if not eq or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key.strip(), value
+
+
 def _split(values: Sequence[str] | None) -> list[str] | None:
     if values is None:
         return None
@@ -262,6 +285,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("tag", args.tag),
         ("compression", args.compression),
         ("bytecode", args.bytecode),
+        ("labels", dict(args.label) if args.label else None),
+        ("env", dict(args.env) if args.env else None),
     ):
         if value is not None:
             out[key] = value

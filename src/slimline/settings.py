@@ -212,6 +212,9 @@ def _unknown(key: str, known: Mapping[str, object], where: str) -> SettingsError
     return SettingsError(f"unknown key {key!r}", key=where, hint=hint)
 
 
+_ADDED_TO = {"env": "env", "labels": "label"}  # setting -> its command-line option (KEY=VALUE)
+
+
 def _apply(
     values: dict[str, Any],
     source: Mapping[str, Any],
@@ -240,7 +243,11 @@ def load(table: Mapping[str, Any], *, overrides: Mapping[str, object] | None = N
         if value is None:
             continue
         key = raw.replace("_", "-")
-        if key == "debian":
+        if key in _ADDED_TO and isinstance(value, Mapping):
+            # tables: the command line's entries add to the setting's, and win over the same key
+            attr, check = _KEYS[key]
+            top[attr] = {**top.get(attr, {}), **check(value, f"--{_ADDED_TO[key]}")}
+        elif key == "debian":
             if not isinstance(value, Mapping):
                 raise _bad("--debian", "a table", value)
             _apply(deb, value, _DEBIAN, lambda k: f"--debian-{k}")
