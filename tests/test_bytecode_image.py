@@ -189,8 +189,7 @@ def test_build_with_bytecode_on_trixie_ships_pyc_the_image_uses(locked_cli: Path
         "build", str(proj), "--bytecode", "--to", f"oci:{layout}:three", "-v",
         env={"SLIMLINE_CACHE_DIR": str(other)},
     )  # fmt: skip
-    made = re.search(r"layers \(linux/amd64\): (\d+) of (\d+) made", third.stderr)
-    assert made is not None and made[1] == "1", third.stderr  # the project's layer only
+    assert "as in the last build (nothing but the project changed), project layer new" in third.stderr
     assert [p.name for p in (other / "rootfs").iterdir()] == [unpacked.name]
     assert (unpacked / "slimline-test-sentinel").read_text() == "kept"
     ran = podman_run(

@@ -28,14 +28,16 @@ def _copy(src: Path, tmp_path: Path) -> Path:
     return dst
 
 
-def _build(proj: Path, out: Path, tag: str, *, env: dict[str, str] | None = None) -> tuple[str, str]:
+def _build(
+    proj: Path, out: Path, tag: str, *flags: str, env: dict[str, str] | None = None
+) -> tuple[str, str]:
     """(digest, stderr) of ``slimline build``."""
-    proc = slimline("build", str(proj), "--to", f"oci:{out}:{tag}", env=env)
+    proc = slimline("build", str(proj), *flags, "--to", f"oci:{out}:{tag}", env=env)
     return proc.stdout.strip().splitlines()[-1].split("@")[-1], proc.stderr
 
 
-def _full(proj: Path, out: Path, tag: str, env: dict[str, str]) -> str:
-    digest, err = _build(proj, out, tag, env={**env, "SLIMLINE_NO_LAYER_CACHE": "1"})
+def _full(proj: Path, out: Path, tag: str, env: dict[str, str], *flags: str) -> str:
+    digest, err = _build(proj, out, tag, *flags, env={**env, "SLIMLINE_NO_LAYER_CACHE": "1"})
     assert MEMO_LINE not in err and FULL_LINE in err
     return digest
 
@@ -150,3 +152,40 @@ def test_script_apps_use_the_memo_and_path_dependencies_do_not(
     digest, err = _build(web, tmp_path / "w", "b", env=env)
     assert MEMO_LINE in err
     assert _full(web, tmp_path / "w", "c", env) == digest
+
+
+@pytest.mark.container
+def test_bytecode_builds_use_the_memo_while_the_compiler_is_the_same(
+    locked_cli: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    # the default base for this project is trixie (CPython 3.13, not the host's): its own
+    # interpreter compiles, from the base unpacked in the cache
+    proj = _copy(locked_cli, tmp_path)
+    out = tmp_path / "out"
+    cache = cache_dir()
+    before = set((cache / "memo").glob("*"))
+    _build(proj, out, "a", "--bytecode", env=env)
+    (memo,) = set((cache / "memo").glob("*")) - before
+    cli = proj / "src" / "greet" / "cli.py"
+    cli.write_text(
+        cli.read_text().replace('MESSAGE = "hello"', 'MESSAGE = "howdy"') + f"# {time.time_ns()}\n"
+    )
+    second, err = _build(proj, out, "b", "--bytecode", env=env)
+    assert MEMO_LINE in err and "project layer new" in err, err  # compiled: not patched
+    assert _full(proj, out, "c", env, "--bytecode") == second
+    ran = podman_run(f"oci:{out}:b", flags=["--read-only", "--env", "PYTHONVERBOSE=1"])
+    assert ran.stdout.strip() == "howdy, world!"
+    assert (
+        "code object from '/app/.venv/lib/python3.13/site-packages/greet/__pycache__/cli.cpython-313.pyc'"
+        in ran.stderr
+    )
+
+    # the recorded compiler is not the one a full build would choose now: the full path
+    data = json.loads(memo.read_text())
+    for entry in data["images"]:
+        entry["compiled"]["identity"] = "host:cpython-313:another interpreter"
+    memo.write_text(json.dumps(data))
+    cli.write_text(cli.read_text() + "# again\n")
+    third, err = _build(proj, out, "d", "--bytecode", env=env)
+    assert MEMO_LINE not in err and FULL_LINE in err
+    assert _full(proj, out, "e", env, "--bytecode") == third

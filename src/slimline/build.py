@@ -45,7 +45,7 @@ from slimline.errors import SlimlineError
 from slimline.filetree import FileTree
 from slimline.http import Http
 from slimline.job import AppFiles, Job, project_job
-from slimline.memo import Recipe, WheelRef
+from slimline.memo import Compiled, Recipe, WheelRef
 from slimline.oci.image import Config, History, Image, Layer, Platform, rfc3339
 from slimline.plan import Plan, Selected
 from slimline.report import Reporter
@@ -187,14 +187,16 @@ def _images(started: start_mod.Started, options: _Options) -> list[Recipe]:
                 cache=cache,
             )
         )
+        compiled = None
         if settings.bytecode:
             # the compiler holds a process and a temporary directory until the jobs are dropped
             # the base's own interpreter runs on this host only for a base slimline assembled
             # from signed Debian packages: any other base's code is not run outside a container
             compiler = bytecode.compiler_for(base.image, plan.target, cache=cache, run_image=base.assembled)
             report.detail(f"bytecode ({platform}): compiled by {compiler.description}")
-            jobs = [_with_bytecode(j, compiler) for j in jobs]
+            jobs = [bytecode.compiled(j, compiler=compiler) for j in jobs]
             jobs.insert(0, _stdlib_bytecode_job(base.image, plan, compiler))
+            compiled = Compiled(base=base.image, assembled=base.assembled, identity=compiler.identity)
         found = [layers.lookup(j.key, cache=cache, mtime=j.mtime, compression=compression) for j in jobs]
         reused = sum(f is not None for f in found)
         started_at = time.perf_counter()
@@ -237,10 +239,9 @@ def _images(started: start_mod.Started, options: _Options) -> list[Recipe]:
                 epoch=epoch,
                 compression=compression,
                 fresh_until=base.fresh_until,
-                # local trees and files can change without the key seeing it; the memo does not
-                # remake bytecode (it would need the compiler, which is not part of its key)
-                memoisable=not settings.bytecode
-                and not any(p.origin.kind in ("directory", "file") for p in plan.packages),
+                compiled=compiled,
+                # local trees and files can change without the key seeing it
+                memoisable=not any(p.origin.kind in ("directory", "file") for p in plan.packages),
             )
         )
     return images
@@ -250,7 +251,7 @@ def _bytecode_suffix(*, bytecode: bool) -> str:
     """What ``bytecode = true`` adds to the keys dependency layers are looked up by before the
     compiler is chosen (:func:`_dependency_jobs`): a suffix no layer is stored under, so such a
     build always fetches its wheels (the real keys carry the compiler's identity, see
-    :func:`_with_bytecode`)."""
+    :func:`slimline.bytecode.compiled`)."""
     return "|pyc:compiler-not-chosen" if bytecode else ""
 
 
@@ -261,16 +262,6 @@ def _stdlib_bytecode_job(base: Image, plan: Plan, compiler: bytecode.Compiler) -
         lambda: bytecode.stdlib_tree(base, target=plan.target, compiler=compiler),
         "slimline: bytecode for the base's standard library",
         0,
-    )
-
-
-def _with_bytecode(job: Job, compiler: bytecode.Compiler) -> Job:
-    """The same layer plus ``.pyc`` files compiled for the target (see :mod:`slimline.bytecode`),
-    keyed by the compiler's identity too."""
-    return replace(
-        job,
-        key=f"{job.key}|pyc:{compiler.identity}",
-        make=lambda: bytecode.compile_tree(job.make(), compiler=compiler),
     )
 
 

@@ -13,15 +13,25 @@ sdists) are skipped, as pip does.
 from __future__ import annotations
 
 import posixpath
+from dataclasses import replace
 
 from slimline import layers
 from slimline.cache import Cache
 from slimline.compiler import BytecodeError, Compiler, choose
 from slimline.filetree import Bytes, Entry, FileTree, Kind, TreeBuilder
+from slimline.job import Job
 from slimline.oci.image import Image
 from slimline.target import Target
 
-__all__ = ["STDLIB_FORMAT", "BytecodeError", "Compiler", "compile_tree", "compiler_for", "stdlib_tree"]
+__all__ = [
+    "STDLIB_FORMAT",
+    "BytecodeError",
+    "Compiler",
+    "compile_tree",
+    "compiled",
+    "compiler_for",
+    "stdlib_tree",
+]
 
 STDLIB_FORMAT = "2"  # bump when stdlib_tree picks other files (2: modules that are symlinks)
 
@@ -32,6 +42,16 @@ def compiler_for(
     """The compiler a build uses for ``target`` (raises :class:`BytecodeError` when there is none);
     see :func:`slimline.compiler.choose`."""
     return choose(base, target, cache=cache, run_image=run_image)
+
+
+def compiled(job: Job, *, compiler: Compiler) -> Job:
+    """The same layer plus ``.pyc`` files compiled for the target (:func:`compile_tree`), keyed
+    by the compiler's identity too."""
+    return replace(
+        job,
+        key=f"{job.key}|pyc:{compiler.identity}",
+        make=lambda: compile_tree(job.make(), compiler=compiler),
+    )
 
 
 def compile_tree(tree: FileTree, *, compiler: Compiler) -> FileTree:

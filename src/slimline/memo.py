@@ -13,8 +13,10 @@ Contract: ``remake`` returns the images a full build would make, or None; on Non
 or unreadable, when a base it used may have changed (a Debian pin older than its ``max_age``,
 a registry tag, an OCI layout or archive on disk), when a recorded blob is gone from the
 cache, and when the project's wheel would need its backend (:func:`slimline.derive.known`).
-Builds with local directory or file dependencies or with ``bytecode`` are never memoised;
-``--refresh`` and ``SLIMLINE_NO_LAYER_CACHE=1`` skip the memo.
+With ``bytecode``, the project layer is compiled by the compiler a full build would choose now,
+and the memo is not used when that is not the one the recorded build used (its identity is
+part of every compiled layer's key).  Builds with local directory or file dependencies are
+never memoised; ``--refresh`` and ``SLIMLINE_NO_LAYER_CACHE=1`` skip the memo.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slimline import __version__, layers
 from slimline.cache import Cache
@@ -38,9 +40,12 @@ from slimline.oci.image import History, Image, Layer, image_from_json, rfc3339
 from slimline.report import Reporter
 from slimline.target import Target
 
-__all__ = ["FORMAT", "Recalled", "Recipe", "WheelRef", "keep", "key", "recall", "remake"]
+if TYPE_CHECKING:
+    from slimline.compiler import Compiler
 
-FORMAT = 2
+__all__ = ["FORMAT", "Compiled", "Recalled", "Recipe", "WheelRef", "keep", "key", "recall", "remake"]
+
+FORMAT = 3
 _ENV_PREFIXES = ("SLIMLINE_", "PIP_", "POETRY_", "SOURCE_DATE_EPOCH")
 
 
@@ -48,6 +53,15 @@ _ENV_PREFIXES = ("SLIMLINE_", "PIP_", "POETRY_", "SOURCE_DATE_EPOCH")
 class WheelRef:
     sha256: str
     filename: str
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """How a build with ``bytecode = true`` compiled its layers."""
+
+    base: Image  # the base whose interpreter was asked (see slimline.bytecode.compiler_for)
+    assembled: bool  # a debian: base slimline assembled: its interpreter may run on this host
+    identity: str  # the compiler's (slimline.compiler.Compiler.identity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +79,7 @@ class Recipe:
     epoch: int
     compression: layers.Compression
     fresh_until: float  # time.time() after which the base must be resolved again
+    compiled: Compiled | None  # bytecode = true: how the layers were compiled
     memoisable: bool  # False: the build had inputs the key does not capture
 
     @property
@@ -129,6 +144,14 @@ def keep(memo_key: str, recipes: Sequence[Recipe], *, name: str, cache: Cache) -
                 "epoch": r.epoch,
                 "compression": [r.compression.name, r.compression.level],
                 "fresh_until": r.fresh_until if r.fresh_until != float("inf") else None,
+                "compiled": None
+                if r.compiled is None
+                else {
+                    "manifest": r.compiled.base.manifest_bytes.decode(),
+                    "config": r.compiled.base.config_bytes.decode(),
+                    "assembled": r.compiled.assembled,
+                    "identity": r.compiled.identity,
+                },
             }
         )
     cache.write_meta("memo", memo_key, json.dumps({"name": name, "images": entries}).encode())
@@ -187,14 +210,27 @@ def remake(
             epoch=r.epoch,
             cache=cache,
         )
-        layer = layers.lookup(job.key, cache=cache, mtime=job.mtime, compression=r.compression)
-        how = "reused"
-        if layer is None:
-            patched = _patched(r, wheel, cache=cache) if wheel is not None else None
-            layer = layers.store(
-                job.key, patched or job.make, cache=cache, mtime=job.mtime, compression=r.compression
-            )
-            how = "patched" if patched else "new"
+        compiler = None
+        if r.compiled is not None:
+            from slimline import bytecode
+
+            compiler = _compiler(r.compiled, r.target, cache=cache)
+            if compiler is None:
+                return None
+            job = bytecode.compiled(job, compiler=compiler)
+        try:
+            layer = layers.lookup(job.key, cache=cache, mtime=job.mtime, compression=r.compression)
+            how = "reused"
+            if layer is None:
+                # a patched layer would keep the changed modules' old .pyc: compiled, it is made anew
+                patched = _patched(r, wheel, cache=cache) if wheel is not None and compiler is None else None
+                layer = layers.store(
+                    job.key, patched or job.make, cache=cache, mtime=job.mtime, compression=r.compression
+                )
+                how = "patched" if patched else "new"
+        finally:
+            if compiler is not None:
+                compiler.close()
         image = r.partial.append((layer,), (History(created_by=job.created_by, created=rfc3339(r.epoch)),))
         report.done(
             f"image {image.digest} ({r.target.platform}): {len(image.layers) - 1} layers as in the last "
@@ -202,6 +238,21 @@ def remake(
         )
         images.append(image)
     return images
+
+
+def _compiler(compiled: Compiled, target: Target, *, cache: Cache) -> Compiler | None:
+    """The compiler a full build would choose now, if it is the one the recorded build used
+    (else None: the recorded layers are not what a full build would make)."""
+    from slimline.bytecode import BytecodeError, compiler_for
+
+    try:
+        compiler = compiler_for(compiled.base, target, cache=cache, run_image=compiled.assembled)
+    except BytecodeError:
+        return None  # the full build says why
+    if compiler.identity != compiled.identity:
+        compiler.close()
+        return None
+    return compiler
 
 
 def _patched(r: Recipe, wheel: Path, *, cache: Cache) -> Callable[[], FileTree] | None:
@@ -277,5 +328,15 @@ def _recipe(d: Mapping[str, Any], cache: Cache) -> Recipe | None:
         epoch=int(d["epoch"]),
         compression=layers.Compression(name, int(level)),
         fresh_until=float("inf") if d["fresh_until"] is None else float(d["fresh_until"]),
+        compiled=None if d["compiled"] is None else _compiled(d["compiled"], cache),
         memoisable=True,
     )
+
+
+def _compiled(d: Mapping[str, Any], cache: Cache) -> Compiled:
+    base = image_from_json(
+        str(d["manifest"]).encode(),
+        str(d["config"]).encode(),
+        blob_path=lambda digest: cache.blob_path(digest.removeprefix("sha256:")),
+    )
+    return Compiled(base=base, assembled=bool(d["assembled"]), identity=str(d["identity"]))
