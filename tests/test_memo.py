@@ -36,6 +36,14 @@ def _build(
     return proc.stdout.strip().splitlines()[-1].split("@")[-1], proc.stderr
 
 
+def _first_build(proj: Path, out: Path, *flags: str, env: dict[str, str]) -> tuple[str, Path]:
+    """(digest, memo file) of the first build of ``proj`` (tag "a"): the memo it wrote."""
+    before = set((cache_dir() / "memo").glob("*"))
+    digest, _ = _build(proj, out, "a", *flags, env=env)
+    (memo,) = set((cache_dir() / "memo").glob("*")) - before
+    return digest, memo
+
+
 def _full(proj: Path, out: Path, tag: str, env: dict[str, str], *flags: str) -> str:
     digest, err = _build(proj, out, tag, *flags, env={**env, "SLIMLINE_NO_LAYER_CACHE": "1"})
     assert MEMO_LINE not in err and FULL_LINE in err
@@ -108,9 +116,7 @@ def test_a_missing_blob_or_an_expired_base_takes_the_full_path(
     proj = _copy(locked_cli, tmp_path)
     out = tmp_path / "out"
     cache = cache_dir()
-    before = set((cache / "memo").glob("*"))
-    first, _ = _build(proj, out, "a", env=env)
-    (memo,) = set((cache / "memo").glob("*")) - before
+    first, memo = _first_build(proj, out, env=env)
 
     data = json.loads(memo.read_text())
     for entry in data["images"]:
@@ -162,10 +168,7 @@ def test_bytecode_builds_use_the_memo_while_the_compiler_is_the_same(
     # interpreter compiles, from the base unpacked in the cache
     proj = _copy(locked_cli, tmp_path)
     out = tmp_path / "out"
-    cache = cache_dir()
-    before = set((cache / "memo").glob("*"))
-    _build(proj, out, "a", "--bytecode", env=env)
-    (memo,) = set((cache / "memo").glob("*")) - before
+    _, memo = _first_build(proj, out, "--bytecode", env=env)
     cli = proj / "src" / "greet" / "cli.py"
     cli.write_text(
         cli.read_text().replace('MESSAGE = "hello"', 'MESSAGE = "howdy"') + f"# {time.time_ns()}\n"
