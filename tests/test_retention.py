@@ -6,6 +6,7 @@ test is the real command line.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -162,9 +163,22 @@ def test_a_pruned_cache_still_serves_the_build_it_was_used_by(locked_cli: Path, 
     (cache / ".lock").unlink(missing_ok=True)  # the shared cache's lock file: not this cache's
     shutil.rmtree(cache / "memo")  # a memo of another checkout of this project must not serve it
     month = time.time() - 40 * DAY
+    shared: dict[Path, tuple[int, int]] = {}  # the same inodes under the shared cache: their times
     for dirpath, _dirs, files in os.walk(cache):
         for name in files:
-            os.utime(Path(dirpath) / name, (month, month))
+            path = Path(dirpath) / name
+            st = path.stat()
+            shared[cache_dir() / path.relative_to(cache)] = (st.st_atime_ns, st.st_mtime_ns)
+            os.utime(path, (month, month))
+    try:
+        _prune_and_rebuild(cache, locked_cli, tmp_path)
+    finally:  # the shared cache's entries keep the times they had
+        for path, times in shared.items():
+            with contextlib.suppress(FileNotFoundError):
+                os.utime(path, ns=times)
+
+
+def _prune_and_rebuild(cache: Path, locked_cli: Path, tmp_path: Path) -> None:
     proj = tmp_path / "greet"
     shutil.copytree(locked_cli, proj)
     env = {"SLIMLINE_CACHE_DIR": str(cache)}
