@@ -7,9 +7,11 @@ Figures in the README come only from these scripts: each writes its table betwee
 from __future__ import annotations
 
 import os
+import platform
 import re
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -84,3 +86,9 @@ def write_readme(section: str, text: str) -> None:
 
 def mib(n: int) -> str:
     return f"{n / (1 << 20):.1f} MiB"
+
+
+def interpreter() -> str:
+    """The Python the measured ``slimline`` runs on (this venv's): start-up is most of a rebuild
+    served from the memo, and builds of CPython differ in how fast they start and import."""
+    return f"{platform.python_implementation()} {platform.python_version()} (from {sys.base_prefix})"

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, measure, mib, sh, write_readme
+from _common import ROOT, interpreter, measure, mib, sh, write_readme
 
 SLIMLINE = str(Path(sys.executable).parent / "slimline")
 
@@ -110,7 +110,8 @@ def main() -> None:
         rows.append((t, verdict))
     lines = [
         f"Example app `examples/fastapi-app` (FastAPI + uvicorn[standard] + requests) on the default base, "
-        f"{os.cpu_count()} cores, `bench/build_times.py --runs {args.runs}`:",
+        f"{os.cpu_count()} cores, slimline running on {interpreter()}, "
+        f"`bench/build_times.py --runs {args.runs}`:",
         "",
         "| measurement | median (min, max) | target |",
         "|---|---|---|",

@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import sides
-from _common import write_readme
+from _common import interpreter, write_readme
 from apps import APPS, App
 from engine import Engine, check_tools
 from tests.registry_helpers import registry
@@ -105,6 +105,7 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
     result["total_seconds"] = time.perf_counter() - started
     result["cores"] = os.cpu_count()
+    result["interpreter"] = interpreter()
     text = render(result, apps)
     print(text)
     if args.json:
@@ -207,7 +208,8 @@ def render(r: dict[str, Any], apps: list[App]) -> str:
         "(kept in `/var/tmp/slimline-bench`), and prints the tables below.",
         "",
         f"Written by `.venv/bin/python bench/compare.py --runs {r['runs']} --cold-runs {r['cold_runs']} "
-        f"--readme` on {r['cores']} cores (the whole run took {r['total_seconds'] / 60:.1f} min). "
+        f"--readme` on {r['cores']} cores, slimline running on {r['interpreter']} (the whole run took "
+        f"{r['total_seconds'] / 60:.1f} min). "
         f"Both images run Python {', '.join(sorted(pythons))} from Debian {r['suite']}: slimline on its "
         f"own base assembled from Debian packages, the Dockerfile ([`bench/Dockerfile.poetry`]"
         f"(bench/Dockerfile.poetry)) with `buildah bud --layers` on `debian {r['suite']}` minbase + "
