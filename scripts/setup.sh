@@ -41,25 +41,30 @@ fi
 # The interpreter of .venv: $PYTHON if set; else the system's python3 if it is 3.11 or newer (a
 # distribution's optimised build starts and imports faster than a default source build such as
 # pyenv's, and start-up is most of a rebuild served from the memo); else python3 from PATH.
-pick_python() {
-  local p candidates=(/usr/bin/python3 python3)
-  [ -z "${PYTHON:-}" ] || candidates=("$PYTHON")
-  for p in "${candidates[@]}"; do
-    if command -v "$p" >/dev/null && "$p" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
-      echo "$p"
-      return
-    fi
-  done
-  echo "setup: slimline needs Python 3.11 or newer (set PYTHON=/path/to/python3.11+)" >&2
-  exit 1
-}
+# One that cannot make a venv yet (Debian ships venv/ensurepip apart) is passed over, unless
+# none can: then python3-venv is installed.
+candidates=(/usr/bin/python3 python3)
+[ -z "${PYTHON:-}" ] || candidates=("$PYTHON")
+usable() { command -v "$1" >/dev/null && "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; }
+can_venv() { "$1" -c "import ensurepip, venv" 2>/dev/null; }
 
 if [ ! -x .venv/bin/python ]; then
-  python=$(pick_python)
-  if ! "$python" -c "import ensurepip, venv" 2>/dev/null && command -v apt-get >/dev/null; then
-    # Debian's python3 ships venv/ensurepip separately
-    SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+  python=""
+  for p in "${candidates[@]}"; do
+    if usable "$p" && can_venv "$p"; then python=$p; break; fi
+  done
+  if [ -z "$python" ]; then
+    for p in "${candidates[@]}"; do
+      if usable "$p"; then python=$p; break; fi
+    done
+    if [ -z "$python" ]; then
+      echo "setup: slimline needs Python 3.11 or newer (set PYTHON=/path/to/python3.11+)" >&2
+      exit 1
+    fi
+    if command -v apt-get >/dev/null; then
+      SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+      $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+    fi
   fi
   echo "setup: creating .venv with $python ($("$python" -c 'import sys; print(sys.version.split()[0])'))" >&2
   "$python" -m venv .venv
