@@ -175,9 +175,8 @@ def _image(
             cache=cache,
         )
     )
-    compiled = None
+    compiled = compiler = None
     if settings.bytecode:
-        # the compiler holds a process and a temporary directory until the jobs are dropped
         # the base's own interpreter runs on this host only for a base slimline assembled
         # from signed Debian packages: any other base's code is not run outside a container
         compiler = bytecode.compiler_for(base.image, plan.target, cache=cache, run_image=base.assembled)
@@ -185,7 +184,13 @@ def _image(
         jobs = [bytecode.compiled(j, compiler=compiler) for j in jobs]
         jobs.insert(0, _stdlib_bytecode_job(base.image, plan, compiler))
         compiled = Compiled(base=base.image, assembled=base.assembled, identity=compiler.identity)
-    new_layers, reused = _layers(jobs, cache=cache, compression=compression, report=report, platform=platform)
+    try:
+        new_layers, reused = _layers(
+            jobs, cache=cache, compression=compression, report=report, platform=platform
+        )
+    finally:
+        if compiler is not None:  # its process and temporary directory go now, not when collected
+            compiler.close()
     history = tuple(History(created_by=j.created_by, created=rfc3339(epoch)) for j in jobs)
     partial = base.image.append(tuple(new_layers[:-1]), history[:-1])
     partial = partial.with_config(imageconfig.make(proj, settings=settings, base=base, cache=cache))
