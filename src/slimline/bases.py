@@ -162,7 +162,7 @@ def _debian(
             image = oci.image_from_json(
                 d["manifest"].encode(),
                 d["config"].encode(),
-                blob_path=lambda dg: cache.blob_path(dg.removeprefix("sha256:")),
+                blob_path=cache.digest_path,
             )
             if all(lay.path.is_file() for lay in image.layers):
                 report.detail(f"base {text} ({platform}): pinned {image.digest}")

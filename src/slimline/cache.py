@@ -103,6 +103,10 @@ class Cache:
         touch(path)
         return path
 
+    def digest_path(self, digest: str) -> Path:
+        """:meth:`blob_path` of a ``sha256:<hex>`` digest, as OCI descriptors name blobs."""
+        return self.blob_path(digest.removeprefix("sha256:"))
+
     def has_blob(self, hexdigest: str) -> bool:
         return self.blob_path(hexdigest).is_file()
 

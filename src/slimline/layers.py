@@ -361,8 +361,7 @@ def record(layer: Layer) -> dict[str, Any]:
 def from_record(d: Mapping[str, Any], *, cache: Cache) -> Layer:
     """The layer :func:`record` described, its blob in ``cache`` (which may since have gone)."""
     digest = str(d["digest"])
-    path = cache.blob_path(digest.removeprefix("sha256:"))
-    return Layer(digest, str(d["diff_id"]), int(d["size"]), str(d["media_type"]), path)
+    return Layer(digest, str(d["diff_id"]), int(d["size"]), str(d["media_type"]), cache.digest_path(digest))
 
 
 def lookup(key: str, *, cache: Cache, mtime: int = 0, compression: Compression | None = None) -> Layer | None:

@@ -125,11 +125,9 @@ def keep(memo_key: str, recipes: Sequence[Recipe], *, name: str, cache: Cache) -
         return
     entries = []
     for r in recipes:
-        partial = r.partial
         entries.append(
             {
-                "manifest": partial.manifest_bytes.decode(),
-                "config": partial.config_bytes.decode(),
+                **_image_record(r.partial),
                 "wheel": None if r.wheel is None else [r.wheel.sha256, r.wheel.filename],
                 "project_layer": layers.record(r.project_layer),
                 "name": r.name,
@@ -147,8 +145,7 @@ def keep(memo_key: str, recipes: Sequence[Recipe], *, name: str, cache: Cache) -
                 "compiled": None
                 if r.compiled is None
                 else {
-                    "manifest": r.compiled.base.manifest_bytes.decode(),
-                    "config": r.compiled.base.config_bytes.decode(),
+                    **_image_record(r.compiled.base),
                     "assembled": r.compiled.assembled,
                     "identity": r.compiled.identity,
                 },
@@ -298,11 +295,7 @@ def _patched(r: Recipe, wheel: Path, *, cache: Cache) -> Callable[[], FileTree] 
 def _recipe(d: Mapping[str, Any], cache: Cache) -> Recipe | None:
     """A recorded recipe whose blobs are all still in the cache, else None.  Its ``image`` is
     the partial image plus the project layer the recorded build made (history as the partial's)."""
-    partial = image_from_json(
-        str(d["manifest"]).encode(),
-        str(d["config"]).encode(),
-        blob_path=lambda digest: cache.blob_path(digest.removeprefix("sha256:")),
-    )
+    partial = _image(d, cache)
     if not all(layer.path.is_file() for layer in partial.layers):
         return None
     app = d["app"]
@@ -334,9 +327,15 @@ def _recipe(d: Mapping[str, Any], cache: Cache) -> Recipe | None:
 
 
 def _compiled(d: Mapping[str, Any], cache: Cache) -> Compiled:
-    base = image_from_json(
-        str(d["manifest"]).encode(),
-        str(d["config"]).encode(),
-        blob_path=lambda digest: cache.blob_path(digest.removeprefix("sha256:")),
-    )
-    return Compiled(base=base, assembled=bool(d["assembled"]), identity=str(d["identity"]))
+    return Compiled(base=_image(d, cache), assembled=bool(d["assembled"]), identity=str(d["identity"]))
+
+
+def _image_record(image: Image) -> dict[str, str]:
+    """How the memo records an image: its manifest and config (its blobs stay in the cache)."""
+    return {"manifest": image.manifest_bytes.decode(), "config": image.config_bytes.decode()}
+
+
+def _image(d: Mapping[str, Any], cache: Cache) -> Image:
+    """The image :func:`_image_record` recorded, its blobs in ``cache`` (which may since have gone)."""
+    manifest, config = str(d["manifest"]).encode(), str(d["config"]).encode()
+    return image_from_json(manifest, config, blob_path=cache.digest_path)

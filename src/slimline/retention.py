@@ -29,13 +29,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slimline.cache import Cache
+from slimline.rootfs import AREA as _ROOTFS
 
 __all__ = ["Area", "Pruned", "Survey", "prune", "survey"]
 
 DAY = 24 * 3600
 _CONTENT = ("blobs", "wheels")  # content-addressed files (hard-linked to each other)
 _ENVS = "build-envs"
-_ROOTFS = "rootfs"  # slimline.rootfs.AREA (not imported: that module loads the layer machinery)
 _TMP = ".tmp-"  # an unpacked base still being written
 
 

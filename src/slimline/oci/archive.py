@@ -254,9 +254,7 @@ def _read(ref: ArchiveRef, path: Path, *, platform: Platform, cache: Cache, doin
             "layers": descs,
         }
     )
-    return image_from_json(
-        manifest, config_bytes, blob_path=lambda d: cache.blob_path(d.removeprefix("sha256:"))
-    )
+    return image_from_json(manifest, config_bytes, blob_path=cache.digest_path)
 
 
 def _norm(name: str) -> str:
@@ -381,7 +379,7 @@ def _import_layer(
 
 def _cached_size(cache: Cache, digest: str) -> int | None:
     try:
-        return cache.blob_path(digest.removeprefix("sha256:")).stat().st_size
+        return cache.digest_path(digest).stat().st_size
     except (OSError, ValueError):
         return None
 

@@ -108,9 +108,7 @@ def _read(ref: OciRef, *, platform: Platform, cache: Cache) -> Image:
         raise LayoutError(f"{desc.get('digest')} is not an image manifest", path=root, doing=f"reading {ref}")
     config_bytes = _blob_bytes(root, config, what="the image config", source=source)
     try:
-        image = image_from_json(
-            raw, config_bytes, blob_path=lambda d: cache.blob_path(d.removeprefix("sha256:"))
-        )
+        image = image_from_json(raw, config_bytes, blob_path=cache.digest_path)
     except oci.ImageFormatError as err:
         raise LayoutError(str(err), path=root, doing=f"reading {ref}") from err
     check_platform(image.platform, platform, source=source)
