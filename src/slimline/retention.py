@@ -30,13 +30,13 @@ from pathlib import Path
 
 from slimline.cache import Cache
 from slimline.rootfs import AREA as _ROOTFS
+from slimline.rootfs import UNFINISHED as _TMP
 
 __all__ = ["Area", "Pruned", "Survey", "prune", "survey"]
 
 DAY = 24 * 3600
 _CONTENT = ("blobs", "wheels")  # content-addressed files (hard-linked to each other)
 _ENVS = "build-envs"
-_TMP = ".tmp-"  # an unpacked base still being written
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,12 +150,11 @@ def _items(root: Path) -> Iterator[_Item]:
         st = stats[ident]
         yield _Item(tuple(paths), st.st_blocks * 512, st.st_mtime, "file")
     envs = root / _ENVS
-    if envs.is_dir():
-        for env in _dirs(envs):
-            marker = env / ".slimline-env.json"
-            used = (marker if marker.exists() else env).stat().st_mtime
-            lock = envs / f"{env.name}.lock"
-            yield _Item((env, lock), _tree_size(env), used, "environment")
+    for env in _dirs(envs):
+        marker = env / ".slimline-env.json"
+        used = (marker if marker.exists() else env).stat().st_mtime
+        lock = envs / f"{env.name}.lock"
+        yield _Item((env, lock), _tree_size(env), used, "environment")
     for base in _dirs(root / _ROOTFS):
         if not base.name.startswith(_TMP):
             yield _Item((base,), _tree_size(base), base.stat().st_mtime, "base")

@@ -39,9 +39,10 @@ from slimline.cache import Cache, touch
 from slimline.errors import SlimlineError, UnsafePath
 from slimline.oci.image import Image
 
-__all__ = ["AREA", "RootfsError", "cached", "resolve", "unpack"]
+__all__ = ["AREA", "UNFINISHED", "RootfsError", "cached", "resolve", "unpack"]
 
 AREA = "rootfs"  # the cache's directory of unpacked images
+UNFINISHED = ".tmp-"  # the name's prefix while a copy is unpacked, before its rename
 FORMAT = "1"  # bump when unpack() writes other files or modes: older copies are then not used
 
 _MAX_HOPS = 40  # symlinks followed in one lookup, as Linux allows
@@ -88,7 +89,7 @@ def cached(image: Image, *, cache: Cache) -> Path:
         touch(done)
         return done
     done.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=done.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=UNFINISHED, dir=done.parent))
     try:
         unpack(image, tmp)
         os.chmod(tmp, 0o755)
