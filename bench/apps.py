@@ -17,7 +17,7 @@ from typing import Any
 
 from _common import ROOT
 
-from slimline import project as project_mod
+from slimline.project import pyproject as project_mod
 
 
 @dataclass(frozen=True)

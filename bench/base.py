@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import measure, write_readme
 
 from slimline import layers
-from slimline.cache import Cache
-from slimline.debian.base import BaseSettings, DebianRef, build, resolve
+from slimline.base.debian.base import BaseSettings, DebianRef, build, resolve
+from slimline.cache.store import Cache
 from slimline.http import Http
 from slimline.oci.image import Image, Platform
 

@@ -40,7 +40,7 @@ from apps import APPS, App
 from engine import Engine, check_tools
 from tests.registry_helpers import registry
 
-from slimline.sources import default_index_url
+from slimline.artifacts.sources import default_index_url
 
 TARGETS = {"warm full build": 5.0, "code change": 10.0}
 SIZE_TARGET = 3.0

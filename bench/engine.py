@@ -20,7 +20,7 @@ from pathlib import Path
 
 from _common import sh
 
-from slimline.debian import mirror
+from slimline.base.debian import mirror
 
 CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 RUN_FLAGS = ["--runtime", "runc", "--cgroup-manager=cgroupfs"]

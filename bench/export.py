@@ -16,9 +16,10 @@ import json
 import subprocess
 from pathlib import Path
 
-from slimline import lockfile, select
-from slimline import project as project_mod
 from slimline.oci.image import Platform
+from slimline.plan import select
+from slimline.project import lockfile
+from slimline.project import pyproject as project_mod
 from slimline.target import Target
 
 __all__ = ["host_target", "requirements"]

@@ -24,7 +24,7 @@ from apps import App, dockerfile_copy, lock_edit, one_line_change, repo_name, sl
 from engine import Engine
 from export import host_target, requirements
 
-from slimline import lockfile
+from slimline.project import lockfile
 
 SLIMLINE = str(Path(sys.executable).parent / "slimline")
 DOCKERFILE = ROOT / "bench" / "Dockerfile.poetry"

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from slimline.oci.image import Platform
-from slimline.plan import Artifact, Origin, Plan, Selected
+from slimline.plan.model import Artifact, Origin, Plan, Selected
 from slimline.target import Target
 
 HOST_TARGET = Target(

@@ -17,9 +17,9 @@ import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from slimline.cache import Cache
-from slimline.filetree import FileTree, Kind
+from slimline.cache.store import Cache
 from slimline.http import Http
+from slimline.layers.filetree import FileTree, Kind
 from slimline.oci.image import Platform
 from slimline.target import Target
 

@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 
 from slimline import layers
-from slimline.cache import Cache
-from slimline.filetree import TreeBuilder
+from slimline.cache.store import Cache
+from slimline.layers.filetree import TreeBuilder
 from slimline.oci.image import Config, History, Image, Platform
 from tests.support import run, tool
 

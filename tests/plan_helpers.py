@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import tomlkit
 
-from slimline import project as project_mod
 from slimline.oci.image import Platform
+from slimline.project import pyproject as project_mod
 from slimline.target import Target
 from tests.support import poetry_lock
 

@@ -29,8 +29,8 @@ from typing import Literal
 from urllib.parse import parse_qs, urlsplit
 
 from slimline import layers
-from slimline.cache import Cache
-from slimline.filetree import FileOnDisk, TreeBuilder
+from slimline.cache.store import Cache
+from slimline.layers.filetree import FileOnDisk, TreeBuilder
 from slimline.oci.image import Config, History, Image, Platform
 
 REGISTRY_BIN = "/usr/bin/docker-registry"

@@ -2,7 +2,7 @@
 
 Nothing here fakes slimline's own behaviour; it drives real tools.  Host names of package
 registries are never written here: the index URL comes from the same configuration chain
-that slimline uses (``slimline.sources.default_index_url``).
+that slimline uses (``slimline.artifacts.sources.default_index_url``).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def cache_dir() -> Path:
 
 
 def index_url() -> str:
-    from slimline.sources import default_index_url
+    from slimline.artifacts.sources import default_index_url
 
     return default_index_url()
 
@@ -108,7 +108,7 @@ def strip_sources(lock: Path, project: Path) -> None:
     """
     import tomlkit
 
-    from slimline import project as project_mod
+    from slimline.project import pyproject as project_mod
 
     doc: Any = tomlkit.parse(lock.read_text())
     for pkg in doc["package"]:

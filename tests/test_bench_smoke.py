@@ -17,7 +17,7 @@ from types import ModuleType
 
 import pytest
 
-from slimline import lockfile
+from slimline.project import lockfile
 from tests.support import ROOT, VENV_BIN, index_url, poetry_env, run, tool
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from slimline import cli, layers
-from slimline.cache import Cache
-from slimline.filetree import TreeBuilder
+from slimline.cache.store import Cache
+from slimline.layers.filetree import TreeBuilder
 from slimline.oci import layout, reference, validate
 from slimline.oci.image import Config, History, Image, Platform
 from slimline.target import LABEL_INTERPRETER, LABEL_LIBC, LABEL_PYTHON
@@ -127,7 +127,7 @@ def _lock(project_hash: str, index_url: str, wheel_name: str, wheel_sha: str) ->
 def write_project(root: Path, index_url: str, *, package: bool) -> Path:
     """A project depending on ``tinydep`` from the local index; packaged (built by the backend in
     its tree) or ``package-mode = false`` (its files copied)."""
-    from slimline import project as project_mod
+    from slimline.project import pyproject as project_mod
 
     root.mkdir(parents=True)
     if package:

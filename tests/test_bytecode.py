@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from slimline import rootfs
-from slimline.bytecode import BytecodeError, compile_tree, compiler_for
-from slimline.cache import Cache
-from slimline.compiler import HostCompiler
+from slimline.cache.store import Cache
 from slimline.errors import UnsafePath
-from slimline.filetree import TreeBuilder
+from slimline.layers.filetree import TreeBuilder
 from slimline.oci.image import LAYER_TAR, Image, Layer, Platform
 from slimline.target import Target
+from slimline.trees import rootfs
+from slimline.trees.bytecode import BytecodeError, compile_tree, compiler_for
+from slimline.trees.compiler import HostCompiler
 
 
 def _target(minor: int, arch: str = "amd64") -> Target:

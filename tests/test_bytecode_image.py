@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 
 from slimline import layers
-from slimline.bytecode import BytecodeError, compiler_for
-from slimline.cache import Cache
-from slimline.compiler import Compiler, ImageCompiler
-from slimline.debian.base import BaseSettings, DebianRef, build
+from slimline.base.debian.base import BaseSettings, DebianRef, build
+from slimline.cache.store import Cache
 from slimline.http import Http
 from slimline.oci.image import Image, Platform
 from slimline.target import Target
+from slimline.trees.bytecode import BytecodeError, compiler_for
+from slimline.trees.compiler import Compiler, ImageCompiler
 from tests.debian_helpers import write_layout
 from tests.support import cache_dir, podman, podman_run, run, slimline, tool
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from slimline import layers
-from slimline.cache import Cache
-from slimline.debian import mirror
-from slimline.debian.base import BaseSettings, DebianRef, build, resolve
-from slimline.debian.errors import ReleaseError, SignatureError
+from slimline.base.debian import mirror
+from slimline.base.debian.base import BaseSettings, DebianRef, build, resolve
+from slimline.base.debian.errors import ReleaseError, SignatureError
+from slimline.cache.store import Cache
 from slimline.errors import HashMismatch
 from slimline.http import Http
 from slimline.oci.image import Image, Platform

@@ -1,7 +1,7 @@
 """The signed entry point: InRelease signatures, Release checks, the shipped keys (offline).
 
 A throwaway OpenPGP key is generated with pysequoia and InRelease files are served from
-127.0.0.1, so every check of :mod:`slimline.debian.release` runs against real signatures.
+127.0.0.1, so every check of :mod:`slimline.base.debian.release` runs against real signatures.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from pathlib import Path
 import pysequoia
 import pytest
 
-from slimline.debian import mirror as mirror_mod
-from slimline.debian.errors import ReleaseError, SignatureError
-from slimline.debian.release import SHIPPED_KEYS, Keyring, fetch, parse
+from slimline.base.debian import mirror as mirror_mod
+from slimline.base.debian.errors import ReleaseError, SignatureError
+from slimline.base.debian.release import SHIPPED_KEYS, Keyring, fetch, parse
 from slimline.http import Http
 
 SHA_A, SHA_B = "a" * 64, "b" * 64

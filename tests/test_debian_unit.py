@@ -11,9 +11,9 @@ import pytest
 from debian.debian_support import version_compare
 from packaging.specifiers import SpecifierSet
 
-from slimline.debian import assemble, deb, mirror, packages, policy
-from slimline.debian.base import BaseSettings, DebianRef, debian_arch, suite_for
-from slimline.debian.errors import (
+from slimline.base.debian import assemble, deb, mirror, packages, policy
+from slimline.base.debian.base import BaseSettings, DebianRef, debian_arch, suite_for
+from slimline.base.debian.errors import (
     BadDebianRef,
     DebError,
     IndexError_,
@@ -21,10 +21,10 @@ from slimline.debian.errors import (
     NoSuitableSuite,
     ResolveError,
 )
-from slimline.debian.packages import Stanza
-from slimline.debian.resolve import DEFAULT_EXCLUDES, closure, relation_holds, resolve
+from slimline.base.debian.packages import Stanza
+from slimline.base.debian.resolve import DEFAULT_EXCLUDES, closure, relation_holds, resolve
 from slimline.errors import UnsafePath
-from slimline.filetree import Kind, TreeBuilder
+from slimline.layers.filetree import Kind, TreeBuilder
 from slimline.oci.image import Platform
 from tests.debian_helpers import Member, ar_archive, make_deb
 

@@ -1,4 +1,4 @@
-"""Project wheels derived from the previous build (slimline.derive) against the real backend.
+"""Project wheels derived from the previous build (slimline.artifacts.derive) against the real backend.
 
 The property under test: whatever build_tree_wheel returns for a tree is byte-for-byte the
 wheel the project's own backend writes for that tree, whether it ran the backend or derived
@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from slimline import derive
-from slimline.build_backend import BuildEnvs, build_tree_wheel, build_wheel
-from slimline.cache import Cache
+from slimline.artifacts import derive
+from slimline.artifacts.build_backend import BuildEnvs, build_tree_wheel, build_wheel
+from slimline.artifacts.sources import default_index_url
+from slimline.artifacts.wheelcache import build_key, tree_files, tree_hash
+from slimline.cache.store import Cache
 from slimline.errors import HashMismatch
-from slimline.sources import default_index_url
-from slimline.wheelcache import build_key, tree_files, tree_hash
 from tests.support import cache_dir
 
 pytestmark = pytest.mark.network  # build environments come from the index once per machine
@@ -197,7 +197,7 @@ def test_tree_files_rehashes_exactly_the_files_that_were_written(tmp_path: Path)
     import os
     import time as time_
 
-    from slimline.wheelcache import FileDigests
+    from slimline.artifacts.wheelcache import FileDigests
 
     cache = Cache(tmp_path / "cache")
     root = _poetry_app(tmp_path / "app")

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from slimline import dpkg, layers
-from slimline.cache import Cache
-from slimline.elf import debian_packages, needed, wheel_needs
-from slimline.filetree import TreeBuilder
+from slimline import layers
+from slimline.base import dpkg
+from slimline.base.elf import debian_packages, needed, wheel_needs
+from slimline.cache.store import Cache
+from slimline.layers.filetree import TreeBuilder
 from slimline.oci.image import Image, Platform
 
 HOST_LIBS = ["libstdc++.so.6", "libssl.so.3", "libz.so.1"]

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from slimline.build_backend import BuildEnvError, BuildEnvs, build_project_wheel
-from slimline.cache import Cache
+from slimline.artifacts.build_backend import BuildEnvError, BuildEnvs, build_project_wheel
+from slimline.artifacts.fetch import FetchError, NoUsableWheels, fetch, unpack_archive
+from slimline.artifacts.sources import default_index_url
+from slimline.cache.store import Cache
 from slimline.errors import HashMismatch, UnsafePath
-from slimline.fetch import FetchError, NoUsableWheels, fetch, unpack_archive
 from slimline.http import Http
-from slimline.plan import Artifact, Origin, Plan, Selected
-from slimline.sources import default_index_url
+from slimline.plan.model import Artifact, Origin, Plan, Selected
 from tests.fetch_helpers import (
     ARM64_TARGET,
     DOCOPT_SDIST,

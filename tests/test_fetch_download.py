@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from slimline.build_backend import BuildEnvs
-from slimline.cache import Cache, sha256_file
+from slimline.artifacts.build_backend import BuildEnvs
+from slimline.artifacts.fetch import fetch
+from slimline.artifacts.sources import default_index_url
+from slimline.cache.store import Cache, sha256_file
 from slimline.errors import HashMismatch
-from slimline.fetch import fetch
 from slimline.http import Http
-from slimline.plan import Plan
-from slimline.sources import default_index_url
+from slimline.plan.model import Plan
 from tests.fetch_helpers import IDNA_WHEEL, SIX_WHEEL, LocalIndex, index_pkg, plan_of, serve, sha256
 from tests.support import cache_dir
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from slimline.build_backend import BuildEnvs
-from slimline.cache import Cache
-from slimline.fetch import fetch
+from slimline.artifacts.build_backend import BuildEnvs
+from slimline.artifacts.fetch import fetch
+from slimline.artifacts.index import Index, IndexPageError
+from slimline.cache.store import Cache
 from slimline.http import BasicAuth, Http, HttpError
-from slimline.index import Index, IndexPageError
-from slimline.plan import Artifact
+from slimline.plan.model import Artifact
 from tests.fetch_helpers import LocalIndex, index_pkg, make_wheel, plan_of, serve, sha256
 
 WHEEL = make_wheel("tinypkg", "1.0")

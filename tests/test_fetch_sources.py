@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from slimline.artifacts.sources import credentials_for, default_index_url
 from slimline.http import BasicAuth
-from slimline.sources import credentials_for, default_index_url
 
 INDEX_VARS = ("SLIMLINE_INDEX_URL", "PIP_INDEX_URL", "UV_DEFAULT_INDEX", "UV_INDEX_URL")
 
@@ -73,7 +73,7 @@ def test_no_index_anywhere_explains_how_to_set_one(clean_env: Path) -> None:
     # A host with no pip at all: pip cannot be imported here and no python on PATH has it.
     code = (
         "import sys; sys.modules['pip'] = None\n"
-        "from slimline.sources import default_index_url, NoIndexConfigured\n"
+        "from slimline.artifacts.sources import default_index_url, NoIndexConfigured\n"
         "try:\n    default_index_url()\nexcept NoIndexConfigured as err:\n    print(err)\n"
     )
     empty = clean_env / "empty-bin"

@@ -1,4 +1,4 @@
-"""The project's own files for package-mode = false (slimline.appfiles)."""
+"""The project's own files for package-mode = false (slimline.trees.appfiles)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from slimline import layers
-from slimline.appfiles import AppFilesError, EscapingSymlink, Matcher, app_tree, parse_patterns
-from slimline.cache import Cache
-from slimline.filetree import FileOnDisk, FileTree, Kind
+from slimline.cache.store import Cache
+from slimline.layers.filetree import FileOnDisk, FileTree, Kind
+from slimline.trees.appfiles import AppFilesError, EscapingSymlink, Matcher, app_tree, parse_patterns
 
 
 def write(root: Path, rel: str, text: str = "x\n", *, mode: int = 0o644) -> Path:

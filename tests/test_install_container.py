@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from slimline import layers
-from slimline.appfiles import app_tree
-from slimline.cache import Cache
-from slimline.install import venv_tree, wheel_tree
+from slimline.cache.store import Cache
+from slimline.trees.appfiles import app_tree
+from slimline.trees.install import venv_tree, wheel_tree
 from tests.install_helpers import HOST_TARGET, download_wheel
 from tests.support import RUN_FLAGS, ULIMITS, cache_dir, run, tool
 

@@ -1,11 +1,11 @@
-"""The layer grouping policy (slimline.grouping)."""
+"""The layer grouping policy (slimline.plan.grouping)."""
 
 from __future__ import annotations
 
 import pytest
 
-from slimline.grouping import BIG, bucket_of, group
-from slimline.grouping import Item as Pkg
+from slimline.plan.grouping import BIG, bucket_of, group
+from slimline.plan.grouping import Item as Pkg
 
 MiB = 1024 * 1024
 

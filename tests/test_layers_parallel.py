@@ -21,9 +21,10 @@ import pip
 import pytest
 
 from slimline import layers
-from slimline.cache import Cache, HashingWriter
+from slimline.cache.store import Cache, HashingWriter
 from slimline.errors import SlimlineError
-from slimline.filetree import Bytes, FileTree, TreeBuilder
+from slimline.layers import compress
+from slimline.layers.filetree import Bytes, FileTree, TreeBuilder
 from slimline.oci.image import Layer
 from tests.support import tool
 
@@ -143,7 +144,7 @@ def test_block_gzip_at_and_around_block_sizes(size: int, tmp_path: Path) -> None
     with ThreadPoolExecutor(2) as pool:
         for chunk in (size or 1, 65536, 99991):
             buf = io.BytesIO()
-            z = layers._BlockGzip(HashingWriter(buf), level=6, pool=lambda: (pool, 2), block_size=BS)
+            z = compress._BlockGzip(HashingWriter(buf), level=6, pool=lambda: (pool, 2), block_size=BS)
             for i in range(0, size, chunk):
                 z.write(data[i : i + chunk])
             z.close()

@@ -1,4 +1,4 @@
-"""The build memo (slimline.memo) through the real command line.
+"""The build memo (slimline.build.memo) through the real command line.
 
 The property under test: a rebuild served by the memo gives exactly the image a full build
 gives for the same files (checked against a full build forced with SLIMLINE_NO_LAYER_CACHE=1),

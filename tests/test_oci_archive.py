@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from slimline.cache import Cache
+from slimline.cache.store import Cache
 from slimline.oci import archive, layout
 from slimline.oci.image import LAYER_GZIP, LAYER_TAR, Platform
 from slimline.oci.reference import ArchiveRef, OciRef

@@ -11,7 +11,7 @@ from typing import BinaryIO
 
 import pytest
 
-from slimline.cache import Cache
+from slimline.cache.store import Cache
 from slimline.errors import SlimlineError
 from slimline.oci import layout, swap
 from slimline.oci.image import INDEX, LAYER_TAR, MANIFEST, Layer, Platform
@@ -273,7 +273,7 @@ def test_read_verifies_blobs(tmp_path: Path, cache: Cache) -> None:
 
 
 def test_uncompressed_layers_round_trip(tmp_path: Path, cache: Cache) -> None:
-    from slimline.layers import Compression
+    from slimline.layers.compress import Compression
 
     img = make_image(cache, compression=Compression("none"))
     assert all(x.media_type == LAYER_TAR and x.digest == x.diff_id for x in img.layers)

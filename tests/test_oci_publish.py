@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from slimline import publish
-from slimline.cache import Cache
+from slimline.cache.store import Cache
 from slimline.errors import SlimlineError
-from slimline.oci import archive, layout
+from slimline.oci import archive, layout, publish
 from slimline.oci.image import Image, Platform
 from slimline.oci.reference import ArchiveRef, DaemonRef, OciRef, parse
 from slimline.oci.validate import validate

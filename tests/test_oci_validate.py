@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from slimline.cache import Cache
+from slimline.cache.store import Cache
 from slimline.oci import archive, layout
 from slimline.oci.image import DOCKER_LAYER_GZIP, LAYER_GZIP, Image, Layer
 from slimline.oci.reference import ArchiveRef, OciRef

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from slimline import detect, layers
-from slimline.cache import Cache
-from slimline.filetree import TreeBuilder
+from slimline import layers
+from slimline.base import detect
+from slimline.cache.store import Cache
+from slimline.layers.filetree import TreeBuilder
 from slimline.oci.image import Config, Image, Layer, Platform
 from slimline.target import Target
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from slimline import lockfile
-from slimline.lockfile import LockedDependency, LockError, LockSource
+from slimline.project import lockfile
+from slimline.project.lockfile import LockedDependency, LockError, LockSource
 from tests.plan_helpers import Locked, classic_locked, downgrade, pep621_locked
 
 __all__ = ["classic_locked", "pep621_locked"]

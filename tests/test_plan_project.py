@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from packaging.specifiers import SpecifierSet
 
-from slimline import lockfile, project
-from slimline.project import Dependency, ProjectError, poetry_constraint, python_marker
+from slimline.project import lockfile
+from slimline.project import pyproject as project
+from slimline.project.pyproject import Dependency, ProjectError, poetry_constraint, python_marker
 from tests.plan_helpers import CLASSIC, PEP621, Locked, classic_locked, pep621_locked, rewrite, write_project
 from tests.support import poetry_env, run, tool
 
@@ -241,7 +242,7 @@ CORP = '[[tool.poetry.source]]\nname = "corp"\nurl = "https://corp.invalid/simpl
 def test_packages_without_a_source_come_from_pypi_unless_replaced(
     tmp_path: Path, sources: str, expected: tuple[str, str]
 ) -> None:
-    from slimline.select import default_origin
+    from slimline.plan.select import default_origin
 
     proj = project.load(write_project(tmp_path, '[tool.poetry]\nname = "x"\nversion = "1"\n' + sources))
     origin = default_origin(proj)

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
-from slimline import lockfile, project, select
-from slimline.plan import Origin, Plan
+from slimline.plan import select
+from slimline.plan.model import Origin, Plan
+from slimline.project import lockfile
+from slimline.project import pyproject as project
 from slimline.target import Target
 from tests.plan_helpers import Locked, classic_locked, downgrade, pep621_locked, target
 from tests.support import index_url

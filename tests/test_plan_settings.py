@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from slimline import settings
-from slimline.settings import DebianSettings, Settings, SettingsError
+from slimline.project import settings
+from slimline.project.settings import DebianSettings, Settings, SettingsError
 
 
 def test_defaults() -> None:

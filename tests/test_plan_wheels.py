@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from slimline import wheels
-from slimline.plan import Artifact
+from slimline.plan import wheels
+from slimline.plan.model import Artifact
 from tests.plan_helpers import target
 
 H = "0" * 64

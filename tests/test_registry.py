@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from slimline.cache import Cache
+from slimline.cache.store import Cache
 from slimline.errors import HashMismatch
 from slimline.http import Http
 from slimline.oci.auth import Credentials

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from slimline.cache import Cache
+from slimline.cache.store import Cache
 from slimline.oci.daemon import DaemonError, find_engine, host_image, load
 from slimline.oci.image import Platform
 from slimline.oci.reference import DaemonRef, parse

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from slimline.cache import Cache
+from slimline.cache.store import Cache
 from slimline.http import Http
 from slimline.oci.auth import Credentials
 from slimline.oci.reference import RegistryRef, parse

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from slimline import retention
-from slimline.cache import Cache, CacheBusy
-from slimline.wheelcache import store_wheel
+from slimline.artifacts.wheelcache import store_wheel
+from slimline.cache import retention
+from slimline.cache.store import Cache, CacheBusy
 from tests.support import cache_dir, run, slimline, tool
 
 DAY = 24 * 3600
@@ -138,7 +138,7 @@ def test_prune_waits_for_no_build_and_info_reports(tmp_path: Path) -> None:
     # a build holds the cache (shared lock): prune refuses, says why, removes nothing
     holder = subprocess.Popen(
         [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\n"
-         "from slimline.cache import Cache\n"
+         "from slimline.cache.store import Cache\n"
          f"with Cache(Path({str(tmp_path / 'cache')!r})).lock():\n"
          "    print('held', flush=True)\n    time.sleep(30)\n"],
         stdout=subprocess.PIPE, text=True,

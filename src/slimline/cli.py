@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 # Only light modules here: `slimline build` starts the project's wheel before loading the rest.
-from slimline import __version__, memo
-from slimline.cache import Cache, check_writable
+from slimline import __version__
+from slimline.build import memo
+from slimline.cache.store import Cache, check_writable
 from slimline.errors import SlimlineError
 from slimline.oci import reference
 from slimline.oci.image import Image
@@ -156,7 +157,7 @@ def _size(text: str) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace, *, cache: Cache, report: Reporter) -> list[str]:
-    from slimline import retention
+    from slimline.cache import retention
 
     def mib(n: int) -> str:
         return f"{n / (1 << 20):.1f} MiB"
@@ -315,18 +316,20 @@ def _cmd_build(args: argparse.Namespace, *, cache: Cache, report: Reporter) -> l
         ) from None
     except tomllib.TOMLDecodeError as err:
         raise SlimlineError(f"{pyproject} is not valid TOML: {err}", doing="reading the project") from err
-    from slimline import settings as settings_mod
+    from slimline.project import settings as settings_mod
 
     table = data.get("tool", {}).get("slimline", {})
     s = settings_mod.load(table, overrides=_overrides(args))
     name = s.tag or _default_name(data)
     outputs = _outputs(args, root=root, name=name)
+    from slimline.build.start import start
     from slimline.http import Http
-    from slimline.start import start
 
     http = Http()
     with start(root, index_setting=s.index_url, cache=cache, http=http) as started:
-        from slimline import build as build_mod  # the heavy part, loaded while the project's wheel builds
+        from slimline.build import (
+            conductor as build_mod,  # the heavy part, loaded while the project's wheel builds
+        )
 
         recipes = build_mod.build(
             root,
@@ -346,7 +349,7 @@ def _cmd_build(args: argparse.Namespace, *, cache: Cache, report: Reporter) -> l
 
 
 def _command(args: argparse.Namespace) -> dict[str, Any]:
-    """What of the command line decides a build's result (for :func:`slimline.memo.key`)."""
+    """What of the command line decides a build's result (for :func:`slimline.build.memo.key`)."""
     # outputs do not change the images: they only name them (--to, --load) and, inside the
     # project, are left out of its files (passed to memo.remake() each time)
     return {k: v for k, v in vars(args).items() if k not in ("quiet", "verbose", "cache_dir", "to", "load")}
@@ -375,7 +378,7 @@ def _publish(
     report: Reporter,
     cache: Cache,
 ) -> list[str]:
-    from slimline import publish
+    from slimline.oci import publish
 
     return publish.publish(
         images, outputs, name=name, http=http, insecure=args.insecure_registry, report=report, cache=cache
@@ -391,9 +394,11 @@ def _default_name(data: dict[str, Any]) -> str:
 
 
 def _cmd_base(args: argparse.Namespace, *, cache: Cache, report: Reporter) -> list[str]:
-    from slimline import bases, layers, publish
-    from slimline.debian import ref as debian_ref
+    from slimline import layers
+    from slimline.base import resolve as bases
+    from slimline.base.debian import ref as debian_ref
     from slimline.http import Http
+    from slimline.oci import publish
     from slimline.oci.image import Platform
 
     http = Http()

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # ssl, truststore and urllib3 cost ~0.1 s to import: loaded o
     import urllib3
 
 from slimline import __version__
-from slimline.cache import Cache
+from slimline.cache.store import Cache
 from slimline.errors import SlimlineError, redact
 
 __all__ = ["BasicAuth", "Http", "HttpError", "basic_header", "strip_userinfo"]

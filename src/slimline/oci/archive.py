@@ -37,7 +37,7 @@ from typing import IO, Any, BinaryIO
 
 import zstandard
 
-from slimline.cache import CHUNK, Cache, atomic_write
+from slimline.cache.store import CHUNK, Cache, atomic_write
 from slimline.errors import SlimlineError
 from slimline.oci import image as oci
 from slimline.oci.blobs import (

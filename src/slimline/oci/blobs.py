@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from slimline.cache import CHUNK, Cache
+from slimline.cache.store import CHUNK, Cache
 from slimline.errors import HashMismatch, SlimlineError
 from slimline.oci import image as oci
 from slimline.oci.image import Platform

@@ -41,7 +41,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from slimline.cache import Cache
+from slimline.cache.store import Cache
 from slimline.errors import SlimlineError
 from slimline.oci import image as oci
 from slimline.oci import swap

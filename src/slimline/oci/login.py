@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from slimline.cache import atomic_write
+from slimline.cache.store import atomic_write
 from slimline.errors import SlimlineError
 from slimline.http import Http
 from slimline.oci.auth import Credentials

@@ -156,7 +156,8 @@ class DaemonRef:
 
 @dataclass(frozen=True, slots=True)
 class DebianBaseRef:
-    """The whole reference as written (``debian:bookworm/python3.11``); :mod:`slimline.debian` parses it."""
+    """The whole reference as written (``debian:bookworm/python3.11``); parsed by
+    :mod:`slimline.base.debian`."""
 
     text: str
 

@@ -8,7 +8,7 @@ When the reference pins a digest and everything is cached, no request is made at
 costs one manifest request (tags move), unless the caller accepts a resolution of that tag
 younger than ``max_age``.  Pulled images keep their media types: Docker schema 2 layers stay
 Docker layers, and converting them to OCI is only a change of label (the bytes, digests and
-diff_ids are the same), which the build does (``slimline.bases.to_oci``).  The returned
+diff_ids are the same), which the build does (``slimline.base.resolve.to_oci``).  The returned
 :class:`Image` re-serialises the config canonically, so its digest is not the registry's; the
 layers and diff_ids are exactly the registry's.
 
@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
-from slimline.cache import Cache
+from slimline.cache.store import Cache
 from slimline.http import Http
 from slimline.oci.auth import Credentials
 from slimline.oci.image import (

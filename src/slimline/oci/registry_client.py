@@ -27,7 +27,7 @@ from urllib.parse import quote, urljoin
 
 import urllib3
 
-from slimline.cache import Cache
+from slimline.cache.store import Cache
 from slimline.errors import SlimlineError
 from slimline.http import Http, HttpError
 from slimline.oci.auth import Authenticator, AuthError, Credentials, is_loopback

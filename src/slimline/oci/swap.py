@@ -35,7 +35,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from slimline.cache import CHUNK
+from slimline.cache.store import CHUNK
 
 __all__ = [
     "copy_file",

@@ -35,7 +35,7 @@ from typing import IO, Any, BinaryIO, Protocol
 
 import zstandard
 
-from slimline.cache import CHUNK
+from slimline.cache.store import CHUNK
 from slimline.errors import SlimlineError
 from slimline.oci import image as oci
 from slimline.oci.blobs import INDEX_TYPES, MANIFEST_TYPES, MAX_JSON, split_digest

@@ -1,0 +1,268 @@
+"""A distroless-style Python base image assembled from signed Debian packages, in pure Python.
+
+``build(DebianRef.parse("debian:bookworm"), ...)`` does, in order:
+
+1. find the mirrors (:mod:`.mirror`); fetch and verify ``InRelease`` of the suite, its
+   ``-updates`` and ``-security`` suites (:mod:`.release`);
+2. resolve the closure of the roots (``pythonX.Y-minimal``, ``libpythonX.Y-stdlib``,
+   ``ca-certificates``, ``tzdata``, ``netbase`` and the extra packages) over the hash-checked
+   Packages indexes, leaving out :data:`.resolve.DEFAULT_EXCLUDES` plus the configured excludes
+   (:mod:`.archive`, :mod:`.resolve`); what was left out is reported;
+3. lay the packages into a few layers (:func:`.policy.groups`: files, libc, python, extras),
+   each cached by the ``.deb`` hashes and settings (:func:`slimline.layers.cached`), so a warm
+   build downloads, unpacks and compresses nothing; a cold one downloads the hash-checked
+   ``.deb`` files in parallel and unpacks ``data.tar`` without running maintainer scripts
+   (:mod:`.deb`, :mod:`.assemble`, :mod:`.policy`).
+
+The same archive state and settings give byte-identical layers and the same image digest
+(nothing in the image depends on the build time or host except ``mtime``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+
+from slimline import layers
+from slimline.base.debian import archive as archive_mod
+from slimline.base.debian import assemble, deb, mirror, policy
+from slimline.base.debian.archive import BaseResolution, upstream_version
+from slimline.base.debian.errors import ResolveError
+from slimline.base.debian.ref import (
+    BUILD_FORMAT,
+    KNOWN_SUITES,
+    BaseSettings,
+    DebianRef,
+    debian_arch,
+    suite_for,
+)
+from slimline.base.debian.release import Keyring
+from slimline.base.debian.resolve import DEFAULT_EXCLUDES, closure
+from slimline.cache.store import Cache
+from slimline.errors import redact
+from slimline.http import Http
+from slimline.layers.filetree import FileTree, TreeBuilder
+from slimline.oci.image import Config, History, Image, Layer, Platform, rfc3339
+from slimline.target import Target
+
+__all__ = ["KNOWN_SUITES", "BaseSettings", "DebianRef", "build", "debian_arch", "resolve", "suite_for"]
+
+
+def _excludes(settings: BaseSettings) -> dict[str, str]:
+    out = {k: v for k, v in DEFAULT_EXCLUDES.items() if k not in settings.packages}
+    out.update(dict.fromkeys(settings.exclude, "excluded by [tool.slimline.debian] exclude"))
+    return out
+
+
+def resolve(
+    ref: DebianRef,
+    *,
+    platform: Platform,
+    settings: BaseSettings,
+    cache: Cache,
+    http: Http,
+    report: Callable[[str], None] = lambda s: None,
+) -> BaseResolution:
+    """Verify the archive and resolve the package set of the base (no .deb is downloaded)."""
+    arch = debian_arch(platform)
+    mirrors = mirror.find(mirror=settings.mirror, security_mirror=settings.security_mirror)
+    report(f"Debian archive {redact(mirrors.archive)} (from {mirrors.archive_from})")
+    if mirrors.security:
+        report(f"Debian security archive {redact(mirrors.security)} (from {mirrors.security_from})")
+    elif settings.security_mirror != "":
+        report(
+            "no Debian security archive configured: building WITHOUT security updates "
+            "(set [tool.slimline.debian] security-mirror)"
+        )
+    keyring = Keyring(settings.keyring)
+    arc = archive_mod.fetch_archive(
+        http,
+        mirrors,
+        ref.suite,
+        arch=arch,
+        keyring=keyring,
+        check_valid_until=settings.check_valid_until,
+        report=report,
+    )
+    report(
+        "verified "
+        + ", ".join(f"{s.name} ({s.release.date})" for s in arc.suites)
+        + f" against {len(keyring.fingerprints)} keys"
+    )
+    base = archive_mod.resolve_base(
+        arc,
+        http=http,
+        cache=cache,
+        arch=arch,
+        suite=ref.suite,
+        python=ref.python,
+        extras=settings.packages,
+        excludes=_excludes(settings),
+        report=report,
+    )
+    res = base.resolution
+    report(
+        f"{len(res.packages)} packages, "
+        f"{sum(p.installed_size for p in res.packages) / 1024:.1f} MB installed (before trimming)"
+    )
+    for out in res.left_out:
+        report(f"left out {out.name} (needed by {', '.join(out.needed_by)}): {out.reason}")
+    for note in res.notes:
+        report(note)
+    return base
+
+
+def _target(base: BaseResolution, platform: Platform) -> Target:
+    py = upstream_version(base.package(f"python{base.python_xy}-minimal").version)
+    m = re.match(r"(\d+)\.(\d+)\.(\d+)", py)
+    libc = (
+        re.match(r"(\d+)\.(\d+)", upstream_version(base.package("libc6").version))
+        if any(p.name == "libc6" for p in base.resolution.packages)
+        else None
+    )
+    if not m or libc is None:
+        raise ResolveError(
+            f"python{base.python_xy}-minimal / libc6", "cannot tell the Python or glibc version"
+        )
+    return Target(
+        platform=platform,
+        python_version=(int(m[1]), int(m[2]), int(m[3])),
+        interpreter=f"/usr/bin/python{base.python_xy}",
+        libc="glibc",
+        libc_version=(int(libc[1]), int(libc[2])),
+    )
+
+
+def _assign(base: BaseResolution, extras: tuple[str, ...]) -> list[tuple[policy.Group, list[str]]]:
+    taken: set[str] = set()
+    out: list[tuple[policy.Group, list[str]]] = []
+    for group in policy.groups(base.python_xy, extras):
+        names = sorted(closure(base.resolution, group.roots) - taken)
+        taken.update(names)
+        if names or not out:  # the first group always exists: it holds the static files
+            out.append((group, names))
+    rest = sorted({p.name for p in base.resolution.packages} - taken)
+    if rest:  # reachable only from a root not in any group (cannot happen with the fixed roots)
+        out[-1][1].extend(rest)
+    return out
+
+
+def _make_tree(
+    base: BaseResolution,
+    group: policy.Group,
+    names: list[str],
+    *,
+    first: bool,
+    settings: BaseSettings,
+    http: Http,
+    cache: Cache,
+    report: Callable[[str], None],
+) -> FileTree:
+    debs = archive_mod.fetch_debs(base, names, http=http, cache=cache, report=report)
+    builder = TreeBuilder(archive=f"layer {group.name}")
+    if first:
+        main = base.main
+        assemble.static_files(
+            builder,
+            version=main.version,
+            codename=main.codename or main.suite,
+            merged=policy.loader_dirs(base.arch),
+        )
+
+    def keep(path: str) -> bool:
+        return policy.keep(path, strip_stdlib=settings.strip_stdlib, keep_gconv=settings.keep_gconv)
+
+    for name in names:
+        unpacked = deb.unpack(debs[name], builder, package=name, keep=keep, rewrite=policy.usrmerge)
+        if unpacked.skipped:
+            report(f"{name}: skipped special files {', '.join(unpacked.skipped)}")
+        assemble.status_entry(builder, name, deb.read_control(debs[name], package=name), unpacked.paths)
+    if "ca-certificates" in names:
+        count = assemble.ca_bundle(builder)
+        report(f"CA bundle: {count} certificates")
+    if group.name == "python":
+        assemble.python_links(builder, base.python_xy)
+    return builder.freeze()
+
+
+def build(
+    ref: DebianRef,
+    *,
+    platform: Platform,
+    settings: BaseSettings,
+    cache: Cache,
+    http: Http,
+    mtime: int = 0,
+    compression: layers.Compression | None = None,
+    report: Callable[[str], None] = lambda s: None,
+) -> tuple[Image, Target]:
+    """The base image for ``platform`` and its :class:`Target` (see the module contract)."""
+    platform = platform.normalised()
+    base = resolve(ref, platform=platform, settings=settings, cache=cache, http=http, report=report)
+    target = _target(base, platform)
+    assigned = _assign(base, settings.packages)
+    main = base.main
+
+    def job(i: int, group: policy.Group, names: list[str]) -> Callable[[], Layer]:
+        key = json.dumps(
+            {
+                "format": BUILD_FORMAT,
+                "policy": policy.POLICY_VERSION,
+                "arch": base.arch,
+                "group": group.name,
+                "first": i == 0,
+                "python": base.python_xy,
+                "strip_stdlib": settings.strip_stdlib,
+                "keep_gconv": settings.keep_gconv,
+                "os": [main.version, main.codename or main.suite] if i == 0 else None,
+                "debs": [(n, base.package(n).version, base.package(n).sha256) for n in names],
+            },
+            sort_keys=True,
+        )
+
+        def make() -> FileTree:
+            report(f"assembling layer {group.name} ({len(names)} packages)")
+            return _make_tree(
+                base, group, names, first=i == 0, settings=settings, http=http, cache=cache, report=report
+            )
+
+        return lambda: layers.cached(
+            hashlib.sha256(key.encode()).hexdigest(), make, cache=cache, mtime=mtime, compression=compression
+        )
+
+    built = layers.write_many([job(i, g, n) for i, (g, n) in enumerate(assigned)])
+    created = rfc3339(mtime)
+    history = tuple(
+        History(
+            created_by=f"slimline {ref}: {g.name} ({len(n)} packages)", created=created, comment=g.description
+        )
+        for g, n in assigned
+    )
+    codename = main.codename or ref.suite
+    labels = {
+        **target.labels(),
+        "org.opencontainers.image.title": f"Python {target.python_xy} base (Debian {codename})",
+        "org.opencontainers.image.description": "distroless-style Python runtime assembled by slimline from "
+        "signed Debian packages",
+        "org.opencontainers.image.version": ".".join(str(p) for p in target.python_version),
+        "dev.slimline.debian.suite": main.codename or ref.suite,
+    }
+    config = Config(
+        env=(
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "LANG=C.UTF-8",
+            f"SSL_CERT_FILE=/{assemble.CA_BUNDLE}",
+        ),
+        entrypoint=(target.interpreter,),
+        working_dir="/",
+        user=str(assemble.NONROOT),
+        labels=labels,
+    )
+    image = Image(platform=platform, config=config, created=created).append(tuple(built), history)
+    report(
+        f"base {ref} ({platform}): {image.digest}, {len(built)} layers, "
+        f"{sum(lay.size for lay in built) / 1e6:.1f} MB compressed"
+    )
+    return image, target

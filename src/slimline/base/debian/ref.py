@@ -1,0 +1,106 @@
+"""Debian base references and settings: the light part of :mod:`slimline.base.debian`.
+
+Kept apart from :mod:`.base` so that reading settings or a pinned base imports nothing that
+verifies signatures or parses archive indexes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.specifiers import SpecifierSet
+
+from slimline.base.debian.errors import BadDebianRef, NoSuitableSuite, ResolveError
+from slimline.oci.image import Platform
+
+BUILD_FORMAT = "2"  # bump when the bytes of a base change for the same inputs
+
+__all__ = ["BUILD_FORMAT", "KNOWN_SUITES", "BaseSettings", "DebianRef", "debian_arch", "suite_for"]
+
+# Suites slimline picks from when a project names no base: newest first, with the version of
+# their default Python at release (the exact version installed is read from the archive).
+KNOWN_SUITES: Mapping[str, str] = {"trixie": "3.13.5", "bookworm": "3.11.2"}
+
+_ARCHES = {
+    "amd64": "amd64",
+    "arm64": "arm64",
+    "arm": "armhf",
+    "386": "i386",
+    "ppc64le": "ppc64el",
+    "s390x": "s390x",
+    "riscv64": "riscv64",
+}
+_SUITE = re.compile(r"[a-z][a-z0-9.+-]*")
+
+
+@dataclass(frozen=True, slots=True)
+class DebianRef:
+    """``debian:SUITE`` or ``debian:SUITE/pythonX.Y``."""
+
+    suite: str
+    python: str | None = None  # "3.13" or None = the suite's default python3
+
+    @classmethod
+    def parse(cls, text: str) -> DebianRef:
+        body = text.strip()
+        if not body.startswith("debian:"):
+            raise BadDebianRef(text, "it does not start with 'debian:'")
+        suite, _, py = body.removeprefix("debian:").partition("/")
+        if not _SUITE.fullmatch(suite):
+            raise BadDebianRef(text, f"{suite!r} is not a suite name")
+        python = None
+        if py:
+            m = re.fullmatch(r"(?:python)?(3\.\d+)", py)
+            if not m:
+                raise BadDebianRef(text, f"{py!r} is not pythonX.Y")
+            python = m.group(1)
+        return cls(suite=suite, python=python)
+
+    def __str__(self) -> str:
+        return f"debian:{self.suite}" + (f"/python{self.python}" if self.python else "")
+
+
+@dataclass(frozen=True, slots=True)
+class BaseSettings:
+    """``[tool.slimline.debian]``.
+
+    ``strip_stdlib`` (default True) leaves out the standard-library parts a server never
+    imports (ensurepip, idlelib, tkinter, turtledemo, lib2to3, test suites; see
+    :mod:`.policy`).  ``keep_gconv`` keeps glibc's iconv modules (8 MB; off by default).
+    ``check_valid_until`` refuses an expired Release (turn off only for snapshot mirrors).
+    """
+
+    mirror: str | None = None  # None = from SLIMLINE_DEBIAN_MIRROR, else the host's apt sources
+    security_mirror: str | None = None  # None = from env / host apt sources; "" = do not use
+    packages: tuple[str, ...] = ()  # extra packages
+    exclude: tuple[str, ...] = ()  # extra excludes
+    strip_stdlib: bool = True
+    keyring: Path | None = None  # None = the shipped Debian archive keys
+    keep_gconv: bool = False
+    check_valid_until: bool = True
+
+
+def suite_for(requires_python: SpecifierSet) -> DebianRef:
+    """The newest known suite whose Python satisfies ``requires_python``; else :class:`NoSuitableSuite`."""
+    for suite, version in KNOWN_SUITES.items():
+        if requires_python.contains(version, prereleases=True):
+            return DebianRef(suite=suite)
+    raise NoSuitableSuite(str(requires_python), dict(KNOWN_SUITES))
+
+
+def debian_arch(platform: Platform) -> str:
+    arch = _ARCHES.get(platform.architecture)
+    if (
+        arch is None
+        or platform.os != "linux"
+        or (platform.architecture == "arm" and platform.variant == "v6")
+    ):
+        raise ResolveError(
+            f"platform {platform}",
+            "Debian has no matching architecture",
+            hint="use linux/amd64 or linux/arm64",
+        )
+    return arch

@@ -1,0 +1,272 @@
+"""The closure of ``Pre-Depends`` and ``Depends`` from a set of root packages.
+
+Rules (documented, deterministic; no solver search, as the archive is self-consistent):
+
+* Roots are taken in the given order; dependencies breadth first, ``Pre-Depends`` before
+  ``Depends``.  ``Recommends``/``Suggests`` are not followed; ``Conflicts``/``Breaks`` are not checked.
+* A dependency group ``a | b`` is satisfied if any alternative is already selected (a real
+  package whose version satisfies the constraint, or a package that ``Provides`` it).
+  Otherwise, if any alternative is on the exclude list, the group is left out and reported.
+  Otherwise the first alternative that the index can satisfy is selected: the real package
+  if its version fits, else the provider with the alphabetically first name.
+* Versions are compared the dpkg way (``debian.debian_support.version_compare``); an
+  unversioned ``Provides`` never satisfies a versioned dependency.
+* ``:any``/``:native`` qualifiers are ignored (one architecture per image); a qualifier
+  naming another architecture cannot be satisfied.
+* Explicit roots win over excludes.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from debian.deb822 import PkgRelation
+from debian.debian_support import version_compare
+
+from slimline.base.debian.errors import ResolveError
+from slimline.base.debian.packages import Stanza
+
+__all__ = ["DEFAULT_EXCLUDES", "LeftOut", "Resolution", "closure", "relation_holds", "resolve"]
+
+# What a runtime image never needs, with the reason reported to the user.  Dependencies on
+# these (or on a group that offers one of them) are left out.
+DEFAULT_EXCLUDES: Mapping[str, str] = {
+    "dpkg": "package manager; the image has none (packages are recorded in /var/lib/dpkg/status.d)",
+    "install-info": "documentation indexer run by maintainer scripts",
+    "debconf": "configuration prompts of maintainer scripts, which are not run",
+    "debconf-2.0": "configuration prompts of maintainer scripts, which are not run",
+    "cdebconf": "configuration prompts of maintainer scripts, which are not run",
+    "perl-base": "Perl interpreter used by maintainer scripts",
+    "bash": "shell; a distroless image has none",
+    "dash": "shell; a distroless image has none",
+    "sh": "shell; a distroless image has none",
+    "coreutils": "command-line tools; a distroless image has none",
+    "debianutils": "command-line tools used by maintainer scripts",
+    "sensible-utils": "command-line tools used by maintainer scripts",
+    "init-system-helpers": "service management used by maintainer scripts",
+    "lsb-base": "init script helpers",
+    "sysvinit-utils": "init script helpers",
+    "base-passwd": "user database; slimline writes /etc/passwd and /etc/group",
+    "adduser": "user management used by maintainer scripts",
+    "passwd": "user management used by maintainer scripts",
+    "login": "login tools",
+    "usrmerge": "merged-/usr conversion; slimline lays out merged /usr itself",
+    "usr-is-merged": "merged-/usr marker; slimline lays out merged /usr itself",
+    "libc-bin": "ldconfig and locale tools, used by maintainer scripts",
+    "openssl": "the openssl command, used by ca-certificates' maintainer script; "
+    "slimline builds the CA bundle itself",
+}
+
+_OPS: dict[str, Callable[[int], bool]] = {
+    "<<": lambda c: c < 0,
+    "<=": lambda c: c <= 0,
+    "<": lambda c: c <= 0,  # obsolete spelling of <=
+    "=": lambda c: c == 0,
+    ">=": lambda c: c >= 0,
+    ">": lambda c: c >= 0,  # obsolete spelling of >=
+    ">>": lambda c: c > 0,
+}
+
+
+def relation_holds(version: str, op: str, wanted: str) -> bool:
+    """Does ``version`` satisfy ``(op wanted)``?  ``op`` is one of ``<< <= = >= >>`` (or old ``< >``)."""
+    try:
+        check = _OPS[op]
+    except KeyError:
+        raise ValueError(f"unknown version relation {op!r}") from None
+    return bool(check(version_compare(version, wanted)))
+
+
+@dataclass(frozen=True, slots=True)
+class LeftOut:
+    name: str  # the excluded package (or virtual package) name
+    needed_by: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    packages: tuple[Stanza, ...]  # sorted by name
+    left_out: tuple[LeftOut, ...]  # sorted by name
+    edges: Mapping[str, tuple[str, ...]]  # package -> the packages selected for its dependencies
+    notes: tuple[str, ...] = ()  # choices worth reporting ("debconf-2.0: chose cdebconf")
+
+    def by_name(self) -> dict[str, Stanza]:
+        return {p.name: p for p in self.packages}
+
+    def to_json(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return {
+            "packages": [asdict(p) for p in self.packages],
+            "left_out": [asdict(x) for x in self.left_out],
+            "edges": {k: list(v) for k, v in self.edges.items()},
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Resolution:
+        return cls(
+            packages=tuple(Stanza(**p) for p in d["packages"]),
+            left_out=tuple(
+                LeftOut(name=x["name"], needed_by=tuple(x["needed_by"]), reason=x["reason"])
+                for x in d["left_out"]
+            ),
+            edges={k: tuple(v) for k, v in d["edges"].items()},
+            notes=tuple(d.get("notes", ())),
+        )
+
+
+Alternative = Mapping[
+    str, Any
+]  # python-debian's shape: {"name", "archqual", "version": (op, ver) | None, ...}
+
+
+class _Providers:
+    def __init__(self, index: Mapping[str, Stanza]) -> None:
+        self.by_virtual: dict[str, list[tuple[Stanza, str | None]]] = {}
+        for st in index.values():
+            if not st.provides:
+                continue
+            for group in PkgRelation.parse_relations(st.provides):
+                for alt in group:
+                    ver = alt.get("version")
+                    self.by_virtual.setdefault(alt["name"], []).append((st, ver[1] if ver else None))
+        for providers in self.by_virtual.values():
+            providers.sort(key=lambda pv: pv[0].name)
+
+
+def _fits(alt: Alternative, version: str | None) -> bool:
+    constraint = alt.get("version")
+    if constraint is None:
+        return True
+    if version is None:
+        return False
+    return relation_holds(version, constraint[0], constraint[1])
+
+
+def _arch_ok(alt: Alternative, arch: str) -> bool:
+    qual = alt.get("archqual")
+    return qual in (None, "any", "native", arch)
+
+
+def _text(alt: Alternative) -> str:
+    ver = alt.get("version")
+    return f"{alt['name']} ({ver[0]} {ver[1]})" if ver else str(alt["name"])
+
+
+def resolve(
+    index: Mapping[str, Stanza],
+    roots: Sequence[str],
+    *,
+    arch: str,
+    excludes: Mapping[str, str] = DEFAULT_EXCLUDES,
+    suites: str = "the archive",
+) -> Resolution:
+    """Select the closure of ``roots`` (see the module contract).  Raises :class:`ResolveError`
+    for a root or dependency that nothing in ``index`` satisfies."""
+    providers = _Providers(index)
+    selected: dict[str, Stanza] = {}
+    provided: dict[str, list[tuple[Stanza, str | None]]] = {}
+    edges: dict[str, list[str]] = {}
+    left: dict[str, list[str]] = {}
+    notes: list[str] = []
+    queue: deque[str] = deque()
+
+    def select(st: Stanza) -> None:
+        if st.name in selected:
+            return
+        selected[st.name] = st
+        edges[st.name] = []
+        for group in PkgRelation.parse_relations(st.provides) if st.provides else ():
+            for alt in group:
+                ver = alt.get("version")
+                provided.setdefault(alt["name"], []).append((st, ver[1] if ver else None))
+        queue.append(st.name)
+
+    def satisfied_by_selected(alt: Alternative) -> Stanza | None:
+        real = selected.get(alt["name"])
+        if real is not None and _fits(alt, real.version):
+            return real
+        for st, ver in provided.get(alt["name"], ()):
+            if _fits(alt, ver):
+                return st
+        return None
+
+    def candidates(alt: Alternative) -> list[Stanza]:
+        if not _arch_ok(alt, arch):
+            return []
+        real = index.get(alt["name"])
+        if real is not None and _fits(alt, real.version):
+            return [real]
+        return [st for st, ver in providers.by_virtual.get(alt["name"], ()) if _fits(alt, ver)]
+
+    for root in roots:
+        hits = candidates({"name": root, "version": None, "archqual": None})
+        if not hits:
+            raise ResolveError(root, f"no such package in {suites} for {arch}")
+        if len(hits) > 1:
+            notes.append(f"{root}: virtual, chose {hits[0].name} of {', '.join(h.name for h in hits)}")
+        select(hits[0])
+
+    while queue:
+        name = queue.popleft()
+        st = selected[name]
+        relations = [st.pre_depends, st.depends]
+        for field in relations:
+            if not field:
+                continue
+            for group in PkgRelation.parse_relations(field):
+                done = next((hit for alt in group if (hit := satisfied_by_selected(alt)) is not None), None)
+                if done is not None:
+                    edges[name].append(done.name)
+                    continue
+                excluded = next((alt["name"] for alt in group if alt["name"] in excludes), None)
+                if excluded is not None:
+                    left.setdefault(excluded, []).append(name)
+                    continue
+                chosen: Stanza | None = None
+                for alt in group:
+                    hits = candidates(alt)
+                    if hits:
+                        chosen = hits[0]
+                        if len(hits) > 1:
+                            others = ", ".join(h.name for h in hits)
+                            notes.append(f"{alt['name']}: virtual, chose {chosen.name} of {others}")
+                        break
+                if chosen is None:
+                    wanted = " | ".join(_text(a) for a in group)
+                    have = [f"{a['name']} {index[a['name']].version}" for a in group if a["name"] in index]
+                    raise ResolveError(
+                        wanted,
+                        f"not satisfiable from {suites} ({'; '.join(have) or 'no such package'})",
+                        needed_by=f"{st.name} {st.version}",
+                    )
+                select(chosen)
+                edges[name].append(chosen.name)
+
+    return Resolution(
+        packages=tuple(sorted(selected.values(), key=lambda s: s.name)),
+        left_out=tuple(
+            LeftOut(name=n, needed_by=tuple(sorted(set(by))), reason=excludes[n])
+            for n, by in sorted(left.items())
+        ),
+        edges={k: tuple(sorted(set(v))) for k, v in sorted(edges.items())},
+        notes=tuple(notes),
+    )
+
+
+def closure(resolution: Resolution, roots: Sequence[str]) -> set[str]:
+    """The names reachable from ``roots`` over the resolution's edges (roots not selected are ignored)."""
+    seen: set[str] = set()
+    todo = [r for r in roots if r in resolution.edges]
+    while todo:
+        n = todo.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        todo.extend(resolution.edges.get(n, ()))
+    return seen

@@ -1,0 +1,194 @@
+"""Base images: from a reference to an OCI image plus the :class:`~slimline.target.Target` it runs.
+
+Every kind of base comes in through the same image model: ``debian:SUITE[/pythonX.Y]``
+(assembled from signed .debs by :mod:`slimline.base.debian`), ``oci:PATH[:TAG]``,
+``docker-archive:PATH`` and registry names.  When no base is configured, the Debian suite
+whose Python satisfies the project's ``requires-python`` is chosen.
+
+Debian bases are pinned: the first build records the assembled image (its manifest and
+config, whose blobs stay in the cache) under a key of reference, platform and settings; later
+builds reuse it without contacting the archive until the pin is older than ``max_age``
+seconds or ``refresh`` is asked for.  That is what keeps a code-change rebuild local; the
+archive state a pin came from is in the image's labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from packaging.specifiers import SpecifierSet
+
+from slimline import __version__, layers
+from slimline.base.debian import ref as debian_ref
+from slimline.cache.store import Cache
+from slimline.http import Http
+from slimline.oci import image as oci
+from slimline.oci import reference
+from slimline.oci.image import Image, Platform
+from slimline.report import Reporter
+from slimline.target import Target
+
+__all__ = ["Base", "resolve"]
+
+DAY = 24 * 3600
+_OCI_MEDIA = {
+    oci.DOCKER_LAYER_GZIP: oci.LAYER_GZIP,
+    oci.DOCKER_LAYER_TAR: oci.LAYER_TAR,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Base:
+    name: str  # the reference as the user wrote it (or the chosen default)
+    image: Image
+    target: Target
+    digest: str = ""  # the base's manifest digest as its source names it (a registry's), else image.digest
+    # Until when (time.time()) the same reference resolves to this same image without being
+    # looked at again: a Debian pin's expiry, forever for a registry name with a digest, and
+    # 0 for what may change at any time (tags, layouts and archives on disk).
+    fresh_until: float = 0.0
+
+    @property
+    def assembled(self) -> bool:
+        """Assembled by slimline from signed Debian packages (a ``debian:`` reference)."""
+        return self.name.startswith("debian:")
+
+
+def resolve(
+    text: str | None,
+    *,
+    requires_python: SpecifierSet,
+    platform: Platform,
+    debian: debian_ref.BaseSettings,
+    cache: Cache,
+    http: Http,
+    report: Reporter,
+    compression: layers.Compression,
+    refresh: bool = False,
+    max_age: int = DAY,
+    insecure: Sequence[str] = (),
+) -> Base:
+    if text is None:
+        ref = debian_ref.suite_for(requires_python)
+        text = f"debian:{ref.suite}" + (f"/python{ref.python}" if ref.python else "")
+        report.detail(f"no base configured: {text} satisfies requires-python {requires_python}")
+    parsed = reference.parse(text, role="base")
+    if isinstance(parsed, reference.DebianBaseRef):
+        image, target, pinned_at = _debian(
+            text,
+            platform=platform,
+            settings=debian,
+            cache=cache,
+            http=http,
+            report=report,
+            compression=compression,
+            refresh=refresh,
+            max_age=max_age,
+        )
+        return Base(text, image, target, digest=image.digest, fresh_until=pinned_at + max_age)
+    report.step(f"reading base {text} ({platform})")
+    if isinstance(parsed, reference.OciRef):
+        from slimline.oci import layout
+
+        image = layout.read(parsed, platform=platform, cache=cache)
+    elif isinstance(parsed, reference.ArchiveRef):
+        from slimline.oci import archive
+
+        image = archive.read(parsed, platform=platform, cache=cache)
+    elif isinstance(parsed, reference.RegistryRef):
+        from slimline.oci import registry
+
+        image = registry.pull(parsed, platform=platform, cache=cache, http=http, insecure=insecure)
+    else:
+        raise reference.ReferenceError_(
+            text, "a base must be debian:, oci:, docker-archive: or a registry name"
+        )
+    pinned = isinstance(parsed, reference.RegistryRef) and parsed.digest is not None
+    return Base(
+        text,
+        to_oci(image),
+        _detect(image, cache=cache),
+        digest=image.origin or image.digest,
+        fresh_until=float("inf") if pinned else 0.0,
+    )
+
+
+def to_oci(image: Image) -> Image:
+    """The same image with OCI media types (Docker schema 2 layers are byte-compatible)."""
+    new_layers = tuple(
+        replace(lay, media_type=_OCI_MEDIA.get(lay.media_type, lay.media_type)) for lay in image.layers
+    )
+    return replace(image, layers=new_layers, media_type=oci.MANIFEST, origin=image.origin)
+
+
+def _detect(image: Image, *, cache: Cache) -> Target:
+    """:func:`slimline.base.detect.detect`, memoised by the image's config digest."""
+    key = hashlib.sha256(image.config_bytes).hexdigest()
+    hit = cache.read_meta("targets", key)
+    if hit is not None:
+        return Target.from_json(json.loads(hit))
+    from slimline.base import detect  # only when the target is not memoised
+
+    target = detect.detect(image)
+    cache.write_meta("targets", key, json.dumps(target.to_json()).encode())
+    return target
+
+
+def _debian(
+    text: str,
+    *,
+    platform: Platform,
+    settings: debian_ref.BaseSettings,
+    cache: Cache,
+    http: Http,
+    report: Reporter,
+    compression: layers.Compression,
+    refresh: bool,
+    max_age: int,
+) -> tuple[Image, Target, float]:
+    """The image and target of a Debian base, and when its pin was made."""
+    ref = debian_ref.DebianRef.parse(text)
+    key = hashlib.sha256(
+        repr((__version__, debian_ref.BUILD_FORMAT, text, str(platform), settings, compression)).encode()
+    ).hexdigest()
+    pin = cache.read_meta("debian-pins", key)
+    if pin is not None and not refresh:
+        d = json.loads(pin)
+        if time.time() - d["at"] < max_age:
+            image = oci.image_from_json(
+                d["manifest"].encode(),
+                d["config"].encode(),
+                blob_path=cache.digest_path,
+            )
+            if all(lay.path.is_file() for lay in image.layers):
+                report.detail(f"base {text} ({platform}): pinned {image.digest}")
+                return image, _detect(image, cache=cache), float(d["at"])
+    report.step(f"assembling base {text} ({platform}) from Debian packages")
+    from slimline.base.debian import base as debian_base  # heavy: signatures, indexes
+
+    image, target = debian_base.build(
+        ref,
+        platform=platform,
+        settings=settings,
+        cache=cache,
+        http=http,
+        compression=compression,
+        report=report.detail,
+    )
+    now = time.time()
+    cache.write_meta(
+        "debian-pins",
+        key,
+        json.dumps(
+            {
+                "at": now,
+                "manifest": image.manifest_bytes.decode(),
+                "config": image.config_bytes.decode(),
+            }
+        ).encode(),
+    )
+    return image, target, now

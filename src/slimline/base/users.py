@@ -1,0 +1,49 @@
+"""Who the image runs as: the base's non-root user when it has one.
+
+Contract: :func:`default_user` returns the base config's ``User`` when that is set and not
+root; else the numeric uid of a ``nonroot`` (or uid 65532) account in the base's
+``/etc/passwd``; else "" (the runtime default, root) — the build reports that case.
+Numeric ids are used so that runtimes need not read ``/etc/passwd``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from slimline import layers
+from slimline.cache.store import Cache
+from slimline.oci.image import Image
+
+__all__ = ["default_user", "passwd_of"]
+
+NONROOT = 65532
+
+
+def passwd_of(image: Image) -> bytes:
+    """The ``etc/passwd`` a container of ``image`` sees (the top-most layer that has it), or b""."""
+    found = b""
+    for name, member, tar in layers.walk(image.layers):
+        if name == "etc/passwd" and member.isfile():
+            f = tar.extractfile(member)
+            found = f.read() if f is not None else b""
+        elif name in ("etc/.wh.passwd", "etc/.wh..wh..opq"):
+            found = b""
+    return found
+
+
+def default_user(image: Image, *, cache: Cache) -> str:
+    user = image.config.user
+    if user and user.split(":")[0] not in ("0", "root"):
+        return user
+    key = hashlib.sha256(image.config_bytes).hexdigest()
+    hit = cache.read_meta("users", key)
+    if hit is not None:
+        return hit.decode()
+    found = ""
+    for line in passwd_of(image).decode("utf-8", "replace").splitlines():
+        parts = line.split(":")
+        if len(parts) >= 4 and (parts[0] == "nonroot" or parts[2] == str(NONROOT)):
+            found = f"{parts[2]}:{parts[3]}"
+            break
+    cache.write_meta("users", key, found.encode())
+    return found

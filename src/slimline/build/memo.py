@@ -1,0 +1,341 @@
+"""The memo of a build: everything it made but the project's own layer, for the next build.
+
+Most rebuilds follow an edit to the app's own files.  Everything below the project layer (the
+base, the dependency layers, the image config) depends only on the command line, the
+project's ``pyproject.toml`` and ``poetry.lock``, a few environment variables and the base's
+resolution.  So a build records it (:func:`keep`) under a key of exactly those inputs
+(:func:`key`), and the next build with the same key reads it back (:func:`recall`) and makes
+only the project layer (:func:`remake`), without parsing the lock, selecting wheels,
+resolving the base or loading the modules that do.
+
+Contract: ``remake`` returns the images a full build would make, or None; on None from
+``recall`` or ``remake`` the caller runs the full build.  None comes when the memo is missing
+or unreadable, when a base it used may have changed (a Debian pin older than its ``max_age``,
+a registry tag, an OCI layout or archive on disk), when a recorded blob is gone from the
+cache, and when the project's wheel would need its backend (:func:`slimline.artifacts.derive.known`).
+With ``bytecode``, the project layer is compiled by the compiler a full build would choose now,
+and the memo is not used when that is not the one the recorded build used (its identity is
+part of every compiled layer's key).  Builds with local directory or file dependencies are
+never memoised; ``--refresh`` and ``SLIMLINE_NO_LAYER_CACHE=1`` skip the memo.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from slimline import __version__, layers
+from slimline.cache.store import Cache
+from slimline.layers.filetree import Bytes, FileTree, Kind
+from slimline.layers.job import AppFiles, project_job
+from slimline.oci.image import History, Image, Layer, image_from_json, rfc3339
+from slimline.report import Reporter
+from slimline.target import Target
+
+if TYPE_CHECKING:
+    from slimline.trees.compiler import Compiler
+
+__all__ = ["FORMAT", "Compiled", "Recalled", "Recipe", "WheelRef", "keep", "key", "recall", "remake"]
+
+FORMAT = 3
+_ENV_PREFIXES = ("SLIMLINE_", "PIP_", "POETRY_", "SOURCE_DATE_EPOCH")
+
+
+@dataclass(frozen=True, slots=True)
+class WheelRef:
+    sha256: str
+    filename: str
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """How a build with ``bytecode = true`` compiled its layers."""
+
+    base: Image  # the base whose interpreter was asked (see slimline.trees.bytecode.compiler_for)
+    assembled: bool  # a debian: base slimline assembled: its interpreter may run on this host
+    identity: str  # the compiler's (slimline.trees.compiler.Compiler.identity)
+
+
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """One platform's image as a build made it, and how to remake its last (project) layer."""
+
+    image: Image  # the image the build made
+    partial: Image  # the same without its last (project) layer and that layer's history line
+    wheel: WheelRef | None  # the wheel the project layer was installed from (None: the project's files)
+    name: str
+    version: str
+    venv: str
+    target: Target
+    app: AppFiles
+    epoch: int
+    compression: layers.Compression
+    fresh_until: float  # time.time() after which the base must be resolved again
+    compiled: Compiled | None  # bytecode = true: how the layers were compiled
+    memoisable: bool  # False: the build had inputs the key does not capture
+
+    @property
+    def package(self) -> bool:
+        return self.wheel is not None
+
+    @property
+    def project_layer(self) -> Layer:
+        """The last layer of :attr:`image` (of a recalled recipe: the one the build made)."""
+        return self.image.layers[-1]
+
+
+def key(root: Path, *, command: Mapping[str, Any], env: Mapping[str, str] | None = None) -> str | None:
+    """The memo key of building ``root`` with the parsed command line ``command``; None when
+    this build must not use the memo (no lock, ``--refresh``, ``SLIMLINE_NO_LAYER_CACHE=1``)."""
+    env = os.environ if env is None else env
+    if env.get("SLIMLINE_NO_LAYER_CACHE") == "1" or command.get("refresh"):
+        return None
+    try:
+        pyproject = (root / "pyproject.toml").read_bytes()
+        lock = (root / "poetry.lock").read_bytes()
+    except OSError:
+        return None
+    h = hashlib.sha256()
+    for part in (
+        f"{FORMAT}|{__version__}|{sys.version}|{sys.executable}|{root}",
+        json.dumps(dict(command), sort_keys=True, default=str),
+        json.dumps(sorted((k, v) for k, v in env.items() if k.startswith(_ENV_PREFIXES))),
+    ):
+        h.update(part.encode() + b"\0")
+    for blob in (pyproject, lock):
+        h.update(hashlib.sha256(blob).digest())
+    return h.hexdigest()
+
+
+def keep(memo_key: str, recipes: Sequence[Recipe], *, name: str, cache: Cache) -> None:
+    """Record a finished build's recipes (one per platform) and the image name it chose."""
+    if (
+        not recipes
+        or not all(r.memoisable for r in recipes)
+        or min(r.fresh_until for r in recipes) <= time.time()
+    ):
+        return
+    entries = []
+    for r in recipes:
+        entries.append(
+            {
+                **_image_record(r.partial),
+                "wheel": None if r.wheel is None else [r.wheel.sha256, r.wheel.filename],
+                "project_layer": layers.record(r.project_layer),
+                "name": r.name,
+                "version": r.version,
+                "venv": r.venv,
+                "target": r.target.to_json(),
+                "app": {
+                    "workdir": r.app.workdir,
+                    "include": list(r.app.include),
+                    "exclude": list(r.app.exclude),
+                },
+                "epoch": r.epoch,
+                "compression": [r.compression.name, r.compression.level],
+                "fresh_until": r.fresh_until if r.fresh_until != float("inf") else None,
+                "compiled": None
+                if r.compiled is None
+                else {
+                    **_image_record(r.compiled.base),
+                    "assembled": r.compiled.assembled,
+                    "identity": r.compiled.identity,
+                },
+            }
+        )
+    cache.write_meta("memo", memo_key, json.dumps({"name": name, "images": entries}).encode())
+
+
+@dataclass(frozen=True, slots=True)
+class Recalled:
+    """A memo read back (:func:`recall`), to remake its images with :func:`remake`."""
+
+    name: str  # the image name the build chose
+    recipes: tuple[Recipe, ...]  # their ``image`` is the partial one: the project layer is made anew
+
+
+def recall(memo_key: str, *, cache: Cache) -> Recalled | None:
+    """The memo under ``memo_key`` if it can still serve a build: every base still fresh and
+    every recorded blob still in the cache; else None."""
+    raw = cache.read_meta("memo", memo_key)
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+        name = str(data["name"])
+        recipes = [_recipe(e, cache) for e in data["images"]]
+    except (ValueError, KeyError, TypeError, IndexError):
+        return None
+    now = time.time()
+    ready = tuple(r for r in recipes if r is not None and r.fresh_until > now)
+    if len(ready) != len(recipes):
+        return None
+    return Recalled(name, ready)
+
+
+def remake(
+    recalled: Recalled, root: Path, *, also_exclude: Sequence[Path], cache: Cache, report: Reporter
+) -> list[Image] | None:
+    """The images of the recalled build with only the project layer made anew from ``root``
+    (whose outputs inside the project are ``also_exclude``); None when the project's wheel
+    needs its backend."""
+    wheel = None
+    if any(r.package for r in recalled.recipes):
+        from slimline.artifacts import derive
+
+        wheel = derive.known(root, cache=cache).wheel
+        if wheel is None:
+            return None
+    images = []
+    for r in recalled.recipes:
+        job = project_job(
+            root,
+            name=r.name,
+            version=r.version,
+            wheel=wheel if r.package else None,
+            venv=r.venv,
+            target=r.target,
+            app=replace(r.app, also_exclude=tuple(also_exclude)),
+            epoch=r.epoch,
+            cache=cache,
+        )
+        compiler = None
+        if r.compiled is not None:
+            from slimline.trees import bytecode
+
+            compiler = _compiler(r.compiled, r.target, cache=cache)
+            if compiler is None:
+                return None
+            job = bytecode.compiled(job, compiler=compiler)
+        try:
+            layer = layers.lookup(job.key, cache=cache, mtime=job.mtime, compression=r.compression)
+            how = "reused"
+            if layer is None:
+                # a patched layer would keep the changed modules' old .pyc: compiled, it is made anew
+                patched = _patched(r, wheel, cache=cache) if wheel is not None and compiler is None else None
+                layer = layers.store(
+                    job.key, patched or job.make, cache=cache, mtime=job.mtime, compression=r.compression
+                )
+                how = "patched" if patched else "new"
+        finally:
+            if compiler is not None:
+                compiler.close()
+        image = r.partial.append((layer,), (History(created_by=job.created_by, created=rfc3339(r.epoch)),))
+        report.done(
+            f"image {image.digest} ({r.target.platform}): {len(image.layers) - 1} layers as in the last "
+            f"build (nothing but the project changed), project layer {how}"
+        )
+        images.append(image)
+    return images
+
+
+def _compiler(compiled: Compiled, target: Target, *, cache: Cache) -> Compiler | None:
+    """The compiler a full build would choose now, if it is the one the recorded build used
+    (else None: the recorded layers are not what a full build would make)."""
+    from slimline.trees.bytecode import BytecodeError, compiler_for
+
+    try:
+        compiler = compiler_for(compiled.base, target, cache=cache, run_image=compiled.assembled)
+    except BytecodeError:
+        return None  # the full build says why
+    if compiler.identity != compiled.identity:
+        compiler.close()
+        return None
+    return compiler
+
+
+def _patched(r: Recipe, wheel: Path, *, cache: Cache) -> Callable[[], FileTree] | None:
+    """How to make the project layer for ``wheel`` from the one the recorded build made from
+    its own wheel, when the two wheels differ only in the contents of modules: those files
+    replaced and the installed RECORD updated, everything else (scripts, metadata, modes,
+    order) as installed before.  None when that does not hold; the layer is then installed."""
+    from slimline.artifacts import derive
+    from slimline.artifacts.wheelcache import stored_wheel
+
+    if r.wheel is None or not r.project_layer.path.is_file():
+        return None
+    old = stored_wheel(cache, r.wheel.sha256, r.wheel.filename, package=r.name)
+    if old is None or old.name != wheel.name:
+        return None
+    changes = derive.module_changes(old, wheel)
+    if changes is None:
+        return None
+    site = f"{r.venv.strip('/')}/lib/python{r.target.python_xy}/site-packages"
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+    record = derive.record_member(names)
+    tree = layers.read_tree(r.project_layer)
+    entries = {f"{site}/{m}": tree.get(f"{site}/{m}") for m in [*changes, record or ""]}
+    if record is None or any(
+        e is None or e.kind is not Kind.FILE or e.source is None for e in entries.values()
+    ):
+        return None
+    new = {f"{site}/{m}": data for m, data in changes.items()}
+    installed = entries[f"{site}/{record}"]
+    assert installed is not None and installed.source is not None
+    with installed.source.open() as f:
+        new[f"{site}/{record}"] = derive.new_record(f.read(), changes)
+    patch = {}
+    for path, data in new.items():
+        e = entries[path]
+        assert e is not None
+        patch[path] = replace(e, size=len(data), source=Bytes(data))
+    result = tree.merge(FileTree(patch))
+    return lambda: result
+
+
+def _recipe(d: Mapping[str, Any], cache: Cache) -> Recipe | None:
+    """A recorded recipe whose blobs are all still in the cache, else None.  Its ``image`` is
+    the partial image plus the project layer the recorded build made (history as the partial's)."""
+    partial = _image(d, cache)
+    if not all(layer.path.is_file() for layer in partial.layers):
+        return None
+    app = d["app"]
+    name, level = d["compression"]
+    if name not in ("gzip", "zstd", "none"):
+        return None
+    wheel = None if d["wheel"] is None else WheelRef(str(d["wheel"][0]), str(d["wheel"][1]))
+    project = layers.from_record(d["project_layer"], cache=cache)
+    return Recipe(
+        image=replace(partial, layers=(*partial.layers, project)),
+        partial=partial,
+        wheel=wheel,
+        name=str(d["name"]),
+        version=str(d["version"]),
+        venv=str(d["venv"]),
+        target=Target.from_json(d["target"]),
+        app=AppFiles(
+            str(app["workdir"]),
+            tuple(app["include"]),
+            tuple(app["exclude"]),
+            (),  # the outputs of the build at hand: see remake()
+        ),
+        epoch=int(d["epoch"]),
+        compression=layers.Compression(name, int(level)),
+        fresh_until=float("inf") if d["fresh_until"] is None else float(d["fresh_until"]),
+        compiled=None if d["compiled"] is None else _compiled(d["compiled"], cache),
+        memoisable=True,
+    )
+
+
+def _compiled(d: Mapping[str, Any], cache: Cache) -> Compiled:
+    return Compiled(base=_image(d, cache), assembled=bool(d["assembled"]), identity=str(d["identity"]))
+
+
+def _image_record(image: Image) -> dict[str, str]:
+    """How the memo records an image: its manifest and config (its blobs stay in the cache)."""
+    return {"manifest": image.manifest_bytes.decode(), "config": image.config_bytes.decode()}
+
+
+def _image(d: Mapping[str, Any], cache: Cache) -> Image:
+    """The image :func:`_image_record` recorded, its blobs in ``cache`` (which may since have gone)."""
+    manifest, config = str(d["manifest"]).encode(), str(d["config"]).encode()
+    return image_from_json(manifest, config, blob_path=cache.digest_path)

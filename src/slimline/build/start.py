@@ -1,0 +1,65 @@
+"""The first steps of a build, kept light so that they run before the rest of slimline loads.
+
+Contract of :func:`start`: reads the project, checks that the lock exists, resolves the
+default index and its build environments, and starts building the project's own wheel (a
+PEP 517 subprocess: the slowest step of a code-change rebuild) on a worker thread.  The
+caller passes the :class:`Started` value to :func:`slimline.build.conductor.build` and must call
+:meth:`Started.close` (``with start(...)``) so the worker is released on every path.
+Importing this module costs a fraction of importing :mod:`slimline.build.conductor`, which the CLI
+imports only after calling :func:`start`.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from slimline.artifacts import build_backend, sources
+from slimline.cache.store import Cache
+from slimline.errors import SlimlineError
+from slimline.http import Http
+from slimline.project import pyproject as project_mod
+
+__all__ = ["Started", "start"]
+
+
+@dataclass(frozen=True)
+class Started:
+    project: project_mod.Project
+    lock_path: Path
+    default_index: str
+    envs: build_backend.BuildEnvs
+    wheel: Future[Path] | None  # the project's wheel (package mode), being built
+    _pool: ThreadPoolExecutor
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self) -> Started:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def start(root: Path, *, index_setting: str | None, cache: Cache, http: Http) -> Started:
+    proj = project_mod.load(root)
+    lock_path = root / "poetry.lock"
+    if not lock_path.is_file():
+        raise SlimlineError(
+            f"{lock_path} does not exist",
+            doing=f"reading {root}",
+            hint="run `poetry lock` in the project first",
+        )
+    default_index = sources.default_index_url(setting=index_setting)
+    envs = build_backend.BuildEnvs(
+        cache=cache, http=http, index_url=default_index, index_auth=sources.credentials_for("", default_index)
+    )
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slimline-project")
+    wheel = (
+        pool.submit(build_backend.build_project_wheel, root, envs=envs, cache=cache)
+        if proj.package_mode
+        else None
+    )
+    return Started(proj, lock_path, default_index, envs, wheel, pool)

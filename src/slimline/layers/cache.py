@@ -1,0 +1,102 @@
+"""The layer cache: layers found by a key of their inputs, or made once and remembered.
+
+Contract: a key must capture every input of the tree its job makes (the wheels' hashes, the venv
+prefix, the target...); :func:`realise` then returns, for each job in order, the layer found
+under its key (its blob still in the cache) or the layer made from ``job.make()``, written and
+remembered.  ``SLIMLINE_NO_LAYER_CACHE=1`` finds nothing (benchmarks, debugging).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from slimline import __version__
+from slimline.cache.store import Cache
+from slimline.layers.compress import Compression
+from slimline.layers.filetree import FileTree
+from slimline.layers.write import FORMAT_VERSION, write
+from slimline.oci.image import Layer
+
+__all__ = ["cached", "from_record", "lookup", "record", "store", "write_many"]
+
+
+def _meta_key(key: str, *, mtime: int, compression: Compression) -> str:
+    # the slimline version is part of the key: a new release may lay out the same inputs differently
+    return hashlib.sha256(
+        f"{__version__}|{FORMAT_VERSION}|{compression.key()}|{mtime}|{key}".encode()
+    ).hexdigest()
+
+
+def record(layer: Layer) -> dict[str, Any]:
+    """What the cache keeps of a layer besides its blob (see :func:`from_record`)."""
+    return {
+        "digest": layer.digest,
+        "diff_id": layer.diff_id,
+        "size": layer.size,
+        "media_type": layer.media_type,
+    }
+
+
+def from_record(d: Mapping[str, Any], *, cache: Cache) -> Layer:
+    """The layer :func:`record` described, its blob in ``cache`` (which may since have gone)."""
+    digest = str(d["digest"])
+    return Layer(digest, str(d["diff_id"]), int(d["size"]), str(d["media_type"]), cache.digest_path(digest))
+
+
+def lookup(key: str, *, cache: Cache, mtime: int = 0, compression: Compression | None = None) -> Layer | None:
+    """The cached layer for ``key`` (see :func:`cached`), or None.  Never builds anything."""
+    if os.environ.get("SLIMLINE_NO_LAYER_CACHE") == "1":
+        return None
+    meta = cache.read_meta("layers", _meta_key(key, mtime=mtime, compression=compression or Compression()))
+    if meta is None:
+        return None
+    layer = from_record(json.loads(meta), cache=cache)
+    if not (layer.path.is_file() and layer.path.stat().st_size == layer.size):
+        return None
+    return layer
+
+
+def store(
+    key: str,
+    make: Callable[[], FileTree],
+    *,
+    cache: Cache,
+    mtime: int = 0,
+    compression: Compression | None = None,
+) -> Layer:
+    """``make()`` the layer for ``key``, write it and remember it for :func:`lookup`."""
+    compression = compression or Compression()
+    layer = write(make(), cache=cache, mtime=mtime, compression=compression)
+    meta = json.dumps(record(layer)).encode()
+    cache.write_meta("layers", _meta_key(key, mtime=mtime, compression=compression), meta)
+    return layer
+
+
+def cached(
+    key: str,
+    make: Callable[[], FileTree],
+    *,
+    cache: Cache,
+    mtime: int = 0,
+    compression: Compression | None = None,
+) -> Layer:
+    """The layer for ``key``: from the layer cache if present (and its blob still exists), else
+    ``make()`` it, write it and remember it.  ``key`` must capture every input of ``make``.
+
+    ``SLIMLINE_NO_LAYER_CACHE=1`` makes every call rebuild (benchmarks, debugging)."""
+    hit = lookup(key, cache=cache, mtime=mtime, compression=compression)
+    return hit if hit is not None else store(key, make, cache=cache, mtime=mtime, compression=compression)
+
+
+def write_many(jobs: list[Callable[[], Layer]], *, workers: int | None = None) -> list[Layer]:
+    """Run layer-producing callables in parallel (compression releases the GIL); keep order."""
+    if len(jobs) <= 1:
+        return [job() for job in jobs]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers or min(len(jobs), os.cpu_count() or 2)) as pool:
+        return list(pool.map(lambda job: job(), jobs))

@@ -1,0 +1,258 @@
+"""slimline's own settings: ``[tool.slimline]`` in pyproject.toml, overridden by the command line.
+
+:func:`load` checks every key and value once and returns a frozen :class:`Settings`.  Keys are
+kebab-case as in TOML (``all-extras``); overrides may use ``_`` or ``-`` and a nested key as
+``debian.mirror`` (or ``debian`` with a table).  An unknown key is an error naming the key and
+the closest known one; a wrong type is an error naming ``tool.slimline.<key>`` (or the option).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from packaging.utils import canonicalize_name
+
+from slimline.base.debian.ref import BaseSettings as DebianSettings
+from slimline.errors import SlimlineError
+from slimline.oci.image import Platform
+from slimline.target import machine_of
+
+__all__ = ["DebianSettings", "Settings", "SettingsError", "load"]
+
+CompressionName = Literal["gzip", "zstd", "none"]
+
+
+class SettingsError(SlimlineError):
+    """A ``[tool.slimline]`` key or command-line option that is unknown or has a bad value."""
+
+    def __init__(self, problem: str, *, key: str, hint: str = "") -> None:
+        super().__init__(problem, doing=f"reading {key}", hint=hint)
+        self.key = key
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    base: str | None = None
+    platforms: tuple[str, ...] = ("linux/amd64",)  # normalised by Platform.parse, e.g. "linux/arm64/v8"
+    venv: str = "/app/.venv"
+    workdir: str = "/app"
+    entrypoint: tuple[str, ...] | None = None
+    cmd: tuple[str, ...] | None = None
+    user: str | None = None  # None: the base's non-root user
+    env: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    ports: tuple[str, ...] = ()  # "8000/tcp"
+    with_groups: tuple[str, ...] = ()  # canonical group names
+    without_groups: tuple[str, ...] = ()
+    only_groups: tuple[str, ...] = ()
+    extras: tuple[str, ...] = ()  # canonical extra names
+    all_extras: bool = False
+    include: tuple[str, ...] = ()  # glob patterns (package-mode = false)
+    exclude: tuple[str, ...] = ()
+    compression: CompressionName = "gzip"
+    compression_level: int | None = None  # None: the compressor's default for layers
+    index_url: str | None = None
+    tag: str | None = None  # "name:tag" for outputs
+    bytecode: bool = False
+    debian: DebianSettings = field(default_factory=DebianSettings)  # [tool.slimline.debian]
+
+
+# --- value checkers: (value, key) -> typed value ------------------------------------------------
+
+Check = Callable[[Any, str], Any]
+
+
+def _bad(key: str, want: str, value: Any) -> SettingsError:
+    return SettingsError(f"expected {want}, got {value!r}", key=key)
+
+
+def _str(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise _bad(key, "a string", value)
+    return value
+
+
+def _opt_str(value: Any, key: str) -> str | None:
+    return None if value is None else _str(value, key)
+
+
+def _opt_path(value: Any, key: str) -> Path | None:
+    return None if value is None else Path(_str(value, key))
+
+
+def _bool(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise _bad(key, "true or false", value)
+    return value
+
+
+def _strs(value: Any, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise _bad(key, "a list of strings", value)
+    return tuple(value)
+
+
+def _opt_strs(value: Any, key: str) -> tuple[str, ...] | None:
+    return None if value is None else _strs(value, key)
+
+
+def _names(value: Any, key: str) -> tuple[str, ...]:
+    """Group or extra names: a list (or one string), each may hold several separated by , or spaces."""
+    items = [value] if isinstance(value, str) else _strs(value, key)
+    return tuple(
+        dict.fromkeys(canonicalize_name(n) for item in items for n in re.split(r"[,\s]+", item) if n)
+    )
+
+
+def _table(value: Any, key: str) -> dict[str, str]:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise _bad(key, "a table of strings", value)
+    return dict(value)
+
+
+def _abs_path(value: Any, key: str) -> str:
+    text = _str(value, key)
+    if not text.startswith("/") or "\0" in text:
+        raise _bad(key, "an absolute path inside the image", value)
+    return text.rstrip("/") or "/"
+
+
+def _platforms(value: Any, key: str) -> tuple[str, ...]:
+    raw = [value] if isinstance(value, str) else _strs(value, key)
+    items = [t for item in raw for t in re.split(r"[,\s]+", item) if t]  # "linux/amd64,linux/arm64"
+    if not items:
+        raise _bad(key, "at least one platform", value)
+    out = []
+    for text in items:
+        try:
+            p = Platform.parse(text)
+            machine_of(p)
+        except ValueError as err:
+            raise SettingsError(str(err), key=key, hint="use e.g. linux/amd64 or linux/arm64") from err
+        if p.os != "linux":
+            raise _bad(key, "a linux platform", text)
+        out.append(str(p))
+    return tuple(dict.fromkeys(out))
+
+
+def _ports(value: Any, key: str) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        raise _bad(key, 'a list of ports (8000 or "8000/tcp")', value)
+    out = []
+    for p in value:
+        text = str(p) if isinstance(p, int) and not isinstance(p, bool) else p
+        m = re.fullmatch(r"(\d{1,5})(?:/(tcp|udp|sctp))?", text) if isinstance(text, str) else None
+        if not m or not 0 < int(m.group(1)) < 65536:
+            raise _bad(key, 'a port number or "PORT/tcp|udp|sctp"', p)
+        out.append(f"{int(m.group(1))}/{m.group(2) or 'tcp'}")
+    return tuple(dict.fromkeys(out))
+
+
+def _compression(value: Any, key: str) -> str:
+    if value not in ("gzip", "zstd", "none"):
+        raise _bad(key, '"gzip" or "zstd"', value)
+    return cast(str, value)
+
+
+def _level(value: Any, key: str) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 22:
+        raise _bad(key, "an integer level (gzip 1-9, zstd 1-22)", value)
+    return value
+
+
+_DEBIAN: dict[str, tuple[str, Check]] = {
+    "mirror": ("mirror", _opt_str),
+    "security-mirror": ("security_mirror", _opt_str),
+    "packages": ("packages", _strs),
+    "exclude": ("exclude", _strs),
+    "strip-stdlib": ("strip_stdlib", _bool),
+    "keyring": ("keyring", _opt_path),
+    "keep-gconv": ("keep_gconv", _bool),
+    "check-valid-until": ("check_valid_until", _bool),
+}
+
+_KEYS: dict[str, tuple[str, Check]] = {
+    "base": ("base", _opt_str),
+    "platforms": ("platforms", _platforms),
+    "venv": ("venv", _abs_path),
+    "workdir": ("workdir", _abs_path),
+    "entrypoint": ("entrypoint", _opt_strs),
+    "cmd": ("cmd", _opt_strs),
+    "user": ("user", _opt_str),
+    "env": ("env", _table),
+    "labels": ("labels", _table),
+    "ports": ("ports", _ports),
+    "with": ("with_groups", _names),
+    "without": ("without_groups", _names),
+    "only": ("only_groups", _names),
+    "extras": ("extras", _names),
+    "all-extras": ("all_extras", _bool),
+    "include": ("include", _strs),
+    "exclude": ("exclude", _strs),
+    "compression": ("compression", _compression),
+    "compression-level": ("compression_level", _level),
+    "index-url": ("index_url", _opt_str),
+    "tag": ("tag", _opt_str),
+    "bytecode": ("bytecode", _bool),
+}
+
+
+def _unknown(key: str, known: Mapping[str, object], where: str) -> SettingsError:
+    close = difflib.get_close_matches(key.rsplit(".", 1)[-1], list(known), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(sorted(known))}"
+    return SettingsError(f"unknown key {key!r}", key=where, hint=hint)
+
+
+_ADDED_TO = {"env": "env", "labels": "label"}  # setting -> its command-line option (KEY=VALUE)
+
+
+def _apply(
+    values: dict[str, Any],
+    source: Mapping[str, Any],
+    known: Mapping[str, tuple[str, Check]],
+    where: Callable[[str], str],
+) -> None:
+    for raw, value in source.items():
+        key = raw.replace("_", "-")
+        if key not in known:
+            raise _unknown(raw, known, where(raw))
+        attr, check = known[key]
+        values[attr] = check(value, where(raw))
+
+
+def load(table: Mapping[str, Any], *, overrides: Mapping[str, object] | None = None) -> Settings:
+    """``[tool.slimline]`` (as parsed) with command-line ``overrides`` on top (None values are ignored)."""
+    top: dict[str, Any] = {}
+    deb: dict[str, Any] = {}
+    tab = dict(table)
+    debian_tab = tab.pop("debian", {})
+    if not isinstance(debian_tab, Mapping):
+        raise _bad("tool.slimline.debian", "a table", debian_tab)
+    _apply(top, tab, _KEYS, lambda k: f"tool.slimline.{k}")
+    _apply(deb, debian_tab, _DEBIAN, lambda k: f"tool.slimline.debian.{k}")
+    for raw, value in (overrides or {}).items():
+        if value is None:
+            continue
+        key = raw.replace("_", "-")
+        if key in _ADDED_TO and isinstance(value, Mapping):
+            # tables: the command line's entries add to the setting's, and win over the same key
+            attr, check = _KEYS[key]
+            top[attr] = {**top.get(attr, {}), **check(value, f"--{_ADDED_TO[key]}")}
+        elif key == "debian":
+            if not isinstance(value, Mapping):
+                raise _bad("--debian", "a table", value)
+            _apply(deb, value, _DEBIAN, lambda k: f"--debian-{k}")
+        elif key.startswith("debian."):
+            _apply(deb, {key.removeprefix("debian."): value}, _DEBIAN, lambda k: f"--debian-{k}")
+        else:
+            _apply(top, {key: value}, _KEYS, lambda k: f"--{k.replace('_', '-')}")
+    return Settings(**top, debian=DebianSettings(**deb))

@@ -1,0 +1,242 @@
+"""An image's file system written out to a private directory, so that its programs can run here.
+
+Contract of :func:`unpack`: the layers are applied in order, streamed member by member, with
+chroot semantics: no write ever lands outside ``dest``, whatever the layers hold (bases may come
+from registries).  Concretely:
+
+* a member whose normalised path has a ``..`` component raises :class:`~slimline.errors.UnsafePath`;
+* parent directories are looked up component by component with ``lstat``: a symlink on the way
+  is followed *inside* ``dest`` (an absolute target starts at ``dest``, ``..`` stops at ``dest``),
+  and the last component is replaced, never written through (``O_NOFOLLOW | O_EXCL``);
+* absolute symlink targets are rewritten as relative ones inside ``dest``, so that a program run
+  from ``dest`` (the dynamic loader, an interpreter) reads the image's files, not the host's;
+* hard links must name a regular file already in ``dest``; devices and fifos are skipped;
+* whiteouts (``.wh.NAME``, ``.wh..wh..opq``) of later layers remove what lower layers wrote;
+* modes keep their permission bits minus setuid/setgid/sticky, plus owner rw(x); owners are not set.
+
+Relative symlinks are written as they are: a program run from ``dest`` is trusted as much as the
+base it comes from (it can read anything the user can), so reads through them are not policed.
+
+:func:`cached` keeps one unpacked copy per image in the cache (``<cache>/rootfs/<key>``), so that
+only the first build with a base pays for unpacking it.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import stat
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import IO
+
+from slimline import layers
+from slimline.cache.store import Cache, touch
+from slimline.errors import SlimlineError, UnsafePath
+from slimline.oci.image import Image
+
+__all__ = ["AREA", "UNFINISHED", "RootfsError", "cached", "resolve", "unpack"]
+
+AREA = "rootfs"  # the cache's directory of unpacked images
+UNFINISHED = ".tmp-"  # the name's prefix while a copy is unpacked, before its rename
+FORMAT = "1"  # bump when unpack() writes other files or modes: older copies are then not used
+
+_MAX_HOPS = 40  # symlinks followed in one lookup, as Linux allows
+_WHITEOUT = ".wh."
+_OPAQUE = ".wh..wh..opq"
+
+
+class RootfsError(SlimlineError):
+    def __init__(self, problem: str, *, path: str) -> None:
+        super().__init__(
+            problem,
+            doing=f"unpacking the base image's files ({path})",
+            hint="the base image is malformed; check where it came from",
+        )
+        self.path = path
+
+
+def unpack(image: Image, dest: Path) -> None:
+    """Write ``image``'s file system under ``dest`` (an existing, private, empty directory)."""
+    root = str(dest)
+    for layer in image.layers:
+        written: set[str] = set()  # member paths of this layer: an opaque whiteout keeps them
+        with layers.members(layer) as tar:
+            for member in tar:
+                parts = _parts(member.name, archive=f"layer {layer.digest}")
+                if not parts:
+                    continue
+                written.add("/".join(parts))
+                _apply(root, parts, member, tar, written)
+
+
+def cached(image: Image, *, cache: Cache) -> Path:
+    """``image``'s file system as :func:`unpack` writes it, from the cache, unpacked there first
+    if no earlier build did: ``<cache>/rootfs/<key>``, keyed by the layers' diff_ids.
+
+    Contract: the directory appears whole or not at all (it is unpacked beside its name, then
+    renamed; of two builds unpacking at once, one rename wins and the other copy is dropped);
+    every call marks it used (``slimline cache prune``).  Callers only read it, and only while
+    they hold the cache (:meth:`~slimline.cache.store.Cache.lock`), which keeps pruning away.
+    """
+    key = hashlib.sha256(json.dumps([FORMAT, [layer.diff_id for layer in image.layers]]).encode()).hexdigest()
+    done = cache.root / AREA / key[:32]
+    if done.is_dir():
+        touch(done)
+        return done
+    done.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=UNFINISHED, dir=done.parent))
+    try:
+        unpack(image, tmp)
+        os.chmod(tmp, 0o755)
+        try:
+            os.rename(tmp, done)
+        except OSError as err:
+            if err.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not done.is_dir():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # another build unpacked it first
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return done
+
+
+def resolve(root: Path, path: str) -> Path | None:
+    """The host path of ``path`` (inside the image) under ``root``, every symlink followed inside
+    ``root``; None if some component is missing."""
+    found = _lookup(str(root), path.split("/"), create=False, any_leaf=True)
+    return Path(found[0]) if found is not None else None
+
+
+def _parts(name: str, *, archive: str) -> list[str]:
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafePath(path=name, archive=archive)
+    return parts
+
+
+def _apply(
+    root: str, parts: list[str], member: tarfile.TarInfo, tar: tarfile.TarFile, written: set[str]
+) -> None:
+    leaf = parts[-1]
+    found = _lookup(root, parts[:-1], create=not leaf.startswith(_WHITEOUT))
+    if found is None:
+        return  # a whiteout in a directory that does not exist
+    parent, real = found
+    if leaf == _OPAQUE:
+        prefix = "/".join(parts[:-1])
+        for child in os.listdir(parent):
+            if f"{prefix}/{child}".lstrip("/") not in written:
+                _remove(os.path.join(parent, child))
+        return
+    if leaf.startswith(_WHITEOUT):
+        _remove(os.path.join(parent, leaf[len(_WHITEOUT) :]))
+        return
+    path = os.path.join(parent, leaf)
+    mode = member.mode & 0o777
+    if member.isdir():
+        if not (os.path.isdir(path) and not os.path.islink(path)):
+            _remove(path)
+            os.mkdir(path, 0o700)
+        os.chmod(path, mode | 0o700, follow_symlinks=False)
+        return
+    if member.isreg():
+        source = tar.extractfile(member)
+        if source is None:
+            raise RootfsError("a regular file has no data", path=member.name)
+        _remove(path)
+        _write(path, source, mode | 0o600)
+    elif member.issym():
+        _remove(path)
+        os.symlink(_link_target(member.linkname, real), path)
+    elif member.islnk():
+        src = _hardlink_source(root, member)
+        _remove(path)
+        os.link(src, path, follow_symlinks=False)
+    # character and block devices, fifos: nothing a program run from here needs
+
+
+def _hardlink_source(root: str, member: tarfile.TarInfo) -> str:
+    """The regular file already under ``root`` that a hard link member names."""
+    parts = _parts(member.linkname, archive=member.name)
+    found = _lookup(root, parts[:-1], create=False) if parts else None
+    if found is not None:
+        src = os.path.join(found[0], parts[-1])
+        if os.path.lexists(src) and stat.S_ISREG(os.lstat(src).st_mode):
+            return src
+    raise RootfsError(f"a hard link to {member.linkname!r}, which is not a file here", path=member.name)
+
+
+def _lookup(
+    root: str, parts: list[str], *, create: bool, any_leaf: bool = False
+) -> tuple[str, list[str]] | None:
+    """The directory ``parts`` names under ``root`` as ``(host path, real parts)``, symlinks followed
+    with chroot semantics; missing directories are made when ``create`` (a non-directory in the
+    way is replaced), else None is returned.  With ``any_leaf`` the last component may be a file."""
+    todo = [p for p in reversed(parts) if p not in ("", ".")]
+    real: list[str] = []
+    hops = 0
+    while todo:
+        part = todo.pop()
+        if part == "..":
+            if real:
+                real.pop()
+            continue
+        host = os.path.join(root, *real, part)
+        try:
+            st = os.lstat(host)
+        except FileNotFoundError:
+            if not create:
+                return None
+            os.mkdir(host, 0o755)
+            real.append(part)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            hops += 1
+            if hops > _MAX_HOPS:
+                raise RootfsError("too many levels of symbolic links", path="/".join(parts))
+            target = os.readlink(host)
+            if target.startswith("/"):
+                real = []
+            todo.extend(p for p in reversed(target.split("/")) if p not in ("", "."))
+        elif stat.S_ISDIR(st.st_mode) or (any_leaf and not todo):
+            real.append(part)
+        elif create:
+            os.unlink(host)
+            os.mkdir(host, 0o755)
+            real.append(part)
+        else:
+            return None
+    return os.path.join(root, *real), real
+
+
+def _link_target(target: str, real_parent: list[str]) -> str:
+    """``target`` as written into ``dest``: absolute targets become relative to the link's
+    directory (normalised, ``..`` stopping at the root)."""
+    if not target.startswith("/"):
+        return target
+    parts: list[str] = []
+    for part in target.split("/"):
+        if part == "..":
+            if parts:
+                parts.pop()
+        elif part not in ("", "."):
+            parts.append(part)
+    return os.path.relpath("/" + "/".join(parts), "/" + "/".join(real_parent))
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+def _write(path: str, source: IO[bytes], mode: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    with os.fdopen(fd, "wb") as out:
+        shutil.copyfileobj(source, out, 1 << 20)
