@@ -30,7 +30,9 @@ from _common import measure, write_readme
 
 from slimline import layers
 from slimline.base.debian.base import BaseSettings, DebianRef, build, resolve
+from slimline.cache import keys
 from slimline.cache.store import Cache
+from slimline.context import Context
 from slimline.http import Http
 from slimline.oci.image import Image, Platform
 
@@ -53,14 +55,14 @@ def sizes(image: Image) -> tuple[int, int, int]:
 
 
 def seed(source: Cache, dest: Path, ref: DebianRef, platform: Platform, settings: BaseSettings) -> Cache:
-    base = resolve(ref, platform=platform, settings=settings, cache=source, http=Http())
+    base = resolve(ref, platform=platform, settings=settings, ctx=Context(source))
     fresh = Cache(dest)
     for sha in [p.sha256 for p in base.resolution.packages] + [
         i.sha256 for s in base.archive.suites for i in s.indexes
     ]:
         fresh.blob_path(sha).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source.blob_path(sha), fresh.blob_path(sha))
-    shutil.copytree(source.root / "debian-resolve", dest / "debian-resolve")
+    shutil.copytree(source.root / keys.DEBIAN_RESOLVE, dest / keys.DEBIAN_RESOLVE)
     return fresh
 
 
@@ -74,10 +76,10 @@ def main() -> None:
     args = ap.parse_args()
     ref, platform, settings = DebianRef.parse(args.ref), Platform.parse(args.platform), BaseSettings()
     cache = Cache(args.cache) if args.cache else Cache.default()
-    http = Http()
+    http = Http()  # one client for every run, as one command has
 
     def once(c: Cache) -> Image:
-        image, _ = build(ref, platform=platform, settings=settings, cache=c, http=http)
+        image, _ = build(ref, platform=platform, settings=settings, ctx=Context(c, given_http=http))
         return image
 
     image = once(cache)  # fills the cache (downloads, layers) if needed

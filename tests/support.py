@@ -157,3 +157,19 @@ def slimline(
         check=check,
         timeout=timeout,
     )
+
+
+class Lines:
+    """A reporter that keeps every line it is given (steps, details and summaries alike)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def step(self, text: str) -> None:
+        self.lines.append(text)
+
+    def detail(self, text: str) -> None:
+        self.lines.append(text)
+
+    def done(self, text: str) -> None:
+        self.lines.append(text)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from slimline.cache import keys
 from slimline.cache.store import Cache
 from slimline.errors import UnsafePath
 from slimline.layers.filetree import TreeBuilder
@@ -171,7 +172,7 @@ def test_a_cached_base_is_unpacked_once_appears_whole_and_is_marked_used(
     cache = Cache(tmp_path / "cache")
     one = Image(Platform("amd64"), (_layer(tmp_path, "one", [("usr/bin/python3", "file", b"py")]),))
     root = rootfs.cached(one, cache=cache)
-    assert root.parent == cache.root / rootfs.AREA and (root / "usr/bin/python3").read_bytes() == b"py"
+    assert root.parent == cache.root / keys.ROOTFS and (root / "usr/bin/python3").read_bytes() == b"py"
     assert root.stat().st_mode & 0o777 == 0o755
     (root / "sentinel").write_text("not unpacked again")
     os.utime(root, (1, 1))
@@ -193,11 +194,11 @@ def test_a_cached_base_is_unpacked_once_appears_whole_and_is_marked_used(
     won = rootfs.cached(two, cache=cache)
     assert won.name == first.name and (won / "from-the-other-build").exists()
     assert (won / "usr/bin/python3").read_bytes() == b"two"
-    assert sorted(p.name for p in (cache.root / rootfs.AREA).iterdir()) == sorted([root.name, won.name])
+    assert sorted(p.name for p in (cache.root / keys.ROOTFS).iterdir()) == sorted([root.name, won.name])
 
     # an unsafe layer: an error, and nothing left behind, finished or not
     monkeypatch.setattr(rootfs, "unpack", real_unpack)
     evil = Image(Platform("amd64"), (_layer(tmp_path, "evil", [("a/../../escaped", "file", b"no")]),))
     with pytest.raises(UnsafePath):
         rootfs.cached(evil, cache=cache)
-    assert sorted(p.name for p in (cache.root / rootfs.AREA).iterdir()) == sorted([root.name, won.name])
+    assert sorted(p.name for p in (cache.root / keys.ROOTFS).iterdir()) == sorted([root.name, won.name])

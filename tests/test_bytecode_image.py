@@ -19,7 +19,7 @@ import pytest
 from slimline import layers
 from slimline.base.debian.base import BaseSettings, DebianRef, build
 from slimline.cache.store import Cache
-from slimline.http import Http
+from slimline.context import Context
 from slimline.oci.image import Image, Platform
 from slimline.target import Target
 from slimline.trees.bytecode import BytecodeError, compiler_for
@@ -59,9 +59,7 @@ def _base(platform: str) -> tuple[Image, Target]:
         DebianRef.parse("debian:trixie"),
         platform=Platform.parse(platform),
         settings=BaseSettings(),
-        cache=Cache(cache_dir()),
-        http=Http(),
-        report=lambda _: None,
+        ctx=Context(Cache(cache_dir())),
     )
 
 

@@ -20,12 +20,13 @@ from slimline.base.debian import mirror
 from slimline.base.debian.base import BaseSettings, DebianRef, build, resolve
 from slimline.base.debian.errors import ReleaseError, SignatureError
 from slimline.cache.store import Cache
+from slimline.context import Context
 from slimline.errors import HashMismatch
 from slimline.http import Http
 from slimline.oci.image import Image, Platform
 from slimline.target import Target
 from tests.debian_helpers import flip_last_byte, mirror_proxy, write_layout
-from tests.support import cache_dir, podman, podman_run
+from tests.support import Lines, cache_dir, podman, podman_run
 
 pytestmark = pytest.mark.network
 
@@ -67,17 +68,15 @@ class Built:
 def _build(
     ref: str, platform: Platform, settings: BaseSettings | None = None, cache: Cache | None = None
 ) -> Built:
-    reports: list[str] = []
+    reports = Lines()
     cache = cache or Cache(cache_dir())
     image, target = build(
         DebianRef.parse(ref),
         platform=platform,
         settings=settings or BaseSettings(),
-        cache=cache,
-        http=Http(),
-        report=reports.append,
+        ctx=Context(cache, reports),
     )
-    return Built(image, target, reports, cache)
+    return Built(image, target, reports.lines, cache)
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +161,7 @@ def test_same_archive_state_gives_the_same_digest(bookworm: Built, tmp_path: Pat
     # Cold assembly in a fresh cache that holds only the verified downloads (no layers, no resolution).
     fresh = Cache(tmp_path / "cache")
     base = resolve(
-        DebianRef("bookworm"), platform=AMD64, settings=BaseSettings(), cache=bookworm.cache, http=Http()
+        DebianRef("bookworm"), platform=AMD64, settings=BaseSettings(), ctx=Context(bookworm.cache)
     )
     shas = [p.sha256 for p in base.resolution.packages] + [
         i.sha256 for s in base.archive.suites for i in s.indexes
@@ -202,8 +201,7 @@ def seeded_cache(source: Cache, dest: Path, *, skip: set[str]) -> Cache:
         DebianRef("bookworm"),
         platform=AMD64,
         settings=BaseSettings(security_mirror=""),
-        cache=source,
-        http=Http(),
+        ctx=Context(source, given_http=Http()),
     )
     fresh = Cache(dest)
     shas = [p.sha256 for p in base.resolution.packages if p.name not in skip]
@@ -230,8 +228,7 @@ def test_tampered_packages_index_is_refused(upstream: str, tmp_path: Path) -> No
             DebianRef("bookworm"),
             platform=AMD64,
             settings=BaseSettings(mirror=proxy.url, security_mirror=""),
-            cache=cache,
-            http=Http(),
+            ctx=Context(cache, given_http=Http()),
         )
     assert "bookworm/main/binary-amd64/Packages" in str(info.value)
     assert info.value.expected != info.value.actual
@@ -251,8 +248,7 @@ def test_tampered_deb_is_refused(upstream: str, bookworm: Built, tmp_path: Path)
             DebianRef("bookworm"),
             platform=AMD64,
             settings=BaseSettings(mirror=proxy.url, security_mirror=""),
-            cache=cache,
-            http=Http(),
+            ctx=Context(cache, given_http=Http()),
         )
     assert info.value.package == "netbase" and "netbase_" in str(info.value)
     assert any(p.endswith(".deb") and "netbase_" in p for p in proxy.requests)
@@ -260,8 +256,7 @@ def test_tampered_deb_is_refused(upstream: str, bookworm: Built, tmp_path: Path)
         DebianRef("bookworm"),
         platform=AMD64,
         settings=BaseSettings(security_mirror=""),
-        cache=cache,
-        http=Http(),
+        ctx=Context(cache, given_http=Http()),
     ).package("netbase")
     assert not cache.has_blob(netbase.sha256) and no_partial_files(cache)
     assert not cache.has_blob(info.value.actual.removeprefix("sha256:"))
@@ -282,8 +277,7 @@ def test_tampered_or_replayed_inrelease_is_refused(upstream: str, tmp_path: Path
             DebianRef("bookworm"),
             platform=AMD64,
             settings=BaseSettings(mirror=proxy.url, security_mirror=""),
-            cache=Cache(tmp_path / "a"),
-            http=http,
+            ctx=Context(Cache(tmp_path / "a"), given_http=http),
         )
     assert "bad signature" in str(sig.value) and "InRelease" in str(sig.value)
     with mirror_proxy(upstream, replay) as proxy, pytest.raises(ReleaseError) as rel:
@@ -291,8 +285,7 @@ def test_tampered_or_replayed_inrelease_is_refused(upstream: str, tmp_path: Path
             DebianRef("bookworm"),
             platform=AMD64,
             settings=BaseSettings(mirror=proxy.url, security_mirror=""),
-            cache=Cache(tmp_path / "b"),
-            http=http,
+            ctx=Context(Cache(tmp_path / "b"), given_http=http),
         )
     assert "not 'bookworm'" in str(rel.value)
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from slimline.artifacts import derive
-from slimline.artifacts.build_backend import BuildEnvs, build_tree_wheel, build_wheel
+from slimline.artifacts.build_backend import build_tree_wheel, build_wheel
+from slimline.artifacts.buildenv import BuildEnvs
 from slimline.artifacts.sources import default_index_url
 from slimline.artifacts.wheelcache import build_key, tree_files, tree_hash
 from slimline.cache.store import Cache

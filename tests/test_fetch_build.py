@@ -13,10 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from slimline.artifacts.build_backend import BuildEnvError, BuildEnvs, build_project_wheel
-from slimline.artifacts.fetch import FetchError, NoUsableWheels, fetch, unpack_archive
+from slimline.artifacts.build_backend import build_project_wheel
+from slimline.artifacts.buildenv import BuildEnvError, BuildEnvs
+from slimline.artifacts.fetch import NoUsableWheels, fetch
+from slimline.artifacts.origins import FetchError, unpack_archive
 from slimline.artifacts.sources import default_index_url
 from slimline.cache.store import Cache
+from slimline.context import Context
 from slimline.errors import HashMismatch, UnsafePath
 from slimline.http import Http
 from slimline.plan.model import Artifact, Origin, Plan, Selected
@@ -47,7 +50,11 @@ def _run(
     plan: Plan, cache: Cache, envs: BuildEnvs, *, root: Path, index: str = DEAD_INDEX
 ) -> dict[str, Path]:
     return fetch(
-        plan, cache=cache, http=Http(retries=0), default_index=index, build_env=envs, project_root=root
+        plan,
+        ctx=Context(cache, given_http=Http(retries=0)),
+        default_index=index,
+        build_env=envs,
+        project_root=root,
     )
 
 

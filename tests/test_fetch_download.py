@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from slimline.artifacts.build_backend import BuildEnvs
+from slimline.artifacts.buildenv import BuildEnvs
 from slimline.artifacts.fetch import fetch
 from slimline.artifacts.sources import default_index_url
 from slimline.cache.store import Cache, sha256_file
+from slimline.context import Context
 from slimline.errors import HashMismatch
 from slimline.http import Http
 from slimline.plan.model import Plan
@@ -22,8 +23,8 @@ DEAD_INDEX = "http://127.0.0.1:9/simple"  # nothing listens there: any request w
 
 def _run(plan: Plan, cache: Cache, index_url: str) -> dict[str, Path]:
     envs = BuildEnvs(cache=cache, index_url=index_url)
-    return fetch(plan, cache=cache, http=Http(retries=0), default_index=index_url, build_env=envs,
-                 project_root=cache.root)  # fmt: skip
+    ctx = Context(cache, given_http=Http(retries=0))
+    return fetch(plan, ctx=ctx, default_index=index_url, build_env=envs, project_root=cache.root)
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from slimline.artifacts.build_backend import BuildEnvs
+from slimline.artifacts.buildenv import BuildEnvs
 from slimline.artifacts.fetch import fetch
 from slimline.artifacts.index import Index, IndexPageError
 from slimline.cache.store import Cache
+from slimline.context import Context
 from slimline.http import BasicAuth, Http, HttpError
 from slimline.plan.model import Artifact
 from tests.fetch_helpers import LocalIndex, index_pkg, make_wheel, plan_of, serve, sha256
@@ -65,7 +66,7 @@ def _fetch_tiny(index_url: str, cache: Cache, *, source: str) -> Path:
         "tinypkg", "1.0", Artifact(WHEEL_NAME, sha256(WHEEL), "wheel"), url=index_url, source=source
     )
     envs = BuildEnvs(cache=cache, index_url=index_url)
-    wheels = fetch(plan_of(sel), cache=cache, http=Http(), default_index=index_url, build_env=envs,
+    wheels = fetch(plan_of(sel), ctx=Context(cache), default_index=index_url, build_env=envs,
                    project_root=cache.root)  # fmt: skip
     return wheels["tinypkg"]
 

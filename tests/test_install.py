@@ -1,4 +1,4 @@
-"""The venv skeleton and wheels installed into file trees (slimline.trees.install)."""
+"""The venv skeleton and wheels installed into file trees (slimline.trees.venv, slimline.trees.install)."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from slimline.cache.store import Cache
 from slimline.errors import UnsafePath
 from slimline.layers.filetree import Bytes, FileTree, Kind, ZipMember
 from slimline.oci.image import Platform
-from slimline.trees.install import InstallError, InvalidWheel, venv_tree, wheel_tree
+from slimline.trees.install import InstallError, InvalidWheel, wheel_tree
+from slimline.trees.venv import venv_tree
 from tests.install_helpers import HOST_TARGET, download_wheel, make_wheel, read
 from tests.support import cache_dir
 

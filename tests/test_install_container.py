@@ -17,7 +17,8 @@ import pytest
 from slimline import layers
 from slimline.cache.store import Cache
 from slimline.trees.appfiles import app_tree
-from slimline.trees.install import venv_tree, wheel_tree
+from slimline.trees.install import wheel_tree
+from slimline.trees.venv import venv_tree
 from tests.install_helpers import HOST_TARGET, download_wheel
 from tests.support import RUN_FLAGS, ULIMITS, cache_dir, run, tool
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from slimline.cache.store import Cache
+from slimline.errors import HashMismatch
 from slimline.oci import archive, layout
 from slimline.oci.image import LAYER_GZIP, LAYER_TAR, Platform
 from slimline.oci.reference import ArchiveRef, OciRef
@@ -100,11 +101,11 @@ def test_a_failed_write_leaves_the_previous_archive_as_it_was(tmp_path: Path, ca
     wrong = tmp_path / "wrong.blob"
     wrong.write_bytes(b"\0" * good.layers[1].size)
     bad = replace(good, layers=(good.layers[0], replace(good.layers[1], path=wrong)))
-    with pytest.raises(layout.BlobMismatch):
+    with pytest.raises(HashMismatch):
         archive.write(bad, ArchiveRef(out, "localhost/demo:1"))
     assert out.read_bytes() == before
     short = replace(good, layers=(good.layers[0], replace(good.layers[1], size=good.layers[1].size + 1)))
-    with pytest.raises(layout.BlobMismatch, match="bytes"):
+    with pytest.raises(HashMismatch, match="bytes"):
         archive.write(short, ArchiveRef(out, "localhost/demo:1"))
     assert out.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tar", "cache", "wrong.blob"]
@@ -164,7 +165,7 @@ def test_reads_the_legacy_form(tmp_path: Path, cache: Cache, compress: bool) -> 
 def test_a_layer_that_does_not_match_its_diff_id_is_refused(tmp_path: Path, cache: Cache) -> None:
     path = tmp_path / "legacy.tar"
     _legacy_archive(path, layer_tar=_small_tar(), diff_id="sha256:" + "0" * 64, compress=True)
-    with pytest.raises(layout.BlobMismatch, match="uncompressed"):
+    with pytest.raises(HashMismatch, match="uncompressed"):
         archive.read(ArchiveRef(path, None), platform=AMD64, cache=cache)
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from slimline.cache.store import Cache
+from slimline.context import Context
 from slimline.errors import SlimlineError
-from slimline.oci import archive, layout, publish
+from slimline.oci import archive, layout, publish, transports
 from slimline.oci.image import Image, Platform
 from slimline.oci.reference import ArchiveRef, DaemonRef, OciRef, parse
 from slimline.oci.validate import validate
@@ -39,7 +40,7 @@ def test_publishes_to_a_layout_and_an_archive(tmp_path: Path) -> None:
         parse(f"docker-archive:{tmp_path / 'a.tar'}", role="output"),
     ]
     report = Recorder()
-    lines = publish.publish([img], refs, name="demo:1.0", report=report)
+    lines = publish.publish([img], refs, name="demo:1.0", ctx=Context(cache, report))
     assert lines == [img.digest, img.digest]
     assert report.lines[0] == f"step writing oci:{tmp_path / 'lay'}:v1"
     assert report.lines[-1].startswith("done wrote docker-archive:") and img.digest in report.lines[-1]
@@ -60,30 +61,34 @@ def test_checks_every_output_before_writing_any(tmp_path: Path) -> None:
         parse(f"docker-archive:{tmp_path / 'a.tar'}", role="output"),
     ]
     with pytest.raises(SlimlineError, match="holds one platform, but the build made 2"):
-        publish.publish(images, refs, report=Recorder())
+        publish.publish(images, refs, name=None, ctx=Context(cache, Recorder()))
     assert not (tmp_path / "lay").exists() and not (tmp_path / "a.tar").exists()
-    (digest,) = publish.publish(images, refs[:1], report=Recorder())
+    (digest,) = publish.publish(images, refs[:1], name=None, ctx=Context(cache, Recorder()))
     index = json.loads((tmp_path / "lay" / "index.json").read_bytes())
     assert index["manifests"][0]["digest"] == digest  # the image index that lists both platforms
 
 
 def test_a_base_reference_is_not_an_output(tmp_path: Path) -> None:
-    img = make_image(Cache(tmp_path / "cache"))
+    cache = Cache(tmp_path / "cache")
+    img = make_image(cache)
     with pytest.raises(SlimlineError, match="cannot be an output"):
-        publish.publish([img], [parse("debian:bookworm", role="base")], report=Recorder())
+        publish.publish([img], [parse("debian:bookworm", role="base")], name=None, ctx=Context(cache))
 
 
-def test_a_registered_writer_is_used_for_its_reference_type(
+def test_a_transport_in_the_table_is_used_for_its_reference_type(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    img = make_image(Cache(tmp_path / "cache"))
+    cache = Cache(tmp_path / "cache")
+    img = make_image(cache)
     seen: list[tuple[int, object, str | None]] = []
 
-    def writer(images: Sequence[Image], ref: object, ctx: publish.Context) -> str:
-        seen.append((len(images), ref, ctx.name))
+    def writer(images: Sequence[Image], ref: object, name: str | None, ctx: Context) -> str:
+        seen.append((len(images), ref, name))
         return "line"
 
-    monkeypatch.setitem(publish.WRITERS, DaemonRef, writer)
+    monkeypatch.setitem(transports.TRANSPORTS, DaemonRef, transports.Transport(None, writer))
     ref = parse("docker-daemon:app:1", role="output")
-    assert publish.publish([img], [ref], name="app:1", report=Recorder()) == ["line"]
+    assert publish.publish([img], [ref], name="app:1", ctx=Context(cache, Recorder())) == ["line"]
     assert seen == [(1, ref, "app:1")]
+    with pytest.raises(SlimlineError, match="cannot be a base"):
+        transports.read(ref, platform=Platform.parse("linux/amd64"), ctx=Context(cache))

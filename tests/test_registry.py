@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 
 from slimline.cache.store import Cache
+from slimline.context import Context
 from slimline.errors import HashMismatch
 from slimline.http import Http
-from slimline.oci.auth import Credentials
+from slimline.oci.credentials import Credentials
 from slimline.oci.image import DOCKER_LAYER_GZIP, DOCKER_MANIFEST, Platform
 from slimline.oci.reference import RegistryRef, parse
 from slimline.oci.registry import RegistryError, pull, push
@@ -82,7 +83,7 @@ def test_anonymous_push_runs_in_podman_and_second_push_uploads_nothing(tmp_path:
         proxy = Proxy(r.host)
         try:
             target = ref(proxy.host, "slimline-test/bb:1")
-            out = push([img], target, http=Http(), credentials=NO_CREDENTIALS)
+            out = push([img], target, ctx=Context(cache, given_http=Http()), credentials=NO_CREDENTIALS)
             assert out == f"{proxy.host}/slimline-test/bb@{img.digest}"
             assert proxy.blob_uploads() == 3  # two layers and the config
             assert skopeo_digest(r, "slimline-test/bb:1") == img.digest
@@ -90,7 +91,9 @@ def test_anonymous_push_runs_in_podman_and_second_push_uploads_nothing(tmp_path:
                 assert podman_run(name, flags=["--pull=never"]).stdout.strip() == "hi"
 
             proxy.seen.clear()
-            assert push([img], target, http=Http(), credentials=NO_CREDENTIALS) == out
+            assert (
+                push([img], target, ctx=Context(cache, given_http=Http()), credentials=NO_CREDENTIALS) == out
+            )
             assert proxy.blob_uploads() == 0
             assert proxy.count("POST") == 0
             assert proxy.count("HEAD", "/blobs/", status=200) == 3
@@ -104,7 +107,10 @@ def test_htpasswd_basic_auth(tmp_path: Path, cache: Cache, capsys: pytest.Captur
         password = r.users["alice"]
         good = auth_file(tmp_path / "good", r.host, "alice", password)
         out = push(
-            [img], ref(r.host, "team/app:v1"), http=Http(), credentials=good, report=Stderr(verbose=True)
+            [img],
+            ref(r.host, "team/app:v1"),
+            ctx=Context(cache, report=Stderr(verbose=True), given_http=Http()),
+            credentials=good,
         )
         assert out.endswith(img.digest)
         assert skopeo_digest(r, "team/app:v1", f"--creds=alice:{password}") == img.digest
@@ -113,15 +119,14 @@ def test_htpasswd_basic_auth(tmp_path: Path, cache: Cache, capsys: pytest.Captur
         pulled_img = pull(
             ref(r.host, "team/app:v1"),
             platform=AMD64,
-            cache=Cache(tmp_path / "c2"),
-            http=Http(),
+            ctx=Context(Cache(tmp_path / "c2"), given_http=Http()),
             credentials=good,
         )
         assert [lay.digest for lay in pulled_img.layers] == [lay.digest for lay in img.layers]
 
         wrong = auth_file(tmp_path / "wrong", r.host, "alice", "not-the-password")
         with pytest.raises(RegistryError) as err:
-            push([img], ref(r.host, "team/app:v2"), http=Http(), credentials=wrong)
+            push([img], ref(r.host, "team/app:v2"), ctx=Context(cache, given_http=Http()), credentials=wrong)
         text = str(err.value)
         assert err.value.status == 401 and err.value.registry == r.host
         assert str(tmp_path / "wrong" / "auth.json") in text and "refused" in text
@@ -131,8 +136,7 @@ def test_htpasswd_basic_auth(tmp_path: Path, cache: Cache, capsys: pytest.Captur
             pull(
                 ref(r.host, "team/app:v1"),
                 platform=AMD64,
-                cache=cache,
-                http=Http(),
+                ctx=Context(cache, given_http=Http()),
                 credentials=NO_CREDENTIALS,
             )
         assert err.value.status == 401 and "no credentials" in str(err.value)
@@ -150,19 +154,27 @@ def test_tls_with_a_test_ca(tmp_path: Path, cache: Cache, monkeypatch: pytest.Mo
         target = ref(r.host, "secure/app:1")
         # not trusted: a clear TLS error, no silent fallback to plain HTTP
         with pytest.raises(RegistryError) as err:
-            push([img], target, http=fast_http(), credentials=NO_CREDENTIALS)
+            push([img], target, ctx=Context(cache, given_http=fast_http()), credentials=NO_CREDENTIALS)
         assert err.value.status == 0
         assert "not trusted" in str(err.value) and "--insecure-registry" in str(err.value)
         # --insecure-registry: unverified TLS
-        assert push([img], target, http=fast_http(), insecure=[r.host], credentials=NO_CREDENTIALS).endswith(
-            img.digest
-        )
+        assert push(
+            [img],
+            target,
+            ctx=Context(cache, given_http=fast_http(), insecure=(r.host,)),
+            credentials=NO_CREDENTIALS,
+        ).endswith(img.digest)
         # trusted through SSL_CERT_FILE = system bundle + test CA: verified TLS
         monkeypatch.setenv("SSL_CERT_FILE", str(r.tls.bundle))
         target2 = ref(r.host, "secure/app:2")
-        assert push([img], target2, http=Http(), credentials=NO_CREDENTIALS).endswith(img.digest)
+        assert push(
+            [img], target2, ctx=Context(cache, given_http=Http()), credentials=NO_CREDENTIALS
+        ).endswith(img.digest)
         got = pull(
-            target2, platform=AMD64, cache=Cache(tmp_path / "c2"), http=Http(), credentials=NO_CREDENTIALS
+            target2,
+            platform=AMD64,
+            ctx=Context(Cache(tmp_path / "c2"), given_http=Http()),
+            credentials=NO_CREDENTIALS,
         )
         assert [lay.diff_id for lay in got.layers] == [lay.diff_id for lay in img.layers]
         assert skopeo_digest(r, "secure/app:2") == img.digest
@@ -177,7 +189,9 @@ def test_bearer_token_flow(tmp_path: Path, cache: Cache) -> None:
         password = r.users["alice"]
         good = auth_file(tmp_path / "good", r.host, "alice", password)
         target = ref(r.host, "org/app:1")
-        assert push([img], target, http=Http(), credentials=good).endswith(img.digest)
+        assert push([img], target, ctx=Context(cache, given_http=Http()), credentials=good).endswith(
+            img.digest
+        )
         users = {u for u, _ in r.token.requests}
         scopes = {s for _, ss in r.token.requests for s in ss}
         assert users == {"alice"} and "repository:org/app:pull,push" in scopes
@@ -187,16 +201,29 @@ def test_bearer_token_flow(tmp_path: Path, cache: Cache) -> None:
 
         # anonymous clients get pull-only tokens: pulling works, pushing is refused
         got = pull(
-            target, platform=AMD64, cache=Cache(tmp_path / "c2"), http=Http(), credentials=NO_CREDENTIALS
+            target,
+            platform=AMD64,
+            ctx=Context(Cache(tmp_path / "c2"), given_http=Http()),
+            credentials=NO_CREDENTIALS,
         )
         assert [lay.digest for lay in got.layers] == [lay.digest for lay in img.layers]
         with pytest.raises(RegistryError) as err:
-            push([img], ref(r.host, "org/app:2"), http=Http(), credentials=NO_CREDENTIALS)
+            push(
+                [img],
+                ref(r.host, "org/app:2"),
+                ctx=Context(cache, given_http=Http()),
+                credentials=NO_CREDENTIALS,
+            )
         assert err.value.status == 401 and "no credentials" in str(err.value)
 
         wrong = auth_file(tmp_path / "wrong", r.host, "alice", "bad-password")
         with pytest.raises(RegistryError) as err:
-            pull(target, platform=AMD64, cache=Cache(tmp_path / "c3"), http=Http(), credentials=wrong)
+            pull(
+                target,
+                platform=AMD64,
+                ctx=Context(Cache(tmp_path / "c3"), given_http=Http()),
+                credentials=wrong,
+            )
         assert err.value.status == 401 and "bad-password" not in str(err.value)
         assert str(tmp_path / "wrong" / "auth.json") in str(err.value)
 
@@ -207,7 +234,12 @@ def test_bearer_token_flow(tmp_path: Path, cache: Cache) -> None:
 def test_pull_docker_schema2_list_and_pinned_digest_needs_no_network(tmp_path: Path, cache: Cache) -> None:
     amd, arm = image(cache, text="amd"), image(cache, text="arm", platform=ARM64)
     with registry(tmp_path / "reg") as r:
-        push([amd, arm], ref(r.host, "multi/app:1"), http=Http(), credentials=NO_CREDENTIALS)
+        push(
+            [amd, arm],
+            ref(r.host, "multi/app:1"),
+            ctx=Context(cache, given_http=Http()),
+            credentials=NO_CREDENTIALS,
+        )
         # skopeo rewrites it as a Docker manifest list of schema 2 manifests
         run(
             [
@@ -229,7 +261,10 @@ def test_pull_docker_schema2_list_and_pinned_digest_needs_no_network(tmp_path: P
 
         fresh = Cache(tmp_path / "pull-cache")
         got = pull(
-            ref(r.host, "base/docker:1"), platform=ARM64, cache=fresh, http=Http(), credentials=NO_CREDENTIALS
+            ref(r.host, "base/docker:1"),
+            platform=ARM64,
+            ctx=Context(fresh, given_http=Http()),
+            credentials=NO_CREDENTIALS,
         )
         assert got.media_type == DOCKER_MANIFEST and got.platform == ARM64
         assert {lay.media_type for lay in got.layers} == {DOCKER_LAYER_GZIP}
@@ -245,21 +280,21 @@ def test_pull_docker_schema2_list_and_pinned_digest_needs_no_network(tmp_path: P
             pull(
                 ref(r.host, "base/docker:1"),
                 platform=Platform("s390x"),
-                cache=fresh,
-                http=Http(),
+                ctx=Context(fresh, given_http=Http()),
                 credentials=NO_CREDENTIALS,
             )
     # the registry is gone: a pinned digest comes from the cache alone, a tag needs the registry
     pinned = ref(r.host, f"base/docker@{list_digest}")
-    again = pull(pinned, platform=ARM64, cache=fresh, http=fast_http(), credentials=NO_CREDENTIALS)
+    again = pull(
+        pinned, platform=ARM64, ctx=Context(fresh, given_http=fast_http()), credentials=NO_CREDENTIALS
+    )
     assert again == got
     # ... unless the tag was resolved recently enough for the caller
     assert (
         pull(
             ref(r.host, "base/docker:1"),
             platform=ARM64,
-            cache=fresh,
-            http=fast_http(),
+            ctx=Context(fresh, given_http=fast_http()),
             credentials=NO_CREDENTIALS,
             max_age=3600,
         )
@@ -269,8 +304,7 @@ def test_pull_docker_schema2_list_and_pinned_digest_needs_no_network(tmp_path: P
         pull(
             ref(r.host, "base/docker:1"),
             platform=ARM64,
-            cache=fresh,
-            http=fast_http(),
+            ctx=Context(fresh, given_http=fast_http()),
             credentials=NO_CREDENTIALS,
         )
 
@@ -278,37 +312,35 @@ def test_pull_docker_schema2_list_and_pinned_digest_needs_no_network(tmp_path: P
 def test_pull_verifies_blobs_while_streaming(tmp_path: Path, cache: Cache) -> None:
     img = image(cache, text="verify")
     with registry(tmp_path / "reg") as r:
-        push([img], ref(r.host, "v/app:1"), http=Http(), credentials=NO_CREDENTIALS)
+        push([img], ref(r.host, "v/app:1"), ctx=Context(cache, given_http=Http()), credentials=NO_CREDENTIALS)
         proxy = Proxy(r.host)
         try:
             top = img.layers[-1].digest
             fresh = Cache(tmp_path / "fresh")
             # same length, different bytes
             proxy.tamper = lambda m, p, body: bytes([body[0] ^ 1]) + body[1:] if p.endswith(top) else body
-            with pytest.raises(HashMismatch):
+            with pytest.raises(HashMismatch) as mismatch:
                 pull(
                     ref(proxy.host, "v/app:1"),
                     platform=AMD64,
-                    cache=fresh,
-                    http=Http(),
+                    ctx=Context(fresh, given_http=Http()),
                     credentials=NO_CREDENTIALS,
                 )
+            assert mismatch.value.expected == top and "poetry lock" not in str(mismatch.value)
             assert not fresh.has_blob(top.removeprefix("sha256:"))
             proxy.tamper = lambda m, p, body: body + b"x" if p.endswith(top) else body
             with pytest.raises(RegistryError, match="more bytes"):
                 pull(
                     ref(proxy.host, "v/app:1"),
                     platform=AMD64,
-                    cache=fresh,
-                    http=Http(),
+                    ctx=Context(fresh, given_http=Http()),
                     credentials=NO_CREDENTIALS,
                 )
             proxy.tamper = None
             got = pull(
                 ref(proxy.host, "v/app:1"),
                 platform=AMD64,
-                cache=fresh,
-                http=Http(),
+                ctx=Context(fresh, given_http=Http()),
                 credentials=NO_CREDENTIALS,
             )
             assert [lay.digest for lay in got.layers] == [lay.digest for lay in img.layers]
@@ -317,8 +349,7 @@ def test_pull_verifies_blobs_while_streaming(tmp_path: Path, cache: Cache) -> No
             pull(
                 ref(proxy.host, "v/app:1"),
                 platform=AMD64,
-                cache=fresh,
-                http=Http(),
+                ctx=Context(fresh, given_http=Http()),
                 credentials=NO_CREDENTIALS,
             )
             assert [(s.method, "/manifests/" in s.path) for s in proxy.seen] == [
@@ -335,7 +366,12 @@ def test_pull_verifies_blobs_while_streaming(tmp_path: Path, cache: Cache) -> No
 def test_multi_platform_push_makes_an_index(tmp_path: Path, cache: Cache) -> None:
     amd, arm = image(cache, text="amd"), image(cache, text="arm", platform=ARM64)
     with registry(tmp_path / "reg") as r:
-        out = push([amd, arm], ref(r.host, "multi/app:2"), http=Http(), credentials=NO_CREDENTIALS)
+        out = push(
+            [amd, arm],
+            ref(r.host, "multi/app:2"),
+            ctx=Context(cache, given_http=Http()),
+            credentials=NO_CREDENTIALS,
+        )
         raw = run(
             [tool("skopeo"), "inspect", "--raw", "--tls-verify=false", f"docker://{r.host}/multi/app:2"]
         ).stdout
@@ -348,8 +384,7 @@ def test_multi_platform_push_makes_an_index(tmp_path: Path, cache: Cache) -> Non
         got = pull(
             ref(r.host, "multi/app:2"),
             platform=ARM64,
-            cache=Cache(tmp_path / "c"),
-            http=Http(),
+            ctx=Context(Cache(tmp_path / "c"), given_http=Http()),
             credentials=NO_CREDENTIALS,
         )
         assert got.digest == arm.digest  # slimline's own canonical config survives the round trip
@@ -365,7 +400,7 @@ def test_chunked_upload_of_large_blobs(tmp_path: Path, cache: Cache) -> None:
             out = push(
                 [img],
                 ref(proxy.host, "big/app:1"),
-                http=Http(),
+                ctx=Context(cache, given_http=Http()),
                 credentials=NO_CREDENTIALS,
                 chunked_above=64 << 10,
                 chunk_size=256 << 10,
@@ -379,8 +414,7 @@ def test_chunked_upload_of_large_blobs(tmp_path: Path, cache: Cache) -> None:
         got = pull(
             ref(r.host, "big/app:1"),
             platform=AMD64,
-            cache=Cache(tmp_path / "c"),
-            http=Http(),
+            ctx=Context(Cache(tmp_path / "c"), given_http=Http()),
             credentials=NO_CREDENTIALS,
         )
         assert got.layers[0].path.read_bytes() == busybox_layer.path.read_bytes()
@@ -389,24 +423,24 @@ def test_chunked_upload_of_large_blobs(tmp_path: Path, cache: Cache) -> None:
 def test_blobs_are_mounted_across_repositories(tmp_path: Path, cache: Cache) -> None:
     img = image(cache, text="mount")
     with registry(tmp_path / "reg") as r:
-        push([img], ref(r.host, "one/app:1"), http=Http(), credentials=NO_CREDENTIALS, cache=cache)
+        push(
+            [img], ref(r.host, "one/app:1"), ctx=Context(cache, given_http=Http()), credentials=NO_CREDENTIALS
+        )
         proxy = Proxy(r.host)
         try:
             proxy_cache = Cache(tmp_path / "pc")
             push(
                 [img],
                 ref(proxy.host, "one/app:1"),
-                http=Http(),
+                ctx=Context(proxy_cache, given_http=Http()),
                 credentials=NO_CREDENTIALS,
-                cache=proxy_cache,
             )
             proxy.seen.clear()
             out = push(
                 [img],
                 ref(proxy.host, "two/app:1"),
-                http=Http(),
+                ctx=Context(proxy_cache, given_http=Http()),
                 credentials=NO_CREDENTIALS,
-                cache=proxy_cache,
             )
             assert proxy.count("POST", "mount=", status=201) == 3
             assert proxy.blob_uploads() == 0
@@ -420,13 +454,17 @@ def test_blobs_are_mounted_across_repositories(tmp_path: Path, cache: Cache) -> 
 
 def test_unknown_repository_and_tag(tmp_path: Path, cache: Cache) -> None:
     with registry(tmp_path / "reg") as r:
-        push([image(cache)], ref(r.host, "known/app:1"), http=Http(), credentials=NO_CREDENTIALS)
+        push(
+            [image(cache)],
+            ref(r.host, "known/app:1"),
+            ctx=Context(cache, given_http=Http()),
+            credentials=NO_CREDENTIALS,
+        )
         with pytest.raises(RegistryError) as err:
             pull(
                 ref(r.host, "nobody/here:1"),
                 platform=AMD64,
-                cache=cache,
-                http=Http(),
+                ctx=Context(cache, given_http=Http()),
                 credentials=NO_CREDENTIALS,
             )
         assert (err.value.status, err.value.code) == (404, "NAME_UNKNOWN")
@@ -435,8 +473,7 @@ def test_unknown_repository_and_tag(tmp_path: Path, cache: Cache) -> None:
             pull(
                 ref(r.host, "known/app:2"),
                 platform=AMD64,
-                cache=cache,
-                http=Http(),
+                ctx=Context(cache, given_http=Http()),
                 credentials=NO_CREDENTIALS,
             )
         assert (err.value.status, err.value.code) == (404, "MANIFEST_UNKNOWN")
@@ -446,7 +483,12 @@ def test_unknown_repository_and_tag(tmp_path: Path, cache: Cache) -> None:
 def test_registry_down(cache: Cache) -> None:
     host = f"127.0.0.1:{free_port()}"
     with pytest.raises(RegistryError) as err:
-        push([image(cache)], ref(host, "a/b:1"), http=fast_http(), credentials=NO_CREDENTIALS)
+        push(
+            [image(cache)],
+            ref(host, "a/b:1"),
+            ctx=Context(cache, given_http=fast_http()),
+            credentials=NO_CREDENTIALS,
+        )
     assert err.value.status == 0 and err.value.registry == host
     assert "is the registry running? check the host and port" in str(err.value)
 
@@ -458,7 +500,9 @@ def test_server_errors_are_retried(tmp_path: Path, cache: Cache) -> None:
         try:
             target = ref(proxy.host, "flaky/app:1")
             proxy.fail(2, 500, when=lambda m, p: m == "PUT" and "/manifests/" in p)
-            assert push([img], target, http=Http(), credentials=NO_CREDENTIALS).endswith(img.digest)
+            assert push(
+                [img], target, ctx=Context(cache, given_http=Http()), credentials=NO_CREDENTIALS
+            ).endswith(img.digest)
             assert [s.status for s in proxy.seen if s.method == "PUT" and "/manifests/" in s.path] == [
                 500,
                 500,
@@ -469,7 +513,10 @@ def test_server_errors_are_retried(tmp_path: Path, cache: Cache) -> None:
             proxy.fail(1, 429, when=lambda m, p: m == "GET" and "/blobs/" in p, headers={"Retry-After": "1"})
             start = time.monotonic()
             got = pull(
-                target, platform=AMD64, cache=Cache(tmp_path / "c"), http=Http(), credentials=NO_CREDENTIALS
+                target,
+                platform=AMD64,
+                ctx=Context(Cache(tmp_path / "c"), given_http=Http()),
+                credentials=NO_CREDENTIALS,
             )
             assert time.monotonic() - start >= 1.0  # Retry-After was honoured
             assert got.digest == img.digest
@@ -483,8 +530,7 @@ def test_server_errors_are_retried(tmp_path: Path, cache: Cache) -> None:
                 pull(
                     target,
                     platform=AMD64,
-                    cache=Cache(tmp_path / "c2"),
-                    http=fast_http(),
+                    ctx=Context(Cache(tmp_path / "c2"), given_http=fast_http()),
                     credentials=NO_CREDENTIALS,
                 )
             assert err.value.status == 503 and "try again later" in str(err.value)
@@ -496,5 +542,8 @@ def test_push_to_a_digest_is_refused(cache: Cache) -> None:
     digest = "sha256:" + "0" * 64
     with pytest.raises(RegistryError, match="pushed to a tag"):
         push(
-            [image(cache)], ref("127.0.0.1:1", f"a/b@{digest}"), http=fast_http(), credentials=NO_CREDENTIALS
+            [image(cache)],
+            ref("127.0.0.1:1", f"a/b@{digest}"),
+            ctx=Context(cache, given_http=fast_http()),
+            credentials=NO_CREDENTIALS,
         )

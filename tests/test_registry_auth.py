@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from slimline.oci.auth import Credential, CredentialError, Credentials, is_loopback, parse_challenges
+from slimline.oci.auth import is_loopback, parse_challenges
+from slimline.oci.credentials import Credential, CredentialError, Credentials
 
 
 def test_parse_bearer_challenge_with_commas_in_quotes() -> None:

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from slimline.cache.store import Cache
+from slimline.context import Context
 from slimline.http import Http
-from slimline.oci.auth import Credentials
+from slimline.oci.credentials import Credentials
 from slimline.oci.reference import RegistryRef, parse
 from slimline.oci.registry import push
 from tests.registry_helpers import image, registry
@@ -54,7 +55,9 @@ def test_login_checks_then_stores_and_logout_removes(tmp_path: Path) -> None:
         cache = Cache(tmp_path / "cache")
         target = parse(f"docker://{r.host}/team/app:1", role="output")
         assert isinstance(target, RegistryRef)
-        out = push([image(cache)], target, http=Http(), credentials=Credentials((auth,)))
+        out = push(
+            [image(cache)], target, ctx=Context(cache, given_http=Http()), credentials=Credentials((auth,))
+        )
         assert out.startswith(f"{r.host}/team/app@sha256:")
 
         gone = _slimline("logout", r.host, stdin="", auth=auth)

@@ -18,20 +18,14 @@ import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 # Only light modules here: `slimline build` starts the project's wheel before loading the rest.
 from slimline import __version__
-from slimline.build import memo
 from slimline.cache.store import Cache, check_writable
+from slimline.context import Context
 from slimline.errors import SlimlineError
-from slimline.oci import reference
-from slimline.oci.image import Image
-from slimline.oci.reference import ArchiveRef, OciRef, Ref
 from slimline.report import Quiet, Reporter, Stderr
-
-if TYPE_CHECKING:  # the network client loads only when a command needs it
-    from slimline.http import Http
 
 __all__ = ["main"]
 
@@ -156,8 +150,10 @@ def _size(text: str) -> int:
     return int(value * _UNITS[unit])
 
 
-def _cmd_cache(args: argparse.Namespace, *, cache: Cache, report: Reporter) -> list[str]:
+def _cmd_cache(args: argparse.Namespace, *, ctx: Context) -> list[str]:
     from slimline.cache import retention
+
+    cache = ctx.cache
 
     def mib(n: int) -> str:
         return f"{n / (1 << 20):.1f} MiB"
@@ -183,7 +179,7 @@ def _cmd_cache(args: argparse.Namespace, *, cache: Cache, report: Reporter) -> l
     ]
 
 
-def _cmd_login(args: argparse.Namespace, *, cache: Cache, report: Reporter) -> list[str]:
+def _cmd_login(args: argparse.Namespace, *, ctx: Context) -> list[str]:
     import getpass
 
     from slimline.oci import login
@@ -191,10 +187,10 @@ def _cmd_login(args: argparse.Namespace, *, cache: Cache, report: Reporter) -> l
     path = login.auth_file()
     if args.command == "logout":
         removed = login.logout(args.registry, path=path)
-        report.done(f"{'removed' if removed else 'there were no'} credentials for {args.registry} in {path}")
+        ctx.report.done(
+            f"{'removed' if removed else 'there were no'} credentials for {args.registry} in {path}"
+        )
         return []
-    from slimline.http import Http
-
     username = args.username or input("Username: ").strip()
     password = sys.stdin.read().rstrip("\r\n") if args.password_stdin else getpass.getpass("Password: ")
     if not username or not password:
@@ -203,11 +199,11 @@ def _cmd_login(args: argparse.Namespace, *, cache: Cache, report: Reporter) -> l
         args.registry,
         username=username,
         password=password,
-        http=Http(),
+        http=ctx.http,
         insecure=args.insecure_registry,
         path=path,
     )
-    report.done(f"logged in to {args.registry}; credentials stored in {path}")
+    ctx.report.done(f"logged in to {args.registry}; credentials stored in {path}")
     return []
 
 
@@ -294,143 +290,35 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _cmd_build(args: argparse.Namespace, *, cache: Cache, report: Reporter) -> list[str]:
-    root = args.project.resolve()
-    memo_key = memo.key(root, command=_command(args))
-    recalled = memo.recall(memo_key, cache=cache) if memo_key is not None else None
-    if recalled is not None:
-        outputs = _outputs(args, root=root, name=recalled.name)
-        images = memo.remake(recalled, root, also_exclude=_excluded(outputs), cache=cache, report=report)
-        if images is not None:
-            return _publish(args, images, outputs, name=recalled.name, http=None, report=report, cache=cache)
-    import tomllib  # only a full build reads the project here
+def _cmd_build(args: argparse.Namespace, *, ctx: Context) -> list[str]:
+    from slimline.build import conductor
 
-    pyproject = root / "pyproject.toml"
-    try:
-        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SlimlineError(
-            f"{pyproject} does not exist",
-            doing="reading the project",
-            hint="run slimline in a Poetry project directory or pass its path",
-        ) from None
-    except tomllib.TOMLDecodeError as err:
-        raise SlimlineError(f"{pyproject} is not valid TOML: {err}", doing="reading the project") from err
-    from slimline.project import settings as settings_mod
-
-    table = data.get("tool", {}).get("slimline", {})
-    s = settings_mod.load(table, overrides=_overrides(args))
-    name = s.tag or _default_name(data)
-    outputs = _outputs(args, root=root, name=name)
-    from slimline.build.start import start
-    from slimline.http import Http
-
-    http = Http()
-    with start(root, index_setting=s.index_url, cache=cache, http=http) as started:
-        from slimline.build import (
-            conductor as build_mod,  # the heavy part, loaded while the project's wheel builds
-        )
-
-        recipes = build_mod.build(
-            root,
-            settings=s,
-            cache=cache,
-            http=http,
-            report=report,
-            refresh_base=args.refresh,
-            insecure=args.insecure_registry,
-            exclude_outputs=_excluded(outputs),
-            started=started,
-        )
-    if memo_key is not None:
-        memo.keep(memo_key, recipes, name=name, cache=cache)
-    images = [r.image for r in recipes]
-    return _publish(args, images, outputs, name=name, http=http, report=report, cache=cache)
-
-
-def _command(args: argparse.Namespace) -> dict[str, Any]:
-    """What of the command line decides a build's result (for :func:`slimline.build.memo.key`)."""
-    # outputs do not change the images: they only name them (--to, --load) and, inside the
-    # project, are left out of its files (passed to memo.remake() each time)
-    return {k: v for k, v in vars(args).items() if k not in ("quiet", "verbose", "cache_dir", "to", "load")}
-
-
-def _excluded(outputs: Sequence[Ref]) -> list[Path]:
-    """Outputs written to the file system: never part of the project's files."""
-    return [o.path for o in outputs if isinstance(o, OciRef | ArchiveRef)]
-
-
-def _outputs(args: argparse.Namespace, *, root: Path, name: str) -> list[Ref]:
-    default_to = f"oci:{root / 'dist' / 'image'}:{name.rpartition(':')[2]}"
-    outputs = [reference.parse(t, role="output") for t in (args.to or [default_to])]
-    if args.load:
-        outputs.append(reference.parse(f"docker-daemon:{name}", role="output"))
-    return outputs
-
-
-def _publish(
-    args: argparse.Namespace,
-    images: list[Image],
-    outputs: list[Ref],
-    *,
-    name: str,
-    http: Http | None,
-    report: Reporter,
-    cache: Cache,
-) -> list[str]:
-    from slimline.oci import publish
-
-    return publish.publish(
-        images, outputs, name=name, http=http, insecure=args.insecure_registry, report=report, cache=cache
+    request = conductor.Request(
+        root=args.project.resolve(),
+        overrides=_overrides(args),
+        outputs=tuple(args.to or ()),
+        load=args.load,
+        refresh=args.refresh,
+        # outputs do not change the images: they only name them (--to, --load)
+        command={
+            k: v for k, v in vars(args).items() if k not in ("quiet", "verbose", "cache_dir", "to", "load")
+        },
     )
+    return conductor.build(request, ctx)
 
 
-def _default_name(data: dict[str, Any]) -> str:
-    proj = data.get("project") or {}
-    poetry = data.get("tool", {}).get("poetry", {})
-    name = str(proj.get("name") or poetry.get("name") or "app").lower().replace("_", "-")
-    version = str(proj.get("version") or poetry.get("version") or "latest")
-    return f"{name}:{version}"
+def _cmd_base(args: argparse.Namespace, *, ctx: Context) -> list[str]:
+    from slimline.build import conductor
 
-
-def _cmd_base(args: argparse.Namespace, *, cache: Cache, report: Reporter) -> list[str]:
-    from slimline import layers
-    from slimline.base import resolve as bases
-    from slimline.base.debian import ref as debian_ref
-    from slimline.http import Http
-    from slimline.oci import publish
-    from slimline.oci.image import Platform
-
-    http = Http()
-    debian = debian_ref.BaseSettings(mirror=args.mirror, packages=tuple(args.package))
-    platforms = [Platform.parse(p) for p in (args.platform or ["linux/amd64"])]
-    images = [
-        bases.resolve(
-            args.ref,
-            requires_python=_any_python(),
-            platform=p,
-            debian=debian,
-            cache=cache,
-            http=http,
-            report=report,
-            compression=layers.Compression(),
-            refresh=args.refresh,
-            insecure=args.insecure_registry,
-        ).image
-        for p in platforms
-    ]
-    name = "python-base:" + args.ref.replace("debian:", "").replace("/", "-").replace(":", "-")
-    default_to = f"oci:{Path('dist/base').resolve()}:{name.rpartition(':')[2]}"
-    outputs = [reference.parse(t, role="output") for t in (args.to or [default_to])]
-    return publish.publish(
-        images, outputs, name=name, http=http, insecure=args.insecure_registry, report=report, cache=cache
+    return conductor.base(
+        args.ref,
+        platforms=args.platform or ["linux/amd64"],
+        packages=args.package,
+        mirror=args.mirror,
+        outputs=args.to or (),
+        refresh=args.refresh,
+        ctx=ctx,
     )
-
-
-def _any_python() -> Any:
-    from packaging.specifiers import SpecifierSet
-
-    return SpecifierSet()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -439,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     report: Reporter = Quiet() if args.quiet else Stderr(verbose=args.verbose)
     cache = Cache(args.cache_dir) if args.cache_dir else Cache.default()
+    ctx = Context(cache, report, insecure=tuple(getattr(args, "insecure_registry", ())))
     try:
         check_writable(cache.root)
         run = {
@@ -449,10 +338,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cache": _cmd_cache,
         }[args.command]
         if args.command == "cache":
-            lines = run(args, cache=cache, report=report)
+            lines = run(args, ctx=ctx)
         else:
             with cache.lock():  # shared: pruning waits until no build uses the cache
-                lines = run(args, cache=cache, report=report)
+                lines = run(args, ctx=ctx)
         for line in lines:
             print(line, flush=True)
     except SlimlineError as err:

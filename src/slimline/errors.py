@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["HashMismatch", "SlimlineError", "UnsafePath", "redact"]
+__all__ = ["RELOCK_HINT", "HashMismatch", "SlimlineError", "UnsafePath", "redact"]
 
 
 class SlimlineError(Exception):
@@ -33,20 +33,50 @@ class SlimlineError(Exception):
         return text
 
 
-class HashMismatch(SlimlineError):
-    """Downloaded or cached bytes do not have the hash that a lock file or signed index promises."""
+RELOCK_HINT = (
+    "the file was changed after it was locked or signed; do not trust it. "
+    "If the source really re-published it, re-lock (poetry lock) and build again."
+)
 
-    def __init__(self, *, package: str, file: str, expected: str, actual: str, doing: str = "") -> None:
+
+class HashMismatch(SlimlineError):
+    """Bytes that are not the ones promised: by a lock file, a signed index, an image's
+    descriptor or config, or a cache file's name.
+
+    ``what``: the thing checked ("six-1.16.0-py2.py3-none-any.whl", "layer sha256:…");
+    ``expected`` and ``actual``: what was promised and what was found, as ``sha256:<hex>``
+    digests or as sizes ("1234 bytes"); ``package``: the distribution or Debian package the
+    bytes belong to, "" when none.  ``doing`` and ``hint`` come from the caller, who knows who
+    made the promise: :data:`RELOCK_HINT` (the default) fits a lock file or signed index, not
+    an image blob.  (``file`` is the older name of ``what``, kept for the callers that use it.)
+    """
+
+    def __init__(
+        self,
+        *,
+        expected: str,
+        actual: str,
+        what: str = "",
+        package: str = "",
+        doing: str = "",
+        hint: str = RELOCK_HINT,
+        file: str = "",
+    ) -> None:
+        what = what or file
+        subject = f"{package} file {what}" if package and package != what else what
         super().__init__(
-            f"hash mismatch for {package} file {file}: expected {expected}, got {actual}",
-            doing=doing or f"verifying {file}",
-            hint="the file was changed after it was locked or signed; do not trust it. "
-            "If the source really re-published it, re-lock (poetry lock) and build again.",
+            f"hash mismatch for {subject}: expected {expected}, got {actual}",
+            doing=doing or f"verifying {what}",
+            hint=hint,
         )
+        self.what = what
         self.package = package
-        self.file = file
         self.expected = expected
         self.actual = actual
+
+    @property
+    def file(self) -> str:
+        return self.what
 
 
 class UnsafePath(SlimlineError):

@@ -12,7 +12,7 @@ import threading
 import time
 from typing import Protocol, TextIO
 
-__all__ = ["Quiet", "Reporter", "Stderr"]
+__all__ = ["Nested", "Quiet", "Reporter", "Stderr"]
 
 
 class Reporter(Protocol):
@@ -54,3 +54,19 @@ class Stderr:
 
     def done(self, text: str) -> None:
         self._line(text)
+
+
+class Nested:
+    """Every line of an inner step as a detail of ``outer`` (shown only when verbose)."""
+
+    def __init__(self, outer: Reporter) -> None:
+        self._outer = outer
+
+    def step(self, text: str) -> None:
+        self._outer.detail(text)
+
+    def detail(self, text: str) -> None:
+        self._outer.detail(text)
+
+    def done(self, text: str) -> None:
+        self._outer.detail(text)

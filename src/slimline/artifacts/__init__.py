@@ -1,1 +1,17 @@
-"""artifacts"""
+"""Stage: the plan's artifacts as verified wheels in the cache.
+
+Takes a :class:`~slimline.plan.model.Plan`; returns a wheel file per distribution, each either
+downloaded and checked against the lock's hash while streaming, or built by its PEP 517 backend.
+
+Modules, in order:
+
+* ``sources``: where packages come from: the default index, Poetry sources, credentials
+* ``index``: the simple repository API (PEP 503 HTML, PEP 691 JSON)
+* ``wheelcache``: wheels by content and built wheels by their inputs
+* ``derive``: a poetry-core project's wheel derived from its last one when only modules changed
+* ``buildenv``: build environments for PEP 517 backends, one per requirement set, reused
+* ``build_backend``: PEP 517 builds in those environments; whether the target can use a wheel
+* ``origins``: each origin's way to a wheel (index, directory, file, url, git); safe unpacking
+* ``fetch``: every distribution of a plan to a verified wheel (downloads in parallel, then builds)
+* ``wheelinfo``: a wheel's size and native needs, memoised by its hash
+"""

@@ -1,11 +1,10 @@
 """PEP 517 builds on the host: sdists, path and git dependencies, and the project itself.
 
 Builds run with the project's own backend (``build.ProjectBuilder``) in an isolated
-environment that holds only the backend's requirements.  Making such an environment costs
-seconds, so :class:`BuildEnvs` keeps one per distinct requirement set on disk under the cache
-(``<cache>/build-envs/<key>``, key = requirements + host interpreter) and reuses it across
-builds and runs.  An environment is complete only once its marker file is written; creation
-and top-ups happen under a file lock, so parallel slimline processes share them safely.
+environment that holds only the backend's requirements, one reused per requirement set
+(:class:`~slimline.artifacts.buildenv.BuildEnvs`; the names of :mod:`slimline.artifacts.buildenv`
+are importable from here too).  A backend failure raises :class:`BuildFailed` with the tail of
+its output; a wheel the target cannot use is told by :func:`unusable_reason`.
 
 Finished wheels are kept by content in :mod:`slimline.artifacts.wheelcache`, recorded under a key of
 their inputs plus the host that built them (:func:`slimline.artifacts.wheelcache.build_key`).  A wheel
@@ -17,35 +16,26 @@ derived from the last one when only modules changed (:mod:`slimline.artifacts.de
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import platform
-import shutil
 import subprocess
-import sys
 import tempfile
-import threading
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from importlib import metadata
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import build
-import build.env
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from slimline.artifacts import derive
-from slimline.artifacts.wheelcache import built_wheel, host_identity, keep_built
-from slimline.cache.store import Cache, atomic_write, touch
-from slimline.errors import SlimlineError, redact
-from slimline.http import BasicAuth, Http
-from slimline.report import Quiet, Reporter
+from slimline.artifacts.buildenv import BuildEnv, BuildEnvError, BuildEnvs, output_tail
+from slimline.artifacts.wheelcache import built_wheel, keep_built
+from slimline.cache import keys
+from slimline.cache.store import Cache
+from slimline.errors import SlimlineError
 from slimline.target import Target
 
 __all__ = [
@@ -60,29 +50,14 @@ __all__ = [
     "unusable_reason",
 ]
 
-ENV_FORMAT = 1
-_MARKER = ".slimline-env.json"
 _BACKEND_CONFIG = ("pyproject.toml", "setup.py", "setup.cfg")
-_TAIL = 3000
-
-
-class BuildEnvError(SlimlineError):
-    """Installing a backend's requirements into a build environment failed."""
-
-    def __init__(self, *, requires: Sequence[str], output: str) -> None:
-        super().__init__(
-            f"installing the build requirements failed:\n{_tail(output)}",
-            doing=f"preparing a build environment for {', '.join(sorted(requires)) or '(nothing)'}",
-            hint="check that the index is reachable and has these packages; the pip output is above",
-        )
-        self.requires = tuple(requires)
 
 
 class BuildFailed(SlimlineError):
     """The PEP 517 backend failed to build a wheel."""
 
     def __init__(self, *, what: str, problem: str, output: str = "") -> None:
-        text = f"{problem}\n{_tail(output)}" if output.strip() else problem
+        text = f"{problem}\n{output_tail(output)}" if output.strip() else problem
         super().__init__(
             text,
             doing=f"building a wheel of {what}",
@@ -90,217 +65,7 @@ class BuildFailed(SlimlineError):
             "needs them on this host, or a wheel published for the target",
         )
         self.what = what
-        self.output = _tail(output)
-
-
-def _tail(text: str) -> str:
-    text = redact(text.strip())
-    return text if len(text) <= _TAIL else "...\n" + text[-_TAIL:]
-
-
-# -- build environments ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class BuildEnv:
-    """A ready build environment (satisfies ``build.env.IsolatedEnv``)."""
-
-    path: Path
-    python_executable: str
-    scripts_dir: str
-    purelib: str
-
-    def make_extra_environ(self) -> dict[str, str]:
-        return {"PATH": os.pathsep.join([self.scripts_dir, os.environ.get("PATH", "")]), "PYTHONPATH": ""}
-
-    def missing(self, requires: Iterable[str]) -> list[str]:
-        """The requirements (evaluated for the host) that no installed distribution satisfies."""
-        installed = {
-            _canon(d.metadata["Name"] or ""): d.version for d in metadata.distributions(path=[self.purelib])
-        }
-        out: list[str] = []
-        for text in requires:
-            try:
-                req = Requirement(text)
-            except InvalidRequirement:
-                out.append(text)
-                continue
-            if req.marker is not None and not req.marker.evaluate({"extra": ""}):
-                continue
-            version = installed.get(_canon(req.name))
-            if version is None or not req.specifier.contains(version, prereleases=True):
-                out.append(text)
-        return out
-
-
-def _canon(name: str) -> str:
-    return name.lower().replace("_", "-").replace(".", "-")
-
-
-def _normalise(requires: Iterable[str]) -> list[str]:
-    out = set()
-    for text in requires:
-        try:
-            out.add(str(Requirement(text)))
-        except InvalidRequirement:
-            out.add(text.strip())
-    return sorted(out)
-
-
-class BuildEnvs:
-    """Build environments on disk, one per requirement set; thread-safe, share one per build.
-
-    ``index_url`` (and ``index_auth``) is where backend requirements are installed from; when
-    None it is found with :func:`slimline.artifacts.sources.default_index_url` (and its credentials with
-    :func:`~slimline.artifacts.sources.credentials_for`) the first time an environment must be made, so
-    a build whose environments exist never looks.  The rest of pip's configuration
-    (find-links, constraints, certificates) applies as usual.  ``http`` is accepted for
-    symmetry with the other stages and not used: pip does its own downloads.
-    """
-
-    def __init__(
-        self,
-        *,
-        cache: Cache,
-        index_url: str | None = None,
-        index_auth: BasicAuth | None = None,
-        http: Http | None = None,
-        report: Reporter | None = None,
-    ) -> None:
-        del http
-        self.cache = cache
-        self.root = cache.root / "build-envs"
-        self._index_url = index_url
-        self._index_auth = index_auth
-        self.report = report or Quiet()
-        self._ready: dict[str, BuildEnv] = {}
-        self._failed: dict[str, BuildEnvError] = {}  # not retried within one build
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def key(requires: Iterable[str]) -> str:
-        data = {"format": ENV_FORMAT, "requires": _normalise(requires), "host": host_identity()}
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
-
-    def get(self, requires: Iterable[str]) -> BuildEnv:
-        """The environment for ``requires``, made (once, then reused) if it does not exist yet."""
-        reqs = _normalise(requires)
-        key = self.key(reqs)
-        with self._lock:
-            if key in self._ready:
-                return self._ready[key]
-            if key in self._failed:
-                raise self._failed[key]
-            try:
-                with self._file_lock(key):
-                    env = self._load(key) or self._create(key, reqs)
-            except BuildEnvError as err:
-                self._failed[key] = err
-                raise
-            self._ready[key] = env
-            return env
-
-    def ensure(self, env: BuildEnv, requires: Iterable[str]) -> None:
-        """Install the requirements a backend asked for at build time, if they are missing."""
-        wanted = _normalise(requires)
-        if not env.missing(wanted):
-            return
-        with self._lock, self._file_lock(env.path.name):
-            missing = env.missing(wanted)
-            if missing:
-                self.report.detail(f"adding {', '.join(missing)} to the build environment")
-                self._pip_install(env, missing)
-
-    @contextlib.contextmanager
-    def _file_lock(self, key: str) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with (self.root / f"{key}.lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def _load(self, key: str) -> BuildEnv | None:
-        path = self.root / key
-        try:
-            data = json.loads((path / _MARKER).read_text())
-            env = BuildEnv(path, data["python_executable"], data["scripts_dir"], data["purelib"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        if not Path(env.python_executable).exists():
-            return None
-        touch(path / _MARKER)  # used now: `slimline cache prune` keeps it
-        return env
-
-    def _create(self, key: str, reqs: list[str]) -> BuildEnv:
-        path = self.root / key
-        if path.exists():
-            shutil.rmtree(path)  # an earlier attempt that never finished: start again
-        self.report.step(f"creating a build environment with {', '.join(reqs) or 'nothing'}")
-        try:
-            # Enter only: on __exit__ the library would delete the environment we mean to keep.
-            isolated = build.env.DefaultIsolatedEnv(path=str(path)).__enter__()
-            env = BuildEnv(
-                path,
-                isolated.python_executable,
-                str(Path(isolated.python_executable).parent),
-                _purelib(isolated.python_executable),
-            )
-            self._pip_install(env, reqs)
-            data = {
-                "python_executable": env.python_executable,
-                "scripts_dir": env.scripts_dir,
-                "purelib": env.purelib,
-                "requires": reqs,
-            }
-            with atomic_write(path / _MARKER) as out:
-                out.write(json.dumps(data, indent=1).encode())
-        except BaseException:
-            shutil.rmtree(path, ignore_errors=True)
-            raise
-        return env
-
-    def _pip_install(self, env: BuildEnv, reqs: Sequence[str]) -> None:
-        if not reqs:
-            return
-        if (Path(env.purelib) / "pip").is_dir():
-            cmd = [env.python_executable, "-Im", "pip"]
-        else:
-            cmd = [sys.executable, "-m", "pip", "--python", env.python_executable]
-        cmd += ["install", "--no-input", "--no-warn-script-location", "--disable-pip-version-check", *reqs]
-        environ = {**os.environ, "PIP_INDEX_URL": self._index()}
-        environ.pop("PYTHONPATH", None)
-        if "SSL_CERT_FILE" in environ and "PIP_CERT" not in environ:
-            environ["PIP_CERT"] = environ["SSL_CERT_FILE"]  # pip < 24.2 trusts only certifi otherwise
-        proc = subprocess.run(cmd, env=environ, capture_output=True, text=True, errors="replace", check=False)
-        if proc.returncode != 0:
-            raise BuildEnvError(requires=reqs, output=proc.stdout + proc.stderr)
-
-    def _index(self) -> str:
-        if self._index_url is None:
-            from slimline.artifacts.sources import credentials_for, default_index_url
-
-            self._index_url = default_index_url()
-            self._index_auth = self._index_auth or credentials_for("", self._index_url)
-        return _with_auth(self._index_url, self._index_auth)
-
-
-def _purelib(python: str) -> str:
-    out = subprocess.run(
-        [python, "-Ic", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return out.stdout.strip()
-
-
-def _with_auth(url: str, auth: BasicAuth | None) -> str:
-    """``url`` with ``auth`` as its user info (pip reads credentials from there); unchanged if it has some."""
-    parts = urlsplit(url)
-    if auth is None or parts.username is not None:
-        return url
-    netloc = f"{quote(auth.username, safe='')}:{quote(auth.password, safe='')}@{parts.netloc}"
-    return urlunsplit(parts._replace(netloc=netloc))
+        self.output = output_tail(output)
 
 
 # -- running a backend -------------------------------------------------------------------------
@@ -338,11 +103,11 @@ def _dynamic_requires(
         with contextlib.suppress(FileNotFoundError):
             h.update(name.encode() + b"\0" + (source_dir / name).read_bytes() + b"\0")
     key = h.hexdigest()
-    known = cache.read_meta("build-requires", key)
+    known = cache.read_meta(keys.BUILD_REQUIRES, key)
     if known is not None:
         return list(json.loads(known))
     found = sorted(builder.get_requires_for_build("wheel"))
-    cache.write_meta("build-requires", key, json.dumps(found).encode())
+    cache.write_meta(keys.BUILD_REQUIRES, key, json.dumps(found).encode())
     return found
 
 

@@ -43,6 +43,7 @@ from slimline.artifacts.wheelcache import (
     tree_files,
     tree_hash,
 )
+from slimline.cache import keys
 from slimline.cache.store import Cache, sha256_file
 
 __all__ = ["Known", "derive", "known", "module_changes", "new_record", "record_member", "remember"]
@@ -84,7 +85,7 @@ def remember(root: Path, files: Sequence[TreeFile], wheel: Path, *, cache: Cache
     """
     data = _pyproject(root)
     if not _copying_backend(data):
-        cache.write_meta("derive", slot, b"{}")
+        cache.write_meta(keys.DERIVE, slot, b"{}")
         return
     protected = _protected(data)
     by_digest: dict[str, list[str]] = {}
@@ -138,13 +139,13 @@ def _record(
         "members": sorted(set(members.values())),  # the sha256 of every member's contents
         "protected": list(protected),
     }
-    cache.write_meta("derive", slot, json.dumps(record, sort_keys=True).encode())
+    cache.write_meta(keys.DERIVE, slot, json.dumps(record, sort_keys=True).encode())
 
 
 def derive(root: Path, files: Sequence[TreeFile], *, cache: Cache, slot: str, key: str) -> Path | None:
     """The wheel of ``files`` (the tree at ``root``) derived from the one :func:`remember`
     recorded in ``slot``, kept under the built-wheel ``key``; None when it cannot be derived."""
-    raw = cache.read_meta("derive", slot)
+    raw = cache.read_meta(keys.DERIVE, slot)
     if not raw:
         return None
     try:

@@ -10,53 +10,27 @@ Cached files are found by hash without touching the network and are re-hashed be
 a changed cache file fails the build (:class:`~slimline.errors.HashMismatch` names package,
 file, expected and actual hash).  Downloads run in parallel; builds run one after another.
 Every package that ends up without a wheel the target accepts is collected, and one
-:class:`NoUsableWheels` lists them all.
+:class:`NoUsableWheels` lists them all.  What each origin kind does (index, directory, file,
+url, git) is in :mod:`slimline.artifacts.origins`; this module orders the two phases.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import tarfile
-import tempfile
-import zipfile
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from urllib.parse import unquote, urlsplit
+from pathlib import Path
 
-from slimline.artifacts.build_backend import (
-    BuildEnvs,
-    BuildFailed,
-    build_cached,
-    build_tree_wheel,
-    unusable_reason,
-)
-from slimline.artifacts.index import Index
-from slimline.artifacts.sources import credentials_for
-from slimline.artifacts.wheelcache import build_key, built_wheel, named_wheel, store_wheel
-from slimline.cache.store import Cache
-from slimline.errors import SlimlineError, UnsafePath, redact
-from slimline.http import Http
+from slimline.artifacts.build_backend import BuildFailed, unusable_reason
+from slimline.artifacts.buildenv import BuildEnvs
+from slimline.artifacts.origins import Build, FetchError, Origins, Ready, Unusable
+from slimline.context import Context
+from slimline.errors import SlimlineError
 from slimline.plan.model import Plan, Selected
-from slimline.report import Quiet, Reporter
+from slimline.report import Reporter
 from slimline.target import Target
 
-__all__ = ["FetchError", "NoUsableWheels", "Unusable", "checkout_git", "fetch", "unpack_archive"]
+__all__ = ["FetchError", "NoUsableWheels", "Unusable", "fetch"]
 
 JOBS = 8
-_ARCHIVES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar", ".zip")
-
-
-@dataclass(frozen=True, slots=True)
-class Unusable:
-    """A package the target cannot get a wheel for, and why."""
-
-    name: str
-    version: str
-    reason: str
 
 
 class NoUsableWheels(SlimlineError):
@@ -74,58 +48,50 @@ class NoUsableWheels(SlimlineError):
         self.packages = packages
 
 
-class FetchError(SlimlineError):
-    """A source could not be obtained (missing path, git failure, file not on the index)."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Ready:
-    path: Path
-    built_here: bool  # built on this host (now or earlier): its libc must suit the target too
-
-
-@dataclass(frozen=True, slots=True)
-class _Build:
-    """Source to build on this host.
-
-    ``tree``: a local directory, cached by its files.  Otherwise ``prepare`` makes the source
-    tree inside the temp dir it is given, and the wheel is cached under ``key``.
-    """
-
-    key: str = ""
-    prepare: Callable[[Path], Path] | None = None
-    tree: Path | None = None
-
-
 def fetch(
     plan: Plan,
     *,
-    cache: Cache,
-    http: Http,
+    ctx: Context,
     default_index: str,
     build_env: BuildEnvs,
     project_root: Path,
-    report: Reporter | Callable[[str], None] | None = None,
     jobs: int = JOBS,
 ) -> dict[str, Path]:
     """Canonical package name -> verified wheel path, for every package in ``plan``.
 
-    ``report`` is a :class:`~slimline.report.Reporter`, or a function taking one line (every
-    message goes to it).  Raises :class:`~slimline.errors.HashMismatch` for changed bytes,
+    Raises :class:`~slimline.errors.HashMismatch` for changed bytes,
     :class:`NoUsableWheels` listing every package without a wheel for the target (including
     failed builds), :class:`FetchError`/:class:`~slimline.http.HttpError` when a source cannot
-    be reached, and :class:`~slimline.artifacts.build_backend.BuildEnvError` when a backend
+    be reached, and :class:`~slimline.artifacts.buildenv.BuildEnvError` when a backend
     cannot be installed.
     """
-    rep = _as_reporter(report)
-    job = _Fetcher(
-        plan=plan, cache=cache, http=http, default_index=default_index, project_root=project_root, report=rep
-    )
-    rep.step(f"fetching {len(plan.packages)} packages")
-    results: dict[str, _Ready | _Build | Unusable] = {}
+    origins = Origins(plan=plan, ctx=ctx, default_index=default_index, project_root=project_root)
+    ctx.report.step(f"fetching {len(plan.packages)} packages")
+    prepared = _prepare_all(plan, origins, jobs=jobs, report=ctx.report)
+    wheels: dict[str, Path] = {}
+    unusable: list[Unusable] = []
+    by_name = {sel.name: sel for sel in plan.packages}
+    for name, outcome in prepared.items():
+        wheel = _wheel_for(by_name[name], outcome, origins, build_env)
+        if isinstance(wheel, Unusable):
+            unusable.append(wheel)
+        else:
+            wheels[name] = wheel
+    if unusable:
+        raise NoUsableWheels(target=plan.target, packages=tuple(sorted(unusable, key=lambda u: u.name)))
+    ctx.report.done(f"{len(wheels)} wheels ready")
+    return wheels
+
+
+def _prepare_all(
+    plan: Plan, origins: Origins, *, jobs: int, report: Reporter
+) -> dict[str, Ready | Build | Unusable]:
+    """Phase 1, in parallel: every package's cache hit, download or source to build, in the
+    plan's order.  When some fail, the first failure is raised and the others reported."""
+    results: dict[str, Ready | Build | Unusable] = {}
     errors: list[tuple[str, BaseException]] = []
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="slimline-fetch") as pool:
-        futures = {sel.name: pool.submit(job.prepare, sel) for sel in plan.packages}
+        futures = {sel.name: pool.submit(origins.prepare, sel) for sel in plan.packages}
         for name, future in futures.items():
             try:
                 results[name] = future.result()
@@ -133,328 +99,26 @@ def fetch(
                 errors.append((name, err))
     if errors:
         for name, other in errors[1:]:
-            rep.detail(f"also failed: {name}: {other}")
+            report.detail(f"also failed: {name}: {other}")
         raise errors[0][1]
-
-    wheels: dict[str, Path] = {}
-    unusable: list[Unusable] = []
-    by_name = {sel.name: sel for sel in plan.packages}
-    for name, result in results.items():
-        sel = by_name[name]
-        if isinstance(result, Unusable):
-            unusable.append(result)
-            continue
-        if isinstance(result, _Build):
-            try:
-                result = _Ready(job.build(sel, result, build_env), built_here=True)
-            except BuildFailed as err:  # a BuildEnvError (index trouble) is not the package's fault: raised
-                unusable.append(
-                    Unusable(sel.name, sel.version, f"building it on this host failed: {err.problem}")
-                )
-                continue
-        reason = unusable_reason(
-            result.path.name, plan.target, built_here=result.built_here, accepted=job.accepted
-        )
-        if reason:
-            unusable.append(Unusable(sel.name, sel.version, reason))
-            continue
-        wheels[name] = result.path
-    if unusable:
-        raise NoUsableWheels(target=plan.target, packages=tuple(sorted(unusable, key=lambda u: u.name)))
-    rep.done(f"{len(wheels)} wheels ready")
-    return wheels
+    return results
 
 
-class _Lines:
-    """A :class:`Reporter` that sends every message to one function."""
-
-    def __init__(self, line: Callable[[str], None]) -> None:
-        self.step = self.detail = self.done = line
-
-
-def _as_reporter(report: Reporter | Callable[[str], None] | None) -> Reporter:
-    if report is None:
-        return Quiet()
-    if hasattr(report, "step"):
-        return report  # type: ignore[return-value]
-    return _Lines(report)
-
-
-class _Fetcher:
-    def __init__(
-        self,
-        *,
-        plan: Plan,
-        cache: Cache,
-        http: Http,
-        default_index: str,
-        project_root: Path,
-        report: Reporter,
-    ) -> None:
-        self.plan = plan
-        self.cache = cache
-        self.http = http
-        self.default_index = default_index
-        self.project_root = project_root
-        self.report = report
-        self.index = Index(http=http)
-        self.accepted = frozenset(plan.target.tags())
-
-    # -- phase 1, in parallel: cache hits, downloads ------------------------------------------
-
-    def prepare(self, sel: Selected) -> _Ready | _Build | Unusable:
-        kind = sel.origin.kind
-        if kind == "index":
-            return self._from_index(sel)
-        if kind == "directory":
-            return _Build(tree=self._local_path(sel))
-        if kind == "file":
-            return self._from_file(sel)
-        if kind == "url":
-            return self._from_url(sel)
-        return self._from_git(sel)
-
-    def _from_index(self, sel: Selected) -> _Ready | _Build | Unusable:
-        art = sel.artifact
-        if art is None:
-            return Unusable(
-                sel.name, sel.version, "the lock has no wheel for the target and no sdist to build"
-            )
-        if art.kind == "wheel":
-            reason = unusable_reason(art.filename, self.plan.target, built_here=False, accepted=self.accepted)
-            if reason:
-                return Unusable(
-                    sel.name, sel.version, f"the selected wheel does not fit: {reason}, and no sdist"
-                )
-            hit = named_wheel(self.cache, art.sha256, art.filename, package=sel.name)
-            if hit is None:
-                hit = store_wheel(self.cache, self._blob(sel), art.sha256, art.filename)
-            return _Ready(hit, built_here=False)
-        key = build_key(kind="sdist", sha256=art.sha256)
-        hit = built_wheel(self.cache, key, package=sel.name)
-        if hit is not None:
-            return _Ready(hit, built_here=True)
-        blob = self._blob(sel)
-        return _Build(key=key, prepare=lambda tmp: unpack_archive(blob, tmp, filename=art.filename))
-
-    def _blob(self, sel: Selected) -> Path:
-        """The locked file of an index package: from the cache, else downloaded and verified."""
-        art = sel.artifact
-        assert art is not None
-        hit = self.cache.verified_blob(art.sha256, what=art.filename, package=sel.name)
-        if hit is not None:
-            return hit
-        index_url = sel.origin.url or self.default_index
-        auth = credentials_for(sel.origin.name, index_url)
-        listed = {f.filename: f for f in self.index.files(sel.name, index_url=index_url, auth=auth)}
-        entry = listed.get(art.filename)
-        if entry is None:
-            raise FetchError(
-                f"the index does not list {art.filename}",
-                doing=f"downloading {sel.name} {sel.version} from {redact(index_url)}",
-                hint="the file was removed or the lock was made against another index; re-lock (poetry lock)",
-            )
-        if entry.yanked:
-            self.report.detail(f"{art.filename} is yanked on the index; using it because the lock pins it")
-        same_host = (
-            urlsplit(entry.url).netloc.rpartition("@")[2] == urlsplit(index_url).netloc.rpartition("@")[2]
-        )
-        file_auth = auth if same_host else credentials_for("", entry.url)
-        self.report.detail(f"downloading {art.filename}")
-        return self.http.download(
-            entry.url,
-            cache=self.cache,
-            sha256=art.sha256,
-            what=art.filename,
-            package=sel.name,
-            auth=file_auth,
-        )
-
-    def _local_path(self, sel: Selected) -> Path:
-        path = Path(sel.origin.url).expanduser()
-        if not path.is_absolute():
-            path = self.project_root / path
-        if not path.exists():
-            raise FetchError(
-                f"{path} does not exist",
-                doing=f"reading the path dependency {sel.name}",
-                hint="fix the path in pyproject.toml and re-lock",
-            )
-        return path
-
-    def _from_file(self, sel: Selected) -> _Ready | _Build:
-        path = self._local_path(sel)
-        sha = sel.artifact.sha256 if sel.artifact else None
-        filename = sel.artifact.filename if sel.artifact else path.name
-        with path.open("rb") as stream:
-            digest, _ = self.cache.put_stream(stream, expected=sha, what=filename, package=sel.name)
-        return self._wheel_or_build(sel, self.cache.blob_path(digest), digest, filename)
-
-    def _from_url(self, sel: Selected) -> _Ready | _Build:
-        sha = sel.artifact.sha256 if sel.artifact else None
-        filename = (
-            sel.artifact.filename
-            if sel.artifact
-            else unquote(urlsplit(sel.origin.url).path.rsplit("/", 1)[-1])
-        )
-        blob = self.http.download(
-            sel.origin.url,
-            cache=self.cache,
-            sha256=sha,
-            what=filename,
-            package=sel.name,
-            auth=credentials_for(sel.origin.name, sel.origin.url),
-        )
-        return self._wheel_or_build(sel, blob, blob.name, filename)
-
-    def _wheel_or_build(self, sel: Selected, blob: Path, digest: str, filename: str) -> _Ready | _Build:
-        if filename.endswith(".whl"):
-            return _Ready(store_wheel(self.cache, blob, digest, filename), built_here=False)
-        sub = sel.origin.subdirectory
-        key = build_key(kind="archive", sha256=digest, subdirectory=sub)
-        hit = built_wheel(self.cache, key, package=sel.name)
-        if hit is not None:
-            return _Ready(hit, built_here=True)
-
-        def prepare(tmp: Path) -> Path:
-            return _inside(unpack_archive(blob, tmp, filename=filename), sub, what=filename)
-
-        return _Build(key=key, prepare=prepare)
-
-    def _from_git(self, sel: Selected) -> _Ready | _Build:
-        origin = sel.origin
-        if not origin.resolved:
-            raise FetchError(
-                "the lock records no resolved commit for it",
-                doing=f"preparing the git dependency {sel.name}",
-                hint="re-lock (poetry lock) so that the lock pins the commit",
-            )
-        url = _git_url(origin.url, self.project_root)
-        key = build_key(kind="git", url=redact(url), commit=origin.resolved, subdirectory=origin.subdirectory)
-        hit = built_wheel(self.cache, key, package=sel.name)
-        if hit is not None:
-            return _Ready(hit, built_here=True)
-
-        def prepare(tmp: Path) -> Path:
-            root = checkout_git(url, commit=origin.resolved, dest=tmp / "checkout")
-            return _inside(root, origin.subdirectory, what=f"the git dependency {sel.name}")
-
-        return _Build(key=key, prepare=prepare)
-
-    # -- phase 2, one at a time: builds -----------------------------------------------------------
-
-    def build(self, sel: Selected, todo: _Build, envs: BuildEnvs) -> Path:
-        what = f"{sel.name} {sel.version}"
-        if todo.tree is not None:
-            return build_tree_wheel(todo.tree, envs=envs, cache=self.cache, what=what)
-        assert todo.prepare is not None
-        with tempfile.TemporaryDirectory(prefix="slimline-src-") as tmp:
-            source = todo.prepare(Path(tmp))
-            return build_cached(
-                source, key=todo.key, envs=envs, cache=self.cache, what=what, package=sel.name
-            )
-
-
-def _git_url(url: str, project_root: Path) -> str:
-    if "://" in url or url.startswith("git@") or Path(url).is_absolute():
-        return url
-    return str((project_root / url).resolve())
-
-
-def _inside(root: Path, sub: str, *, what: str) -> Path:
-    if not sub:
-        return root
-    rel = PurePosixPath(sub)
-    if rel.is_absolute() or ".." in rel.parts:
-        raise UnsafePath(path=sub, archive=what)
-    path = root / rel
-    if not path.is_dir():
-        raise FetchError(
-            f"it has no subdirectory {sub!r}", doing=f"preparing {what}", hint="fix it and re-lock"
-        )
-    return path
-
-
-def checkout_git(url: str, *, commit: str, dest: Path) -> Path:
-    """Check out exactly ``commit`` of ``url`` into ``dest`` (with submodules); return ``dest``.
-
-    Fetches only that commit when the server allows it, else the whole repository.  The
-    checked-out HEAD is compared with ``commit`` before anything is built from it.
-    """
-    doing = f"checking out {redact(url)} at {commit}"
-
-    def git(*args: str, cwd: Path | None = dest, check: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
-        proc = subprocess.run(
-            ["git", *args], cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True, check=False
-        )
-        if check and proc.returncode != 0:
-            raise FetchError(
-                f"git {args[0]} failed: {redact(proc.stderr.strip()[-2000:])}",
-                doing=doing,
-                hint="check the repository URL, your git credentials and that the locked commit exists",
-            )
-        return proc
-
-    if shutil.which("git") is None:
-        raise FetchError("git is not installed", doing=doing, hint="install git")
-    dest.mkdir(parents=True, exist_ok=True)
-    git("init", "-q")
-    git("remote", "add", "origin", url)
-    if git("fetch", "-q", "--depth", "1", "origin", commit, check=False).returncode != 0:
-        git("fetch", "-q", "--tags", "origin", "+refs/heads/*:refs/remotes/origin/*")
-    git("-c", "advice.detachedHead=false", "checkout", "-q", "--detach", commit)
-    head = git("rev-parse", "HEAD").stdout.strip()
-    if head != commit and not (len(commit) >= 7 and head.startswith(commit)):
-        raise FetchError(f"HEAD is {head}, not the locked commit", doing=doing, hint="re-lock (poetry lock)")
-    if (dest / ".gitmodules").exists():
-        git("submodule", "update", "--init", "--recursive", "-q")
-    return dest
-
-
-def unpack_archive(archive: Path, dest: Path, *, filename: str) -> Path:
-    """Unpack an sdist or source archive into ``dest``; return its source root.
-
-    ``filename`` (the archive's real name) tells the format.  Entries that would land outside
-    ``dest`` (absolute, ``..``, links pointing out, devices) raise :class:`UnsafePath`.  The root
-    is the single top-level directory when there is one, else ``dest``.
-    """
-    lower = filename.lower()
-    if not lower.endswith(_ARCHIVES):
-        raise FetchError(
-            f"{filename} is not an archive slimline can build from",
-            doing=f"unpacking {filename}",
-            hint=f"use a wheel or one of {', '.join(_ARCHIVES)}",
-        )
-    dest.mkdir(parents=True, exist_ok=True)
-    if lower.endswith(".zip"):
-        with zipfile.ZipFile(archive) as zf:
-            for name in zf.namelist():
-                _check_member(name, filename)
-            zf.extractall(dest)
-    else:
-        with tarfile.open(archive) as tf:
-            for member in tf.getmembers():
-                _check_member(member.name, filename)
-                if member.issym() or member.islnk():
-                    base = PurePosixPath(member.name).parent if member.issym() else PurePosixPath()
-                    _check_member(str(base / member.linkname), filename)
-                elif not (member.isfile() or member.isdir()):
-                    raise UnsafePath(path=member.name, archive=filename)
-            if hasattr(tarfile, "data_filter"):
-                tf.extractall(dest, filter="data")
-            else:  # Python < 3.11.4: the members were checked above
-                tf.extractall(dest)
-    entries = list(dest.iterdir())
-    return entries[0] if len(entries) == 1 and entries[0].is_dir() else dest
-
-
-def _check_member(name: str, archive: str) -> None:
-    path = PurePosixPath(name)
-    depth = 0
-    if path.is_absolute() or name.startswith("\\"):
-        raise UnsafePath(path=name, archive=archive)
-    for part in path.parts:
-        depth += -1 if part == ".." else (0 if part == "." else 1)
-        if depth < 0:
-            raise UnsafePath(path=name, archive=archive)
+def _wheel_for(
+    sel: Selected, prepared: Ready | Build | Unusable, origins: Origins, envs: BuildEnvs
+) -> Path | Unusable:
+    """Phase 2, one package at a time: build what must be built, then check that the target
+    accepts the wheel; return the wheel, or why the package has none the target can use."""
+    if isinstance(prepared, Unusable):
+        return prepared
+    if isinstance(prepared, Build):
+        try:
+            prepared = Ready(origins.build(sel, prepared, envs), built_here=True)
+        except BuildFailed as err:  # a BuildEnvError (index trouble) is not the package's fault: raised
+            return Unusable(sel.name, sel.version, f"building it on this host failed: {err.problem}")
+    reason = unusable_reason(
+        prepared.path.name, origins.plan.target, built_here=prepared.built_here, accepted=origins.accepted
+    )
+    if reason:
+        return Unusable(sel.name, sel.version, reason)
+    return prepared.path

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from slimline.cache.store import Cache, sha256_file, touch
 from slimline.errors import HashMismatch
+from slimline.project import ignore
 
 __all__ = [
     "FileDigests",
@@ -49,11 +50,6 @@ __all__ = [
 ]
 
 KEY_FORMAT = 1  # bump when what a built wheel depends on changes
-
-_SKIP_ANYWHERE = frozenset(
-    {".git", ".hg", ".svn", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".tox", ".nox"}
-)
-_SKIP_AT_ROOT = frozenset({".venv", "venv", "dist", "build", "node_modules"})
 
 
 def named_wheel(cache: Cache, sha256: str, filename: str, *, package: str) -> Path | None:
@@ -136,20 +132,22 @@ class TreeFile:
 def tree_files(root: Path, *, cache: Cache | None = None) -> tuple[TreeFile, ...]:
     """The files and symlinks of a source tree, sorted by directory walk (the order of :func:`tree_hash`).
 
-    Skips VCS metadata and tool caches anywhere, ``*.egg-info`` and virtual environments (any
-    directory holding ``pyvenv.cfg``) anywhere, and ``dist``, ``build``, ``.venv``, ``venv`` and
-    ``node_modules`` at the top.  Symlinked directories count as links, not followed.  With
-    ``cache``, unchanged files are not read again (:class:`FileDigests`).
+    Skips what cannot change the built wheel (:func:`slimline.project.ignore.skip_when_hashing`:
+    VCS data, tool caches, ``*.egg-info`` and virtual environments anywhere; ``dist``, ``build``,
+    ``.venv``, ``venv`` and ``node_modules`` at the top).  Symlinked directories count as links,
+    not followed (a link to a virtual environment is skipped).  With ``cache``, unchanged files
+    are not read again (:class:`FileDigests`).
     """
     digests = FileDigests(root, cache=cache, purpose="tree")
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
         base = Path(dirpath)
-        skip = _SKIP_ANYWHERE | _SKIP_AT_ROOT if base == root else _SKIP_ANYWHERE
+        top = base == root
         dirnames[:] = sorted(
-            d for d in dirnames
-            if d not in skip and not d.endswith(".egg-info") and not (base / d / "pyvenv.cfg").exists()
-        )  # fmt: skip
+            d
+            for d in dirnames
+            if not ignore.skip_when_hashing(d, top=top) and not ignore.is_virtualenv(base / d)
+        )
         links = [d for d in dirnames if (base / d).is_symlink()]
         for name in sorted([*filenames, *links]):
             path = base / name

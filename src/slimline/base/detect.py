@@ -1,9 +1,9 @@
 """The :class:`~slimline.target.Target` of a base image, read from the image itself, never the host.
 
 Fast path: a slimline-built base carries the ``LABEL_*`` labels of :mod:`slimline.target`.
-Otherwise the layers are read bottom to top into a view of the final file system (whiteouts
-and opaque directories applied as the OCI spec says), keeping the bytes of only the few small
-files that tell the interpreter and libc versions:
+Otherwise the image's final file system is read (:func:`slimline.layers.read.final_files`:
+whiteouts and opaque directories applied as the OCI spec says), keeping the bytes of only the
+few small files that tell the interpreter and libc versions:
 
 * interpreter: ``python3`` (or the highest ``python3.X``) in the config's ``PATH`` directories,
   default ``/usr/local/bin:/usr/bin:/bin``; the path reported is the ``python3.X`` it names.
@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import posixpath
 import re
-import tarfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Literal
 
-from slimline import layers
 from slimline.errors import SlimlineError
+from slimline.layers.filetree import Kind
+from slimline.layers.read import FinalEntry, final_files
 from slimline.oci.image import Image
 from slimline.target import LABEL_INTERPRETER, LABEL_LIBC, LABEL_PYTHON, Target
 
@@ -48,13 +47,6 @@ class DetectError(SlimlineError):
     def __init__(self, problem: str, *, image: str, hint: str) -> None:
         super().__init__(problem, doing=f"inspecting the base image {image}", hint=hint)
         self.image = image
-
-
-@dataclass(frozen=True, slots=True)
-class _Node:
-    kind: str  # "file", "dir", "link" (symlink), "hard"
-    target: str = ""  # symlink text or hard-link target path
-    data: bytes | None = None
 
 
 def detect(image: Image) -> Target:
@@ -112,53 +104,16 @@ def _norm(name: str) -> str:
     return posixpath.normpath("/" + name).lstrip("/")
 
 
-def _scan(image: Image) -> dict[str, _Node]:
-    """path (no leading /) -> node, for the image's final file system."""
-    fs: dict[str, _Node] = {}
-    for layer in image.layers:
-        removed: list[str] = []
-        opaque: list[str] = []
-        added: dict[str, _Node] = {}
-        with layers.members(layer) as tar:
-            for m in tar:
-                path = _norm(m.name)
-                base = posixpath.basename(path)
-                parent = posixpath.dirname(path)
-                if base == ".wh..wh..opq":
-                    opaque.append(parent)
-                elif base.startswith(".wh."):
-                    removed.append(posixpath.join(parent, base[4:]))
-                else:
-                    added[path] = _node(tar, m)
-        for gone in removed:
-            _drop(fs, gone, keep_self=False)
-        for d in opaque:
-            _drop(fs, d, keep_self=True)
-        fs.update(added)
-    return fs
+def _scan(image: Image) -> Mapping[str, FinalEntry]:
+    """path (no leading /) -> entry, for the image's final file system."""
+    return final_files(image.layers, wanted=_kept, max_size=_MAX_KEEP)
 
 
-def _node(tar: tarfile.TarFile, m: tarfile.TarInfo) -> _Node:
-    if m.isdir():
-        return _Node("dir")
-    if m.issym():
-        return _Node("link", m.linkname)
-    if m.islnk():
-        return _Node("hard", _norm(m.linkname))
-    data = None
-    if m.isfile() and m.size <= _MAX_KEEP and any(p.fullmatch(_norm(m.name)) for p in _KEEP):
-        f = tar.extractfile(m)
-        data = f.read() if f is not None else None
-    return _Node("file", data=data)
+def _kept(path: str) -> bool:
+    return any(p.fullmatch(path) for p in _KEEP)
 
 
-def _drop(fs: dict[str, _Node], path: str, *, keep_self: bool) -> None:
-    prefix = path + "/"
-    for p in [p for p in fs if p.startswith(prefix) or (p == path and not keep_self)]:
-        del fs[p]
-
-
-def _resolve(fs: Mapping[str, _Node], path: str, *, follow_last: bool = True) -> str | None:
+def _resolve(fs: Mapping[str, FinalEntry], path: str, *, follow_last: bool = True) -> str | None:
     """Follow symlinks in every component of ``path``; None when it does not exist (or loops)."""
     parts = [p for p in path.split("/") if p]
     done: list[str] = []
@@ -173,7 +128,7 @@ def _resolve(fs: Mapping[str, _Node], path: str, *, follow_last: bool = True) ->
         node = fs.get(current)
         if node is None:
             return None
-        if node.kind == "link" and (parts or follow_last):
+        if node.kind is Kind.SYMLINK and (parts or follow_last):
             hops += 1
             if hops > 40:
                 return None
@@ -185,25 +140,23 @@ def _resolve(fs: Mapping[str, _Node], path: str, *, follow_last: bool = True) ->
     return "/".join(done)
 
 
-def _data(fs: Mapping[str, _Node], path: str) -> bytes | None:
+def _data(fs: Mapping[str, FinalEntry], path: str) -> bytes | None:
     real = _resolve(fs, path)
     node = fs.get(real) if real else None
-    if node is not None and node.kind == "hard":
-        node = fs.get(node.target)
-    return node.data if node is not None else None
+    return node.data if node is not None else None  # a hard link carries its target's bytes
 
 
 # --- interpreter and versions ---------------------------------------------------------------------
 
 
-def _interpreter(fs: Mapping[str, _Node], image: Image) -> str | None:
+def _interpreter(fs: Mapping[str, FinalEntry], image: Image) -> str | None:
     path_env = image.config.env_map().get("PATH", "/usr/local/bin:/usr/bin:/bin")
     for directory in [d for d in path_env.split(":") if d.startswith("/")]:
         real_dir = _resolve(fs, directory)
         if real_dir is None:
             continue
         link = fs.get(f"{real_dir}/python3")
-        if link is not None and link.kind == "link":
+        if link is not None and link.kind is Kind.SYMLINK:
             name = posixpath.basename(link.target)
             if _PY.fullmatch(name) and _resolve(fs, f"{real_dir}/{name}") is not None:
                 return f"{_norm(directory)}/{name}"
@@ -226,7 +179,7 @@ def _stanzas(texts: Iterable[bytes]) -> Iterable[dict[str, str]]:
                 yield fields
 
 
-def _dpkg(fs: Mapping[str, _Node]) -> dict[str, str]:
+def _dpkg(fs: Mapping[str, FinalEntry]) -> dict[str, str]:
     """Installed package -> version, from dpkg's status file or distroless's status.d/."""
     texts = [
         n.data for p, n in sorted(fs.items()) if n.data is not None and p.startswith("var/lib/dpkg/status")
@@ -238,7 +191,7 @@ def _dpkg(fs: Mapping[str, _Node]) -> dict[str, str]:
     return out
 
 
-def _apk(fs: Mapping[str, _Node]) -> dict[str, str]:
+def _apk(fs: Mapping[str, FinalEntry]) -> dict[str, str]:
     data = _data(fs, "lib/apk/db/installed")
     if data is None:
         return {}
@@ -250,7 +203,7 @@ def _apk(fs: Mapping[str, _Node]) -> dict[str, str]:
     return out
 
 
-def _patch(fs: Mapping[str, _Node], image: Image, minor: int) -> int:
+def _patch(fs: Mapping[str, FinalEntry], image: Image, minor: int) -> int:
     wanted = re.compile(rf"3\.{minor}\.(\d+)")
     env = image.config.env_map().get("PYTHON_VERSION", "")
     if m := wanted.match(env):
@@ -266,7 +219,7 @@ def _patch(fs: Mapping[str, _Node], image: Image, minor: int) -> int:
     return 0
 
 
-def _libc(fs: Mapping[str, _Node], name: str) -> tuple[Literal["glibc", "musl"], tuple[int, int]]:
+def _libc(fs: Mapping[str, FinalEntry], name: str) -> tuple[Literal["glibc", "musl"], tuple[int, int]]:
     musl = sorted(p for p in fs if re.fullmatch(r"(usr/)?lib/ld-musl-[^/]+\.so\.1", p))
     if musl:
         apk = _apk(fs)

@@ -2,9 +2,10 @@
 
 Contract of :func:`installed`: the names recorded in ``var/lib/dpkg/status`` (Debian and
 Ubuntu images, entries whose status is "install ok installed") and in
-``var/lib/dpkg/status.d/<name>`` (distroless and slimline's own bases), across all layers;
-empty for bases without dpkg records.  Memoised in the cache by the image's config digest,
-since reading means decompressing every base layer once.
+``var/lib/dpkg/status.d/<name>`` (distroless and slimline's own bases), as a container of the
+image sees them (:func:`slimline.layers.read.final_files`: a record a later layer replaced or
+removed does not count); empty for bases without dpkg records.  Memoised in the cache by the
+image's config digest, since reading means decompressing every base layer once.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ import hashlib
 import json
 import posixpath
 
-from slimline import layers
+from slimline.cache import keys
 from slimline.cache.store import Cache
+from slimline.layers.filetree import Kind
+from slimline.layers.read import final_files
 from slimline.oci.image import Image
 
 __all__ = ["installed"]
 
 _STATUS = "var/lib/dpkg/status"
 _STATUS_D = "var/lib/dpkg/status.d/"
+_MAX_STATUS = 64 << 20  # a bigger status file is not read (its packages are not known)
 
 
 def _from_status(text: str) -> set[str]:
@@ -38,18 +42,19 @@ def _from_status(text: str) -> set[str]:
 
 def installed(image: Image, *, cache: Cache) -> frozenset[str]:
     key = hashlib.sha256(image.config_bytes).hexdigest()
-    hit = cache.read_meta("dpkg-installed", key)
+    hit = cache.read_meta(keys.DPKG_INSTALLED, key)
     if hit is not None:
         return frozenset(json.loads(hit))
     found: set[str] = set()
-    for name, member, tar in layers.walk(image.layers):
-        if name.startswith(_STATUS_D) and member.isfile():
+    view = final_files(image.layers, wanted=lambda path: path == _STATUS, max_size=_MAX_STATUS)
+    for name, entry in view.items():
+        if entry.kind is not Kind.FILE:
+            continue
+        if name.startswith(_STATUS_D):
             base = posixpath.basename(name)
             if "." not in base:  # skip <pkg>.md5sums and friends
                 found.add(base.split(":")[0])
-        elif name == _STATUS and member.isfile():
-            f = tar.extractfile(member)
-            if f is not None:
-                found |= _from_status(f.read().decode("utf-8", "replace"))
-    cache.write_meta("dpkg-installed", key, json.dumps(sorted(found)).encode())
+        elif name == _STATUS and entry.data is not None:
+            found |= _from_status(entry.data.decode("utf-8", "replace"))
+    cache.write_meta(keys.DPKG_INSTALLED, key, json.dumps(sorted(found)).encode())
     return frozenset(found)

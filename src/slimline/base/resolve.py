@@ -17,22 +17,22 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from packaging.specifiers import SpecifierSet
 
 from slimline import __version__, layers
 from slimline.base.debian import ref as debian_ref
+from slimline.base.debian.ref import BaseSettings as DebianSettings
+from slimline.cache import keys
 from slimline.cache.store import Cache
-from slimline.http import Http
+from slimline.context import Context
 from slimline.oci import image as oci
-from slimline.oci import reference
+from slimline.oci import reference, transports
 from slimline.oci.image import Image, Platform
-from slimline.report import Reporter
 from slimline.target import Target
 
-__all__ = ["Base", "resolve"]
+__all__ = ["Base", "Options", "resolve"]
 
 DAY = 24 * 3600
 _OCI_MEDIA = {
@@ -58,60 +58,34 @@ class Base:
         return self.name.startswith("debian:")
 
 
-def resolve(
-    text: str | None,
-    *,
-    requires_python: SpecifierSet,
-    platform: Platform,
-    debian: debian_ref.BaseSettings,
-    cache: Cache,
-    http: Http,
-    report: Reporter,
-    compression: layers.Compression,
-    refresh: bool = False,
-    max_age: int = DAY,
-    insecure: Sequence[str] = (),
-) -> Base:
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How to resolve a base, besides its reference and platform."""
+
+    requires_python: SpecifierSet  # picks the Debian suite when no base is named
+    debian: DebianSettings = field(default_factory=DebianSettings)  # what a debian: base holds
+    compression: layers.Compression = field(default_factory=layers.Compression)  # of an assembled base
+    refresh: bool = False  # re-read the Debian archive even when a pin is fresh
+    max_age: int = DAY  # how long a Debian pin serves
+
+
+def resolve(text: str | None, *, platform: Platform, options: Options, ctx: Context) -> Base:
+    """The base ``text`` names (None: the Debian suite whose Python satisfies ``requires_python``)."""
     if text is None:
-        ref = debian_ref.suite_for(requires_python)
+        ref = debian_ref.suite_for(options.requires_python)
         text = f"debian:{ref.suite}" + (f"/python{ref.python}" if ref.python else "")
-        report.detail(f"no base configured: {text} satisfies requires-python {requires_python}")
+        ctx.report.detail(f"no base configured: {text} satisfies requires-python {options.requires_python}")
     parsed = reference.parse(text, role="base")
     if isinstance(parsed, reference.DebianBaseRef):
-        image, target, pinned_at = _debian(
-            text,
-            platform=platform,
-            settings=debian,
-            cache=cache,
-            http=http,
-            report=report,
-            compression=compression,
-            refresh=refresh,
-            max_age=max_age,
-        )
-        return Base(text, image, target, digest=image.digest, fresh_until=pinned_at + max_age)
-    report.step(f"reading base {text} ({platform})")
-    if isinstance(parsed, reference.OciRef):
-        from slimline.oci import layout
-
-        image = layout.read(parsed, platform=platform, cache=cache)
-    elif isinstance(parsed, reference.ArchiveRef):
-        from slimline.oci import archive
-
-        image = archive.read(parsed, platform=platform, cache=cache)
-    elif isinstance(parsed, reference.RegistryRef):
-        from slimline.oci import registry
-
-        image = registry.pull(parsed, platform=platform, cache=cache, http=http, insecure=insecure)
-    else:
-        raise reference.ReferenceError_(
-            text, "a base must be debian:, oci:, docker-archive: or a registry name"
-        )
+        image, target, pinned_at = _debian(text, platform=platform, options=options, ctx=ctx)
+        return Base(text, image, target, digest=image.digest, fresh_until=pinned_at + options.max_age)
+    ctx.report.step(f"reading base {text} ({platform})")
+    image = transports.read(parsed, platform=platform, ctx=ctx)
     pinned = isinstance(parsed, reference.RegistryRef) and parsed.digest is not None
     return Base(
         text,
         to_oci(image),
-        _detect(image, cache=cache),
+        _detect(image, cache=ctx.cache),
         digest=image.origin or image.digest,
         fresh_until=float("inf") if pinned else 0.0,
     )
@@ -128,67 +102,41 @@ def to_oci(image: Image) -> Image:
 def _detect(image: Image, *, cache: Cache) -> Target:
     """:func:`slimline.base.detect.detect`, memoised by the image's config digest."""
     key = hashlib.sha256(image.config_bytes).hexdigest()
-    hit = cache.read_meta("targets", key)
+    hit = cache.read_meta(keys.TARGETS, key)
     if hit is not None:
         return Target.from_json(json.loads(hit))
     from slimline.base import detect  # only when the target is not memoised
 
     target = detect.detect(image)
-    cache.write_meta("targets", key, json.dumps(target.to_json()).encode())
+    cache.write_meta(keys.TARGETS, key, json.dumps(target.to_json()).encode())
     return target
 
 
-def _debian(
-    text: str,
-    *,
-    platform: Platform,
-    settings: debian_ref.BaseSettings,
-    cache: Cache,
-    http: Http,
-    report: Reporter,
-    compression: layers.Compression,
-    refresh: bool,
-    max_age: int,
-) -> tuple[Image, Target, float]:
+def _debian(text: str, *, platform: Platform, options: Options, ctx: Context) -> tuple[Image, Target, float]:
     """The image and target of a Debian base, and when its pin was made."""
     ref = debian_ref.DebianRef.parse(text)
-    key = hashlib.sha256(
-        repr((__version__, debian_ref.BUILD_FORMAT, text, str(platform), settings, compression)).encode()
-    ).hexdigest()
-    pin = cache.read_meta("debian-pins", key)
-    if pin is not None and not refresh:
+    cache = ctx.cache
+    key = keys.key(
+        "debian-pin", __version__, debian_ref.BUILD_FORMAT, text, str(platform), repr(options.debian),
+        options.compression.key(),
+    )  # fmt: skip
+    pin = cache.read_meta(keys.DEBIAN_PINS, key)
+    if pin is not None and not options.refresh:
         d = json.loads(pin)
-        if time.time() - d["at"] < max_age:
+        if time.time() - d["at"] < options.max_age:
             image = oci.image_from_json(
-                d["manifest"].encode(),
-                d["config"].encode(),
-                blob_path=cache.digest_path,
+                d["manifest"].encode(), d["config"].encode(), blob_path=cache.digest_path
             )
             if all(lay.path.is_file() for lay in image.layers):
-                report.detail(f"base {text} ({platform}): pinned {image.digest}")
+                ctx.report.detail(f"base {text} ({platform}): pinned {image.digest}")
                 return image, _detect(image, cache=cache), float(d["at"])
-    report.step(f"assembling base {text} ({platform}) from Debian packages")
+    ctx.report.step(f"assembling base {text} ({platform}) from Debian packages")
     from slimline.base.debian import base as debian_base  # heavy: signatures, indexes
 
     image, target = debian_base.build(
-        ref,
-        platform=platform,
-        settings=settings,
-        cache=cache,
-        http=http,
-        compression=compression,
-        report=report.detail,
+        ref, platform=platform, settings=options.debian, ctx=ctx, compression=options.compression
     )
     now = time.time()
-    cache.write_meta(
-        "debian-pins",
-        key,
-        json.dumps(
-            {
-                "at": now,
-                "manifest": image.manifest_bytes.decode(),
-                "config": image.config_bytes.decode(),
-            }
-        ).encode(),
-    )
+    record = {"at": now, "manifest": image.manifest_bytes.decode(), "config": image.config_bytes.decode()}
+    cache.write_meta(keys.DEBIAN_PINS, key, json.dumps(record).encode())
     return image, target, now

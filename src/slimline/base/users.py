@@ -10,25 +10,26 @@ from __future__ import annotations
 
 import hashlib
 
-from slimline import layers
+from slimline.cache import keys
 from slimline.cache.store import Cache
+from slimline.layers.filetree import Kind
+from slimline.layers.read import final_files
 from slimline.oci.image import Image
 
 __all__ = ["default_user", "passwd_of"]
 
 NONROOT = 65532
+_MAX_PASSWD = 64 << 20  # a bigger etc/passwd is not read (taken as absent)
 
 
 def passwd_of(image: Image) -> bytes:
-    """The ``etc/passwd`` a container of ``image`` sees (the top-most layer that has it), or b""."""
-    found = b""
-    for name, member, tar in layers.walk(image.layers):
-        if name == "etc/passwd" and member.isfile():
-            f = tar.extractfile(member)
-            found = f.read() if f is not None else b""
-        elif name in ("etc/.wh.passwd", "etc/.wh..wh..opq"):
-            found = b""
-    return found
+    """The ``etc/passwd`` a container of ``image`` sees (whiteouts applied), or b"" when it is
+    absent or not a regular file."""
+    view = final_files(image.layers, wanted=lambda path: path == "etc/passwd", max_size=_MAX_PASSWD)
+    entry = view.get("etc/passwd")
+    if entry is None or entry.kind is not Kind.FILE or entry.data is None:
+        return b""
+    return entry.data
 
 
 def default_user(image: Image, *, cache: Cache) -> str:
@@ -36,7 +37,7 @@ def default_user(image: Image, *, cache: Cache) -> str:
     if user and user.split(":")[0] not in ("0", "root"):
         return user
     key = hashlib.sha256(image.config_bytes).hexdigest()
-    hit = cache.read_meta("users", key)
+    hit = cache.read_meta(keys.USERS, key)
     if hit is not None:
         return hit.decode()
     found = ""
@@ -45,5 +46,5 @@ def default_user(image: Image, *, cache: Cache) -> str:
         if len(parts) >= 4 and (parts[0] == "nonroot" or parts[2] == str(NONROOT)):
             found = f"{parts[2]}:{parts[3]}"
             break
-    cache.write_meta("users", key, found.encode())
+    cache.write_meta(keys.USERS, key, found.encode())
     return found

@@ -2,115 +2,109 @@
 :mod:`slimline.plan.grouping`) and local path or VCS dependencies, as
 :class:`~slimline.layers.job.Job` values.
 
-Contract of :func:`jobs`: each job's key holds every input of its layer (the artifacts' hashes,
-the venv prefix, the target interpreter and platform), so a layer found under its key is the
-layer the job would make.  When every third-party layer is already cached (and there are no
-local dependencies) no wheel is fetched or even looked at: sizes (for grouping) and the system
-libraries wheels link (for :func:`slimline.build.conductor` to complete the base) are memoised per wheel
-hash in the cache's ``wheel-info``.
+Contract: :func:`infos` knows every distribution's wheel size and native needs, from the cache's
+``wheel-info`` records when it can (then no wheel is fetched or read) and else by fetching the
+plan's wheels; :func:`jobs` keys each layer by every input (the artifacts' hashes, the venv
+prefix, the target, the bytecode compiler), so a layer found under its key is the layer the job
+would make.  Wheels are fetched at most once, when the first layer that needs one is made: a
+build whose dependency layers are all cached fetches nothing.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from slimline import layers
-from slimline.artifacts import build_backend, fetch
-from slimline.base import elf
-from slimline.cache.store import Cache, sha256_file
+from slimline.artifacts import fetch
+from slimline.artifacts.buildenv import BuildEnvs
+from slimline.artifacts.wheelinfo import WheelInfo
+from slimline.build.jobs import Placement, job
+from slimline.cache.store import sha256_file
+from slimline.context import Context
 from slimline.errors import SlimlineError
-from slimline.http import Http
 from slimline.layers.filetree import FileTree
 from slimline.layers.job import Job
 from slimline.plan import grouping
 from slimline.plan.model import Plan, Selected
-from slimline.project.settings import Settings
-from slimline.report import Reporter
-from slimline.trees import install
+from slimline.report import Nested
 
-__all__ = ["direct_url", "jobs"]
+__all__ = ["Wheels", "direct_url", "infos", "jobs", "needs"]
 
 
-def jobs(
-    plan: Plan,
-    *,
-    settings: Settings,
-    cache: Cache,
-    http: Http,
-    envs: build_backend.BuildEnvs,
-    root: Path,
-    report: Reporter,
-    default_index: str,
-    compression: layers.Compression,
-) -> tuple[list[Job], dict[str, frozenset[str]]]:
-    """The venv and dependency layer jobs for ``plan``, and the system sonames each
-    distribution's native code needs (by distribution name)."""
-    target = plan.target
-    prefix = settings.venv
-    base_key = f"{prefix}|{target.interpreter}|{target.python_version}|{target.platform}"
-    jobs = [
-        Job(f"venv|{base_key}", lambda: install.venv_tree(target, prefix=prefix), "slimline: python venv", 0)
-    ]
+class Wheels:
+    """The plan's wheels (canonical name -> verified wheel file), fetched once, on first need, by
+    whichever thread asks first; the others wait for that fetch."""
+
+    def __init__(self, plan: Plan, *, ctx: Context, default_index: str, envs: BuildEnvs, root: Path) -> None:
+        self._plan, self._ctx, self._index, self._envs, self._root = plan, ctx, default_index, envs, root
+        self._lock = threading.Lock()
+        self._done: dict[str, Path] | None = None
+
+    def get(self) -> Mapping[str, Path]:
+        with self._lock:
+            if self._done is None:
+                self._ctx.report.step(f"fetching {len(self._plan.packages)} distributions")
+                self._done = fetch.fetch(
+                    self._plan,
+                    ctx=self._ctx.with_report(Nested(self._ctx.report)),
+                    default_index=self._index,
+                    build_env=self._envs,
+                    project_root=self._root,
+                )
+            return self._done
+
+
+def infos(plan: Plan, wheels: Wheels, *, ctx: Context) -> dict[str, WheelInfo]:
+    """Every distribution's :class:`WheelInfo`; fetches the wheels only when some is not known
+    (or there are local dependencies, whose wheels key their layers)."""
+    found: dict[str, WheelInfo] = {}
+    for p in plan.packages:
+        info = (
+            None if p.is_local or p.artifact is None else WheelInfo.known(p.artifact.sha256, cache=ctx.cache)
+        )
+        if info is not None:
+            found[p.name] = info
+    if len(found) == len(plan.packages):
+        return found
+    got = wheels.get()
+    for p in plan.packages:
+        if p.name not in found:
+            found[p.name] = WheelInfo.of(got[p.name])
+            if p.artifact is not None and not p.is_local:
+                found[p.name].remember(p.artifact.sha256, cache=ctx.cache)
+    return found
+
+
+def needs(found: Mapping[str, WheelInfo]) -> dict[str, frozenset[str]]:
+    """The system sonames each distribution's native code links, for those that link any."""
+    return {name: frozenset(info.needs) for name, info in found.items() if info.needs}
+
+
+def jobs(plan: Plan, found: Mapping[str, WheelInfo], wheels: Wheels, *, place: Placement) -> list[Job]:
+    """The venv job, then one job per group of third-party distributions, then one per local one."""
+    target, made_with = place.target, place.compiler
+    where = (place.venv, target.interpreter, list(target.python_version), str(target.platform))
+
+    def venv() -> FileTree:
+        from slimline.trees import install
+
+        return install.venv_tree(target, prefix=place.venv)
+
+    out = [job("venv", where, venv, created_by="slimline: python venv", compiler=made_with)]
     third = [p for p in plan.packages if not p.is_local]
-    local = [p for p in plan.packages if p.is_local]
-
-    infos = _known_infos(third, cache)
-    sizes = {name: (info.size if info else None) for name, info in infos.items()}
-    wheels: dict[str, Path] = {}
-    if (
-        local
-        or any(info is None for info in infos.values())
-        or not all(
-            layers.lookup(
-                k + _bytecode_suffix(bytecode=settings.bytecode), cache=cache, compression=compression
-            )
-            for k in _group_keys(third, sizes, base_key)
-        )
-    ):
-        report.step(f"fetching {len(plan.packages)} distributions")
-        wheels = fetch.fetch(
-            plan,
-            cache=cache,
-            http=http,
-            default_index=default_index,
-            build_env=envs,
-            project_root=root,
-            report=report.detail,
-        )
-        for p in third:
-            if infos.get(p.name) is None:
-                infos[p.name] = info = _WheelInfo.of(wheels[p.name])
-                sizes[p.name] = info.size
-                if p.artifact is not None:
-                    cache.write_meta("wheel-info", p.artifact.sha256, info.to_json())
-    for p in local:
-        infos[p.name] = _WheelInfo.of(wheels[p.name])
-
-    for group_, key in zip(_groups(third, sizes), _group_keys(third, sizes, base_key), strict=True):
-        names = ", ".join(f"{p.name} {p.version}" for p in group_)
-        jobs.append(
-            Job(
-                key,
-                _installer(group_, wheels, plan=plan, prefix=prefix, cache=cache),
-                f"slimline: dependencies {names}",
-                0,
-            )
-        )
-    for p in local:
-        digest = sha256_file(wheels[p.name])
-        jobs.append(
-            Job(
-                f"local|{base_key}|{p.name}|{digest}|{json.dumps(direct_url(p), sort_keys=True)}",
-                _installer([p], wheels, plan=plan, prefix=prefix, cache=cache),
-                f"slimline: local dependency {p.name} {p.version}",
-                0,
-            )
-        )
-    needs = {name: frozenset(info.needs) for name, info in infos.items() if info is not None and info.needs}
-    return jobs, needs
+    for group in _groups(third, found):
+        names = ", ".join(f"{p.name} {p.version}" for p in group)
+        parts: tuple[object, ...] = (*where, [_artifact_id(p) for p in group])
+        make = _installer(group, wheels, place=place)
+        out.append(job("deps", parts, make, created_by=f"slimline: dependencies {names}", compiler=made_with))
+    for p in (p for p in plan.packages if p.is_local):
+        wheel = wheels.get()[p.name]  # known: infos() fetched them
+        parts = (*where, p.name, sha256_file(wheel), json.dumps(direct_url(p), sort_keys=True))
+        make, said = _installer([p], wheels, place=place), f"slimline: local dependency {p.name} {p.version}"
+        out.append(job("local", parts, make, created_by=said, compiler=made_with))
+    return out
 
 
 def _artifact_id(p: Selected) -> str:
@@ -119,58 +113,27 @@ def _artifact_id(p: Selected) -> str:
     return f"{p.name}=={p.version}#{p.origin.kind}:{p.origin.url}@{p.origin.resolved}"
 
 
-@dataclass(frozen=True, slots=True)
-class _WheelInfo:
-    """What layer grouping and base completion need to know of a wheel, memoised by its hash."""
-
-    size: int
-    needs: tuple[str, ...]  # system sonames its native code links (see slimline.base.elf)
-
-    @classmethod
-    def of(cls, wheel: Path) -> _WheelInfo:
-        return cls(wheel.stat().st_size, tuple(sorted(elf.wheel_needs(wheel))))
-
-    def to_json(self) -> bytes:
-        return json.dumps({"size": self.size, "needs": list(self.needs)}).encode()
-
-
-def _known_infos(third: Sequence[Selected], cache: Cache) -> dict[str, _WheelInfo | None]:
-    out: dict[str, _WheelInfo | None] = {}
-    for p in third:
-        raw = cache.read_meta("wheel-info", p.artifact.sha256) if p.artifact is not None else None
-        if raw:
-            d = json.loads(raw)
-            out[p.name] = _WheelInfo(int(d["size"]), tuple(d["needs"]))
-        else:
-            out[p.name] = None
-    return out
-
-
-def _groups(third: Sequence[Selected], sizes: dict[str, int | None]) -> list[list[Selected]]:
-    items = [grouping.Item(name=p.name, size=sizes.get(p.name) or 0) for p in third]
+def _groups(third: Sequence[Selected], found: Mapping[str, WheelInfo]) -> list[list[Selected]]:
+    items = [grouping.Item(name=p.name, size=found[p.name].size) for p in third]
     by_name = {p.name: p for p in third}
     return [[by_name[i.name] for i in g] for g in grouping.group(items)]
 
 
-def _group_keys(third: Sequence[Selected], sizes: dict[str, int | None], base_key: str) -> list[str]:
-    return [f"deps|{base_key}|" + ",".join(_artifact_id(p) for p in g) for g in _groups(third, sizes)]
-
-
-def _installer(
-    group_: Sequence[Selected], wheels: dict[str, Path], *, plan: Plan, prefix: str, cache: Cache
-) -> Callable[[], FileTree]:
+def _installer(group: Sequence[Selected], wheels: Wheels, *, place: Placement) -> Callable[[], FileTree]:
     def make() -> FileTree:
+        from slimline.trees import install
+
+        got = wheels.get()
         tree = FileTree()
-        for p in group_:
-            if p.name not in wheels:
+        for p in group:
+            if p.name not in got:
                 raise SlimlineError(
                     f"no wheel was fetched for {p.name}", doing="laying out dependency layers"
                 )
-            tree = tree.merge(
-                install.wheel_tree(
-                    wheels[p.name], target=plan.target, prefix=prefix, direct_url=direct_url(p)
-                )
+            wheel_tree = install.wheel_tree(
+                got[p.name], target=place.target, prefix=place.venv, direct_url=direct_url(p)
             )
+            tree = tree.merge(wheel_tree)
         return tree
 
     return make
@@ -195,11 +158,3 @@ def direct_url(p: Selected) -> dict[str, object] | None:
     if o.kind == "url":
         return {"url": o.url, "archive_info": {}}
     return None
-
-
-def _bytecode_suffix(*, bytecode: bool) -> str:
-    """What ``bytecode = true`` adds to the keys dependency layers are looked up by before the
-    compiler is chosen (:func:`jobs`): a suffix no layer is stored under, so such a
-    build always fetches its wheels (the real keys carry the compiler's identity, see
-    :func:`slimline.trees.bytecode.compiled`)."""
-    return "|pyc:compiler-not-chosen" if bytecode else ""

@@ -33,11 +33,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from slimline import __version__, layers
+from slimline.build import assemble
+from slimline.build.jobs import AppFiles, Placement, project_job
+from slimline.cache import keys
 from slimline.cache.store import Cache
+from slimline.context import Context
 from slimline.layers.filetree import Bytes, FileTree, Kind
-from slimline.layers.job import AppFiles, project_job
-from slimline.oci.image import History, Image, Layer, image_from_json, rfc3339
-from slimline.report import Reporter
+from slimline.oci.image import Image, Layer, image_from_json
 from slimline.target import Target
 
 if TYPE_CHECKING:
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FORMAT", "Compiled", "Recalled", "Recipe", "WheelRef", "keep", "key", "recall", "remake"]
 
-FORMAT = 3
+FORMAT = 4  # 4: layer keys from slimline.cache.keys
 _ENV_PREFIXES = ("SLIMLINE_", "PIP_", "POETRY_", "SOURCE_DATE_EPOCH")
 
 
@@ -151,7 +153,7 @@ def keep(memo_key: str, recipes: Sequence[Recipe], *, name: str, cache: Cache) -
                 },
             }
         )
-    cache.write_meta("memo", memo_key, json.dumps({"name": name, "images": entries}).encode())
+    cache.write_meta(keys.MEMO, memo_key, json.dumps({"name": name, "images": entries}).encode())
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +167,7 @@ class Recalled:
 def recall(memo_key: str, *, cache: Cache) -> Recalled | None:
     """The memo under ``memo_key`` if it can still serve a build: every base still fresh and
     every recorded blob still in the cache; else None."""
-    raw = cache.read_meta("memo", memo_key)
+    raw = cache.read_meta(keys.MEMO, memo_key)
     if raw is None:
         return None
     try:
@@ -182,54 +184,45 @@ def recall(memo_key: str, *, cache: Cache) -> Recalled | None:
 
 
 def remake(
-    recalled: Recalled, root: Path, *, also_exclude: Sequence[Path], cache: Cache, report: Reporter
+    recalled: Recalled, root: Path, *, also_exclude: Sequence[Path], ctx: Context
 ) -> list[Image] | None:
     """The images of the recalled build with only the project layer made anew from ``root``
-    (whose outputs inside the project are ``also_exclude``); None when the project's wheel
-    needs its backend."""
+    (whose outputs inside the project are ``also_exclude``), through the same tail as a full
+    build (:func:`~slimline.build.jobs.project_job`, :func:`~slimline.layers.cache.realise`,
+    :func:`~slimline.build.assemble.top`); None when the project's wheel needs its backend or
+    the bytecode compiler a full build would choose now is not the recorded one."""
     wheel = None
     if any(r.package for r in recalled.recipes):
         from slimline.artifacts import derive
 
-        wheel = derive.known(root, cache=cache).wheel
+        wheel = derive.known(root, cache=ctx.cache).wheel
         if wheel is None:
             return None
     images = []
     for r in recalled.recipes:
+        compiler = _compiler(r.compiled, r.target, cache=ctx.cache) if r.compiled is not None else None
+        if r.compiled is not None and compiler is None:
+            return None
+        place = Placement(r.venv, r.target, compiler)
         job = project_job(
-            root,
-            name=r.name,
-            version=r.version,
-            wheel=wheel if r.package else None,
-            venv=r.venv,
-            target=r.target,
-            app=replace(r.app, also_exclude=tuple(also_exclude)),
-            epoch=r.epoch,
-            cache=cache,
-        )
-        compiler = None
-        if r.compiled is not None:
-            from slimline.trees import bytecode
-
-            compiler = _compiler(r.compiled, r.target, cache=cache)
-            if compiler is None:
-                return None
-            job = bytecode.compiled(job, compiler=compiler)
+            root, name=r.name, version=r.version, wheel=wheel if r.package else None, place=place,
+            app=replace(r.app, also_exclude=tuple(also_exclude)), epoch=r.epoch, cache=ctx.cache,
+        )  # fmt: skip
         try:
-            layer = layers.lookup(job.key, cache=cache, mtime=job.mtime, compression=r.compression)
-            how = "reused"
-            if layer is None:
-                # a patched layer would keep the changed modules' old .pyc: compiled, it is made anew
-                patched = _patched(r, wheel, cache=cache) if wheel is not None and compiler is None else None
-                layer = layers.store(
-                    job.key, patched or job.make, cache=cache, mtime=job.mtime, compression=r.compression
-                )
-                how = "patched" if patched else "new"
+            found = layers.lookup(job.key, cache=ctx.cache, mtime=job.mtime, compression=r.compression)
+            # a patched layer would keep the changed modules' old .pyc: compiled, it is made anew
+            patched = None
+            if found is None and wheel is not None and compiler is None:
+                patched = _patched(r, wheel, cache=ctx.cache)
+            made = layers.realise(
+                [replace(job, make=patched) if patched else job], cache=ctx.cache, compression=r.compression
+            )
         finally:
             if compiler is not None:
                 compiler.close()
-        image = r.partial.append((layer,), (History(created_by=job.created_by, created=rfc3339(r.epoch)),))
-        report.done(
+        image = assemble.top(r.partial, job, made.layers[0], epoch=r.epoch)
+        how = "reused" if made.reused else "patched" if patched else "new"
+        ctx.report.done(
             f"image {image.digest} ({r.target.platform}): {len(image.layers) - 1} layers as in the last "
             f"build (nothing but the project changed), project layer {how}"
         )

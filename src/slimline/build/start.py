@@ -1,11 +1,11 @@
 """The first steps of a build, kept light so that they run before the rest of slimline loads.
 
-Contract of :func:`start`: reads the project, checks that the lock exists, resolves the
+Contract of :func:`start`: given the project as read, checks that the lock exists, resolves the
 default index and its build environments, and starts building the project's own wheel (a
 PEP 517 subprocess: the slowest step of a code-change rebuild) on a worker thread.  The
-caller passes the :class:`Started` value to :func:`slimline.build.conductor.build` and must call
+caller passes the :class:`Started` value to :func:`slimline.build.image.build` and must call
 :meth:`Started.close` (``with start(...)``) so the worker is released on every path.
-Importing this module costs a fraction of importing :mod:`slimline.build.conductor`, which the CLI
+Importing this module costs a fraction of importing :mod:`slimline.build.image`, which the conductor
 imports only after calling :func:`start`.
 """
 
@@ -16,17 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from slimline.artifacts import build_backend, sources
-from slimline.cache.store import Cache
+from slimline.context import Context
 from slimline.errors import SlimlineError
-from slimline.http import Http
-from slimline.project import pyproject as project_mod
+from slimline.project import pyproject
 
 __all__ = ["Started", "start"]
 
 
 @dataclass(frozen=True)
 class Started:
-    project: project_mod.Project
+    project: pyproject.Project
     lock_path: Path
     default_index: str
     envs: build_backend.BuildEnvs
@@ -43,8 +42,10 @@ class Started:
         self.close()
 
 
-def start(root: Path, *, index_setting: str | None, cache: Cache, http: Http) -> Started:
-    proj = project_mod.load(root)
+def start(proj: pyproject.Project, *, index_setting: str | None, ctx: Context) -> Started:
+    """Check that ``proj`` has a lock, resolve its default index and start its wheel (see the
+    module's contract)."""
+    root = proj.root
     lock_path = root / "poetry.lock"
     if not lock_path.is_file():
         raise SlimlineError(
@@ -54,11 +55,11 @@ def start(root: Path, *, index_setting: str | None, cache: Cache, http: Http) ->
         )
     default_index = sources.default_index_url(setting=index_setting)
     envs = build_backend.BuildEnvs(
-        cache=cache, http=http, index_url=default_index, index_auth=sources.credentials_for("", default_index)
+        cache=ctx.cache, index_url=default_index, index_auth=sources.credentials_for("", default_index)
     )
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slimline-project")
     wheel = (
-        pool.submit(build_backend.build_project_wheel, root, envs=envs, cache=cache)
+        pool.submit(build_backend.build_project_wheel, root, envs=envs, cache=ctx.cache)
         if proj.package_mode
         else None
     )

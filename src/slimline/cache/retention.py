@@ -28,15 +28,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from slimline.cache import keys
 from slimline.cache.store import Cache
-from slimline.trees.rootfs import AREA as _ROOTFS
-from slimline.trees.rootfs import UNFINISHED as _TMP
 
 __all__ = ["Area", "Pruned", "Survey", "prune", "survey"]
 
 DAY = 24 * 3600
-_CONTENT = ("blobs", "wheels")  # content-addressed files (hard-linked to each other)
-_ENVS = "build-envs"
+_CONTENT = (keys.BLOBS, keys.WHEELS)  # content-addressed files (hard-linked to each other)
+_ENVS = keys.BUILD_ENVS
+_ROOTFS = keys.ROOTFS
+_TMP = keys.UNFINISHED
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +211,7 @@ def _remove(item: _Item) -> None:
 
 def _remove_leftovers(root: Path, now: float) -> None:
     """Temporary files of writes that never finished (a killed process), older than a day."""
-    for area in (*_CONTENT, "layers"):
+    for area in (*_CONTENT, keys.LAYERS):
         for path in _files(root / area):
             if path.name.endswith(".part") and path.lstat().st_mtime < now - DAY:
                 path.unlink(missing_ok=True)

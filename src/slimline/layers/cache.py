@@ -8,27 +8,27 @@ remembered.  ``SLIMLINE_NO_LAYER_CACHE=1`` finds nothing (benchmarks, debugging)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from slimline import __version__
+from slimline.cache import keys
 from slimline.cache.store import Cache
 from slimline.layers.compress import Compression
 from slimline.layers.filetree import FileTree
+from slimline.layers.job import Job
 from slimline.layers.write import FORMAT_VERSION, write
 from slimline.oci.image import Layer
 
-__all__ = ["cached", "from_record", "lookup", "record", "store", "write_many"]
+__all__ = ["Realised", "cached", "from_record", "lookup", "realise", "record", "store", "write_many"]
 
 
 def _meta_key(key: str, *, mtime: int, compression: Compression) -> str:
     # the slimline version is part of the key: a new release may lay out the same inputs differently
-    return hashlib.sha256(
-        f"{__version__}|{FORMAT_VERSION}|{compression.key()}|{mtime}|{key}".encode()
-    ).hexdigest()
+    return keys.key("layer", __version__, FORMAT_VERSION, compression.key(), mtime, key)
 
 
 def record(layer: Layer) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def lookup(key: str, *, cache: Cache, mtime: int = 0, compression: Compression |
     """The cached layer for ``key`` (see :func:`cached`), or None.  Never builds anything."""
     if os.environ.get("SLIMLINE_NO_LAYER_CACHE") == "1":
         return None
-    meta = cache.read_meta("layers", _meta_key(key, mtime=mtime, compression=compression or Compression()))
+    meta = cache.read_meta(keys.LAYERS, _meta_key(key, mtime=mtime, compression=compression or Compression()))
     if meta is None:
         return None
     layer = from_record(json.loads(meta), cache=cache)
@@ -72,7 +72,7 @@ def store(
     compression = compression or Compression()
     layer = write(make(), cache=cache, mtime=mtime, compression=compression)
     meta = json.dumps(record(layer)).encode()
-    cache.write_meta("layers", _meta_key(key, mtime=mtime, compression=compression), meta)
+    cache.write_meta(keys.LAYERS, _meta_key(key, mtime=mtime, compression=compression), meta)
     return layer
 
 
@@ -100,3 +100,28 @@ def write_many(jobs: list[Callable[[], Layer]], *, workers: int | None = None) -
 
     with ThreadPoolExecutor(max_workers=workers or min(len(jobs), os.cpu_count() or 2)) as pool:
         return list(pool.map(lambda job: job(), jobs))
+
+
+@dataclass(frozen=True, slots=True)
+class Realised:
+    layers: tuple[Layer, ...]  # one per job, in the jobs' order
+    reused: int  # how many were found in the cache
+
+
+def realise(jobs: Sequence[Job], *, cache: Cache, compression: Compression) -> Realised:
+    """Each job's layer: found in the layer cache under its key, else made (in parallel), written
+    and remembered.  Nothing is made for a job whose layer is found."""
+    found = [lookup(j.key, cache=cache, mtime=j.mtime, compression=compression) for j in jobs]
+    makers = [
+        _maker(j, cache=cache, compression=compression) if f is None else _found(f)
+        for j, f in zip(jobs, found, strict=True)
+    ]
+    return Realised(tuple(write_many(makers)), sum(f is not None for f in found))
+
+
+def _found(layer: Layer) -> Callable[[], Layer]:
+    return lambda: layer
+
+
+def _maker(job: Job, *, cache: Cache, compression: Compression) -> Callable[[], Layer]:
+    return lambda: store(job.key, job.make, cache=cache, mtime=job.mtime, compression=compression)

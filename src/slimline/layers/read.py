@@ -1,18 +1,34 @@
-"""Layer blobs back to streams of tar members, and to in-memory trees."""
+"""Layer blobs back to streams of tar members, to in-memory trees, and to the final file
+system of a stack of layers (:func:`final_files`, the one place OCI whiteouts are applied).
+
+Whiteout names (OCI image-spec, "Whiteouts"), parsed here and nowhere else: ``d/.wh.X`` removes
+``d/X`` and everything below it from lower layers; ``d/.wh..wh..opq`` (opaque) hides every entry
+of lower layers below ``d``; other ``.wh..wh.*`` names are AUFS metadata; ``.wh.``, ``.wh..`` and
+``.wh...`` name no entry (malformed).  None of them is ever a file of the image.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import gzip
+import posixpath
 import tarfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from slimline.errors import SlimlineError
 from slimline.layers.filetree import Bytes, Entry, FileTree, Kind
 from slimline.oci.image import Layer
+from slimline.oci.whiteout import entry_path, is_opaque, is_whiteout, whiteout_target
 
-__all__ = ["members", "read_tree", "walk"]
+__all__ = [
+    "FinalEntry",
+    "final_files",
+    "members",
+    "read_tree",
+    "walk",
+]
 
 
 @contextlib.contextmanager
@@ -66,6 +82,102 @@ def walk(layers: Iterable[Layer]) -> Iterator[tuple[str, tarfile.TarInfo, tarfil
         with members(layer) as tar:
             for member in tar:
                 yield member.name.removeprefix("./").lstrip("/"), member, tar
+
+
+@dataclass(frozen=True, slots=True)
+class FinalEntry:
+    """One path of an image's final file system, as :func:`final_files` sees it."""
+
+    path: str
+    kind: Kind | None  # None: a device node or a fifo
+    target: str = ""  # a symlink's text as written; a hard link's target as an entry path
+    size: int = 0  # a regular file's size (a hard link's: its target's, when known)
+    data: bytes | None = None  # the bytes, when wanted and at most max_size (see final_files)
+
+
+def final_files(
+    layers: Iterable[Layer], *, wanted: Callable[[str], bool], max_size: int
+) -> Mapping[str, FinalEntry]:
+    """The file system a container of an image with ``layers`` (base first) sees: path -> entry,
+    in no particular order (sort when order matters).
+
+    Contract:
+
+    * each layer is streamed once, member by member; only wanted bytes are held.  ``data`` is a
+      regular file's bytes when ``wanted(path)`` and its size is at most ``max_size``, else None;
+      a hard link shares its target's (so its target must be wanted).
+    * whiteouts as the OCI image-spec says: ``d/.wh.X`` removes ``d/X`` and everything below
+      it from lower layers, never from its own layer; ``d/.wh..wh..opq`` hides every lower-layer
+      entry below ``d`` (``d`` itself and its own layer's entries stay, wherever they are in the
+      tar); whiteout entries never appear; malformed whiteouts and AUFS metadata change nothing.
+    * an entry that is not a directory hides what lower layers had below its path, as
+      extracting it over a directory would.
+    * a path with a ".." component raises :class:`~slimline.errors.UnsafePath` (as
+      :func:`slimline.trees.rootfs.unpack` does); paths are the layers' own: no symlink is
+      followed (a caller that needs a link resolved does it on the result).
+    * the root is not an entry; parent directories a layer implies but does not list are not
+      made up; a path listed twice in one layer is what its later member says.
+    """
+    fs: dict[str, FinalEntry] = {}
+    for layer in layers:
+        added: dict[str, FinalEntry] = {}
+        cut: set[str] = set()  # lower paths removed with everything below them
+        opaque: set[str] = set()  # directories whose lower-layer entries are hidden
+        archive = f"layer {layer.digest}"
+        with members(layer) as tar:
+            for m in tar:
+                path = entry_path(m.name, archive=archive)
+                if not path:
+                    continue
+                if is_whiteout(path):
+                    if is_opaque(path):
+                        opaque.add(posixpath.dirname(path))
+                    elif (gone := whiteout_target(path)) is not None:
+                        cut.add(gone)
+                    continue
+                entry = _final_entry(path, m, tar, wanted=wanted, max_size=max_size)
+                if m.islnk():
+                    source = added.get(entry.target, fs.get(entry.target))
+                    if source is not None:
+                        entry = FinalEntry(path, Kind.HARDLINK, entry.target, source.size, source.data)
+                lower = fs.get(path)
+                if entry.kind is not Kind.DIR and lower is not None and lower.kind is Kind.DIR:
+                    cut.add(path)
+                added[path] = entry
+        if cut or opaque:
+            fs = {p: e for p, e in fs.items() if not _hidden(p, cut, opaque)}
+        fs.update(added)
+    return fs
+
+
+def _final_entry(
+    path: str, m: tarfile.TarInfo, tar: tarfile.TarFile, *, wanted: Callable[[str], bool], max_size: int
+) -> FinalEntry:
+    if m.isdir():
+        return FinalEntry(path, Kind.DIR)
+    if m.issym():
+        return FinalEntry(path, Kind.SYMLINK, m.linkname)
+    if m.islnk():
+        return FinalEntry(path, Kind.HARDLINK, entry_path(m.linkname, archive=path))
+    if not m.isreg():
+        return FinalEntry(path, None)
+    data = None
+    if m.size <= max_size and wanted(path):
+        f = tar.extractfile(m)
+        data = f.read() if f is not None else b""
+    return FinalEntry(path, Kind.FILE, size=m.size, data=data)
+
+
+def _hidden(path: str, cut: set[str], opaque: set[str]) -> bool:
+    """Whether a lower layer's ``path`` is gone: it or a parent was cut, or a parent is opaque."""
+    if path in cut:
+        return True
+    head = path
+    while head:
+        head = head.rpartition("/")[0]
+        if head in cut or head in opaque:
+            return True
+    return False
 
 
 def _is_gzip(raw: BinaryIO) -> bool:

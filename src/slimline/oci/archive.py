@@ -8,10 +8,7 @@ an OCI archive and names the image from ``io.containerd.image.name``, falling ba
 called ``localhost/<tag>:latest``), so both annotations hold the full name
 (``localhost/app:1.0``); ``RepoTags`` holds it too.  No name: no annotations, no RepoTags.
 
-The tar is deterministic: members in a fixed order (``blobs/``, ``blobs/sha256/``, blobs by
-name, ``index.json``, ``manifest.json``, ``oci-layout``), mtime 0, owner 0:0 without names,
-modes 0644/0755, PAX format (extended headers only where USTAR cannot hold a value).  It is
-written to a temp file beside PATH and renamed over PATH, so PATH is never half-written.
+The tar is deterministic and PATH is never half-written (:mod:`slimline.oci.archive_tar`).
 
 Reading accepts both forms ``docker save``/``podman save``/``skopeo`` write: legacy
 (``<id>/layer.tar`` or ``<diff-id>.tar`` + ``<id>.json`` + ``manifest.json``) and the OCI +
@@ -27,27 +24,26 @@ import gzip
 import hashlib
 import io
 import json
-import os
 import posixpath
 import re
 import tarfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any
 
 import zstandard
 
-from slimline.cache.store import CHUNK, Cache, atomic_write
+from slimline.cache import keys
+from slimline.cache.store import CHUNK, Cache
 from slimline.errors import SlimlineError
 from slimline.oci import image as oci
+from slimline.oci.archive_tar import write_tar
 from slimline.oci.blobs import (
     CONTAINERD_NAME,
-    LAYOUT_FILE,
     MAX_JSON,
     REF_NAME,
-    BlobMismatch,
+    blob_mismatch,
     check_platform,
-    open_layer,
     os_errors,
 )
 from slimline.oci.image import Image, Platform, canonical_json, image_from_json
@@ -58,7 +54,7 @@ __all__ = ["ArchiveError", "read", "write"]
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_DIFF_IDS = "oci-diff-ids"  # cache namespace: compressed blob hex -> verified diff_id
+_DIFF_IDS = keys.ARCHIVE_DIFF_IDS  # compressed blob hex -> verified diff_id
 
 
 class ArchiveError(SlimlineError):
@@ -114,75 +110,8 @@ def write(image: Image, ref: ArchiveRef, *, name: str | None = None) -> str:
     )
     index = oci.index_bytes([image.descriptor(annotations=ann)])
     with os_errors(lambda problem: ArchiveError(problem, path=dest, doing=doing)):
-        _write_tar(dest, blobs, index, manifest_json, doing=doing)
+        write_tar(dest, blobs, index, manifest_json, doing=doing)
     return image.digest
-
-
-def _write_tar(
-    dest: Path, blobs: Mapping[str, bytes | oci.Layer], index: bytes, manifest_json: bytes, *, doing: str
-) -> None:
-    with atomic_write(dest) as out, tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-        tar.addfile(_info("blobs/", 0, directory=True))
-        tar.addfile(_info("blobs/sha256/", 0, directory=True))
-        for hexdigest in sorted(blobs):
-            blob = blobs[hexdigest]
-            if isinstance(blob, bytes):
-                tar.addfile(_info(f"blobs/sha256/{hexdigest}", len(blob)), io.BytesIO(blob))
-            else:
-                _add_layer(tar, blob, f"blobs/sha256/{hexdigest}", source=doing)
-        for member, data in (
-            ("index.json", index),
-            ("manifest.json", manifest_json),
-            ("oci-layout", LAYOUT_FILE),
-        ):
-            tar.addfile(_info(member, len(data)), io.BytesIO(data))
-
-
-def _info(name: str, size: int, *, directory: bool = False) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.size = size
-    info.mtime = 0
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    info.mode = 0o755 if directory else 0o644
-    info.type = tarfile.DIRTYPE if directory else tarfile.REGTYPE
-    return info
-
-
-class _HashingReader(io.RawIOBase):
-    def __init__(self, stream: BinaryIO) -> None:
-        self._s = stream
-        self.hash = hashlib.sha256()
-        self.size = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._s.read(n)
-        self.hash.update(data)
-        self.size += len(data)
-        return data
-
-
-def _add_layer(tar: tarfile.TarFile, layer: oci.Layer, member: str, *, source: str) -> None:
-    what = f"layer {layer.digest}"
-    stream = open_layer(layer, doing=source)
-    with stream:
-        actual = os.fstat(stream.fileno()).st_size
-        if actual != layer.size:
-            raise BlobMismatch(
-                what=what, source=str(layer.path), expected=f"{layer.size} bytes", actual=f"{actual} bytes"
-            )
-        reader = _HashingReader(stream)
-        tar.addfile(_info(member, layer.size), reader)
-    if reader.size != layer.size or f"sha256:{reader.hash.hexdigest()}" != layer.digest:
-        raise BlobMismatch(
-            what=what,
-            source=str(layer.path),
-            expected=layer.digest,
-            actual=f"sha256:{reader.hash.hexdigest()}",
-        )
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -216,7 +145,7 @@ def _read(ref: ArchiveRef, path: Path, *, platform: Platform, cache: Cache, doin
         config_digest = f"sha256:{hashlib.sha256(config_bytes).hexdigest()}"
         named = posixpath.basename(config_name).removesuffix(".json")
         if len(named) == 64 and f"sha256:{named}" != config_digest:
-            raise BlobMismatch(
+            raise blob_mismatch(
                 what="the image config", source=str(ref), expected=f"sha256:{named}", actual=config_digest
             )
         try:
@@ -373,7 +302,7 @@ def _import_layer(
         media = oci.LAYER_TAR
     actual = digest if media == oci.LAYER_TAR else _diff_id(blob, media, hexdigest, cache)
     if actual != diff_id:
-        raise BlobMismatch(what=f"{what}, uncompressed", source=str(path), expected=diff_id, actual=actual)
+        raise blob_mismatch(what=f"{what}, uncompressed", source=str(path), expected=diff_id, actual=actual)
     return {"mediaType": media, "digest": digest, "size": size}
 
 

@@ -28,8 +28,8 @@ __all__ = [
     "MANIFEST_TYPES",
     "MAX_JSON",
     "REF_NAME",
-    "BlobMismatch",
     "PlatformMismatch",
+    "blob_mismatch",
     "check_platform",
     "containerd_name",
     "copy_verified",
@@ -48,19 +48,16 @@ MANIFEST_TYPES = frozenset({oci.MANIFEST, oci.DOCKER_MANIFEST})
 _DIGEST_RE = re.compile(r"(?P<alg>[a-z0-9]+(?:[+._-][a-z0-9]+)*):(?P<hex>[a-zA-Z0-9=_-]{32,})")
 
 
-class BlobMismatch(SlimlineError):
-    """A blob whose bytes do not match the digest or size its descriptor promises."""
-
-    def __init__(self, *, what: str, source: str, expected: str, actual: str) -> None:
-        super().__init__(
-            f"{what} should be {expected} but is {actual}",
-            doing=f"copying {what} from {source}",
-            hint="the image is corrupt or was changed after it was written; rebuild or re-fetch it",
-        )
-        self.what = what
-        self.source = source
-        self.expected = expected
-        self.actual = actual
+def blob_mismatch(*, what: str, source: str, expected: str, actual: str) -> HashMismatch:
+    """The error for a blob (of an image ``source``) whose bytes do not match the digest or size
+    its descriptor (or config) promises: no lock file is involved, so no re-lock hint."""
+    return HashMismatch(
+        what=what,
+        expected=expected,
+        actual=actual,
+        doing=f"copying {what} from {source}",
+        hint="the image is corrupt or was changed after it was written; rebuild or re-fetch it",
+    )
 
 
 class PlatformMismatch(SlimlineError):
@@ -87,20 +84,23 @@ def split_digest(digest: object) -> tuple[str, str] | None:
 def copy_verified(src: BinaryIO, dst: BinaryIO, *, digest: str, size: int, what: str, source: str) -> None:
     """Copy exactly the blob ``digest`` of ``size`` bytes from ``src`` to ``dst``, hashing as it goes.
 
-    Raises :class:`BlobMismatch` (after writing at most ``size`` + one chunk) if the bytes differ.
+    Raises :class:`~slimline.errors.HashMismatch` (after writing at most ``size`` + one chunk)
+    if the bytes differ.
     """
     h = hashlib.sha256()
     n = 0
     while chunk := src.read(CHUNK):
         n += len(chunk)
         if n > size:
-            raise BlobMismatch(what=what, source=source, expected=f"{size} bytes", actual=f"more than {size}")
+            raise blob_mismatch(
+                what=what, source=source, expected=f"{size} bytes", actual=f"more than {size}"
+            )
         h.update(chunk)
         dst.write(chunk)
     if n != size:
-        raise BlobMismatch(what=what, source=source, expected=f"{size} bytes", actual=f"{n} bytes")
+        raise blob_mismatch(what=what, source=source, expected=f"{size} bytes", actual=f"{n} bytes")
     if f"sha256:{h.hexdigest()}" != digest:
-        raise BlobMismatch(what=what, source=source, expected=digest, actual=f"sha256:{h.hexdigest()}")
+        raise blob_mismatch(what=what, source=source, expected=digest, actual=f"sha256:{h.hexdigest()}")
 
 
 def import_blob(
@@ -113,7 +113,7 @@ def import_blob(
     """
     parts = split_digest(digest)
     if parts is None or parts[0] != "sha256":
-        raise BlobMismatch(what=what, source=source, expected="a sha256 digest", actual=repr(digest))
+        raise blob_mismatch(what=what, source=source, expected="a sha256 digest", actual=repr(digest))
     path = cache.blob_path(parts[1])
     with contextlib.suppress(FileNotFoundError):
         if path.stat().st_size == size:
@@ -122,9 +122,9 @@ def import_blob(
         try:
             hexdigest, got = cache.put_stream(stream, expected=parts[1], what=what)
         except HashMismatch as err:
-            raise BlobMismatch(what=what, source=source, expected=digest, actual=err.actual) from err
+            raise blob_mismatch(what=what, source=source, expected=digest, actual=err.actual) from err
     if got != size:  # same bytes as the digest promises, so the descriptor's size is what is wrong
-        raise BlobMismatch(
+        raise blob_mismatch(
             what=f"{what} (size in its descriptor)",
             source=source,
             expected=f"{size} bytes",

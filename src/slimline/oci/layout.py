@@ -23,7 +23,8 @@ Writing (:func:`write`) never changes the existing layout in place.  The exact s
    layout under that name, and the next write renames it back before anything else;
 5. delete the old layout (now under the temporary name) and fsync the parent.
 
-Steps 1, 4 and 5 and the clean-up are :mod:`slimline.oci.swap`.
+Steps 1, 4 and 5 and the clean-up are :mod:`slimline.oci.swap`; which entries step 2 keeps and
+which blobs step 3 carries over, :mod:`slimline.oci.layout_gc`.
 
 Any failure before step 4 deletes the temporary directory: PATH is left byte-identical.  Blobs
 that no kept entry reaches are not carried over (the layout is garbage-collected); if an entry
@@ -44,16 +45,15 @@ from typing import Any, BinaryIO
 from slimline.cache.store import Cache
 from slimline.errors import SlimlineError
 from slimline.oci import image as oci
-from slimline.oci import swap
+from slimline.oci import layout_gc, swap
 from slimline.oci.blobs import (
     CONTAINERD_NAME,
     INDEX_TYPES,
     LAYOUT_FILE,
-    MANIFEST_TYPES,
     MAX_JSON,
     REF_NAME,
-    BlobMismatch,
     PlatformMismatch,
+    blob_mismatch,
     check_platform,
     containerd_name,
     copy_verified,
@@ -65,7 +65,7 @@ from slimline.oci.blobs import (
 from slimline.oci.image import Image, Platform, canonical_json, choose_manifest, image_from_json
 from slimline.oci.reference import OciRef
 
-__all__ = ["BlobMismatch", "LayoutError", "PlatformMismatch", "read", "write"]
+__all__ = ["LayoutError", "PlatformMismatch", "read", "write"]
 
 
 class LayoutError(SlimlineError):
@@ -217,7 +217,7 @@ def _blob_bytes(root: Path, desc: Mapping[str, Any], *, what: str, source: str) 
         ) from err
     if len(data) != size or f"sha256:{hashlib.sha256(data).hexdigest()}" != digest:
         actual = f"{len(data)} bytes" if len(data) != size else f"sha256:{hashlib.sha256(data).hexdigest()}"
-        raise BlobMismatch(
+        raise blob_mismatch(
             what=what, source=source, expected=digest if len(data) == size else f"{size} bytes", actual=actual
         )
     return data
@@ -305,7 +305,7 @@ def _publish(
     with swap.locked(dest.parent):
         swap.recover(dest)
         old = _existing(dest, doing=doing)
-        entries = _merge(old["manifests"] if old else [], entry, tag=tag)
+        entries = layout_gc.merge(old["manifests"] if old else [], entry, tag=tag)
         tmp = swap.new_dir(dest)
         try:
             os.chmod(tmp, 0o755)
@@ -320,7 +320,7 @@ def _publish(
                     continue
                 _copy_layer(layer, target, source=doing)
             if old is not None:
-                _carry_over(dest, tmp, [e for e in entries if e is not entry])
+                layout_gc.carry_over(dest, tmp, [e for e in entries if e is not entry])
             swap.write_file(tmp / "oci-layout", LAYOUT_FILE)
             top = {
                 k: v for k, v in (old or {}).items() if k not in ("manifests", "schemaVersion", "mediaType")
@@ -335,23 +335,6 @@ def _publish(
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-
-
-def _merge(old: list[Any], entry: dict[str, Any], *, tag: str | None) -> list[Any]:
-    """Old entries with ``entry`` in place of the ones it replaces (at the first one's position)."""
-    out: list[Any] = []
-    placed = False
-    for e in old:
-        e_tag = (e.get("annotations") or {}).get(REF_NAME) if isinstance(e, dict) else "?"
-        if e_tag == tag:
-            if not placed:
-                out.append(entry)
-                placed = True
-            continue
-        out.append(e)
-    if not placed:
-        out.append(entry)
-    return out
 
 
 def _existing(dest: Path, *, doing: str) -> dict[str, Any] | None:
@@ -375,64 +358,6 @@ def _existing(dest: Path, *, doing: str) -> dict[str, Any] | None:
             hint="choose a new or empty directory for the OCI layout",
         )
     return None
-
-
-def _carry_over(old: Path, new: Path, kept: list[Any]) -> None:
-    """Hard-link the blobs ``kept`` reaches and the old layout's other top-level files into ``new``."""
-    reachable = _reachable(old, kept)
-    if reachable is None:
-        swap.link_tree(old / "blobs", new / "blobs")
-    else:
-        for digest in sorted(reachable):
-            parts = split_digest(digest)
-            assert parts is not None  # _reachable only returns well-formed digests
-            src = old / "blobs" / parts[0] / parts[1]
-            dst = new / "blobs" / parts[0] / parts[1]
-            if src.is_file() and not dst.exists():
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                if not swap.link(src, dst):
-                    swap.copy_file(src, dst)
-    for child in old.iterdir():
-        if child.name not in ("blobs", "index.json", "oci-layout"):
-            swap.link_tree(child, new / child.name)
-
-
-def _reachable(root: Path, entries: list[Any]) -> set[str] | None:
-    """Digests reachable from ``entries``; None if something could not be understood."""
-    seen: set[str] = set()
-    stack = list(entries)
-    while stack:
-        d = stack.pop()
-        parts = split_digest(d.get("digest")) if isinstance(d, dict) else None
-        if parts is None:
-            return None
-        digest = f"{parts[0]}:{parts[1]}"
-        if digest in seen:
-            continue
-        seen.add(digest)
-        path = root / "blobs" / parts[0] / parts[1]
-        if not path.is_file():
-            continue  # a layout may lack blobs it references
-        media = d.get("mediaType")
-        if media not in INDEX_TYPES | MANIFEST_TYPES:
-            return None
-        try:
-            value = json.loads(path.read_bytes()) if path.stat().st_size <= MAX_JSON else None
-        except (OSError, ValueError):
-            return None
-        if not isinstance(value, dict):
-            return None
-        if media in INDEX_TYPES:
-            stack.extend(value.get("manifests") or [])
-        else:
-            for leaf in [value.get("config"), *(value.get("layers") or [])]:
-                leaf_parts = split_digest(leaf.get("digest")) if isinstance(leaf, dict) else None
-                if leaf_parts is None:
-                    return None
-                seen.add(f"{leaf_parts[0]}:{leaf_parts[1]}")  # configs and layers are leaves
-        if value.get("subject") is not None:
-            stack.append(value["subject"])
-    return seen
 
 
 def _copy_layer(layer: oci.Layer, dst: Path, *, source: str) -> None:

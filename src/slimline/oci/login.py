@@ -21,7 +21,7 @@ from typing import Any
 from slimline.cache.store import atomic_write
 from slimline.errors import SlimlineError
 from slimline.http import Http
-from slimline.oci.auth import Credentials
+from slimline.oci.credentials import Credentials
 from slimline.oci.reference import RegistryRef
 from slimline.oci.registry_client import Session
 

@@ -1,4 +1,4 @@
-"""One registry, one repository: transport, authentication, errors, and blob transfer.
+"""One registry, one repository: transport, authentication and errors.
 
 :class:`Session` turns requests against ``/v2/...`` paths into responses whose status the
 caller expects, or into a :class:`RegistryError` that says what failed, on which registry and
@@ -9,32 +9,26 @@ Retries of connection errors, 429 and 5xx (honouring ``Retry-After``) are done b
 :class:`slimline.http.Http`; a 401 is answered once by authenticating (see
 :mod:`slimline.oci.auth`) and retrying.
 
-Blob primitives on top: :func:`fetch_blob` streams a blob into the cache, checking its size
-and sha256 as it goes (nothing unverified is stored); :class:`Uploader` makes a blob exist in
-the repository with as little traffic as possible (HEAD; cross-repository mount; monolithic
-PUT for small blobs, PATCH chunks for large ones).
+Blobs and manifests are moved on top of a session (:mod:`slimline.oci.registry_blobs`,
+:mod:`slimline.oci.registry_manifests`).
 """
 
 from __future__ import annotations
 
-import io
 import json
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
-from typing import BinaryIO, cast
-from urllib.parse import quote, urljoin
+from collections.abc import Callable, Iterable, Mapping
+from typing import BinaryIO
 
 import urllib3
 
-from slimline.cache.store import Cache
 from slimline.errors import SlimlineError
 from slimline.http import Http, HttpError
-from slimline.oci.auth import Authenticator, AuthError, Credentials, is_loopback
+from slimline.oci.auth import Authenticator, AuthError, is_loopback
+from slimline.oci.credentials import Credentials
 from slimline.oci.reference import RegistryRef
-from slimline.report import Reporter
 
-__all__ = ["RegistryError", "Session", "Uploader", "api_host", "fetch_blob", "hex_of"]
+__all__ = ["RegistryError", "Session", "api_host", "hex_of"]
 
 
 class RegistryError(SlimlineError):
@@ -59,8 +53,6 @@ class RegistryError(SlimlineError):
 
 
 # -- the session ---------------------------------------------------------------------------------
-
-CHUNK = 1 << 20
 
 Body = bytes | Callable[[], "BinaryIO | bytes"] | None
 
@@ -286,146 +278,3 @@ def hex_of(digest: str, *, ref: RegistryRef) -> str:
     if algo != "sha256" or len(hexd) != 64:
         raise RegistryError(f"unsupported digest {digest!r} (only sha256 is supported)", ref=ref)
     return hexd
-
-
-# -- blobs ---------------------------------------------------------------------------------------
-
-
-class _Exactly:
-    """Reads a response, failing if it is longer or shorter than ``size`` bytes."""
-
-    def __init__(self, raw: urllib3.BaseHTTPResponse, size: int, what: str, ref: RegistryRef) -> None:
-        self._raw, self._left, self._size, self._what, self._ref = raw, size, size, what, ref
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._raw.read(CHUNK if n < 0 else n, decode_content=False)
-        self._left -= len(data)
-        if self._left < 0 or (not data and self._left > 0):
-            raise RegistryError(
-                f"the {self._what} has {'more' if self._left < 0 else 'fewer'} bytes than the {self._size} "
-                "its manifest says",
-                ref=self._ref,
-                doing=f"pulling {self._ref}",
-                hint="the registry or a proxy altered it; do not trust it",
-            )
-        return data
-
-
-def fetch_blob(sess: Session, cache: Cache, digest: str, size: int, what: str, *, attempts: int = 3) -> Path:
-    """Stream a blob into the cache, verifying size and digest; retry a download that broke off."""
-    ref = sess.ref
-    for attempt in range(attempts):
-        resp = sess.request(
-            "GET", f"/v2/{ref.repository}/blobs/{digest}", stream=True, what=f"fetching the {what}"
-        )
-        try:
-            cache.put_stream(
-                cast(BinaryIO, _Exactly(resp, size, what, ref)),
-                expected=hex_of(digest, ref=ref),
-                what=f"{what} of {ref}",
-            )
-            return cache.blob_path(hex_of(digest, ref=ref))
-        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError) as err:
-            if attempt + 1 == attempts:
-                raise RegistryError(
-                    f"the download broke off: {type(err).__name__}",
-                    ref=ref,
-                    doing=f"fetching the {what} of {ref}",
-                    hint="check the network and try again",
-                ) from None
-        finally:
-            resp.release_conn()
-    raise AssertionError("unreachable")
-
-
-class Uploader:
-    """Puts blobs into the session's repository: HEAD, else mount, else monolithic or chunked upload."""
-
-    def __init__(self, sess: Session, *, report: Reporter, chunked_above: int, chunk_size: int) -> None:
-        self.sess, self.report, self.chunked_above, self.chunk_size = sess, report, chunked_above, chunk_size
-
-    def blob(
-        self,
-        digest: str,
-        size: int,
-        source: Callable[[], BinaryIO | bytes],
-        what: str,
-        mount_from: Sequence[str],
-    ) -> str:
-        """Make ``digest`` exist in the repository; return "present", "mounted" or "uploaded"."""
-        sess, repo = self.sess, self.sess.ref.repository
-        head = sess.request("HEAD", f"/v2/{repo}/blobs/{digest}", ok=(200, 404), what=f"checking the {what}")
-        if head.status == 200:
-            self.report.detail(f"{what}: already there")
-            return "present"
-        start = None
-        for other in mount_from:
-            resp = sess.request(
-                "POST",
-                f"/v2/{repo}/blobs/uploads/?mount={quote(digest)}&from={quote(other)}",
-                ok=(201, 202),
-                what=f"mounting the {what} from {other}",
-            )
-            if resp.status == 201:
-                self.report.detail(f"{what}: mounted from {other}")
-                return "mounted"
-            start = resp  # the registry opened an ordinary upload session instead
-            break
-        if start is None:
-            start = sess.request(
-                "POST", f"/v2/{repo}/blobs/uploads/", ok=(202,), what=f"starting the upload of the {what}"
-            )
-        location = self._location(start, sess.base)
-        if size > self.chunked_above:
-            minimum = int(start.headers.get("OCI-Chunk-Min-Length") or 0)
-            location = self._chunks(location, source, max(self.chunk_size, minimum), what)
-            body: Callable[[], BinaryIO | bytes] | bytes = b""
-            headers = {"Content-Type": "application/octet-stream", "Content-Length": "0"}
-        else:
-            body = source
-            headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
-        sep = "&" if "?" in location else "?"
-        sess.request(
-            "PUT",
-            f"{location}{sep}digest={quote(digest)}",
-            headers=headers,
-            body=body,
-            ok=(201,),
-            what=f"uploading the {what}",
-        )
-        self.report.detail(f"{what}: uploaded ({size} bytes)")
-        return "uploaded"
-
-    def _location(self, resp: urllib3.BaseHTTPResponse, base: str) -> str:
-        loc = resp.headers.get("Location")
-        if not loc:
-            raise RegistryError(
-                "the registry opened an upload without a Location",
-                ref=self.sess.ref,
-                status=resp.status,
-                doing=f"pushing to {self.sess.ref}",
-            )
-        return urljoin(base + "/", loc)
-
-    def _chunks(self, location: str, source: Callable[[], BinaryIO | bytes], chunk: int, what: str) -> str:
-        opened = source()
-        stream: BinaryIO = io.BytesIO(opened) if isinstance(opened, bytes) else opened
-        with stream:
-            offset = 0
-            while data := stream.read(chunk):
-                end = offset + len(data) - 1
-                resp = self.sess.request(
-                    "PATCH",
-                    location,
-                    body=data,
-                    ok=(202,),
-                    what=f"uploading the {what} (bytes {offset}-{end})",
-                    headers={
-                        "Content-Type": "application/octet-stream",
-                        "Content-Range": f"{offset}-{end}",
-                        "Content-Length": str(len(data)),
-                    },
-                )
-                location = self._location(resp, location)
-                offset = end + 1
-        return location

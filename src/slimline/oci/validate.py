@@ -16,36 +16,31 @@ What is checked, collecting every problem before raising one :class:`ValidationE
   occurs twice in it.
 
 Each blob is read once, however many manifests share it: one pass hashes the stored bytes,
-decompresses them, hashes the tar and lists its members.
+decompresses them, hashes the tar and lists its members (:mod:`slimline.oci.validate_read`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import gzip
 import hashlib
-import io
 import json
 import posixpath
 import tarfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Protocol
-
-import zstandard
+from typing import Any
 
 from slimline.cache.store import CHUNK
 from slimline.errors import SlimlineError
 from slimline.oci import image as oci
 from slimline.oci.blobs import INDEX_TYPES, MANIFEST_TYPES, MAX_JSON, split_digest
 from slimline.oci.reference import ReferenceError_, parse_name
+from slimline.oci.validate_read import Dir, Source, Tar, scan_layer
 
 __all__ = ["Checked", "ValidationError", "validate"]
 
 OCI_LAYERS = frozenset({oci.LAYER_TAR, oci.LAYER_GZIP, oci.LAYER_ZSTD})
 DOCKER_LAYERS = frozenset({oci.DOCKER_LAYER_TAR, oci.DOCKER_LAYER_GZIP})
-_MAX_LISTED = 5  # duplicate paths named per layer
 
 
 class ValidationError(SlimlineError):
@@ -75,86 +70,17 @@ class Checked:
 def validate(path: Path, *, deep: bool = True) -> Checked:
     """Validate the image directory or tar at ``path``; raise :class:`ValidationError` with all problems."""
     if path.is_dir():
-        return _Checker(_Dir(path), path, deep=deep).run()
+        return _Checker(Dir(path), path, deep=deep).run()
     try:
         tar = tarfile.open(path, "r:*")  # noqa: SIM115 - closed by the with below
     except (OSError, tarfile.TarError) as err:
         raise ValidationError(path=path, problems=[f"not a directory or a readable tar: {err}"]) from err
     with tar:
-        return _Checker(_Tar(tar), path, deep=deep).run()
-
-
-class _Dir:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def size(self, name: str) -> int | None:
-        p = self.root / name
-        return p.stat().st_size if p.is_file() else None
-
-    def open(self, name: str) -> BinaryIO:
-        return (self.root / name).open("rb")
-
-
-class _Tar:
-    def __init__(self, tar: tarfile.TarFile) -> None:
-        self.tar = tar
-        self.members = {_norm(m.name): m for m in tar.getmembers()}
-
-    def _resolve(self, name: str) -> tarfile.TarInfo | None:
-        info = self.members.get(_norm(name))
-        for _ in range(8):  # follow links inside the archive
-            if info is None or info.isfile():
-                return info
-            if not (info.issym() or info.islnk()):
-                return None
-            base = posixpath.dirname(info.name) if info.issym() else ""
-            info = self.members.get(_norm(posixpath.join(base, info.linkname)))
-        return None
-
-    def size(self, name: str) -> int | None:
-        info = self._resolve(name)
-        return info.size if info is not None else None
-
-    def open(self, name: str) -> BinaryIO:
-        info = self._resolve(name)
-        f = self.tar.extractfile(info) if info is not None else None
-        if f is None:
-            raise FileNotFoundError(name)
-        return f  # type: ignore[return-value]
-
-
-_Source = _Dir | _Tar
-
-
-def _norm(name: str) -> str:
-    return posixpath.normpath(name.lstrip("/")).removeprefix("./")
-
-
-class _Readable(Protocol):
-    def read(self, n: int = -1, /) -> bytes: ...
-
-
-class _Hashing(io.RawIOBase):
-    def __init__(self, stream: _Readable) -> None:
-        self._s = stream
-        self.hash = hashlib.sha256()
-        self.size = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        data = self._s.read(len(b))
-        n = len(data)
-        b[:n] = data
-        self.hash.update(data)
-        self.size += n
-        return n
+        return _Checker(Tar(tar), path, deep=deep).run()
 
 
 class _Checker:
-    def __init__(self, src: _Source, path: Path, *, deep: bool) -> None:
+    def __init__(self, src: Source, path: Path, *, deep: bool) -> None:
         self.src, self.path, self.deep = src, path, deep
         self.problems: list[str] = []
         self.blobs: dict[str, bool] = {}  # member name -> blob matched its descriptor
@@ -416,83 +342,10 @@ class _Checker:
         if not self.deep:
             return
         if name not in self.diff_ids:
-            self.diff_ids[name] = self._uncompressed(name, media, where)
+            self.diff_ids[name], problems = scan_layer(self.src, name, media, where)
+            self.problems += problems
         actual = self.diff_ids[name]
         if actual is not None and actual != diff_id:
             self.problems.append(
                 f"{where}: the uncompressed layer has {actual}, the config's diff_id is {diff_id}"
             )
-
-    def _uncompressed(self, name: str, media: str | None, where: str) -> str | None:
-        with self.src.open(name) as raw, contextlib.ExitStack() as stack:
-            head = raw.read(4)
-            raw_all = io.BufferedReader(_Prefixed(head, raw), CHUNK)
-            gz, zst = head.startswith(b"\x1f\x8b"), head.startswith(b"\x28\xb5\x2f\xfd")
-            if media is not None:
-                wants = "gzip" if media.endswith("gzip") else "zstd" if media.endswith("zstd") else "tar"
-                has = "gzip" if gz else "zstd" if zst else "tar"
-                if wants != has:
-                    self.problems.append(f"{where}: media type {media} but the blob is {has}")
-                    return None
-            stream: IO[bytes] | gzip.GzipFile
-            if gz:
-                stream = stack.enter_context(gzip.GzipFile(fileobj=raw_all, mode="rb"))
-            elif zst:
-                stream = stack.enter_context(
-                    zstandard.ZstdDecompressor().stream_reader(raw_all, read_across_frames=True)
-                )
-            else:
-                stream = raw_all
-            hashing = _Hashing(stream)
-            try:
-                self._paths(hashing, where)
-                while hashing.read(CHUNK):
-                    pass
-            except (OSError, EOFError, tarfile.TarError, zstandard.ZstdError) as err:
-                self.problems.append(f"{where}: cannot read the layer: {err}")
-                return None
-        return f"sha256:{hashing.hash.hexdigest()}"
-
-    def _paths(self, stream: BinaryIO | _Hashing, where: str) -> None:
-        seen: set[str] = set()
-        dups: list[str] = []
-        with tarfile.open(fileobj=stream, mode="r|") as tar:
-            for member in _members(tar):
-                path = _norm(member.name)
-                if path == ".":
-                    continue
-                if path == ".." or path.startswith("../"):
-                    self.problems.append(f"{where}: entry {member.name!r} escapes the root")
-                if posixpath.basename(path) == ".wh.":
-                    self.problems.append(f"{where}: entry {member.name!r} is a bare whiteout")
-                if path in seen:
-                    dups.append(path)
-                seen.add(path)
-        if dups:
-            listed = ", ".join(dups[:_MAX_LISTED]) + (" ..." if len(dups) > _MAX_LISTED else "")
-            self.problems.append(f"{where}: {len(dups)} duplicate path(s) in the layer: {listed}")
-
-
-def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
-    while (member := tar.next()) is not None:
-        yield member
-
-
-class _Prefixed(io.RawIOBase):
-    """``head`` followed by the rest of ``stream`` (what was peeked is given back)."""
-
-    def __init__(self, head: bytes, stream: IO[bytes]) -> None:
-        self._head, self._s = head, stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        if self._head:
-            n = min(len(b), len(self._head))
-            b[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        data = self._s.read(len(b))
-        b[: len(data)] = data
-        return len(data)

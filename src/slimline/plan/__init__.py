@@ -1,1 +1,12 @@
-"""plan"""
+"""Stage: which distribution and which file of it goes into the image. Pure: no I/O.
+
+Takes the project, its lock and the base's target; returns a
+:class:`~slimline.plan.model.Plan`: each selected distribution with its origin and artifact.
+
+Modules, in order:
+
+* ``model``: ``Plan``, ``Selected``, ``Origin`` (and the lock's ``Artifact``)
+* ``wheels``: the best wheel for a target, by its tags
+* ``select``: groups, extras and markers evaluated for the target
+* ``grouping``: which distributions share a layer
+"""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from slimline.project.lockfile import Artifact
 from slimline.target import Target
 
 __all__ = ["Artifact", "Origin", "Plan", "Selected"]
@@ -36,15 +37,6 @@ class Origin:
     resolved: str = ""
     subdirectory: str = ""
     develop: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Artifact:
-    """A file listed in the lock with its sha256 (hex, lower case)."""
-
-    filename: str
-    sha256: str
-    kind: Literal["wheel", "sdist"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,1 +1,16 @@
-"""project"""
+"""Stage: the project as the user wrote it, parsed once at the edge into frozen values.
+
+Takes a project directory (``pyproject.toml``, ``poetry.lock``, the command line's overrides);
+returns :class:`~slimline.project.pyproject.Project`, :class:`~slimline.project.lockfile.Lock`
+and :class:`~slimline.project.settings.Settings`.  Errors name the file and the field.
+
+Modules, in order:
+
+* ``toml``: the one typed TOML reader (field paths in errors)
+* ``constraints``: Poetry's constraint syntax to PEP 440/508, once
+* ``ignore``: what in a project's directory is not its source (tree hash, app files)
+* ``groups``: dependencies, dependency groups and extras of a pyproject
+* ``pyproject``: ``pyproject.toml`` (PEP 621 and ``[tool.poetry]``)
+* ``lockfile``: ``poetry.lock`` (lock versions 1.1 to 2.1) and its freshness
+* ``settings``: ``[tool.slimline]`` with the command line on top
+"""

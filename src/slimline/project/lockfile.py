@@ -1,17 +1,18 @@
 """``poetry.lock`` read once into a typed, immutable :class:`Lock` (lock-version 1.1, 2.0, 2.1).
 
-Untrusted input: every field is checked for its type and a bad one is reported with its path
-(``package[3].files[0].hash``).  Lock 1.1 keeps file hashes in ``[metadata.files]``; they are
-moved onto their packages here, so that consumers see one shape.  Only sha256 hashes are
+Untrusted input: every field is checked for its type (:mod:`slimline.project.toml`) and a bad
+one is reported with its path (``package[3].files[0].hash``).  Lock 1.1 keeps file hashes in
+``[metadata.files]``; they are checked, then moved onto their packages, so that consumers see one
+shape.  Only sha256 hashes are
 accepted: every byte slimline installs is checked against one.
 """
 
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,10 +26,22 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from slimline.errors import SlimlineError
-from slimline.plan.model import Artifact
+from slimline.project import toml
 from slimline.project.pyproject import Project
+from slimline.project.toml import (
+    FieldError,
+    check,
+    check_table,
+    each,
+    get,
+    get_list,
+    get_list_of,
+    get_table,
+    within,
+)
 
 __all__ = [
+    "Artifact",
     "Lock",
     "LockError",
     "LockSource",
@@ -43,16 +56,10 @@ __all__ = [
 _SDIST_SUFFIXES = (".tar.gz", ".zip", ".tar.bz2", ".tgz", ".tar.xz", ".tar")
 
 
-class LockError(SlimlineError):
+class LockError(toml.TomlError):
     """``poetry.lock`` is missing, not TOML, of an unknown version, or has a field of the wrong shape."""
 
-    def __init__(self, problem: str, *, file: Path, field: str = "") -> None:
-        where = f"{file}" + (f" [{field}]" if field else "")
-        super().__init__(
-            problem, doing=f"reading {where}", hint="regenerate the lock file with `poetry lock`"
-        )
-        self.file = file
-        self.field = field
+    fix = "regenerate the lock file with `poetry lock`"
 
 
 class StaleLock(SlimlineError):
@@ -68,6 +75,15 @@ class StaleLock(SlimlineError):
         self.file = file
         self.expected = expected
         self.actual = actual
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    """A file listed in the lock with its sha256 (hex, lower case)."""
+
+    filename: str
+    sha256: str
+    kind: Literal["wheel", "sdist"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,177 +165,155 @@ def artifact_kind(filename: str) -> Literal["wheel", "sdist"] | None:
     return None
 
 
-_TYPE_NAMES: dict[type, str] = {str: "a string", bool: "true or false", list: "an array", Mapping: "a table"}
-
-
-class _Reader:
-    def __init__(self, file: Path) -> None:
-        self.file = file
-
-    def fail(self, field: str, problem: str) -> LockError:
-        return LockError(problem, file=self.file, field=field)
-
-    def get(
-        self, d: Mapping[str, Any], key: str, path: str, kind: type | tuple[type, ...], default: Any
-    ) -> Any:
-        value = d.get(key, default)
-        if not isinstance(value, kind):
-            kinds = kind if isinstance(kind, tuple) else (kind,)
-            name = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
-            got = "nothing" if value is None else type(value).__name__
-            raise self.fail(f"{path}.{key}" if path else key, f"expected {name}, got {got}")
-        return value
-
-    def strs(self, d: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
-        value = self.get(d, key, path, list, [])
-        for i, v in enumerate(value):
-            if not isinstance(v, str):
-                raise self.fail(f"{path}.{key}[{i}]", "expected a string")
-        return tuple(value)
-
-    def files(self, items: Any, path: str) -> tuple[Artifact, ...]:
-        if not isinstance(items, list):
-            raise self.fail(path, "expected an array of {file, hash} tables")
-        out = []
-        for i, f in enumerate(items):
-            p = f"{path}[{i}]"
-            if not isinstance(f, Mapping):
-                raise self.fail(p, "expected a {file, hash} table")
-            name = self.get(f, "file", p, str, None)
-            digest = self.get(f, "hash", p, str, None)
-            algo, _, hexdigest = digest.partition(":")
-            if algo != "sha256" or not re.fullmatch(r"[0-9a-fA-F]{64}", hexdigest):
-                raise self.fail(f"{p}.hash", f"expected 'sha256:<64 hex digits>', got {digest[:80]!r}")
-            kind = artifact_kind(name)
-            if kind is not None:  # .egg, .exe and such can never be installed: dropped
-                out.append(Artifact(filename=name, sha256=hexdigest.lower(), kind=kind))
-        return tuple(out)
-
-    def dependency(self, value: Any, path: str) -> LockedDependency:
-        if isinstance(value, str):
-            return LockedDependency(version=value)
-        if not isinstance(value, Mapping):
-            raise self.fail(path, "expected a version string or an inline table")
-        s = {
-            k: self.get(value, k, path, str, "")
-            for k in ("version", "markers", "path", "url", "git", "branch", "tag", "rev", "subdirectory")
-        }
-        return LockedDependency(
-            extras=tuple(canonicalize_name(e) for e in self.strs(value, "extras", path)),
-            optional=self.get(value, "optional", path, bool, False),
-            develop=self.get(value, "develop", path, bool, False),
-            **s,
-        )
-
-    def package(self, d: Any, path: str, legacy_files: Mapping[str, Any]) -> LockedPackage:
-        if not isinstance(d, Mapping):
-            raise self.fail(path, "expected a table")
-        name = self.get(d, "name", path, str, None)
-        version = self.get(d, "version", path, str, None)
-        markers = self.get(d, "markers", path, (str, Mapping), "")
-        if isinstance(markers, Mapping):
-            markers = {
-                canonicalize_name(g): self.get(markers, g, f"{path}.markers", str, "") for g in markers
-            }
-        source = None
-        if "source" in d:
-            s = self.get(d, "source", path, Mapping, None)
-            sp = f"{path}.source"
-            source = LockSource(
-                type=self.get(s, "type", sp, str, None),
-                url=self.get(s, "url", sp, str, ""),
-                reference=self.get(s, "reference", sp, str, ""),
-                resolved_reference=self.get(s, "resolved_reference", sp, str, ""),
-                subdirectory=self.get(s, "subdirectory", sp, str, ""),
-            )
-        if "files" in d:
-            files = self.files(d["files"], f"{path}.files")
-        elif source is not None and source.type in ("git", "directory", "url"):
-            files = ()
-        else:
-            key = (
-                name
-                if name in legacy_files
-                else next((k for k in legacy_files if canonicalize_name(k) == canonicalize_name(name)), None)
-            )
-            files = self.files(legacy_files[key], f"metadata.files.{key}") if key is not None else ()
-            files = _of_version(files, version)
-            if source is not None and source.type == "file":
-                files = tuple(f for f in files if f.filename == Path(source.url).name)
-        deps: dict[str, tuple[LockedDependency, ...]] = {}
-        for dep_name, value in self.get(d, "dependencies", path, Mapping, {}).items():
-            dp = f"{path}.dependencies.{dep_name}"
-            items = value if isinstance(value, list) else [value]
-            deps.setdefault(canonicalize_name(dep_name), ())
-            deps[canonicalize_name(dep_name)] += tuple(
-                self.dependency(v, f"{dp}[{i}]" if isinstance(value, list) else dp)
-                for i, v in enumerate(items)
-            )
-        extras: dict[str, tuple[str, ...]] = {}
-        for extra, reqs in self.get(d, "extras", path, Mapping, {}).items():
-            extras[canonicalize_name(extra)] = self.strs({"x": reqs}, "x", f"{path}.extras.{extra}")
-        return LockedPackage(
-            name=canonicalize_name(name),
-            version=version,
-            optional=self.get(d, "optional", path, bool, False),
-            python_versions=self.get(d, "python-versions", path, str, "*"),
-            groups=tuple(canonicalize_name(g) for g in self.strs(d, "groups", path)),
-            markers=markers,
-            files=files,
-            dependencies=deps,
-            extras=extras,
-            source=source,
-            develop=self.get(d, "develop", path, bool, False),
-            description=self.get(d, "description", path, str, ""),
-        )
-
-
 def load(path: Path) -> Lock:
     """Read a ``poetry.lock``.  Raises :class:`LockError` naming the bad field."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = tomllib.loads(text)
-    except FileNotFoundError as err:
-        raise LockError("the lock file does not exist", file=path) from err
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-        raise LockError(f"not valid TOML: {err}", file=path) from err
-    r = _Reader(path)
-    meta = r.get(data, "metadata", "", Mapping, None) if "metadata" in data else None
-    if meta is None:
-        raise r.fail("metadata", "the lock file has no [metadata] table")
-    lock_version = r.get(meta, "lock-version", "metadata", str, "")
-    try:
-        parsed = Version(lock_version)
-    except InvalidVersion:
-        parsed = None
-    if parsed is None or not Version("1") <= parsed < Version("3"):
-        raise r.fail(
-            "metadata.lock-version",
-            f"lock-version {lock_version!r} is not supported (slimline reads 1.1, 2.0 and 2.1)",
-        )
-    legacy_files = r.get(meta, "files", "metadata", Mapping, {})
-    items = r.get(data, "package", "", list, [])
-    packages = tuple(r.package(p, f"package[{i}]", legacy_files) for i, p in enumerate(items))
+    text, data = toml.read(path, error=LockError)
+    with toml.raising(LockError, path):
+        return _lock(path, text, data)
+
+
+def _lock(path: Path, text: str, data: Mapping[str, Any]) -> Lock:
+    if "metadata" not in data:
+        raise FieldError("the lock file has no [metadata] table", field="metadata")
+    meta = get_table(data, "metadata")
+    with within("metadata"):
+        lock_version = get(meta, "lock-version", str, default="")
+        try:
+            parsed = Version(lock_version)
+        except InvalidVersion:
+            parsed = None
+        if parsed is None or not Version("1") <= parsed < Version("3"):
+            raise FieldError(
+                f"lock-version {lock_version!r} is not supported (slimline reads 1.1, 2.0 and 2.1)",
+                field="lock-version",
+            )
+        legacy: dict[str, tuple[Artifact, ...]] = {}  # lock 1.1: name -> files of every version
+        for name, items in get_table(meta, "files").items():
+            with within("files"), within(name):
+                legacy[name] = _files(items)
+        content_hash = get(meta, "content-hash", str, default="")
+        python_versions = get(meta, "python-versions", str, default="*")
+    packages = get_list_of(data, "package", partial(_package, legacy=legacy))
     by_name: dict[str, tuple[LockedPackage, ...]] = {}
     for p in packages:
         by_name[p.name] = (*by_name.get(p.name, ()), p)
-    extras: dict[str, tuple[str, ...]] = {
-        canonicalize_name(k): tuple(
-            canonicalize_name(_req_name(n)) for n in r.strs(data["extras"], k, "extras")
-        )
-        for k in r.get(data, "extras", "", Mapping, {})
-    }
-    first = text.split("\n", 1)[0]
+    table = get_table(data, "extras")
+    with within("extras"):
+        extras: dict[str, tuple[str, ...]] = {
+            canonicalize_name(k): tuple(canonicalize_name(_req_name(n)) for n in get_list(table, k, str))
+            for k in table
+        }
+    first = text.partition("\n")[0].partition("\r")[0]
     m = re.search(r"Poetry ([^ ]+)", first) if first.startswith("#") else None
     return Lock(
         path=path,
         lock_version=lock_version,
-        content_hash=r.get(meta, "content-hash", "metadata", str, ""),
-        python_versions=r.get(meta, "python-versions", "metadata", str, "*"),
+        content_hash=content_hash,
+        python_versions=python_versions,
         packages=packages,
         extras=extras,
         poetry_version=m.group(1) if m else "",
         _by_name=by_name,
+    )
+
+
+def _package(value: Any, *, legacy: Mapping[str, tuple[Artifact, ...]]) -> LockedPackage:
+    d = check_table(value)
+    name = get(d, "name", str, required=True)
+    version = get(d, "version", str, required=True)
+    raw_markers = d.get("markers", "")
+    with within("markers"):
+        markers: str | Mapping[str, str] = (
+            {canonicalize_name(g): get(raw_markers, g, str, default="") for g in raw_markers}
+            if isinstance(raw_markers, Mapping)
+            else check(raw_markers, str, want="a string or a table")
+        )
+    source = None
+    if "source" in d:
+        with within("source"):
+            source = _source(d["source"])
+    if "files" in d:
+        with within("files"):
+            files = _files(d["files"])
+    elif source is not None and source.type in ("git", "directory", "url"):
+        files = ()
+    else:
+        key = (
+            name
+            if name in legacy
+            else next((k for k in legacy if canonicalize_name(k) == canonicalize_name(name)), None)
+        )
+        files = _of_version(legacy[key], version) if key is not None else ()
+        if source is not None and source.type == "file":
+            files = tuple(f for f in files if f.filename == Path(source.url).name)
+    deps: dict[str, tuple[LockedDependency, ...]] = {}
+    for dep_name, spec in get_table(d, "dependencies").items():
+        with within("dependencies"), within(dep_name):
+            got = each(spec, _dependency) if isinstance(spec, list) else (_dependency(spec),)
+        deps[canonicalize_name(dep_name)] = (*deps.get(canonicalize_name(dep_name), ()), *got)
+    table = get_table(d, "extras")
+    with within("extras"):
+        extras: dict[str, tuple[str, ...]] = {
+            canonicalize_name(extra): get_list(table, extra, str) for extra in table
+        }
+    return LockedPackage(
+        name=canonicalize_name(name),
+        version=version,
+        optional=get(d, "optional", bool, default=False),
+        python_versions=get(d, "python-versions", str, default="*"),
+        groups=tuple(canonicalize_name(g) for g in get_list(d, "groups", str)),
+        markers=markers,
+        files=files,
+        dependencies=deps,
+        extras=extras,
+        source=source,
+        develop=get(d, "develop", bool, default=False),
+        description=get(d, "description", str, default=""),
+    )
+
+
+def _source(value: Any) -> LockSource:
+    s = check_table(value)
+    return LockSource(
+        type=get(s, "type", str, required=True),
+        url=get(s, "url", str, default=""),
+        reference=get(s, "reference", str, default=""),
+        resolved_reference=get(s, "resolved_reference", str, default=""),
+        subdirectory=get(s, "subdirectory", str, default=""),
+    )
+
+
+def _files(items: Any) -> tuple[Artifact, ...]:
+    """An array of ``{file, hash}`` tables; files that can never be installed (.egg, .exe) are dropped."""
+    got = each(check(items, list, want="an array of {file, hash} tables"), _file)
+    return tuple(f for f in got if f is not None)
+
+
+def _file(value: Any) -> Artifact | None:
+    f = check_table(value)
+    name = get(f, "file", str, required=True)
+    digest = get(f, "hash", str, required=True)
+    algo, _, hexdigest = digest.partition(":")
+    if algo != "sha256" or not re.fullmatch(r"[0-9a-fA-F]{64}", hexdigest):
+        raise FieldError(f"expected 'sha256:<64 hex digits>', got {digest[:80]!r}", field="hash")
+    kind = artifact_kind(name)
+    return None if kind is None else Artifact(filename=name, sha256=hexdigest.lower(), kind=kind)
+
+
+def _dependency(value: Any) -> LockedDependency:
+    if isinstance(value, str):
+        return LockedDependency(version=value)
+    if not isinstance(value, Mapping):
+        raise FieldError("expected a version string or an inline table")
+    s = {
+        k: get(value, k, str, default="")
+        for k in ("version", "markers", "path", "url", "git", "branch", "tag", "rev", "subdirectory")
+    }
+    return LockedDependency(
+        extras=tuple(canonicalize_name(e) for e in get_list(value, "extras", str)),
+        optional=get(value, "optional", bool, default=False),
+        develop=get(value, "develop", bool, default=False),
+        **s,
     )
 
 

@@ -4,55 +4,59 @@ Both layouts Poetry accepts are understood: PEP 621 ``[project]`` (with ``[tool.
 enrichments and PEP 735 ``[dependency-groups]``) and the classic ``[tool.poetry]`` tables,
 including ``package-mode = false``.  Poetry's version constraints (``^1.2``, ``~1.2``, ``1.*``,
 ``a || b``) are converted to PEP 440 specifiers and PEP 508 markers while reading (see
-:mod:`slimline.project.constraints`), so nothing downstream needs Poetry's syntax.
+:mod:`slimline.project.constraints`), so nothing downstream needs Poetry's syntax; the
+dependency tables are read by :mod:`slimline.project.groups`.
 :meth:`Project.content_hash` is byte-for-byte Poetry 2.x's ``Locker._get_content_hash``.
+:func:`head` reads only what a build needs first (name, version, ``[tool.slimline]``), with the
+same checks and errors as :func:`load`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Self
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from slimline.errors import SlimlineError
-from slimline.project.constraints import and_markers, poetry_constraint, python_marker
+from slimline.project import groups as groups_mod
+from slimline.project import toml
+from slimline.project.constraints import poetry_constraint, python_marker
+from slimline.project.groups import MAIN, Dependency, Group
+from slimline.project.toml import FieldError, check_table, get, get_list, get_list_of, get_table, within
 
 __all__ = [
     "MAIN",
     "Dependency",
     "Group",
+    "Head",
     "PoetrySource",
     "Project",
     "ProjectError",
+    "head",
     "load",
     "poetry_constraint",
     "python_marker",
 ]
 
-MAIN = "main"
-DepKind = Literal["index", "path", "url", "git"]
 
-
-class ProjectError(SlimlineError):
+class ProjectError(toml.TomlError):
     """``pyproject.toml`` is missing, not TOML, or has a field of the wrong shape."""
 
-    def __init__(self, problem: str, *, file: Path, field: str = "", hint: str = "") -> None:
-        where = f"{file}" + (f" [{field}]" if field else "")
-        super().__init__(
-            problem, doing=f"reading {where}", hint=hint or "fix pyproject.toml (see `poetry check`)"
+    fix = "fix pyproject.toml (see `poetry check`)"
+
+    @classmethod
+    def missing(cls, file: Path) -> Self:
+        return cls(
+            f"no pyproject.toml here: {file} does not exist",
+            file=file,
+            doing="reading the project",
+            hint="run slimline in a Poetry project directory or pass its path",
         )
-        self.file = file
-        self.field = field
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,32 +66,6 @@ class PoetrySource:
     name: str
     url: str
     priority: str
-
-
-@dataclass(frozen=True, slots=True)
-class Dependency:
-    """A dependency the project itself declares.
-
-    ``specifier``: PEP 440 text ("" = any).  ``marker``: PEP 508 marker text ("" = always);
-    Poetry's ``python``/``platform`` keys are folded into it.  ``in_extras``: for optional
-    dependencies, the root extras that request it.
-    """
-
-    name: str
-    extras: tuple[str, ...] = ()
-    specifier: str = ""
-    marker: str = ""
-    optional: bool = False
-    in_extras: tuple[str, ...] = ()
-    kind: DepKind = "index"
-
-
-@dataclass(frozen=True, slots=True)
-class Group:
-    name: str  # canonical; "main" holds the project's own (and optional) dependencies
-    optional: bool
-    dependencies: tuple[Dependency, ...]
-    includes: tuple[str, ...] = ()  # canonical names of included groups
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,361 +132,186 @@ class Project:
 # --- reading ------------------------------------------------------------------------------------
 
 
-class _Reader:
-    def __init__(self, file: Path) -> None:
-        self.file = file
+@dataclass(frozen=True, slots=True)
+class Head:
+    """What a build needs of pyproject.toml before the rest of it (:func:`head`)."""
 
-    def fail(self, field: str, problem: str) -> ProjectError:
-        return ProjectError(problem, file=self.file, field=field)
+    root: Path
+    name: str  # project.name, else tool.poetry.name, as written; "" when neither is given
+    version: str  # project.version, else tool.poetry.version; "" when neither is given
+    package_mode: bool  # tool.poetry.package-mode
+    slimline: Mapping[str, Any]  # the raw [tool.slimline] table (checked by settings.load)
+    data: Mapping[str, Any] = field(repr=False, compare=False)  # the whole parsed pyproject.toml
 
-    def table(self, d: Mapping[str, Any], key: str, path: str) -> Mapping[str, Any]:
-        value = d.get(key, {})
-        if not isinstance(value, Mapping):
-            raise self.fail(path, f"expected a table, got {type(value).__name__}")
-        return value
+    @property
+    def file(self) -> Path:
+        return self.root / "pyproject.toml"
 
-    def str_(self, d: Mapping[str, Any], key: str, path: str, default: str = "") -> str:
-        value = d.get(key, default)
-        if not isinstance(value, str):
-            raise self.fail(path, f"expected a string, got {type(value).__name__}")
-        return value
 
-    def strs(self, value: Any, path: str) -> tuple[str, ...]:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.fail(path, "expected a list of strings")
-        return tuple(value)
+def head(root: Path) -> Head:
+    """The name, version and ``[tool.slimline]`` of ``root/pyproject.toml``, the rest unread.
 
-    def pep508(self, text: Any, path: str, **extra: Any) -> Dependency:
-        if not isinstance(text, str):
-            raise self.fail(path, "expected a PEP 508 requirement string")
-        try:
-            req = Requirement(text)
-        except InvalidRequirement as err:
-            raise self.fail(path, f"not a PEP 508 requirement: {err}") from err
-        kind: DepKind = "index"
-        if req.url:
-            kind = "git" if req.url.startswith("git+") else "path" if req.url.startswith("file:") else "url"
-        return Dependency(
-            name=canonicalize_name(req.name),
-            extras=tuple(sorted(canonicalize_name(e) for e in req.extras)),
-            specifier=str(req.specifier),
-            marker=str(req.marker) if req.marker else "",
-            kind=kind,
-            **extra,
-        )
-
-    def poetry_deps(self, table: Mapping[str, Any], path: str) -> list[Dependency]:
-        out = []
-        for name, value in table.items():
-            if name.lower() == "python":
-                continue
-            items = value if isinstance(value, list) else [value]
-            for i, item in enumerate(items):
-                p = f"{path}.{name}" + (f"[{i}]" if isinstance(value, list) else "")
-                out.append(self.poetry_dep(name, item, p))
-        return out
-
-    def poetry_dep(self, name: str, value: Any, path: str) -> Dependency:
-        if isinstance(value, str):
-            value = {"version": value}
-        if not isinstance(value, Mapping):
-            raise self.fail(path, "expected a version string or an inline table")
-        try:
-            spec = poetry_constraint(str(value.get("version", "*")))
-            py = poetry_constraint(str(value["python"])) if "python" in value else (SpecifierSet(),)
-        except (ValueError, InvalidVersion) as err:
-            raise self.fail(path, str(err)) from err
-        platform = str(value.get("platform", ""))
-        plat = " or ".join(
-            f'sys_platform == "{p.strip()}"' for p in re.split(r"\s*\|\|?\s*", platform) if p.strip()
-        )
-        kind: DepKind = (
-            "git" if "git" in value else "path" if "path" in value else "url" if "url" in value else "index"
-        )
-        extras = value.get("extras", [])
-        return Dependency(
-            name=canonicalize_name(name),
-            extras=tuple(sorted(canonicalize_name(e) for e in self.strs(extras, f"{path}.extras"))),
-            specifier=str(spec[-1]) if len(spec) == 1 else "",
-            marker=and_markers(
-                self.str_(value, "markers", f"{path}.markers"),
-                python_marker(py),
-                f"({plat})" if " or " in plat else plat,
-            ),
-            optional=bool(value.get("optional", False)),
-            kind=kind,
-        )
+    Raises :class:`ProjectError` as :func:`load` does (which reads these the same way); unlike
+    :func:`load` it accepts a project without a name (``name`` is then "").
+    """
+    file = root / "pyproject.toml"
+    data = toml.load(file, error=ProjectError)
+    with toml.raising(ProjectError, file):
+        project = get_table(data, "project")
+        tool = get_table(data, "tool")
+        with within("tool"):
+            poetry = get_table(tool, "poetry")
+            slimline = get_table(tool, "slimline")
+        with within("tool.poetry"):
+            package_mode = get(poetry, "package-mode", bool, default=True)
+        name = _either(project, poetry, "name")
+        version = _either(project, poetry, "version")
+    return Head(root, name, version, package_mode, slimline, data)
 
 
 def load(root: Path) -> Project:
     """Read ``root/pyproject.toml``.  Raises :class:`ProjectError` naming the bad field."""
-    file = root / "pyproject.toml"
-    try:
-        with file.open("rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError as err:
-        raise ProjectError(
-            "no pyproject.toml here", file=file, hint="run slimline in a Poetry project"
-        ) from err
-    except tomllib.TOMLDecodeError as err:
-        raise ProjectError(f"not valid TOML: {err}", file=file) from err
-    r = _Reader(file)
-    project = r.table(data, "project", "project")
-    tool = r.table(data, "tool", "tool")
-    poetry = r.table(tool, "poetry", "tool.poetry")
-    package_mode = poetry.get("package-mode", True)
-    if not isinstance(package_mode, bool):
-        raise r.fail("tool.poetry.package-mode", "expected true or false")
-    name = r.str_(project, "name", "project.name", r.str_(poetry, "name", "tool.poetry.name"))
+    h = head(root)
+    with toml.raising(ProjectError, h.file):
+        return _project(h)
+
+
+def _project(h: Head) -> Project:
+    project = get_table(h.data, "project")
+    with within("tool"):
+        poetry = get_table(get_table(h.data, "tool"), "poetry")
+    name = h.name
     if not name:
-        if package_mode:
-            raise r.fail(
-                "project.name",
-                "the project has no name",
-            )
-        name = root.resolve().name
-    version = r.str_(project, "version", "project.version", r.str_(poetry, "version", "tool.poetry.version"))
-
-    py_text = project.get("requires-python")
-    python: tuple[SpecifierSet, ...]
-    try:
-        if py_text is not None:
-            python = (SpecifierSet(r.str_(project, "requires-python", "project.requires-python")),)
-        else:
-            poetry_deps_tab = r.table(poetry, "dependencies", "tool.poetry.dependencies")
-            py_text = poetry_deps_tab.get("python", "*")
-            python = poetry_constraint(py_text if isinstance(py_text, str) else "*")
-    except (ValueError, InvalidSpecifier, InvalidVersion) as err:
-        raise r.fail(
-            "project.requires-python" if "requires-python" in project else "tool.poetry.dependencies.python",
-            str(err),
-        ) from err
-
-    groups, extras = _groups(r, project, poetry, r.table(data, "dependency-groups", "dependency-groups"))
+        if h.package_mode:
+            raise FieldError("the project has no name", field="project.name")
+        name = h.root.resolve().name
+    python = _python(project, poetry)
+    groups, extras = groups_mod.read(project, poetry, get_table(h.data, "dependency-groups"))
     return Project(
-        root=root,
+        root=h.root,
         name=name,
-        version=version,
-        package_mode=package_mode,
+        version=h.version,
+        package_mode=h.package_mode,
         requires_python=python[-1],
         python_alternatives=python,
-        description=r.str_(
-            project,
-            "description",
-            "project.description",
-            r.str_(poetry, "description", "tool.poetry.description"),
-        ),
-        authors=_authors(r, project, poetry),
-        license=_license(r, project, poetry),
-        urls=_urls(r, project, poetry),
-        scripts=_scripts(r, project, poetry),
-        sources=_sources(r, poetry),
+        description=_either(project, poetry, "description"),
+        authors=_authors(project, poetry),
+        license=_license(project, poetry),
+        urls=_urls(project, poetry),
+        scripts=_scripts(project, poetry),
+        sources=_sources(poetry),
         groups=groups,
         extras=extras,
-        slimline=r.table(tool, "slimline", "tool.slimline"),
-        data=data,
+        slimline=h.slimline,
+        data=h.data,
     )
 
 
-def _groups(
-    r: _Reader, project: Mapping[str, Any], poetry: Mapping[str, Any], dep_groups: Mapping[str, Any]
-) -> tuple[dict[str, Group], dict[str, tuple[str, ...]]]:
-    main: list[Dependency] = []
-    extras: dict[str, tuple[str, ...]] = {}
-    pep621 = project.get("dependencies") is not None or bool(project.get("optional-dependencies"))
-    poetry_main = r.poetry_deps(
-        r.table(poetry, "dependencies", "tool.poetry.dependencies"), "tool.poetry.dependencies"
-    )
-    if pep621:
-        deps = project.get("dependencies") or []
-        if not isinstance(deps, list):
-            raise r.fail("project.dependencies", "expected a list of requirement strings")
-        main = [r.pep508(d, f"project.dependencies[{i}]") for i, d in enumerate(deps)]
-        for extra, reqs in r.table(project, "optional-dependencies", "project.optional-dependencies").items():
-            if not isinstance(reqs, list):
-                raise r.fail(
-                    f"project.optional-dependencies.{extra}", "expected a list of requirement strings"
-                )
-            extra_c = canonicalize_name(extra)
-            got = [
-                r.pep508(
-                    d, f"project.optional-dependencies.{extra}[{i}]", optional=True, in_extras=(extra_c,)
-                )
-                for i, d in enumerate(reqs)
-            ]
-            extras[extra_c] = tuple(d.name for d in got)
-            main.extend(got)
-        # [tool.poetry.dependencies] only enriches: its markers narrow same-named entries.
-        enrich = {d.name: d for d in poetry_main}
-        main = [_enriched(d, enrich.get(d.name)) for d in main]
-    else:
-        table = r.table(poetry, "extras", "tool.poetry.extras")
-        members: dict[str, list[str]] = {}
-        for extra, names in table.items():
-            extra_c = canonicalize_name(extra)
-            extras[extra_c] = tuple(
-                canonicalize_name(n) for n in r.strs(names, f"tool.poetry.extras.{extra}")
-            )
-            for n in extras[extra_c]:
-                members.setdefault(n, []).append(extra_c)
-        main = [
-            Dependency(
-                d.name,
-                d.extras,
-                d.specifier,
-                d.marker,
-                d.optional,
-                tuple(members.get(d.name, ())) if d.optional else (),
-                d.kind,
-            )
-            for d in poetry_main
-        ]
-
-    groups: dict[str, Group] = {MAIN: Group(MAIN, False, tuple(main))}
-    tool_groups = r.table(poetry, "group", "tool.poetry.group")
-    tool_norm = {canonicalize_name(k): v for k, v in tool_groups.items()}
-    for gname, items in dep_groups.items():
-        path = f"dependency-groups.{gname}"
-        if not isinstance(items, list):
-            raise r.fail(path, "expected a list")
-        deps, includes = [], []
-        for i, item in enumerate(items):
-            if isinstance(item, Mapping) and "include-group" in item:
-                includes.append(
-                    canonicalize_name(r.str_(item, "include-group", f"{path}[{i}].include-group"))
-                )
-            else:
-                deps.append(r.pep508(item, f"{path}[{i}]"))
-        cfg = tool_norm.get(canonicalize_name(gname), {})
-        groups[canonicalize_name(gname)] = Group(
-            canonicalize_name(gname), bool(cfg.get("optional", False)), tuple(deps), tuple(includes)
-        )
-    for gname, cfg in tool_groups.items():
-        path = f"tool.poetry.group.{gname}"
-        if not isinstance(cfg, Mapping):
-            raise r.fail(path, "expected a table")
-        key = canonicalize_name(gname)
-        deps = r.poetry_deps(r.table(cfg, "dependencies", f"{path}.dependencies"), f"{path}.dependencies")
-        includes = [
-            canonicalize_name(n) for n in r.strs(cfg.get("include-groups", []), f"{path}.include-groups")
-        ]
-        old = groups.get(key)
-        if old is not None and key != MAIN:
-            # Poetry: a [dependency-groups] group with entries ignores same-group [tool.poetry] deps.
-            groups[key] = Group(
-                key, old.optional, old.dependencies or tuple(deps), (*old.includes, *includes)
-            )
-        else:
-            groups[key] = Group(key, bool(cfg.get("optional", False)), tuple(deps), tuple(includes))
-    if "dev-dependencies" in poetry:
-        deps = r.poetry_deps(
-            r.table(poetry, "dev-dependencies", "tool.poetry.dev-dependencies"),
-            "tool.poetry.dev-dependencies",
-        )
-        old = groups.get("dev")
-        groups["dev"] = Group(
-            "dev",
-            old.optional if old else False,
-            (*(old.dependencies if old else ()), *deps),
-            old.includes if old else (),
-        )
-    for g in groups.values():
-        for inc in g.includes:
-            if inc not in groups:
-                where = next(
-                    (f"dependency-groups.{k}" for k in dep_groups if canonicalize_name(k) == g.name),
-                    f"tool.poetry.group.{g.name}",
-                )
-                raise r.fail(where, f"group {g.name!r} includes unknown group {inc!r}")
-    return groups, extras
+def _either(project: Mapping[str, Any], poetry: Mapping[str, Any], key: str) -> str:
+    """The string ``project.<key>``, else ``tool.poetry.<key>``, else ""."""
+    with within("tool.poetry"):
+        fallback = get(poetry, key, str, default="")
+    with within("project"):
+        return get(project, key, str, default=fallback)
 
 
-def _enriched(dep: Dependency, poetry: Dependency | None) -> Dependency:
-    if poetry is None or not poetry.marker:
-        return dep
-    return Dependency(
-        dep.name,
-        dep.extras,
-        dep.specifier,
-        and_markers(dep.marker, poetry.marker),
-        dep.optional,
-        dep.in_extras,
-        dep.kind,
-    )
+def _python(project: Mapping[str, Any], poetry: Mapping[str, Any]) -> tuple[SpecifierSet, ...]:
+    """``project.requires-python``, else ``tool.poetry.dependencies.python`` (any alternative)."""
+    if "requires-python" in project:
+        with within("project.requires-python"):
+            text = get(project, "requires-python", str, required=True)
+            try:
+                return (SpecifierSet(text),)
+            except InvalidSpecifier as err:
+                raise FieldError(str(err)) from err
+    with within("tool.poetry"):
+        py_text = get_table(poetry, "dependencies").get("python", "*")
+    try:
+        return poetry_constraint(py_text if isinstance(py_text, str) else "*")
+    except (ValueError, InvalidVersion) as err:
+        raise FieldError(str(err), field="tool.poetry.dependencies.python") from err
 
 
-def _authors(r: _Reader, project: Mapping[str, Any], poetry: Mapping[str, Any]) -> tuple[str, ...]:
+def _authors(project: Mapping[str, Any], poetry: Mapping[str, Any]) -> tuple[str, ...]:
     if "authors" in project:
-        out = []
-        items = project["authors"]
-        if not isinstance(items, list):
-            raise r.fail("project.authors", "expected a list of tables")
-        for i, a in enumerate(items):
-            if not isinstance(a, Mapping):
-                raise r.fail(f"project.authors[{i}]", "expected a table with name and/or email")
-            n, e = (
-                r.str_(a, "name", f"project.authors[{i}].name"),
-                r.str_(a, "email", f"project.authors[{i}].email"),
-            )
-            out.append(f"{n} <{e}>" if n and e else n or e)
-        return tuple(out)
-    return r.strs(poetry.get("authors", []), "tool.poetry.authors")
+        with within("project"):
+            return get_list_of(project, "authors", _author)
+    with within("tool.poetry"):
+        return get_list(poetry, "authors", str)
 
 
-def _license(r: _Reader, project: Mapping[str, Any], poetry: Mapping[str, Any]) -> str:
+def _author(value: Any) -> str:
+    """``{name = ..., email = ...}`` as ``name <email>``."""
+    a = check_table(value)
+    n, e = get(a, "name", str, default=""), get(a, "email", str, default="")
+    return f"{n} <{e}>" if n and e else n or e
+
+
+def _license(project: Mapping[str, Any], poetry: Mapping[str, Any]) -> str:
     lic = project.get("license")
     if isinstance(lic, Mapping):
-        return r.str_(lic, "text", "project.license.text") or r.str_(lic, "file", "project.license.file")
+        with within("project.license"):
+            return get(lic, "text", str, default="") or get(lic, "file", str, default="")
     if lic is not None:
-        return r.str_(project, "license", "project.license")
-    return r.str_(poetry, "license", "tool.poetry.license")
+        with within("project"):
+            return get(project, "license", str, default="")
+    with within("tool.poetry"):
+        return get(poetry, "license", str, default="")
 
 
-def _urls(r: _Reader, project: Mapping[str, Any], poetry: Mapping[str, Any]) -> dict[str, str]:
+_URL_NAMES = ("homepage", "repository", "documentation")  # kept lower-case whatever their spelling
+
+
+def _urls(project: Mapping[str, Any], poetry: Mapping[str, Any]) -> dict[str, str]:
     out = {}
-    for key in ("homepage", "repository", "documentation"):
-        if key in poetry:
-            out[key] = r.str_(poetry, key, f"tool.poetry.{key}")
-    for path, table in (
-        ("tool.poetry.urls", r.table(poetry, "urls", "tool.poetry.urls")),
-        ("project.urls", r.table(project, "urls", "project.urls")),
-    ):
-        for k in table:
-            out[k.lower() if k.lower() in ("homepage", "repository", "documentation") else k] = r.str_(
-                table, k, f"{path}.{k}"
-            )
+    with within("tool.poetry"):
+        for key in _URL_NAMES:
+            if key in poetry:
+                out[key] = get(poetry, key, str, default="")
+        poetry_urls = get_table(poetry, "urls")
+    with within("project"):
+        project_urls = get_table(project, "urls")
+    for where, table in (("tool.poetry.urls", poetry_urls), ("project.urls", project_urls)):
+        with within(where):
+            for k in table:
+                out[k.lower() if k.lower() in _URL_NAMES else k] = get(table, k, str, default="")
     return out
 
 
-def _scripts(r: _Reader, project: Mapping[str, Any], poetry: Mapping[str, Any]) -> dict[str, str]:
+def _scripts(project: Mapping[str, Any], poetry: Mapping[str, Any]) -> dict[str, str]:
     out = {}
-    for name, value in r.table(poetry, "scripts", "tool.poetry.scripts").items():
-        path = f"tool.poetry.scripts.{name}"
-        if isinstance(value, str):
-            out[name] = value
-        elif isinstance(value, Mapping):
-            if value.get("type", "console") == "console" and ("reference" in value or "callable" in value):
-                out[name] = r.str_(value, "reference" if "reference" in value else "callable", path)
-        else:
-            raise r.fail(path, "expected 'module:attr' or a table")
-    for name in r.table(project, "scripts", "project.scripts"):
-        out[name] = r.str_(project["scripts"], name, f"project.scripts.{name}")
+    with within("tool.poetry"):
+        table = get_table(poetry, "scripts")
+    for name, value in table.items():
+        with within("tool.poetry.scripts"), within(name):
+            if isinstance(value, str):
+                out[name] = value
+            elif isinstance(value, Mapping):
+                if value.get("type", "console") == "console" and (
+                    "reference" in value or "callable" in value
+                ):
+                    out[name] = get(
+                        value, "reference" if "reference" in value else "callable", str, default=""
+                    )
+            else:
+                raise FieldError("expected 'module:attr' or a table")
+    with within("project"):
+        table = get_table(project, "scripts")
+    with within("project.scripts"):
+        for name in table:
+            out[name] = get(table, name, str, default="")
     return out
 
 
-def _sources(r: _Reader, poetry: Mapping[str, Any]) -> tuple[PoetrySource, ...]:
-    items = poetry.get("source", [])
-    if not isinstance(items, list):
-        raise r.fail("tool.poetry.source", "expected an array of tables ([[tool.poetry.source]])")
-    out = []
-    for i, s in enumerate(items):
-        path = f"tool.poetry.source[{i}]"
-        if not isinstance(s, Mapping):
-            raise r.fail(path, "expected a table")
-        prio = r.str_(s, "priority", f"{path}.priority", "")
-        if not prio:
-            prio = "default" if s.get("default") else "secondary" if s.get("secondary") else "primary"
-        out.append(
-            PoetrySource(r.str_(s, "name", f"{path}.name"), r.str_(s, "url", f"{path}.url"), prio.lower())
-        )
-    return tuple(out)
+def _sources(poetry: Mapping[str, Any]) -> tuple[PoetrySource, ...]:
+    """``[[tool.poetry.source]]``; ``priority`` defaults from the old ``default``/``secondary`` flags."""
+    with within("tool.poetry"):
+        return get_list_of(poetry, "source", _source)
+
+
+def _source(value: Any) -> PoetrySource:
+    s = check_table(value)
+    prio = get(s, "priority", str, default="")
+    if not prio:
+        prio = "default" if s.get("default") else "secondary" if s.get("secondary") else "primary"
+    return PoetrySource(get(s, "name", str, default=""), get(s, "url", str, default=""), prio.lower())

@@ -17,9 +17,9 @@ from typing import Any, Literal, cast
 
 from packaging.utils import canonicalize_name
 
-from slimline.base.debian.ref import BaseSettings as DebianSettings
 from slimline.errors import SlimlineError
 from slimline.oci.image import Platform
+from slimline.project.toml import FieldError, check, check_list, check_table, within
 from slimline.target import machine_of
 
 __all__ = ["DebianSettings", "Settings", "SettingsError", "load"]
@@ -33,6 +33,26 @@ class SettingsError(SlimlineError):
     def __init__(self, problem: str, *, key: str, hint: str = "") -> None:
         super().__init__(problem, doing=f"reading {key}", hint=hint)
         self.key = key
+
+
+@dataclass(frozen=True, slots=True)
+class DebianSettings:
+    """``[tool.slimline.debian]``.
+
+    ``strip_stdlib`` (default True) leaves out the standard-library parts a server never
+    imports (ensurepip, idlelib, tkinter, turtledemo, lib2to3, test suites; see
+    :mod:`slimline.base.debian.policy`).  ``keep_gconv`` keeps glibc's iconv modules (8 MB; off by default).
+    ``check_valid_until`` refuses an expired Release (turn off only for snapshot mirrors).
+    """
+
+    mirror: str | None = None  # None = from SLIMLINE_DEBIAN_MIRROR, else the host's apt sources
+    security_mirror: str | None = None  # None = from env / host apt sources; "" = do not use
+    packages: tuple[str, ...] = ()  # extra packages
+    exclude: tuple[str, ...] = ()  # extra excludes
+    strip_stdlib: bool = True
+    keyring: Path | None = None  # None = the shipped Debian archive keys
+    keep_gconv: bool = False
+    check_valid_until: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,110 +82,100 @@ class Settings:
     debian: DebianSettings = field(default_factory=DebianSettings)  # [tool.slimline.debian]
 
 
-# --- value checkers: (value, key) -> typed value ------------------------------------------------
+# --- value checkers: value -> typed value, or FieldError (keyed by _apply) ---------------------
 
-Check = Callable[[Any, str], Any]
-
-
-def _bad(key: str, want: str, value: Any) -> SettingsError:
-    return SettingsError(f"expected {want}, got {value!r}", key=key)
+Check = Callable[[Any], Any]
 
 
-def _str(value: Any, key: str) -> str:
-    if not isinstance(value, str):
-        raise _bad(key, "a string", value)
-    return value
+def _bad(want: str, value: Any) -> FieldError:
+    return FieldError(f"expected {want}, got {value!r}")
 
 
-def _opt_str(value: Any, key: str) -> str | None:
-    return None if value is None else _str(value, key)
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else check(value, str)
 
 
-def _opt_path(value: Any, key: str) -> Path | None:
-    return None if value is None else Path(_str(value, key))
+def _opt_path(value: Any) -> Path | None:
+    return None if value is None else Path(check(value, str))
 
 
-def _bool(value: Any, key: str) -> bool:
-    if not isinstance(value, bool):
-        raise _bad(key, "true or false", value)
-    return value
+def _bool(value: Any) -> bool:
+    return check(value, bool)
 
 
-def _strs(value: Any, key: str) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise _bad(key, "a list of strings", value)
-    return tuple(value)
+def _strs(value: Any) -> tuple[str, ...]:
+    return check_list(value, str)
 
 
-def _opt_strs(value: Any, key: str) -> tuple[str, ...] | None:
-    return None if value is None else _strs(value, key)
+def _opt_strs(value: Any) -> tuple[str, ...] | None:
+    return None if value is None else _strs(value)
 
 
-def _names(value: Any, key: str) -> tuple[str, ...]:
+def _names(value: Any) -> tuple[str, ...]:
     """Group or extra names: a list (or one string), each may hold several separated by , or spaces."""
-    items = [value] if isinstance(value, str) else _strs(value, key)
+    items = [value] if isinstance(value, str) else _strs(value)
     return tuple(
         dict.fromkeys(canonicalize_name(n) for item in items for n in re.split(r"[,\s]+", item) if n)
     )
 
 
-def _table(value: Any, key: str) -> dict[str, str]:
+def _table(value: Any) -> dict[str, str]:
     if not isinstance(value, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):
-        raise _bad(key, "a table of strings", value)
+        raise _bad("a table of strings", value)
     return dict(value)
 
 
-def _abs_path(value: Any, key: str) -> str:
-    text = _str(value, key)
+def _abs_path(value: Any) -> str:
+    text = check(value, str)
     if not text.startswith("/") or "\0" in text:
-        raise _bad(key, "an absolute path inside the image", value)
+        raise _bad("an absolute path inside the image", value)
     return text.rstrip("/") or "/"
 
 
-def _platforms(value: Any, key: str) -> tuple[str, ...]:
-    raw = [value] if isinstance(value, str) else _strs(value, key)
+def _platforms(value: Any) -> tuple[str, ...]:
+    raw = [value] if isinstance(value, str) else _strs(value)
     items = [t for item in raw for t in re.split(r"[,\s]+", item) if t]  # "linux/amd64,linux/arm64"
     if not items:
-        raise _bad(key, "at least one platform", value)
+        raise _bad("at least one platform", value)
     out = []
     for text in items:
         try:
             p = Platform.parse(text)
             machine_of(p)
         except ValueError as err:
-            raise SettingsError(str(err), key=key, hint="use e.g. linux/amd64 or linux/arm64") from err
+            raise FieldError(str(err), hint="use e.g. linux/amd64 or linux/arm64") from err
         if p.os != "linux":
-            raise _bad(key, "a linux platform", text)
+            raise _bad("a linux platform", text)
         out.append(str(p))
     return tuple(dict.fromkeys(out))
 
 
-def _ports(value: Any, key: str) -> tuple[str, ...]:
+def _ports(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list | tuple):
-        raise _bad(key, 'a list of ports (8000 or "8000/tcp")', value)
+        raise _bad('a list of ports (8000 or "8000/tcp")', value)
     out = []
     for p in value:
         text = str(p) if isinstance(p, int) and not isinstance(p, bool) else p
         m = re.fullmatch(r"(\d{1,5})(?:/(tcp|udp|sctp))?", text) if isinstance(text, str) else None
         if not m or not 0 < int(m.group(1)) < 65536:
-            raise _bad(key, 'a port number or "PORT/tcp|udp|sctp"', p)
+            raise _bad('a port number or "PORT/tcp|udp|sctp"', p)
         out.append(f"{int(m.group(1))}/{m.group(2) or 'tcp'}")
     return tuple(dict.fromkeys(out))
 
 
-def _compression(value: Any, key: str) -> str:
+def _compression(value: Any) -> str:
     if value not in ("gzip", "zstd", "none"):
-        raise _bad(key, '"gzip" or "zstd"', value)
+        raise _bad('"gzip" or "zstd"', value)
     return cast(str, value)
 
 
-def _level(value: Any, key: str) -> int | None:
+def _level(value: Any) -> int | None:
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 22:
-        raise _bad(key, "an integer level (gzip 1-9, zstd 1-22)", value)
+        raise _bad("an integer level (gzip 1-9, zstd 1-22)", value)
     return value
 
 
@@ -225,32 +235,40 @@ def _apply(
         key = raw.replace("_", "-")
         if key not in known:
             raise _unknown(raw, known, where(raw))
-        attr, check = known[key]
-        values[attr] = check(value, where(raw))
+        attr, convert = known[key]
+        with within(where(raw)):
+            values[attr] = convert(value)
 
 
 def load(table: Mapping[str, Any], *, overrides: Mapping[str, object] | None = None) -> Settings:
     """``[tool.slimline]`` (as parsed) with command-line ``overrides`` on top (None values are ignored)."""
+    try:
+        return _load(table, overrides or {})
+    except FieldError as err:
+        raise SettingsError(err.problem, key=err.field, hint=err.hint) from err
+
+
+def _load(table: Mapping[str, Any], overrides: Mapping[str, object]) -> Settings:
     top: dict[str, Any] = {}
     deb: dict[str, Any] = {}
     tab = dict(table)
-    debian_tab = tab.pop("debian", {})
-    if not isinstance(debian_tab, Mapping):
-        raise _bad("tool.slimline.debian", "a table", debian_tab)
+    with within("tool.slimline.debian"):
+        debian_tab = check_table(tab.pop("debian", {}))
     _apply(top, tab, _KEYS, lambda k: f"tool.slimline.{k}")
     _apply(deb, debian_tab, _DEBIAN, lambda k: f"tool.slimline.debian.{k}")
-    for raw, value in (overrides or {}).items():
+    for raw, value in overrides.items():
         if value is None:
             continue
         key = raw.replace("_", "-")
         if key in _ADDED_TO and isinstance(value, Mapping):
             # tables: the command line's entries add to the setting's, and win over the same key
-            attr, check = _KEYS[key]
-            top[attr] = {**top.get(attr, {}), **check(value, f"--{_ADDED_TO[key]}")}
+            attr, convert = _KEYS[key]
+            with within(f"--{_ADDED_TO[key]}"):
+                top[attr] = {**top.get(attr, {}), **convert(value)}
         elif key == "debian":
-            if not isinstance(value, Mapping):
-                raise _bad("--debian", "a table", value)
-            _apply(deb, value, _DEBIAN, lambda k: f"--debian-{k}")
+            with within("--debian"):
+                debian_value = check_table(value)
+            _apply(deb, debian_value, _DEBIAN, lambda k: f"--debian-{k}")
         elif key.startswith("debian."):
             _apply(deb, {key.removeprefix("debian."): value}, _DEBIAN, lambda k: f"--debian-{k}")
         else:

@@ -3,12 +3,12 @@
 :func:`app_tree` copies the project directory into the image's working directory
 (``/app`` by default).  What is copied, in the order the rules are applied:
 
-1. **Always left out** (cannot be re-included): version-control and tool directories
-   anywhere in the tree (``.git``, ``.hg``, ``.svn``, ``.venv``, ``__pycache__``,
-   ``.mypy_cache``, ``.pytest_cache``, ``.ruff_cache``, ``.tox``, ``.nox``, ``.slimline``,
-   ``*.egg-info``), compiled files (``*.pyc``, ``*.pyo``), any directory holding a
-   ``pyvenv.cfg`` (a virtualenv under another name), the build outputs ``dist/`` and
-   ``build/`` at the top, and every path in ``also_exclude`` (the build's own outputs).
+1. **Always left out** (cannot be re-included; :func:`slimline.project.ignore.skip_when_copying`):
+   version-control and tool directories anywhere in the tree (``.git``, ``.hg``, ``.svn``,
+   ``.venv``, ``__pycache__``, ``.mypy_cache``, ``.pytest_cache``, ``.ruff_cache``, ``.tox``,
+   ``.nox``, ``.slimline``, ``*.egg-info``), compiled files (``*.pyc``, ``*.pyo``), any
+   directory holding a ``pyvenv.cfg`` (a virtualenv under another name), the build outputs
+   ``dist/`` and ``build/`` at the top, and every path in ``also_exclude`` (the build's own outputs).
 2. **``.dockerignore``** at the project root, with Docker's semantics: one pattern a
    line, ``#`` comments, Go ``filepath.Match`` globs where ``*``/``?`` do not cross ``/``,
    ``**`` matches any number of directories, a pattern that matches a directory matches
@@ -37,9 +37,9 @@ from pathlib import Path
 
 from slimline.errors import SlimlineError
 from slimline.layers.filetree import FileOnDisk, FileTree, TreeBuilder
+from slimline.project.ignore import is_virtualenv, skip_when_copying
 
 __all__ = [
-    "ALWAYS_EXCLUDED",
     "AppFilesError",
     "EscapingSymlink",
     "Matcher",
@@ -48,23 +48,6 @@ __all__ = [
     "parse_patterns",
 ]
 
-ALWAYS_EXCLUDED = frozenset(
-    {
-        ".git",
-        ".hg",
-        ".svn",
-        ".venv",
-        "__pycache__",
-        ".mypy_cache",
-        ".pytest_cache",
-        ".ruff_cache",
-        ".tox",
-        ".nox",
-        ".slimline",
-    }
-)
-_EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".egg-info")
-_EXCLUDED_AT_TOP = frozenset({"dist", "build"})
 _DOING = "copying the project's files into the image"
 
 
@@ -231,13 +214,9 @@ class Matcher:
 
 
 def _always_excluded(rel: str, name: str, full: Path, *, is_dir: bool, also: frozenset[str]) -> bool:
-    if name in ALWAYS_EXCLUDED or name.endswith(_EXCLUDED_SUFFIXES):
+    if skip_when_copying(name, top="/" not in rel) or rel in also:
         return True
-    if "/" not in rel and name in _EXCLUDED_AT_TOP:
-        return True
-    if rel in also:
-        return True
-    return is_dir and (full / "pyvenv.cfg").is_file()
+    return is_dir and is_virtualenv(full)
 
 
 def _relative_outputs(paths: Sequence[Path], root: Path, real_root: Path) -> frozenset[str]:
@@ -282,53 +261,98 @@ def app_tree(
             f"{root} is not a directory", path=str(root), hint="point slimline at the project"
         )
     real_root = root.resolve()
-    ignore_file = root / ".dockerignore"
-    lines = ignore_file.read_text(encoding="utf-8").splitlines() if ignore_file.is_file() else []
-    ignore = Matcher(parse_patterns(lines) + parse_patterns(exclude, origin="the exclude setting"))
-    wanted = Matcher(parse_patterns(include, origin="the include setting")) if include else None
-    also = _relative_outputs(also_exclude, root, real_root)
-
+    rules = _Rules.read(root, real_root, include=include, exclude=exclude, also_exclude=also_exclude)
     b = TreeBuilder(uid=uid, gid=gid, archive=str(root))
     b.dir(base)
+    copy = _Copy(b, base=base, real_root=real_root, rules=rules)
     for current, dirnames, filenames in os.walk(root, followlinks=False):
         here = Path(current)
         rel_dir = here.relative_to(root).as_posix()
+        dirnames[:] = copy.dirs(here, rel_dir, dirnames)
+        copy.files(here, rel_dir, filenames)
+    return b.freeze()
+
+
+@dataclass(frozen=True, slots=True)
+class _Rules:
+    """Which project paths are copied: rules 2 to 4 of the module (rule 1 is :func:`_always_excluded`)."""
+
+    ignored: Matcher  # the .dockerignore lines, then the exclude setting
+    included: Matcher | None  # the include setting; None: everything not ignored
+    outputs: frozenset[str]  # ``also_exclude`` paths inside the project, relative to it
+
+    @classmethod
+    def read(
+        cls,
+        root: Path,
+        real_root: Path,
+        *,
+        include: Sequence[str],
+        exclude: Sequence[str],
+        also_exclude: Sequence[Path],
+    ) -> _Rules:
+        ignore_file = root / ".dockerignore"
+        lines = ignore_file.read_text(encoding="utf-8").splitlines() if ignore_file.is_file() else []
+        ignored = Matcher(parse_patterns(lines) + parse_patterns(exclude, origin="the exclude setting"))
+        included = Matcher(parse_patterns(include, origin="the include setting")) if include else None
+        return cls(ignored, included, _relative_outputs(also_exclude, root, real_root))
+
+    def wants(self, rel: str) -> bool:
+        """Whether the include setting lets ``rel`` in (everything, when it is not set)."""
+        return self.included is None or self.included.matches(rel)
+
+
+@dataclass(frozen=True, slots=True)
+class _Copy:
+    """Adds what :class:`_Rules` copy into ``builder`` under ``base``, one directory of the walk at a
+    time, in name order."""
+
+    builder: TreeBuilder
+    base: str
+    real_root: Path
+    rules: _Rules
+
+    def dirs(self, here: Path, rel_dir: str, names: Sequence[str]) -> list[str]:
+        """Add the copied subdirectories (and directory symlinks) of ``here``; return the names of
+        those to walk into: an ignored directory too, when a ``!`` pattern may re-include below it."""
         keep: list[str] = []
-        for name in sorted(dirnames):
+        for name in sorted(names):
             full = here / name
             rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-            if _always_excluded(rel, name, full, is_dir=not full.is_symlink(), also=also):
+            if _always_excluded(rel, name, full, is_dir=not full.is_symlink(), also=self.rules.outputs):
                 continue
-            ignored = ignore.matches(rel)
+            ignored = self.rules.ignored.matches(rel)
             if full.is_symlink():
-                if not ignored and (wanted is None or wanted.matches(rel)):
-                    _link(b, base, rel, full, real_root)
+                if not ignored and self.rules.wants(rel):
+                    _link(self.builder, self.base, rel, full, self.real_root)
                 continue
-            if ignored and not ignore.has_negations:
+            if ignored and not self.rules.ignored.has_negations:
                 continue  # nothing below can be re-included
             keep.append(name)
-            if not ignored and (wanted is None or wanted.matches(rel)):
-                b.dir(f"{base}/{rel}")
-        dirnames[:] = keep
-        for name in sorted(filenames):
+            if not ignored and self.rules.wants(rel):
+                self.builder.dir(f"{self.base}/{rel}")
+        return keep
+
+    def files(self, here: Path, rel_dir: str, names: Sequence[str]) -> None:
+        """Add the copied files and symlinks of ``here``; refuse sockets, FIFOs and devices."""
+        for name in sorted(names):
             full = here / name
             rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-            if _always_excluded(rel, name, full, is_dir=False, also=also) or ignore.matches(rel):
+            if _always_excluded(rel, name, full, is_dir=False, also=self.rules.outputs):
                 continue
-            if wanted is not None and not wanted.matches(rel):
+            if self.rules.ignored.matches(rel) or not self.rules.wants(rel):
                 continue
             st = full.lstat()
             if stat.S_ISLNK(st.st_mode):
-                _link(b, base, rel, full, real_root)
+                _link(self.builder, self.base, rel, full, self.real_root)
             elif stat.S_ISREG(st.st_mode):
-                b.file(f"{base}/{rel}", FileOnDisk(full), st.st_size, mode=_mode(st.st_mode))
+                self.builder.file(f"{self.base}/{rel}", FileOnDisk(full), st.st_size, mode=_mode(st.st_mode))
             else:
                 raise AppFilesError(
                     f"{rel} is not a regular file, directory or symlink (a socket, FIFO or device)",
                     path=rel,
                     hint="exclude it (.dockerignore or the exclude setting)",
                 )
-    return b.freeze()
 
 
 def _link(b: TreeBuilder, base: str, rel: str, full: Path, real_root: Path) -> None:

@@ -15,10 +15,10 @@ from __future__ import annotations
 import posixpath
 from dataclasses import replace
 
-from slimline import layers
 from slimline.cache.store import Cache
 from slimline.layers.filetree import Bytes, Entry, FileTree, Kind, TreeBuilder
 from slimline.layers.job import Job
+from slimline.layers.read import final_files
 from slimline.oci.image import Image
 from slimline.target import Target
 from slimline.trees.compiler import BytecodeError, Compiler, choose
@@ -33,7 +33,8 @@ __all__ = [
     "stdlib_tree",
 ]
 
-STDLIB_FORMAT = "2"  # bump when stdlib_tree picks other files (2: modules that are symlinks)
+STDLIB_FORMAT = "3"  # bump when stdlib_tree picks other files (2: modules that are symlinks, 3: whiteouts)
+_MAX_SOURCE = 64 << 20  # a bigger .py file of the base is not compiled
 
 
 def compiler_for(
@@ -80,11 +81,12 @@ def stdlib_tree(image: Image, *, target: Target, compiler: Compiler) -> FileTree
 
     Bases assembled from packages (slimline's Debian base, distroless) ship the standard
     library without bytecode, so every start compiles what it imports.  The sources are read
-    from the base's layers (``usr/lib/pythonX.Y`` or ``usr/local/lib/pythonX.Y``, not
-    site-packages); modules that already have a ``.pyc`` are left alone.  A module that is a
-    symlink (Debian's ``sitecustomize.py`` -> ``/etc/pythonX.Y/``) is compiled from its target,
-    under its own path, as the import system does.  The tree also holds the directories leading
-    to each ``__pycache__`` (root, 0755, as in the base).
+    from the base's final file system (``usr/lib/pythonX.Y`` or ``usr/local/lib/pythonX.Y``, not
+    site-packages; whiteouts applied, so a removed module is not compiled); modules that already
+    have a ``.pyc`` are left alone.  A module that is a symlink (Debian's ``sitecustomize.py``
+    -> ``/etc/pythonX.Y/``) is compiled from its target, under its own path, as the import
+    system does.  The tree also holds the directories leading to each ``__pycache__`` (root,
+    0755, as in the base).
     """
     xy = target.python_xy
     roots = (f"usr/lib/python{xy}/", f"usr/local/lib/python{xy}/")
@@ -92,18 +94,15 @@ def stdlib_tree(image: Image, *, target: Target, compiler: Compiler) -> FileTree
     files: dict[str, bytes] = {}  # every .py file of the base: a module's symlink may point anywhere
     links: dict[str, str] = {}  # every symlink of the base, to its target as a path in the image
     have: set[str] = set()
-    for name, member, tar in layers.walk(image.layers):
-        name = name.rstrip("/")
-        if member.issym():
-            links[name] = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname)).lstrip(
-                "/"
-            )
-        elif member.isfile() and name.endswith(f".{tag}.pyc"):
+    view = final_files(image.layers, wanted=lambda path: path.endswith(".py"), max_size=_MAX_SOURCE)
+    for name, entry in view.items():
+        if entry.kind is Kind.SYMLINK:
+            pointed = posixpath.join(posixpath.dirname(name), entry.target)
+            links[name] = posixpath.normpath(pointed).lstrip("/")
+        elif entry.kind is Kind.FILE and name.endswith(f".{tag}.pyc"):
             have.add(name)
-        elif member.isfile() and name.endswith(".py"):
-            stream = tar.extractfile(member)
-            if stream is not None:
-                files[name] = stream.read()
+        elif entry.kind is Kind.FILE and entry.data is not None:  # a .py file
+            files[name] = entry.data
     wanted = [
         n for n in (*files, *links) if n.startswith(roots) and n.endswith(".py") and "-packages/" not in n
     ]

@@ -11,7 +11,8 @@ from registries).  Concretely:
 * absolute symlink targets are rewritten as relative ones inside ``dest``, so that a program run
   from ``dest`` (the dynamic loader, an interpreter) reads the image's files, not the host's;
 * hard links must name a regular file already in ``dest``; devices and fifos are skipped;
-* whiteouts (``.wh.NAME``, ``.wh..wh..opq``) of later layers remove what lower layers wrote;
+* whiteouts (``.wh.NAME``, ``.wh..wh..opq``) of later layers remove what lower layers wrote,
+  parsed by :mod:`slimline.oci.whiteout` (a malformed one, ``.wh..`` or ``.wh...``, removes nothing);
 * modes keep their permission bits minus setuid/setgid/sticky, plus owner rw(x); owners are not set.
 
 Relative symlinks are written as they are: a program run from ``dest`` is trusted as much as the
@@ -35,19 +36,17 @@ from pathlib import Path
 from typing import IO
 
 from slimline import layers
+from slimline.cache import keys
 from slimline.cache.store import Cache, touch
-from slimline.errors import SlimlineError, UnsafePath
+from slimline.errors import SlimlineError
 from slimline.oci.image import Image
+from slimline.oci.whiteout import entry_path, is_opaque, is_whiteout, whiteout_target
 
-__all__ = ["AREA", "UNFINISHED", "RootfsError", "cached", "resolve", "unpack"]
+__all__ = ["RootfsError", "cached", "resolve", "unpack"]
 
-AREA = "rootfs"  # the cache's directory of unpacked images
-UNFINISHED = ".tmp-"  # the name's prefix while a copy is unpacked, before its rename
 FORMAT = "1"  # bump when unpack() writes other files or modes: older copies are then not used
 
 _MAX_HOPS = 40  # symlinks followed in one lookup, as Linux allows
-_WHITEOUT = ".wh."
-_OPAQUE = ".wh..wh..opq"
 
 
 class RootfsError(SlimlineError):
@@ -84,12 +83,12 @@ def cached(image: Image, *, cache: Cache) -> Path:
     they hold the cache (:meth:`~slimline.cache.store.Cache.lock`), which keeps pruning away.
     """
     key = hashlib.sha256(json.dumps([FORMAT, [layer.diff_id for layer in image.layers]]).encode()).hexdigest()
-    done = cache.root / AREA / key[:32]
+    done = cache.root / keys.ROOTFS / key[:32]
     if done.is_dir():
         touch(done)
         return done
     done.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=UNFINISHED, dir=done.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=keys.UNFINISHED, dir=done.parent))
     try:
         unpack(image, tmp)
         os.chmod(tmp, 0o755)
@@ -113,28 +112,28 @@ def resolve(root: Path, path: str) -> Path | None:
 
 
 def _parts(name: str, *, archive: str) -> list[str]:
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise UnsafePath(path=name, archive=archive)
-    return parts
+    path = entry_path(name, archive=archive)  # raises UnsafePath for a ".." component
+    return path.split("/") if path else []
 
 
 def _apply(
     root: str, parts: list[str], member: tarfile.TarInfo, tar: tarfile.TarFile, written: set[str]
 ) -> None:
     leaf = parts[-1]
-    found = _lookup(root, parts[:-1], create=not leaf.startswith(_WHITEOUT))
+    found = _lookup(root, parts[:-1], create=not is_whiteout(leaf))
     if found is None:
         return  # a whiteout in a directory that does not exist
     parent, real = found
-    if leaf == _OPAQUE:
+    if is_opaque(leaf):
         prefix = "/".join(parts[:-1])
         for child in os.listdir(parent):
             if f"{prefix}/{child}".lstrip("/") not in written:
                 _remove(os.path.join(parent, child))
         return
-    if leaf.startswith(_WHITEOUT):
-        _remove(os.path.join(parent, leaf[len(_WHITEOUT) :]))
+    if is_whiteout(leaf):
+        gone = whiteout_target(leaf)  # None for AUFS metadata and malformed names: never "." or ".."
+        if gone is not None:
+            _remove(os.path.join(parent, gone))
         return
     path = os.path.join(parent, leaf)
     mode = member.mode & 0o777

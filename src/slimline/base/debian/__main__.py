@@ -11,9 +11,10 @@ import sys
 
 from slimline.base.debian.base import BaseSettings, DebianRef, build, resolve
 from slimline.cache.store import Cache
+from slimline.context import Context
 from slimline.errors import SlimlineError
-from slimline.http import Http
 from slimline.oci.image import Platform
+from slimline.report import Stderr
 
 
 def main() -> int:
@@ -24,20 +25,15 @@ def main() -> int:
     ap.add_argument("--build", action="store_true")
     args = ap.parse_args()
 
-    def say(text: str) -> None:
-        print(text, file=sys.stderr)
-
     try:
         ref, platform = DebianRef.parse(args.ref), Platform.parse(args.platform)
         settings = BaseSettings(packages=tuple(args.package))
-        cache, http = Cache.default(), Http()
-        base = resolve(ref, platform=platform, settings=settings, cache=cache, http=http, report=say)
+        ctx = Context(Cache.default(), Stderr(verbose=True))
+        base = resolve(ref, platform=platform, settings=settings, ctx=ctx)
         for p in base.resolution.packages:
             print(f"{p.name} {p.version} {p.architecture} ({p.installed_size} KiB)")
         if args.build:
-            image, target = build(
-                ref, platform=platform, settings=settings, cache=cache, http=http, report=say
-            )
+            image, target = build(ref, platform=platform, settings=settings, ctx=ctx)
             print(f"{image.digest} {target}")
     except SlimlineError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -24,7 +24,8 @@ from slimline.base.debian.mirror import Mirrors
 from slimline.base.debian.packages import Stanza
 from slimline.base.debian.release import IndexFile, Keyring, Release
 from slimline.base.debian.resolve import Resolution, resolve
-from slimline.cache.store import Cache
+from slimline.cache import keys
+from slimline.context import Context
 from slimline.errors import redact
 from slimline.http import Http, HttpError
 
@@ -158,16 +159,16 @@ def _check_python(index: Mapping[str, Stanza], xy: str, suite: str) -> None:
 def resolve_base(
     archive: Archive,
     *,
-    http: Http,
-    cache: Cache,
+    ctx: Context,
     arch: str,
     suite: str,
     python: str | None,
     extras: Sequence[str],
     excludes: Mapping[str, str],
-    report: Callable[[str], None],
 ) -> BaseResolution:
-    """The closure for the base (cached by verified index hashes; see the module contract)."""
+    """The closure for the base (cached by verified index hashes; see the module contract);
+    progress goes to ``ctx.report`` as details."""
+    http, cache, report = ctx.http, ctx.cache, ctx.report.detail
     key_doc = {
         "format": RESOLVE_FORMAT,
         "arch": arch,
@@ -177,7 +178,7 @@ def resolve_base(
         "indexes": [(s.name, [i.sha256 for i in s.indexes]) for s in archive.suites],
     }
     key = hashlib.sha256(json.dumps(key_doc, sort_keys=True).encode()).hexdigest()
-    hit = cache.read_meta("debian-resolve", key)
+    hit = cache.read_meta(keys.DEBIAN_RESOLVE, key)
     if hit is not None:
         try:
             d = json.loads(hit)
@@ -200,7 +201,7 @@ def resolve_base(
     roots = [f"python{xy}-minimal", f"libpython{xy}-stdlib", "ca-certificates", "tzdata", "netbase", *extras]
     res = resolve(index, roots, arch=arch, excludes=excludes, suites=f"Debian {suite} ({arch})")
     cache.write_meta(
-        "debian-resolve", key, json.dumps({"python_xy": xy, "resolution": res.to_json()}).encode()
+        keys.DEBIAN_RESOLVE, key, json.dumps({"python_xy": xy, "resolution": res.to_json()}).encode()
     )
     return BaseResolution(archive, arch, xy, res)
 
@@ -209,9 +210,7 @@ def fetch_debs(
     base: BaseResolution,
     names: Sequence[str],
     *,
-    http: Http,
-    cache: Cache,
-    report: Callable[[str], None],
+    ctx: Context,
     workers: int = 8,
 ) -> dict[str, Path]:
     """The verified ``.deb`` of each named package (downloaded in parallel where not cached).
@@ -219,6 +218,7 @@ def fetch_debs(
     Trust chain, step 3: each file must hash to the SHA256 of its (signed) Packages stanza;
     a mismatch raises :class:`slimline.errors.HashMismatch` and stores nothing.
     """
+    http, cache, report = ctx.http, ctx.cache, ctx.report.detail
     wanted = [base.package(n) for n in names]
     total = sum(p.size for p in wanted)
     done: list[int] = []

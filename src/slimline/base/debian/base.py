@@ -40,9 +40,8 @@ from slimline.base.debian.ref import (
 )
 from slimline.base.debian.release import Keyring
 from slimline.base.debian.resolve import DEFAULT_EXCLUDES, closure
-from slimline.cache.store import Cache
+from slimline.context import Context
 from slimline.errors import redact
-from slimline.http import Http
 from slimline.layers.filetree import FileTree, TreeBuilder
 from slimline.oci.image import Config, History, Image, Layer, Platform, rfc3339
 from slimline.target import Target
@@ -61,11 +60,11 @@ def resolve(
     *,
     platform: Platform,
     settings: BaseSettings,
-    cache: Cache,
-    http: Http,
-    report: Callable[[str], None] = lambda s: None,
+    ctx: Context,
 ) -> BaseResolution:
-    """Verify the archive and resolve the package set of the base (no .deb is downloaded)."""
+    """Verify the archive and resolve the package set of the base (no .deb is downloaded);
+    progress goes to ``ctx.report`` as details."""
+    report, http = ctx.report.detail, ctx.http
     arch = debian_arch(platform)
     mirrors = mirror.find(mirror=settings.mirror, security_mirror=settings.security_mirror)
     report(f"Debian archive {redact(mirrors.archive)} (from {mirrors.archive_from})")
@@ -93,14 +92,12 @@ def resolve(
     )
     base = archive_mod.resolve_base(
         arc,
-        http=http,
-        cache=cache,
+        ctx=ctx,
         arch=arch,
         suite=ref.suite,
         python=ref.python,
         extras=settings.packages,
         excludes=_excludes(settings),
-        report=report,
     )
     res = base.resolution
     report(
@@ -156,11 +153,10 @@ def _make_tree(
     *,
     first: bool,
     settings: BaseSettings,
-    http: Http,
-    cache: Cache,
-    report: Callable[[str], None],
+    ctx: Context,
 ) -> FileTree:
-    debs = archive_mod.fetch_debs(base, names, http=http, cache=cache, report=report)
+    report = ctx.report.detail
+    debs = archive_mod.fetch_debs(base, names, ctx=ctx)
     builder = TreeBuilder(archive=f"layer {group.name}")
     if first:
         main = base.main
@@ -192,45 +188,25 @@ def build(
     *,
     platform: Platform,
     settings: BaseSettings,
-    cache: Cache,
-    http: Http,
+    ctx: Context,
     mtime: int = 0,
     compression: layers.Compression | None = None,
-    report: Callable[[str], None] = lambda s: None,
 ) -> tuple[Image, Target]:
     """The base image for ``platform`` and its :class:`Target` (see the module contract)."""
     platform = platform.normalised()
-    base = resolve(ref, platform=platform, settings=settings, cache=cache, http=http, report=report)
+    report = ctx.report.detail
+    base = resolve(ref, platform=platform, settings=settings, ctx=ctx)
     target = _target(base, platform)
     assigned = _assign(base, settings.packages)
-    main = base.main
 
     def job(i: int, group: policy.Group, names: list[str]) -> Callable[[], Layer]:
-        key = json.dumps(
-            {
-                "format": BUILD_FORMAT,
-                "policy": policy.POLICY_VERSION,
-                "arch": base.arch,
-                "group": group.name,
-                "first": i == 0,
-                "python": base.python_xy,
-                "strip_stdlib": settings.strip_stdlib,
-                "keep_gconv": settings.keep_gconv,
-                "os": [main.version, main.codename or main.suite] if i == 0 else None,
-                "debs": [(n, base.package(n).version, base.package(n).sha256) for n in names],
-            },
-            sort_keys=True,
-        )
+        key = _layer_key(base, group, names, first=i == 0, settings=settings)
 
         def make() -> FileTree:
             report(f"assembling layer {group.name} ({len(names)} packages)")
-            return _make_tree(
-                base, group, names, first=i == 0, settings=settings, http=http, cache=cache, report=report
-            )
+            return _make_tree(base, group, names, first=i == 0, settings=settings, ctx=ctx)
 
-        return lambda: layers.cached(
-            hashlib.sha256(key.encode()).hexdigest(), make, cache=cache, mtime=mtime, compression=compression
-        )
+        return lambda: layers.cached(key, make, cache=ctx.cache, mtime=mtime, compression=compression)
 
     built = layers.write_many([job(i, g, n) for i, (g, n) in enumerate(assigned)])
     created = rfc3339(mtime)
@@ -240,6 +216,42 @@ def build(
         )
         for g, n in assigned
     )
+    config = _config(ref, base, target)
+    image = Image(platform=platform, config=config, created=created).append(tuple(built), history)
+    report(
+        f"base {ref} ({platform}): {image.digest}, {len(built)} layers, "
+        f"{sum(lay.size for lay in built) / 1e6:.1f} MB compressed"
+    )
+    return image, target
+
+
+def _layer_key(
+    base: BaseResolution, group: policy.Group, names: list[str], *, first: bool, settings: BaseSettings
+) -> str:
+    """The layer cache key of one group's layer: every input of :func:`_make_tree` (the formats,
+    the group, its packages' versions and hashes, the settings that change which files it holds)."""
+    main = base.main
+    key = json.dumps(
+        {
+            "format": BUILD_FORMAT,
+            "policy": policy.POLICY_VERSION,
+            "arch": base.arch,
+            "group": group.name,
+            "first": first,
+            "python": base.python_xy,
+            "strip_stdlib": settings.strip_stdlib,
+            "keep_gconv": settings.keep_gconv,
+            "os": [main.version, main.codename or main.suite] if first else None,
+            "debs": [(n, base.package(n).version, base.package(n).sha256) for n in names],
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _config(ref: DebianRef, base: BaseResolution, target: Target) -> Config:
+    """The image configuration: a distroless-style runtime whose entry point is the interpreter."""
+    main = base.main
     codename = main.codename or ref.suite
     labels = {
         **target.labels(),
@@ -249,7 +261,7 @@ def build(
         "org.opencontainers.image.version": ".".join(str(p) for p in target.python_version),
         "dev.slimline.debian.suite": main.codename or ref.suite,
     }
-    config = Config(
+    return Config(
         env=(
             "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "LANG=C.UTF-8",
@@ -260,9 +272,3 @@ def build(
         user=str(assemble.NONROOT),
         labels=labels,
     )
-    image = Image(platform=platform, config=config, created=created).append(tuple(built), history)
-    report(
-        f"base {ref} ({platform}): {image.digest}, {len(built)} layers, "
-        f"{sum(lay.size for lay in built) / 1e6:.1f} MB compressed"
-    )
-    return image, target

@@ -1,4 +1,5 @@
-"""Debian base references and settings: the light part of :mod:`slimline.base.debian`.
+"""Debian base references (and the settings of a Debian base): the light part of
+:mod:`slimline.base.debian`.
 
 Kept apart from :mod:`.base` so that reading settings or a pinned base imports nothing that
 verifies signatures or parses archive indexes.
@@ -9,12 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from packaging.specifiers import SpecifierSet
 
 from slimline.base.debian.errors import BadDebianRef, NoSuitableSuite, ResolveError
 from slimline.oci.image import Platform
+from slimline.project.settings import DebianSettings as BaseSettings
 
 BUILD_FORMAT = "2"  # bump when the bytes of a base change for the same inputs
 
@@ -61,26 +62,6 @@ class DebianRef:
 
     def __str__(self) -> str:
         return f"debian:{self.suite}" + (f"/python{self.python}" if self.python else "")
-
-
-@dataclass(frozen=True, slots=True)
-class BaseSettings:
-    """``[tool.slimline.debian]``.
-
-    ``strip_stdlib`` (default True) leaves out the standard-library parts a server never
-    imports (ensurepip, idlelib, tkinter, turtledemo, lib2to3, test suites; see
-    :mod:`.policy`).  ``keep_gconv`` keeps glibc's iconv modules (8 MB; off by default).
-    ``check_valid_until`` refuses an expired Release (turn off only for snapshot mirrors).
-    """
-
-    mirror: str | None = None  # None = from SLIMLINE_DEBIAN_MIRROR, else the host's apt sources
-    security_mirror: str | None = None  # None = from env / host apt sources; "" = do not use
-    packages: tuple[str, ...] = ()  # extra packages
-    exclude: tuple[str, ...] = ()  # extra excludes
-    strip_stdlib: bool = True
-    keyring: Path | None = None  # None = the shipped Debian archive keys
-    keep_gconv: bool = False
-    check_valid_until: bool = True
 
 
 def suite_for(requires_python: SpecifierSet) -> DebianRef:

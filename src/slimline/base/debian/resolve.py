@@ -168,95 +168,117 @@ def resolve(
 ) -> Resolution:
     """Select the closure of ``roots`` (see the module contract).  Raises :class:`ResolveError`
     for a root or dependency that nothing in ``index`` satisfies."""
-    providers = _Providers(index)
-    selected: dict[str, Stanza] = {}
-    provided: dict[str, list[tuple[Stanza, str | None]]] = {}
-    edges: dict[str, list[str]] = {}
-    left: dict[str, list[str]] = {}
-    notes: list[str] = []
-    queue: deque[str] = deque()
+    walk = _Walk(index, arch=arch, excludes=excludes, suites=suites)
+    for root in roots:
+        walk.root(root)
+    while walk.queue:
+        walk.follow(walk.queue.popleft())
+    return walk.resolution()
 
-    def select(st: Stanza) -> None:
-        if st.name in selected:
+
+class _Walk:
+    """One breadth-first walk of :func:`resolve`: the packages selected so far, what they provide,
+    the edges found, the dependencies left out, and the selected packages still to follow."""
+
+    def __init__(
+        self, index: Mapping[str, Stanza], *, arch: str, excludes: Mapping[str, str], suites: str
+    ) -> None:
+        self.index, self.arch, self.excludes, self.suites = index, arch, excludes, suites
+        self.providers = _Providers(index)
+        self.selected: dict[str, Stanza] = {}
+        self.provided: dict[str, list[tuple[Stanza, str | None]]] = {}
+        self.edges: dict[str, list[str]] = {}
+        self.left: dict[str, list[str]] = {}
+        self.notes: list[str] = []
+        self.queue: deque[str] = deque()
+
+    def root(self, name: str) -> None:
+        """Select the root ``name`` (a real package, else its first provider)."""
+        hits = self._candidates({"name": name, "version": None, "archqual": None})
+        if not hits:
+            raise ResolveError(name, f"no such package in {self.suites} for {self.arch}")
+        if len(hits) > 1:
+            self.notes.append(f"{name}: virtual, chose {hits[0].name} of {', '.join(h.name for h in hits)}")
+        self._select(hits[0])
+
+    def follow(self, name: str) -> None:
+        """Satisfy each dependency group of the selected ``name``, ``Pre-Depends`` first."""
+        st = self.selected[name]
+        for field in (st.pre_depends, st.depends):
+            if not field:
+                continue
+            for group in PkgRelation.parse_relations(field):
+                self._satisfy(st, group)
+
+    def _satisfy(self, st: Stanza, group: Sequence[Alternative]) -> None:
+        """One group ``a | b`` of ``st``: already satisfied, left out, or a new selection."""
+        done = next((hit for alt in group if (hit := self._satisfied_by_selected(alt)) is not None), None)
+        if done is not None:
+            self.edges[st.name].append(done.name)
             return
-        selected[st.name] = st
-        edges[st.name] = []
+        excluded = next((alt["name"] for alt in group if alt["name"] in self.excludes), None)
+        if excluded is not None:
+            self.left.setdefault(excluded, []).append(st.name)
+            return
+        chosen = self._choose(st, group)
+        self._select(chosen)
+        self.edges[st.name].append(chosen.name)
+
+    def _choose(self, st: Stanza, group: Sequence[Alternative]) -> Stanza:
+        """The first alternative the index can satisfy, else :class:`ResolveError`."""
+        for alt in group:
+            hits = self._candidates(alt)
+            if hits:
+                if len(hits) > 1:
+                    others = ", ".join(h.name for h in hits)
+                    self.notes.append(f"{alt['name']}: virtual, chose {hits[0].name} of {others}")
+                return hits[0]
+        wanted = " | ".join(_text(a) for a in group)
+        have = [f"{a['name']} {self.index[a['name']].version}" for a in group if a["name"] in self.index]
+        raise ResolveError(
+            wanted,
+            f"not satisfiable from {self.suites} ({'; '.join(have) or 'no such package'})",
+            needed_by=f"{st.name} {st.version}",
+        )
+
+    def _select(self, st: Stanza) -> None:
+        if st.name in self.selected:
+            return
+        self.selected[st.name] = st
+        self.edges[st.name] = []
         for group in PkgRelation.parse_relations(st.provides) if st.provides else ():
             for alt in group:
                 ver = alt.get("version")
-                provided.setdefault(alt["name"], []).append((st, ver[1] if ver else None))
-        queue.append(st.name)
+                self.provided.setdefault(alt["name"], []).append((st, ver[1] if ver else None))
+        self.queue.append(st.name)
 
-    def satisfied_by_selected(alt: Alternative) -> Stanza | None:
-        real = selected.get(alt["name"])
+    def _satisfied_by_selected(self, alt: Alternative) -> Stanza | None:
+        real = self.selected.get(alt["name"])
         if real is not None and _fits(alt, real.version):
             return real
-        for st, ver in provided.get(alt["name"], ()):
+        for st, ver in self.provided.get(alt["name"], ()):
             if _fits(alt, ver):
                 return st
         return None
 
-    def candidates(alt: Alternative) -> list[Stanza]:
-        if not _arch_ok(alt, arch):
+    def _candidates(self, alt: Alternative) -> list[Stanza]:
+        if not _arch_ok(alt, self.arch):
             return []
-        real = index.get(alt["name"])
+        real = self.index.get(alt["name"])
         if real is not None and _fits(alt, real.version):
             return [real]
-        return [st for st, ver in providers.by_virtual.get(alt["name"], ()) if _fits(alt, ver)]
+        return [st for st, ver in self.providers.by_virtual.get(alt["name"], ()) if _fits(alt, ver)]
 
-    for root in roots:
-        hits = candidates({"name": root, "version": None, "archqual": None})
-        if not hits:
-            raise ResolveError(root, f"no such package in {suites} for {arch}")
-        if len(hits) > 1:
-            notes.append(f"{root}: virtual, chose {hits[0].name} of {', '.join(h.name for h in hits)}")
-        select(hits[0])
-
-    while queue:
-        name = queue.popleft()
-        st = selected[name]
-        relations = [st.pre_depends, st.depends]
-        for field in relations:
-            if not field:
-                continue
-            for group in PkgRelation.parse_relations(field):
-                done = next((hit for alt in group if (hit := satisfied_by_selected(alt)) is not None), None)
-                if done is not None:
-                    edges[name].append(done.name)
-                    continue
-                excluded = next((alt["name"] for alt in group if alt["name"] in excludes), None)
-                if excluded is not None:
-                    left.setdefault(excluded, []).append(name)
-                    continue
-                chosen: Stanza | None = None
-                for alt in group:
-                    hits = candidates(alt)
-                    if hits:
-                        chosen = hits[0]
-                        if len(hits) > 1:
-                            others = ", ".join(h.name for h in hits)
-                            notes.append(f"{alt['name']}: virtual, chose {chosen.name} of {others}")
-                        break
-                if chosen is None:
-                    wanted = " | ".join(_text(a) for a in group)
-                    have = [f"{a['name']} {index[a['name']].version}" for a in group if a["name"] in index]
-                    raise ResolveError(
-                        wanted,
-                        f"not satisfiable from {suites} ({'; '.join(have) or 'no such package'})",
-                        needed_by=f"{st.name} {st.version}",
-                    )
-                select(chosen)
-                edges[name].append(chosen.name)
-
-    return Resolution(
-        packages=tuple(sorted(selected.values(), key=lambda s: s.name)),
-        left_out=tuple(
-            LeftOut(name=n, needed_by=tuple(sorted(set(by))), reason=excludes[n])
-            for n, by in sorted(left.items())
-        ),
-        edges={k: tuple(sorted(set(v))) for k, v in sorted(edges.items())},
-        notes=tuple(notes),
-    )
+    def resolution(self) -> Resolution:
+        return Resolution(
+            packages=tuple(sorted(self.selected.values(), key=lambda s: s.name)),
+            left_out=tuple(
+                LeftOut(name=n, needed_by=tuple(sorted(set(by))), reason=self.excludes[n])
+                for n, by in sorted(self.left.items())
+            ),
+            edges={k: tuple(sorted(set(v))) for k, v in sorted(self.edges.items())},
+            notes=tuple(self.notes),
+        )
 
 
 def closure(resolution: Resolution, roots: Sequence[str]) -> set[str]:

@@ -1,0 +1,359 @@
+"""Each origin's way to a wheel: what :func:`slimline.artifacts.fetch.fetch` does per package.
+
+Contract of :meth:`Origins.prepare` (safe to run for several packages at once): for one
+selected package it returns a :class:`Ready` wheel (found in the cache by hash, or downloaded
+and matched against the lock's sha256), a :class:`Build` (a source to build on this host, with
+the key its wheel is kept under), or :class:`Unusable` (the lock offers nothing to build).  It
+raises :class:`FetchError` when a source cannot be obtained.  By origin kind:
+
+* ``index``: the locked wheel, or the locked sdist to build;
+* ``directory``: the local tree, built and cached by a hash of its files;
+* ``file`` and ``url``: the file (a wheel, or an archive to build from);
+* ``git``: a checkout of exactly the locked commit (:func:`checkout_git`).
+
+:meth:`Origins.build` (one at a time) builds a :class:`Build` into a cached wheel.  Archives
+are unpacked by :func:`unpack_archive`, which refuses entries that would land outside the
+destination.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlsplit
+
+from slimline.artifacts.build_backend import build_cached, build_tree_wheel, unusable_reason
+from slimline.artifacts.buildenv import BuildEnvs
+from slimline.artifacts.index import Index
+from slimline.artifacts.sources import credentials_for
+from slimline.artifacts.wheelcache import build_key, built_wheel, named_wheel, store_wheel
+from slimline.context import Context
+from slimline.errors import SlimlineError, UnsafePath, redact
+from slimline.plan.model import Plan, Selected
+
+__all__ = ["Build", "FetchError", "Origins", "Ready", "Unusable", "checkout_git", "unpack_archive"]
+
+_ARCHIVES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar", ".zip")
+
+
+@dataclass(frozen=True, slots=True)
+class Unusable:
+    """A package the target cannot get a wheel for, and why."""
+
+    name: str
+    version: str
+    reason: str
+
+
+class FetchError(SlimlineError):
+    """A source could not be obtained (missing path, git failure, file not on the index)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """A verified wheel in the cache."""
+
+    path: Path
+    built_here: bool  # built on this host (now or earlier): its libc must suit the target too
+
+
+@dataclass(frozen=True, slots=True)
+class Build:
+    """Source to build on this host.
+
+    ``tree``: a local directory, cached by its files.  Otherwise ``prepare`` makes the source
+    tree inside the temp dir it is given, and the wheel is cached under ``key``.
+    """
+
+    key: str = ""
+    prepare: Callable[[Path], Path] | None = None
+    tree: Path | None = None
+
+
+class Origins:
+    """Prepares and builds the packages of one plan (see the module's contract)."""
+
+    def __init__(
+        self,
+        *,
+        plan: Plan,
+        ctx: Context,
+        default_index: str,
+        project_root: Path,
+    ) -> None:
+        self.plan = plan
+        self.cache = ctx.cache
+        self.http = ctx.http
+        self.default_index = default_index
+        self.project_root = project_root
+        self.report = ctx.report
+        self.index = Index(http=ctx.http)
+        self.accepted = frozenset(plan.target.tags())
+
+    # -- phase 1, in parallel: cache hits, downloads ------------------------------------------
+
+    def prepare(self, sel: Selected) -> Ready | Build | Unusable:
+        """What ``sel``'s origin gives: a wheel, a source to build, or why there is none."""
+        kind = sel.origin.kind
+        if kind == "index":
+            return self._from_index(sel)
+        if kind == "directory":
+            return Build(tree=self._local_path(sel))
+        if kind == "file":
+            return self._from_file(sel)
+        if kind == "url":
+            return self._from_url(sel)
+        return self._from_git(sel)
+
+    def _from_index(self, sel: Selected) -> Ready | Build | Unusable:
+        art = sel.artifact
+        if art is None:
+            return Unusable(
+                sel.name, sel.version, "the lock has no wheel for the target and no sdist to build"
+            )
+        if art.kind == "wheel":
+            reason = unusable_reason(art.filename, self.plan.target, built_here=False, accepted=self.accepted)
+            if reason:
+                return Unusable(
+                    sel.name, sel.version, f"the selected wheel does not fit: {reason}, and no sdist"
+                )
+            hit = named_wheel(self.cache, art.sha256, art.filename, package=sel.name)
+            if hit is None:
+                hit = store_wheel(self.cache, self._blob(sel), art.sha256, art.filename)
+            return Ready(hit, built_here=False)
+        key = build_key(kind="sdist", sha256=art.sha256)
+        hit = built_wheel(self.cache, key, package=sel.name)
+        if hit is not None:
+            return Ready(hit, built_here=True)
+        blob = self._blob(sel)
+        return Build(key=key, prepare=lambda tmp: unpack_archive(blob, tmp, filename=art.filename))
+
+    def _blob(self, sel: Selected) -> Path:
+        """The locked file of an index package: from the cache, else downloaded and verified."""
+        art = sel.artifact
+        assert art is not None
+        hit = self.cache.verified_blob(art.sha256, what=art.filename, package=sel.name)
+        if hit is not None:
+            return hit
+        index_url = sel.origin.url or self.default_index
+        auth = credentials_for(sel.origin.name, index_url)
+        listed = {f.filename: f for f in self.index.files(sel.name, index_url=index_url, auth=auth)}
+        entry = listed.get(art.filename)
+        if entry is None:
+            raise FetchError(
+                f"the index does not list {art.filename}",
+                doing=f"downloading {sel.name} {sel.version} from {redact(index_url)}",
+                hint="the file was removed or the lock was made against another index; re-lock (poetry lock)",
+            )
+        if entry.yanked:
+            self.report.detail(f"{art.filename} is yanked on the index; using it because the lock pins it")
+        same_host = (
+            urlsplit(entry.url).netloc.rpartition("@")[2] == urlsplit(index_url).netloc.rpartition("@")[2]
+        )
+        file_auth = auth if same_host else credentials_for("", entry.url)
+        self.report.detail(f"downloading {art.filename}")
+        return self.http.download(
+            entry.url,
+            cache=self.cache,
+            sha256=art.sha256,
+            what=art.filename,
+            package=sel.name,
+            auth=file_auth,
+        )
+
+    def _local_path(self, sel: Selected) -> Path:
+        path = Path(sel.origin.url).expanduser()
+        if not path.is_absolute():
+            path = self.project_root / path
+        if not path.exists():
+            raise FetchError(
+                f"{path} does not exist",
+                doing=f"reading the path dependency {sel.name}",
+                hint="fix the path in pyproject.toml and re-lock",
+            )
+        return path
+
+    def _from_file(self, sel: Selected) -> Ready | Build:
+        path = self._local_path(sel)
+        sha = sel.artifact.sha256 if sel.artifact else None
+        filename = sel.artifact.filename if sel.artifact else path.name
+        with path.open("rb") as stream:
+            digest, _ = self.cache.put_stream(stream, expected=sha, what=filename, package=sel.name)
+        return self._wheel_or_build(sel, self.cache.blob_path(digest), digest, filename)
+
+    def _from_url(self, sel: Selected) -> Ready | Build:
+        sha = sel.artifact.sha256 if sel.artifact else None
+        filename = (
+            sel.artifact.filename
+            if sel.artifact
+            else unquote(urlsplit(sel.origin.url).path.rsplit("/", 1)[-1])
+        )
+        blob = self.http.download(
+            sel.origin.url,
+            cache=self.cache,
+            sha256=sha,
+            what=filename,
+            package=sel.name,
+            auth=credentials_for(sel.origin.name, sel.origin.url),
+        )
+        return self._wheel_or_build(sel, blob, blob.name, filename)
+
+    def _wheel_or_build(self, sel: Selected, blob: Path, digest: str, filename: str) -> Ready | Build:
+        if filename.endswith(".whl"):
+            return Ready(store_wheel(self.cache, blob, digest, filename), built_here=False)
+        sub = sel.origin.subdirectory
+        key = build_key(kind="archive", sha256=digest, subdirectory=sub)
+        hit = built_wheel(self.cache, key, package=sel.name)
+        if hit is not None:
+            return Ready(hit, built_here=True)
+
+        def prepare(tmp: Path) -> Path:
+            return _inside(unpack_archive(blob, tmp, filename=filename), sub, what=filename)
+
+        return Build(key=key, prepare=prepare)
+
+    def _from_git(self, sel: Selected) -> Ready | Build:
+        origin = sel.origin
+        if not origin.resolved:
+            raise FetchError(
+                "the lock records no resolved commit for it",
+                doing=f"preparing the git dependency {sel.name}",
+                hint="re-lock (poetry lock) so that the lock pins the commit",
+            )
+        url = _git_url(origin.url, self.project_root)
+        key = build_key(kind="git", url=redact(url), commit=origin.resolved, subdirectory=origin.subdirectory)
+        hit = built_wheel(self.cache, key, package=sel.name)
+        if hit is not None:
+            return Ready(hit, built_here=True)
+
+        def prepare(tmp: Path) -> Path:
+            root = checkout_git(url, commit=origin.resolved, dest=tmp / "checkout")
+            return _inside(root, origin.subdirectory, what=f"the git dependency {sel.name}")
+
+        return Build(key=key, prepare=prepare)
+
+    # -- phase 2, one at a time: builds -----------------------------------------------------------
+
+    def build(self, sel: Selected, todo: Build, envs: BuildEnvs) -> Path:
+        """Build ``todo`` in ``envs`` into a cached wheel (raises ``BuildFailed``, ``BuildEnvError``)."""
+        what = f"{sel.name} {sel.version}"
+        if todo.tree is not None:
+            return build_tree_wheel(todo.tree, envs=envs, cache=self.cache, what=what)
+        assert todo.prepare is not None
+        with tempfile.TemporaryDirectory(prefix="slimline-src-") as tmp:
+            source = todo.prepare(Path(tmp))
+            return build_cached(
+                source, key=todo.key, envs=envs, cache=self.cache, what=what, package=sel.name
+            )
+
+
+def _git_url(url: str, project_root: Path) -> str:
+    if "://" in url or url.startswith("git@") or Path(url).is_absolute():
+        return url
+    return str((project_root / url).resolve())
+
+
+def _inside(root: Path, sub: str, *, what: str) -> Path:
+    if not sub:
+        return root
+    rel = PurePosixPath(sub)
+    if rel.is_absolute() or ".." in rel.parts:
+        raise UnsafePath(path=sub, archive=what)
+    path = root / rel
+    if not path.is_dir():
+        raise FetchError(
+            f"it has no subdirectory {sub!r}", doing=f"preparing {what}", hint="fix it and re-lock"
+        )
+    return path
+
+
+def checkout_git(url: str, *, commit: str, dest: Path) -> Path:
+    """Check out exactly ``commit`` of ``url`` into ``dest`` (with submodules); return ``dest``.
+
+    Fetches only that commit when the server allows it, else the whole repository.  The
+    checked-out HEAD is compared with ``commit`` before anything is built from it.
+    """
+    doing = f"checking out {redact(url)} at {commit}"
+
+    def git(*args: str, cwd: Path | None = dest, check: bool = True) -> subprocess.CompletedProcess[str]:
+        env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
+        proc = subprocess.run(
+            ["git", *args], cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True, check=False
+        )
+        if check and proc.returncode != 0:
+            raise FetchError(
+                f"git {args[0]} failed: {redact(proc.stderr.strip()[-2000:])}",
+                doing=doing,
+                hint="check the repository URL, your git credentials and that the locked commit exists",
+            )
+        return proc
+
+    if shutil.which("git") is None:
+        raise FetchError("git is not installed", doing=doing, hint="install git")
+    dest.mkdir(parents=True, exist_ok=True)
+    git("init", "-q")
+    git("remote", "add", "origin", url)
+    if git("fetch", "-q", "--depth", "1", "origin", commit, check=False).returncode != 0:
+        git("fetch", "-q", "--tags", "origin", "+refs/heads/*:refs/remotes/origin/*")
+    git("-c", "advice.detachedHead=false", "checkout", "-q", "--detach", commit)
+    head = git("rev-parse", "HEAD").stdout.strip()
+    if head != commit and not (len(commit) >= 7 and head.startswith(commit)):
+        raise FetchError(f"HEAD is {head}, not the locked commit", doing=doing, hint="re-lock (poetry lock)")
+    if (dest / ".gitmodules").exists():
+        git("submodule", "update", "--init", "--recursive", "-q")
+    return dest
+
+
+def unpack_archive(archive: Path, dest: Path, *, filename: str) -> Path:
+    """Unpack an sdist or source archive into ``dest``; return its source root.
+
+    ``filename`` (the archive's real name) tells the format.  Entries that would land outside
+    ``dest`` (absolute, ``..``, links pointing out, devices) raise :class:`UnsafePath`.  The root
+    is the single top-level directory when there is one, else ``dest``.
+    """
+    lower = filename.lower()
+    if not lower.endswith(_ARCHIVES):
+        raise FetchError(
+            f"{filename} is not an archive slimline can build from",
+            doing=f"unpacking {filename}",
+            hint=f"use a wheel or one of {', '.join(_ARCHIVES)}",
+        )
+    dest.mkdir(parents=True, exist_ok=True)
+    if lower.endswith(".zip"):
+        with zipfile.ZipFile(archive) as zf:
+            for name in zf.namelist():
+                _check_member(name, filename)
+            zf.extractall(dest)
+    else:
+        with tarfile.open(archive) as tf:
+            for member in tf.getmembers():
+                _check_member(member.name, filename)
+                if member.issym() or member.islnk():
+                    base = PurePosixPath(member.name).parent if member.issym() else PurePosixPath()
+                    _check_member(str(base / member.linkname), filename)
+                elif not (member.isfile() or member.isdir()):
+                    raise UnsafePath(path=member.name, archive=filename)
+            if hasattr(tarfile, "data_filter"):
+                tf.extractall(dest, filter="data")
+            else:  # Python < 3.11.4: the members were checked above
+                tf.extractall(dest)
+    entries = list(dest.iterdir())
+    return entries[0] if len(entries) == 1 and entries[0].is_dir() else dest
+
+
+def _check_member(name: str, archive: str) -> None:
+    path = PurePosixPath(name)
+    depth = 0
+    if path.is_absolute() or name.startswith("\\"):
+        raise UnsafePath(path=name, archive=archive)
+    for part in path.parts:
+        depth += -1 if part == ".." else (0 if part == "." else 1)
+        if depth < 0:
+            raise UnsafePath(path=name, archive=archive)

@@ -1,0 +1,244 @@
+"""A full build: one image per platform, made by calling the stages in order.
+
+For each platform: the base (resolved, then completed with the Debian packages that wheels'
+native code needs), the plan (distributions selected for the base's interpreter), what is known
+of the wheels, the bytecode compiler (chosen before any layer is keyed), the layer jobs, the
+layers (found in the layer cache or made), and the image (:mod:`slimline.build.assemble`).
+Returns :class:`~slimline.build.memo.Recipe` values; writes nothing but cache entries.
+
+Times: every file in every layer has mtime 0 except the project layer, whose files get the
+build epoch (``SOURCE_DATE_EPOCH``, else 0); the image's ``created`` is the build epoch too.
+Dependency layers therefore stay byte-identical across commits even when CI sets
+``SOURCE_DATE_EPOCH`` per commit.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from slimline import layers
+from slimline.base import native
+from slimline.base import resolve as bases
+from slimline.build import assemble, dependencies, imageconfig
+from slimline.build.jobs import AppFiles, Placement, project_job, stdlib_job
+from slimline.build.memo import Compiled, Recipe, WheelRef
+from slimline.build.start import Started
+from slimline.cache.store import sha256_file
+from slimline.context import Context
+from slimline.errors import SlimlineError
+from slimline.layers.job import Job
+from slimline.oci.image import Image, Platform
+from slimline.plan import select
+from slimline.plan.model import Plan
+from slimline.project import lockfile
+from slimline.project.settings import DebianSettings, Settings
+
+if TYPE_CHECKING:
+    from slimline.trees.compiler import Compiler
+
+__all__ = ["BuildError", "build", "build_epoch"]
+
+
+class BuildError(SlimlineError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class _Build:
+    """What every platform's image of one build shares."""
+
+    started: Started
+    lock: lockfile.Lock
+    settings: Settings
+    epoch: int
+    refresh: bool  # re-read the Debian archive
+    exclude_outputs: tuple[Path, ...]  # outputs inside the project: never its files
+    ctx: Context
+
+
+def build(
+    started: Started, *, settings: Settings, refresh: bool, exclude_outputs: Sequence[Path], ctx: Context
+) -> list[Recipe]:
+    """One image per platform of ``settings.platforms`` (in that order), each with what the
+    memo needs to remake it after an edit of the project alone."""
+    lock = lockfile.load(started.lock_path)
+    lockfile.check_fresh(started.project, lock)
+    b = _Build(started, lock, settings, build_epoch(), refresh, tuple(exclude_outputs), ctx)
+    return [_image(Platform.parse(text), b) for text in settings.platforms]
+
+
+def build_epoch() -> int:
+    """``SOURCE_DATE_EPOCH`` if set (an integer), else 0."""
+    raw = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not raw:
+        return 0
+    try:
+        return int(raw)
+    except ValueError:
+        raise BuildError(
+            f"SOURCE_DATE_EPOCH={raw!r} is not an integer",
+            doing="reading SOURCE_DATE_EPOCH",
+            hint="set it to seconds since 1970, e.g. $(git log -1 --format=%ct)",
+        ) from None
+
+
+def compression(settings: Settings, *, base: bool) -> layers.Compression:
+    """The configured compression; by default zstd level 3, or gzip level 1 for the layers a
+    build makes (fast, as ko and crane do: they are rebuilt often) and level 6 for an assembled
+    Debian base (made once per pin, pulled by every deploy)."""
+    if settings.compression_level is not None:
+        return layers.Compression(settings.compression, settings.compression_level)
+    if settings.compression == "zstd":
+        return layers.Compression("zstd", 3)
+    return layers.Compression(settings.compression, 6 if base else 1)
+
+
+def _image(platform: Platform, b: _Build) -> Recipe:
+    """The image for one platform, and how the memo can remake it."""
+    ctx, settings, proj = b.ctx, b.settings, b.started.project
+    base = _base(platform, b, settings.debian)
+    ctx.report.step(f"base {base.name}: {base.target}")
+    plan = _plan(base, platform, b)
+    wheels = dependencies.Wheels(
+        plan, ctx=ctx, default_index=b.started.default_index, envs=b.started.envs, root=proj.root
+    )
+    found = dependencies.infos(plan, wheels, ctx=ctx)
+    base = _completed(base, dependencies.needs(found), platform, b)
+    place = Placement(settings.venv, plan.target, _compiler(base, plan, b))
+    try:
+        jobs = dependencies.jobs(plan, found, wheels, place=place)
+        if place.compiler is not None:
+            jobs.insert(0, stdlib_job(base.image, place))
+        project = _project_job(place, b)
+        started_at = time.perf_counter()
+        made = layers.realise(
+            [*jobs, project], cache=ctx.cache, compression=compression(settings, base=False)
+        )
+        ctx.report.detail(
+            f"layers ({platform}): {len(made.layers) - made.reused} of {len(made.layers)} made in "
+            f"{time.perf_counter() - started_at:.3f} s"
+        )
+    finally:
+        if place.compiler is not None:  # its process and temporary directory go now, not when collected
+            place.compiler.close()
+    config = imageconfig.make(proj, settings=settings, base=base, cache=ctx.cache)
+    partial = assemble.below(base, jobs, made.layers[:-1], config=config, epoch=b.epoch)
+    image = assemble.top(partial, project, made.layers[-1], epoch=b.epoch)
+    mib = sum(layer.size for layer in image.layers) / (1 << 20)
+    ctx.report.done(
+        f"image {image.digest} ({platform}): {len(base.image.layers)} base layers, {made.reused} reused "
+        f"and {len(made.layers) - made.reused} new of {len(made.layers)}, {mib:.1f} MiB compressed"
+    )
+    return _recipe(image, partial, base, plan, place, b)
+
+
+def _base(platform: Platform, b: _Build, debian: DebianSettings) -> bases.Base:
+    options = bases.Options(
+        requires_python=b.started.project.requires_python,
+        debian=debian,
+        compression=compression(b.settings, base=True),
+        refresh=b.refresh,
+    )
+    return bases.resolve(b.settings.base, platform=platform, options=options, ctx=b.ctx)
+
+
+def _plan(base: bases.Base, platform: Platform, b: _Build) -> Plan:
+    s = b.settings
+    plan = select.select(
+        b.started.project,
+        b.lock,
+        base.target,
+        with_groups=s.with_groups,
+        without_groups=s.without_groups,
+        only_groups=s.only_groups,
+        extras=s.extras,
+        all_extras=s.all_extras,
+    )
+    b.ctx.report.step(f"{len(plan.packages)} distributions selected for {platform}")
+    return plan
+
+
+def _completed(
+    base: bases.Base, needs: dict[str, frozenset[str]], platform: Platform, b: _Build
+) -> bases.Base:
+    """The base, with the Debian packages added that wheels' native code links and it lacks.
+
+    Only a ``debian:`` base is changed; any other base with dpkg records gets a warning, and a
+    base without them (Alpine, scratch) is taken as it is."""
+    lacking = native.missing(base.image, needs, cache=b.ctx.cache)
+    if not lacking:
+        return base
+    text = ", ".join(f"{pkg} (for {', '.join(who)})" for pkg, who in lacking.items())
+    if not base.assembled:
+        b.ctx.report.step(f"warning: the base {base.name} lacks {text}; importing those may fail")
+        return base
+    b.ctx.report.step(f"adding {text} to the base")
+    debian = b.settings.debian
+    return _base(platform, b, replace(debian, packages=(*debian.packages, *lacking)))
+
+
+def _compiler(base: bases.Base, plan: Plan, b: _Build) -> Compiler | None:
+    """With ``bytecode = true``, what compiles the layers: the base's own interpreter runs on this
+    host only for a base slimline assembled from signed Debian packages (any other base's code is
+    not run outside a container)."""
+    if not b.settings.bytecode:
+        return None
+    from slimline.trees import bytecode
+
+    compiler = bytecode.compiler_for(base.image, plan.target, cache=b.ctx.cache, run_image=base.assembled)
+    b.ctx.report.detail(f"bytecode ({plan.target.platform}): compiled by {compiler.description}")
+    return compiler
+
+
+def _project_job(place: Placement, b: _Build) -> Job:
+    proj, wheel = b.started.project, b.started.wheel
+    return project_job(
+        proj.root,
+        name=proj.name,
+        version=proj.version,
+        wheel=wheel.result() if wheel is not None else None,
+        place=place,
+        app=app_files(b.settings, b.exclude_outputs),
+        epoch=b.epoch,
+        cache=b.ctx.cache,
+    )
+
+
+def app_files(settings: Settings, exclude_outputs: Sequence[Path]) -> AppFiles:
+    return AppFiles(
+        settings.workdir, tuple(settings.include), tuple(settings.exclude), tuple(exclude_outputs)
+    )
+
+
+def _recipe(
+    image: Image, partial: Image, base: bases.Base, plan: Plan, place: Placement, b: _Build
+) -> Recipe:
+    wheel = b.started.wheel
+    compiled = None
+    if place.compiler is not None:
+        compiled = Compiled(base=base.image, assembled=base.assembled, identity=place.compiler.identity)
+    return Recipe(
+        image=image,
+        partial=partial,
+        wheel=_wheel_ref(wheel.result()) if wheel is not None else None,
+        name=b.started.project.name,
+        version=b.started.project.version,
+        venv=b.settings.venv,
+        target=plan.target,
+        app=app_files(b.settings, b.exclude_outputs),
+        epoch=b.epoch,
+        compression=compression(b.settings, base=False),
+        fresh_until=base.fresh_until,
+        compiled=compiled,
+        # local trees and files can change without the key seeing it
+        memoisable=not any(p.origin.kind in ("directory", "file") for p in plan.packages),
+    )
+
+
+def _wheel_ref(wheel: Path) -> WheelRef:
+    return WheelRef(sha256_file(wheel), wheel.name)
