@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BLOCK_SIZE", "Compression", "CompressionName", "Sink"]
 
-# gzip blocks: 1 MiB costs < 0.1% in size against one deflate stream (see tests/test_layers_parallel.py)
+# gzip blocks: 1 MiB costs < 0.1% in size against one deflate stream (see tests/layers/test_compress.py)
 # and gives a 40 MB layer ~40 units of work to spread over the cores.  Part of the blob's identity:
 # changing it changes every gzip layer's digest (bump FORMAT_VERSION with it).
 BLOCK_SIZE = 1 << 20

@@ -25,7 +25,7 @@ from slimline.errors import HashMismatch
 from slimline.http import Http
 from slimline.oci.image import Image, Platform
 from slimline.target import Target
-from tests.debian_helpers import flip_last_byte, mirror_proxy, write_layout
+from tests.base.debian.helpers import flip_last_byte, mirror_proxy, write_layout
 from tests.support import Lines, cache_dir, podman, podman_run
 
 pytestmark = pytest.mark.network

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.registry_helpers import registry
+from tests.oci.registry_helpers import registry
 from tests.support import podman, podman_run, run, slimline, tool
 
 pytestmark = [pytest.mark.network, pytest.mark.container]

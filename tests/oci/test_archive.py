@@ -17,7 +17,7 @@ from slimline.oci import archive, layout
 from slimline.oci.image import LAYER_GZIP, LAYER_TAR, Platform
 from slimline.oci.reference import ArchiveRef, OciRef
 from slimline.oci.validate import validate
-from tests.oci_helpers import Podman, make_image, sha256
+from tests.oci.helpers import Podman, make_image, sha256
 from tests.support import run, tool
 
 AMD64 = Platform.parse("linux/amd64")

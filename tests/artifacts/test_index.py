@@ -13,7 +13,7 @@ from slimline.cache.store import Cache
 from slimline.context import Context
 from slimline.http import BasicAuth, Http, HttpError
 from slimline.plan.model import Artifact
-from tests.fetch_helpers import LocalIndex, index_pkg, make_wheel, plan_of, serve, sha256
+from tests.artifacts.helpers import LocalIndex, index_pkg, make_wheel, plan_of, serve, sha256
 
 WHEEL = make_wheel("tinypkg", "1.0")
 WHEEL_NAME = "tinypkg-1.0-py3-none-any.whl"

@@ -21,8 +21,8 @@ from slimline.layers.filetree import Bytes, FileTree, Kind, ZipMember
 from slimline.oci.image import Platform
 from slimline.trees.install import InstallError, InvalidWheel, wheel_tree
 from slimline.trees.venv import venv_tree
-from tests.install_helpers import HOST_TARGET, download_wheel, make_wheel, read
 from tests.support import cache_dir
+from tests.trees.helpers import HOST_TARGET, download_wheel, make_wheel, read
 
 SP = "app/.venv/lib/python3.11/site-packages"
 ENTRY_POINTS = "[console_scripts]\ndemo = demo_pkg.cli:main\n[gui_scripts]\ndemo-gui = demo_pkg.gui:run\n"

@@ -11,7 +11,7 @@ from slimline.cache.store import Cache
 from slimline.oci.daemon import DaemonError, find_engine, host_image, load
 from slimline.oci.image import Platform
 from slimline.oci.reference import DaemonRef, parse
-from tests.registry_helpers import ARM64, image
+from tests.oci.registry_helpers import ARM64, image
 from tests.support import podman, podman_run
 
 

@@ -15,7 +15,7 @@ from slimline.context import Context
 from slimline.errors import HashMismatch
 from slimline.http import Http
 from slimline.plan.model import Plan
-from tests.fetch_helpers import IDNA_WHEEL, SIX_WHEEL, LocalIndex, index_pkg, plan_of, serve, sha256
+from tests.artifacts.helpers import IDNA_WHEEL, SIX_WHEEL, LocalIndex, index_pkg, plan_of, serve, sha256
 from tests.support import cache_dir
 
 DEAD_INDEX = "http://127.0.0.1:9/simple"  # nothing listens there: any request would fail

@@ -17,7 +17,7 @@ from slimline.oci import layout, swap
 from slimline.oci.image import INDEX, LAYER_TAR, MANIFEST, Layer, Platform
 from slimline.oci.reference import OciRef
 from slimline.oci.validate import validate
-from tests.oci_helpers import FILES, make_image, tree_bytes
+from tests.oci.helpers import FILES, make_image, tree_bytes
 from tests.support import run, skopeo_inspect, tool
 
 AMD64 = Platform.parse("linux/amd64")

@@ -15,7 +15,7 @@ from slimline.http import Http
 from slimline.oci.credentials import Credentials
 from slimline.oci.reference import RegistryRef, parse
 from slimline.oci.registry import push
-from tests.registry_helpers import image, registry
+from tests.oci.registry_helpers import image, registry
 from tests.support import tool
 
 pytestmark = pytest.mark.container

@@ -6,7 +6,7 @@ import pytest
 
 from slimline.plan import wheels
 from slimline.plan.model import Artifact
-from tests.plan_helpers import target
+from tests.plan.helpers import target
 
 H = "0" * 64
 

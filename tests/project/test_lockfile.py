@@ -8,7 +8,7 @@ import pytest
 
 from slimline.project import lockfile
 from slimline.project.lockfile import LockedDependency, LockError, LockSource
-from tests.plan_helpers import Locked, classic_locked, downgrade, pep621_locked
+from tests.plan.helpers import Locked, classic_locked, downgrade, pep621_locked
 
 __all__ = ["classic_locked", "pep621_locked"]
 

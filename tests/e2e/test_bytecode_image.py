@@ -24,7 +24,7 @@ from slimline.oci.image import Image, Platform
 from slimline.target import Target
 from slimline.trees.bytecode import BytecodeError, compiler_for
 from slimline.trees.compiler import Compiler, ImageCompiler
-from tests.debian_helpers import write_layout
+from tests.base.debian.helpers import write_layout
 from tests.support import cache_dir, podman, podman_run, run, slimline, tool
 
 pytestmark = pytest.mark.network

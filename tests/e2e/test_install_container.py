@@ -19,8 +19,8 @@ from slimline.cache.store import Cache
 from slimline.trees.appfiles import app_tree
 from slimline.trees.install import wheel_tree
 from slimline.trees.venv import venv_tree
-from tests.install_helpers import HOST_TARGET, download_wheel
 from tests.support import RUN_FLAGS, ULIMITS, cache_dir, run, tool
+from tests.trees.helpers import HOST_TARGET, download_wheel
 
 pytestmark = [pytest.mark.network, pytest.mark.container]
 

@@ -16,7 +16,7 @@ from slimline.oci import archive, layout
 from slimline.oci.image import DOCKER_LAYER_GZIP, LAYER_GZIP, Image, Layer
 from slimline.oci.reference import ArchiveRef, OciRef
 from slimline.oci.validate import ValidationError, validate
-from tests.oci_helpers import make_image, sha256
+from tests.oci.helpers import make_image, sha256
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from packaging.specifiers import SpecifierSet
 from slimline.project import lockfile
 from slimline.project import pyproject as project
 from slimline.project.pyproject import Dependency, ProjectError, poetry_constraint, python_marker
-from tests.plan_helpers import CLASSIC, PEP621, Locked, classic_locked, pep621_locked, rewrite, write_project
+from tests.plan.helpers import CLASSIC, PEP621, Locked, classic_locked, pep621_locked, rewrite, write_project
 from tests.support import poetry_env, run, tool
 
 __all__ = ["classic_locked", "pep621_locked"]  # session fixtures used here

@@ -25,7 +25,7 @@ from slimline.layers.filetree import TreeBuilder
 from slimline.oci import layout, reference, validate
 from slimline.oci.image import Config, History, Image, Platform
 from slimline.target import LABEL_INTERPRETER, LABEL_LIBC, LABEL_PYTHON
-from tests.fetch_helpers import LocalIndex, make_wheel, serve, sha256
+from tests.artifacts.helpers import LocalIndex, make_wheel, serve, sha256
 
 PASSWD = b"root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"
 

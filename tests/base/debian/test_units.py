@@ -26,7 +26,7 @@ from slimline.base.debian.resolve import DEFAULT_EXCLUDES, closure, relation_hol
 from slimline.errors import UnsafePath
 from slimline.layers.filetree import Kind, TreeBuilder
 from slimline.oci.image import Platform
-from tests.debian_helpers import Member, ar_archive, make_deb
+from tests.base.debian.helpers import Member, ar_archive, make_deb
 
 # --- versions and relations ------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from slimline.plan.model import Origin, Plan
 from slimline.project import lockfile
 from slimline.project import pyproject as project
 from slimline.target import Target
-from tests.plan_helpers import Locked, classic_locked, downgrade, pep621_locked, target
+from tests.plan.helpers import Locked, classic_locked, downgrade, pep621_locked, target
 from tests.support import index_url
 
 __all__ = ["classic_locked", "pep621_locked"]

@@ -15,7 +15,7 @@ from slimline.oci import archive, layout, publish, transports
 from slimline.oci.image import Image, Platform
 from slimline.oci.reference import ArchiveRef, DaemonRef, OciRef, parse
 from slimline.oci.validate import validate
-from tests.oci_helpers import make_image
+from tests.oci.helpers import make_image
 
 
 class Recorder:

@@ -26,7 +26,7 @@ from slimline.oci.image import DOCKER_LAYER_GZIP, DOCKER_MANIFEST, Platform
 from slimline.oci.reference import RegistryRef, parse
 from slimline.oci.registry import RegistryError, pull, push
 from slimline.report import Stderr
-from tests.registry_helpers import AMD64, ARM64, Proxy, Registry, free_port, image, registry, sha256_hex
+from tests.oci.registry_helpers import AMD64, ARM64, Proxy, Registry, free_port, image, registry, sha256_hex
 from tests.support import podman, podman_run, run, tool
 
 pytestmark = pytest.mark.container

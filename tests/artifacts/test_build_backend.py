@@ -23,7 +23,7 @@ from slimline.context import Context
 from slimline.errors import HashMismatch, UnsafePath
 from slimline.http import Http
 from slimline.plan.model import Artifact, Origin, Plan, Selected
-from tests.fetch_helpers import (
+from tests.artifacts.helpers import (
     ARM64_TARGET,
     DOCOPT_SDIST,
     LocalIndex,
