@@ -16,7 +16,7 @@ Modules, in order:
 The common verbs are re-exported here (``layers.write``, ``layers.walk``, ...).
 """
 
-from slimline.layers.cache import Realised, cached, from_record, lookup, realise, record, store, write_many
+from slimline.layers.cache import Realised, from_record, lookup, realise, record, store, write_many
 from slimline.layers.compress import BLOCK_SIZE, Compression
 from slimline.layers.read import members, read_tree, walk
 from slimline.layers.write import FORMAT_VERSION, write
@@ -26,7 +26,6 @@ __all__ = [
     "FORMAT_VERSION",
     "Compression",
     "Realised",
-    "cached",
     "from_record",
     "lookup",
     "members",

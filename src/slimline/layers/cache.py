@@ -23,7 +23,7 @@ from slimline.layers.job import Job
 from slimline.layers.write import FORMAT_VERSION, write
 from slimline.oci.image import Layer
 
-__all__ = ["Realised", "cached", "from_record", "lookup", "realise", "record", "store", "write_many"]
+__all__ = ["Realised", "from_record", "lookup", "realise", "record", "store", "write_many"]
 
 
 def _meta_key(key: str, *, mtime: int, compression: Compression) -> str:
@@ -74,22 +74,6 @@ def store(
     meta = json.dumps(record(layer)).encode()
     cache.write_meta(keys.LAYERS, _meta_key(key, mtime=mtime, compression=compression), meta)
     return layer
-
-
-def cached(
-    key: str,
-    make: Callable[[], FileTree],
-    *,
-    cache: Cache,
-    mtime: int = 0,
-    compression: Compression | None = None,
-) -> Layer:
-    """The layer for ``key``: from the layer cache if present (and its blob still exists), else
-    ``make()`` it, write it and remember it.  ``key`` must capture every input of ``make``.
-
-    ``SLIMLINE_NO_LAYER_CACHE=1`` makes every call rebuild (benchmarks, debugging)."""
-    hit = lookup(key, cache=cache, mtime=mtime, compression=compression)
-    return hit if hit is not None else store(key, make, cache=cache, mtime=mtime, compression=compression)
 
 
 def write_many(jobs: list[Callable[[], Layer]], *, workers: int | None = None) -> list[Layer]:

@@ -9,7 +9,7 @@
    Packages indexes, leaving out :data:`.resolve.DEFAULT_EXCLUDES` plus the configured excludes
    (:mod:`.archive`, :mod:`.resolve`); what was left out is reported;
 3. lay the packages into a few layers (:func:`.policy.groups`: files, libc, python, extras),
-   each cached by the ``.deb`` hashes and settings (:func:`slimline.layers.cached`), so a warm
+   each cached by the ``.deb`` hashes and settings (:func:`slimline.layers.realise`), so a warm
    build downloads, unpacks and compresses nothing; a cold one downloads the hash-checked
    ``.deb`` files in parallel and unpacks ``data.tar`` without running maintainer scripts
    (:mod:`.deb`, :mod:`.assemble`, :mod:`.policy`).
@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
 
 from slimline import layers
 from slimline.base.debian import archive as archive_mod
@@ -43,7 +42,8 @@ from slimline.base.debian.resolve import DEFAULT_EXCLUDES, closure
 from slimline.context import Context
 from slimline.errors import redact
 from slimline.layers.filetree import FileTree, TreeBuilder
-from slimline.oci.image import Config, History, Image, Layer, Platform, rfc3339
+from slimline.layers.job import Job
+from slimline.oci.image import Config, History, Image, Platform, rfc3339
 from slimline.target import Target
 
 __all__ = ["KNOWN_SUITES", "BaseSettings", "DebianRef", "build", "debian_arch", "resolve", "suite_for"]
@@ -199,22 +199,20 @@ def build(
     target = _target(base, platform)
     assigned = _assign(base, settings.packages)
 
-    def job(i: int, group: policy.Group, names: list[str]) -> Callable[[], Layer]:
-        key = _layer_key(base, group, names, first=i == 0, settings=settings)
-
+    def job(i: int, group: policy.Group, names: list[str]) -> Job:
         def make() -> FileTree:
             report(f"assembling layer {group.name} ({len(names)} packages)")
             return _make_tree(base, group, names, first=i == 0, settings=settings, ctx=ctx)
 
-        return lambda: layers.cached(key, make, cache=ctx.cache, mtime=mtime, compression=compression)
+        key = _layer_key(base, group, names, first=i == 0, settings=settings)
+        return Job(key, make, f"slimline {ref}: {group.name} ({len(names)} packages)", mtime)
 
-    built = layers.write_many([job(i, g, n) for i, (g, n) in enumerate(assigned)])
+    jobs = [job(i, g, n) for i, (g, n) in enumerate(assigned)]
+    built = layers.realise(jobs, cache=ctx.cache, compression=compression or layers.Compression()).layers
     created = rfc3339(mtime)
     history = tuple(
-        History(
-            created_by=f"slimline {ref}: {g.name} ({len(n)} packages)", created=created, comment=g.description
-        )
-        for g, n in assigned
+        History(created_by=j.created_by, created=created, comment=g.description)
+        for j, (g, _) in zip(jobs, assigned, strict=True)
     )
     config = _config(ref, base, target)
     image = Image(platform=platform, config=config, created=created).append(tuple(built), history)
