@@ -17,7 +17,7 @@ for arg in "$@"; do
 done
 
 if [ "$want_system" = 1 ]; then
-  pkgs=(podman runc skopeo umoci docker-registry buildah mmdebstrap qemu-user-static binfmt-support
+  pkgs=(podman runc skopeo umoci docker-registry buildah mmdebstrap qemu-user-static binfmt-support bubblewrap
         apache2-utils busybox-static git openssl ca-certificates)
   missing=()
   for p in "${pkgs[@]}"; do

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from slimline import layers
-from slimline.base import dpkg, users
+from slimline.base import dpkg, rootfs, users
 from slimline.cache.store import Cache
 from slimline.errors import UnsafePath
 from slimline.layers.filetree import Kind, TreeBuilder
@@ -23,7 +23,6 @@ from slimline.layers.read import FinalEntry, final_files
 from slimline.oci.image import LAYER_TAR, Image, Layer, Platform
 from slimline.oci.whiteout import is_malformed_whiteout, is_opaque, is_whiteout, whiteout_target
 from slimline.target import Target
-from slimline.trees import rootfs
 from slimline.trees.bytecode import stdlib_tree
 from slimline.trees.compiler import HostCompiler
 

@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
+from slimline.base import rootfs
 from slimline.cache import keys
 from slimline.cache.store import Cache
 from slimline.errors import UnsafePath
 from slimline.layers.filetree import TreeBuilder
 from slimline.oci.image import LAYER_TAR, Image, Layer, Platform
 from slimline.target import Target
-from slimline.trees import rootfs
 from slimline.trees.bytecode import BytecodeError, compile_tree, compiler_for
 from slimline.trees.compiler import HostCompiler
 

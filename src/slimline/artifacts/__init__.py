@@ -12,6 +12,8 @@ Modules, in order:
 * ``buildenv``: build environments for PEP 517 backends, one per requirement set, reused
 * ``build_backend``: PEP 517 builds in those environments; whether the target can use a wheel
 * ``origins``: each origin's way to a wheel (index, directory, file, url, git); safe unpacking
+* ``sandbox``: a program run inside a builder's root file system (bubblewrap), for any architecture
+* ``targetbuild``: PEP 517 builds for the image, inside the builder
 * ``fetch``: every distribution of a plan to a verified wheel (downloads in parallel, then builds)
 * ``wheelinfo``: a wheel's size and native needs, memoised by its hash
 """

@@ -241,7 +241,7 @@ class BuildEnvs:
 
             self._index_url = default_index_url()
             self._index_auth = self._index_auth or credentials_for("", self._index_url)
-        return _with_auth(self._index_url, self._index_auth)
+        return with_auth(self._index_url, self._index_auth)
 
 
 def _purelib(python: str) -> str:
@@ -252,7 +252,7 @@ def _purelib(python: str) -> str:
     return out.stdout.strip()
 
 
-def _with_auth(url: str, auth: BasicAuth | None) -> str:
+def with_auth(url: str, auth: BasicAuth | None) -> str:
     """``url`` with ``auth`` as its user info (pip reads credentials from there); unchanged if it has some."""
     parts = urlsplit(url)
     if auth is None or parts.username is not None:

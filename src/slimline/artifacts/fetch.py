@@ -22,6 +22,7 @@ from pathlib import Path
 from slimline.artifacts.build_backend import BuildFailed, unusable_reason
 from slimline.artifacts.buildenv import BuildEnvs
 from slimline.artifacts.origins import Build, FetchError, Origins, Ready, Unusable
+from slimline.artifacts.targetbuild import TargetBuilds
 from slimline.context import Context
 from slimline.errors import SlimlineError
 from slimline.plan.model import Plan, Selected
@@ -55,6 +56,7 @@ def fetch(
     default_index: str,
     build_env: BuildEnvs,
     project_root: Path,
+    target_builds: TargetBuilds | None = None,
     jobs: int = JOBS,
 ) -> dict[str, Path]:
     """Canonical package name -> verified wheel path, for every package in ``plan``.
@@ -63,7 +65,8 @@ def fetch(
     :class:`NoUsableWheels` listing every package without a wheel for the target (including
     failed builds), :class:`FetchError`/:class:`~slimline.http.HttpError` when a source cannot
     be reached, and :class:`~slimline.artifacts.buildenv.BuildEnvError` when a backend
-    cannot be installed.
+    cannot be installed.  With ``target_builds``, what holds code to compile is built for the
+    target in its builder (:mod:`slimline.artifacts.targetbuild`); without, on this host.
     """
     origins = Origins(plan=plan, ctx=ctx, default_index=default_index, project_root=project_root)
     ctx.report.step(f"fetching {len(plan.packages)} packages")
@@ -72,7 +75,7 @@ def fetch(
     unusable: list[Unusable] = []
     by_name = {sel.name: sel for sel in plan.packages}
     for name, outcome in prepared.items():
-        wheel = _wheel_for(by_name[name], outcome, origins, build_env)
+        wheel = _wheel_for(by_name[name], outcome, origins, build_env, target_builds)
         if isinstance(wheel, Unusable):
             unusable.append(wheel)
         else:
@@ -105,7 +108,11 @@ def _prepare_all(
 
 
 def _wheel_for(
-    sel: Selected, prepared: Ready | Build | Unusable, origins: Origins, envs: BuildEnvs
+    sel: Selected,
+    prepared: Ready | Build | Unusable,
+    origins: Origins,
+    envs: BuildEnvs,
+    target: TargetBuilds | None,
 ) -> Path | Unusable:
     """Phase 2, one package at a time: build what must be built, then check that the target
     accepts the wheel; return the wheel, or why the package has none the target can use."""
@@ -113,8 +120,10 @@ def _wheel_for(
         return prepared
     if isinstance(prepared, Build):
         try:
-            prepared = Ready(origins.build(sel, prepared, envs), built_here=True)
+            prepared = origins.build(sel, prepared, envs, target)
         except BuildFailed as err:  # a BuildEnvError (index trouble) is not the package's fault: raised
+            if target is not None:
+                raise  # the builder's own message says what failed and what usually fixes it
             return Unusable(sel.name, sel.version, f"building it on this host failed: {err.problem}")
     reason = unusable_reason(
         prepared.path.name, origins.plan.target, built_here=prepared.built_here, accepted=origins.accepted

@@ -26,6 +26,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
@@ -33,7 +34,15 @@ from slimline.artifacts.build_backend import build_cached, build_tree_wheel, unu
 from slimline.artifacts.buildenv import BuildEnvs
 from slimline.artifacts.index import Index
 from slimline.artifacts.sources import credentials_for
-from slimline.artifacts.wheelcache import build_key, built_wheel, named_wheel, store_wheel
+from slimline.artifacts.targetbuild import TargetBuilds, native_sources, pure
+from slimline.artifacts.wheelcache import (
+    build_key,
+    built_wheel,
+    named_wheel,
+    store_wheel,
+    tree_files,
+    tree_hash,
+)
 from slimline.context import Context
 from slimline.errors import SlimlineError, UnsafePath, redact
 from slimline.plan.model import Plan, Selected
@@ -241,17 +250,38 @@ class Origins:
 
     # -- phase 2, one at a time: builds -----------------------------------------------------------
 
-    def build(self, sel: Selected, todo: Build, envs: BuildEnvs) -> Path:
-        """Build ``todo`` in ``envs`` into a cached wheel (raises ``BuildFailed``, ``BuildEnvError``)."""
+    def build(self, sel: Selected, todo: Build, envs: BuildEnvs, target: TargetBuilds | None) -> Ready:
+        """Build ``todo`` into a cached wheel (raises ``BuildFailed``, ``BuildEnvError``), where
+        :meth:`_placed` decides."""
         what = f"{sel.name} {sel.version}"
         if todo.tree is not None:
-            return build_tree_wheel(todo.tree, envs=envs, cache=self.cache, what=what)
+            tree = todo.tree
+            key = "tree:" + tree_hash(tree_files(tree, cache=self.cache))
+            return self._placed(
+                sel, tree, key, target, lambda: build_tree_wheel(tree, envs=envs, cache=self.cache, what=what)
+            )
         assert todo.prepare is not None
         with tempfile.TemporaryDirectory(prefix="slimline-src-") as tmp:
             source = todo.prepare(Path(tmp))
-            return build_cached(
-                source, key=todo.key, envs=envs, cache=self.cache, what=what, package=sel.name
-            )
+            on_host = partial(build_cached, source, key=todo.key, envs=envs, cache=self.cache, what=what)
+            return self._placed(sel, source, todo.key, target, partial(on_host, package=sel.name))
+
+    def _placed(
+        self, sel: Selected, source: Path, key: str, target: TargetBuilds | None, on_host: Callable[[], Path]
+    ) -> Ready:
+        """The wheel of ``source``: built in the builder for the target (``target``) when the source
+        holds code to compile, or when this host made a wheel that is not pure Python; else the
+        one this host builds (``on_host``), as without a builder."""
+        if target is None:
+            return Ready(on_host(), built_here=True)
+        if not native_sources(source):
+            wheel = on_host()
+            if pure(wheel.name):
+                return Ready(wheel, built_here=True)
+        built = target.build(
+            source, key=target.key(source=key), what=f"{sel.name} {sel.version}", package=sel.name
+        )
+        return Ready(built, built_here=False)  # built for the target: its tags say where it runs
 
 
 def _git_url(url: str, project_root: Path) -> str:

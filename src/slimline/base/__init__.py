@@ -12,5 +12,7 @@ Modules, in order:
 * ``dpkg``: the Debian packages a base holds
 * ``elf``: the system libraries a wheel's native code links
 * ``native``: what a base lacks for the wheels on top of it
+* ``builder``: the root file system that compiles packages for the image
+* ``rootfs``: an image unpacked once, safely, to run its programs (bytecode, builds)
 * ``resolve``: a reference to a ``Base`` (Debian bases pinned for a day)
 """

@@ -1,33 +1,73 @@
 """What a base lacks for the native code of the wheels going on top of it.
 
-Contract of :func:`missing`: given the system sonames each distribution's native code links
-(by distribution name), the Debian packages that provide them and that the base does not hold,
-each with the distributions that need it.  Empty when the base has no dpkg records (Alpine,
-scratch: nothing can be said) or already holds them all.  Only a ``debian:`` base can be given
-them (:func:`slimline.build.image` resolves it again with those packages added); for any other
-base the conductor warns.
+Contract of :func:`missing`: given, per distribution, the system sonames its native code links
+and the Debian package known to ship each (or None), it returns the packages to add (those the
+base does not hold, each with the distributions that need it) and the sonames that neither the
+base has nor any known package ships.  A soname counts as present when a file of that name is in
+a ``lib`` directory of the base's final file system (any base: Debian, Alpine, official Python
+images), scanned once per base (memoised by its config digest).  Packages can be added only to a
+``debian:`` base (:mod:`slimline.build.image` resolves it again with them); for other bases the
+conductor warns.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import posixpath
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from slimline.base import dpkg, elf
+from slimline.base import dpkg
+from slimline.cache import keys
 from slimline.cache.store import Cache
+from slimline.layers.read import final_files
 from slimline.oci.image import Image
 
-__all__ = ["missing"]
+__all__ = ["Lacking", "missing", "sonames"]
 
 
-def missing(image: Image, needs: Mapping[str, frozenset[str]], *, cache: Cache) -> dict[str, tuple[str, ...]]:
-    """Debian package -> the distributions whose native code needs it, for what ``image`` lacks."""
-    wanted: dict[str, list[str]] = {}
-    for name, sonames in sorted(needs.items()):
-        for pkg in elf.debian_packages(sonames):
-            wanted.setdefault(pkg, []).append(name)
-    if not wanted:
-        return {}
-    have = dpkg.installed(image, cache=cache)
-    if not have:
-        return {}
-    return {pkg: tuple(who) for pkg, who in sorted(wanted.items()) if pkg not in have}
+@dataclass(frozen=True, slots=True)
+class Lacking:
+    add: dict[str, tuple[str, ...]]  # Debian package -> the distributions that need it
+    unprovided: dict[str, tuple[str, ...]]  # distribution -> sonames nothing known ships
+
+
+def missing(image: Image, needs: Mapping[str, Mapping[str, str | None]], *, cache: Cache) -> Lacking:
+    """What ``image`` lacks for ``needs`` (distribution -> {soname: package or None})."""
+    have = sonames(image, cache=cache)
+    add: dict[str, list[str]] = {}
+    unprovided: dict[str, list[str]] = {}
+    for name, linked in sorted(needs.items()):
+        for soname, package in sorted(linked.items()):
+            if soname in have:
+                continue
+            if package is None:
+                unprovided.setdefault(name, []).append(soname)
+            elif name not in add.setdefault(package, []):
+                add[package].append(name)
+    installed = dpkg.installed(image, cache=cache) if add else frozenset()
+    return Lacking(
+        {pkg: tuple(who) for pkg, who in sorted(add.items()) if pkg not in installed},
+        {name: tuple(s) for name, s in unprovided.items()},
+    )
+
+
+def sonames(image: Image, *, cache: Cache) -> frozenset[str]:
+    """The names of the shared libraries in ``lib`` directories of ``image``'s final file system."""
+    key = hashlib.sha256(image.config_bytes).hexdigest()
+    hit = cache.read_meta(keys.BASE_SONAMES, key)
+    if hit is not None:
+        return frozenset(json.loads(hit))
+    found = set()
+    for path in final_files(image.layers, wanted=lambda _: False, max_size=0):
+        folder, name = posixpath.split(path)
+        if (".so." in name or name.endswith(".so")) and _libdir(folder):
+            found.add(name)
+    cache.write_meta(keys.BASE_SONAMES, key, json.dumps(sorted(found)).encode())
+    return frozenset(found)
+
+
+def _libdir(folder: str) -> bool:
+    """``usr/lib``, ``lib64``, ``usr/lib/x86_64-linux-gnu``, ``usr/local/lib``...: where the loader looks."""
+    return any(p in ("lib", "lib64", "lib32") for p in folder.split("/"))

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from slimline.artifacts import fetch
-from slimline.artifacts.buildenv import BuildEnvs
-from slimline.artifacts.wheelinfo import WheelInfo
+from slimline.artifacts.targetbuild import TargetBuilds
+from slimline.artifacts.wheelinfo import Providers, WheelInfo
+from slimline.base import builder
 from slimline.build.jobs import Placement, job
+from slimline.build.start import Started
 from slimline.cache.store import sha256_file
 from slimline.context import Context
 from slimline.errors import SlimlineError
@@ -37,8 +39,10 @@ class Wheels:
     """The plan's wheels (canonical name -> verified wheel file), fetched once, on first need, by
     whichever thread asks first; the others wait for that fetch."""
 
-    def __init__(self, plan: Plan, *, ctx: Context, default_index: str, envs: BuildEnvs, root: Path) -> None:
-        self._plan, self._ctx, self._index, self._envs, self._root = plan, ctx, default_index, envs, root
+    def __init__(self, plan: Plan, *, ctx: Context, started: Started, targets: TargetBuilds | None) -> None:
+        self._plan, self._ctx = plan, ctx
+        self._index, self._envs, self._root = started.default_index, started.envs, started.project.root
+        self.targets = targets  # builds for the target, in the builder (debian: bases)
         self._lock = threading.Lock()
         self._done: dict[str, Path] | None = None
 
@@ -52,6 +56,7 @@ class Wheels:
                     default_index=self._index,
                     build_env=self._envs,
                     project_root=self._root,
+                    target_builds=self.targets,
                 )
             return self._done
 
@@ -69,17 +74,29 @@ def infos(plan: Plan, wheels: Wheels, *, ctx: Context) -> dict[str, WheelInfo]:
     if len(found) == len(plan.packages):
         return found
     got = wheels.get()
+    providers = _providers(wheels.targets)
     for p in plan.packages:
         if p.name not in found:
-            found[p.name] = WheelInfo.of(got[p.name])
+            found[p.name] = WheelInfo.of(got[p.name], providers=providers)
             if p.artifact is not None and not p.is_local:
                 found[p.name].remember(p.artifact.sha256, cache=ctx.cache)
     return found
 
 
-def needs(found: Mapping[str, WheelInfo]) -> dict[str, frozenset[str]]:
-    """The system sonames each distribution's native code links, for those that link any."""
-    return {name: frozenset(info.needs) for name, info in found.items() if info.needs}
+def needs(found: Mapping[str, WheelInfo]) -> dict[str, dict[str, str | None]]:
+    """The system sonames each distribution's native code links (for those that link any), with
+    the Debian package known to ship each, or None."""
+    return {name: {s: info.packages.get(s) for s in info.needs} for name, info in found.items() if info.needs}
+
+
+def _providers(targets: TargetBuilds | None) -> Providers:
+    """Which builder package ships a soname, for wheels built in the builder (when one was made)."""
+
+    def find(sonames: Iterable[str]) -> Mapping[str, str]:
+        made = targets.made if targets is not None else None
+        return builder.providers(made, sonames) if made is not None else {}
+
+    return find
 
 
 def jobs(plan: Plan, found: Mapping[str, WheelInfo], wheels: Wheels, *, place: Placement) -> list[Job]:

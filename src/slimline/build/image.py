@@ -22,7 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from slimline import layers
-from slimline.base import native
+from slimline.artifacts import sources
+from slimline.artifacts.build_backend import BuildFailed
+from slimline.artifacts.targetbuild import TargetBuilds, native_sources, pure
+from slimline.artifacts.wheelcache import tree_files, tree_hash
+from slimline.base import builder, native
 from slimline.base import resolve as bases
 from slimline.build import assemble, dependencies, imageconfig
 from slimline.build.jobs import AppFiles, Placement, project_job, stdlib_job
@@ -104,9 +108,8 @@ def _image(platform: Platform, b: _Build) -> Recipe:
     base = _base(platform, b, settings.debian)
     ctx.report.step(f"base {base.name}: {base.target}")
     plan = _plan(base, platform, b)
-    wheels = dependencies.Wheels(
-        plan, ctx=ctx, default_index=b.started.default_index, envs=b.started.envs, root=proj.root
-    )
+    targets = _target_builds(base, b)
+    wheels = dependencies.Wheels(plan, ctx=ctx, started=b.started, targets=targets)
     found = dependencies.infos(plan, wheels, ctx=ctx)
     base = _completed(base, dependencies.needs(found), platform, b)
     place = Placement(settings.venv, plan.target, _compiler(base, plan, b))
@@ -114,15 +117,9 @@ def _image(platform: Platform, b: _Build) -> Recipe:
         jobs = dependencies.jobs(plan, found, wheels, place=place)
         if place.compiler is not None:
             jobs.insert(0, stdlib_job(base.image, place))
-        project = _project_job(place, b)
-        started_at = time.perf_counter()
-        made = layers.realise(
-            [*jobs, project], cache=ctx.cache, compression=compression(settings, base=False)
-        )
-        ctx.report.detail(
-            f"layers ({platform}): {len(made.layers) - made.reused} of {len(made.layers)} made in "
-            f"{time.perf_counter() - started_at:.3f} s"
-        )
+        wheel = _project_wheel(b, targets)
+        project = _project_job(place, b, wheel)
+        made = _realise([*jobs, project], platform, b)
     finally:
         if place.compiler is not None:  # its process and temporary directory go now, not when collected
             place.compiler.close()
@@ -134,13 +131,23 @@ def _image(platform: Platform, b: _Build) -> Recipe:
         f"image {image.digest} ({platform}): {len(base.image.layers)} base layers, {made.reused} reused "
         f"and {len(made.layers) - made.reused} new of {len(made.layers)}, {mib:.1f} MiB compressed"
     )
-    return _recipe(image, partial, base, plan, place, b)
+    return _recipe(image, partial, base, plan, place, b, wheel)
+
+
+def _realise(jobs: list[Job], platform: Platform, b: _Build) -> layers.Realised:
+    started_at = time.perf_counter()
+    made = layers.realise(jobs, cache=b.ctx.cache, compression=compression(b.settings, base=False))
+    b.ctx.report.detail(
+        f"layers ({platform}): {len(made.layers) - made.reused} of {len(made.layers)} made in "
+        f"{time.perf_counter() - started_at:.3f} s"
+    )
+    return made
 
 
 def _base(platform: Platform, b: _Build, debian: DebianSettings) -> bases.Base:
     options = bases.Options(
         requires_python=b.started.project.requires_python,
-        debian=debian,
+        debian=debian.for_image(),
         compression=compression(b.settings, base=True),
         refresh=b.refresh,
     )
@@ -164,22 +171,48 @@ def _plan(base: bases.Base, platform: Platform, b: _Build) -> Plan:
 
 
 def _completed(
-    base: bases.Base, needs: dict[str, frozenset[str]], platform: Platform, b: _Build
+    base: bases.Base, needs: dict[str, dict[str, str | None]], platform: Platform, b: _Build
 ) -> bases.Base:
     """The base, with the Debian packages added that wheels' native code links and it lacks.
 
-    Only a ``debian:`` base is changed; any other base with dpkg records gets a warning, and a
-    base without them (Alpine, scratch) is taken as it is."""
+    Only a ``debian:`` base is changed; any other base gets a warning.  A library that neither the
+    base has nor a known package ships fails the build: the image would fail at import."""
     lacking = native.missing(base.image, needs, cache=b.ctx.cache)
-    if not lacking:
+    if lacking.unprovided:
+        raise _unprovided(base, lacking.unprovided)
+    if not lacking.add:
         return base
-    text = ", ".join(f"{pkg} (for {', '.join(who)})" for pkg, who in lacking.items())
+    text = ", ".join(f"{pkg} (for {', '.join(who)})" for pkg, who in lacking.add.items())
     if not base.assembled:
         b.ctx.report.step(f"warning: the base {base.name} lacks {text}; importing those may fail")
         return base
     b.ctx.report.step(f"adding {text} to the base")
     debian = b.settings.debian
-    return _base(platform, b, replace(debian, packages=(*debian.packages, *lacking)))
+    return _base(platform, b, replace(debian, packages=(*debian.packages, *lacking.add)))
+
+
+def _unprovided(base: bases.Base, unprovided: dict[str, tuple[str, ...]]) -> BuildError:
+    lines = "\n".join(f"  - {name}: {', '.join(sonames)}" for name, sonames in unprovided.items())
+    return BuildError(
+        f"native code of these distributions links libraries that {base.name} does not have:\n{lines}",
+        doing="checking that the image has the libraries its wheels link",
+        hint="add the Debian package that ships each library to [tool.slimline.debian] packages "
+        "(a debian: base), or use a base image that has it",
+    )
+
+
+def _target_builds(base: bases.Base, b: _Build) -> TargetBuilds | None:
+    """Builds for the target in a builder from the base's suite (debian: bases); None elsewhere:
+    what must be compiled is then built on this host, for a base whose Python and libc match it."""
+    if not base.assembled:
+        return None
+    index = b.started.default_index
+    return TargetBuilds(
+        lambda: builder.assemble(base, b.settings.debian, ctx=b.ctx),
+        ctx=b.ctx,
+        index_url=index,
+        index_auth=sources.credentials_for("", index),
+    )
 
 
 def _compiler(base: bases.Base, plan: Plan, b: _Build) -> Compiler | None:
@@ -195,13 +228,32 @@ def _compiler(base: bases.Base, plan: Plan, b: _Build) -> Compiler | None:
     return compiler
 
 
-def _project_job(place: Placement, b: _Build) -> Job:
-    proj, wheel = b.started.project, b.started.wheel
+def _project_wheel(b: _Build, targets: TargetBuilds | None) -> Path | None:
+    """The project's wheel (package mode): the one built on this host, unless it is not pure
+    Python (the project has extension modules) or could not be built here, and there is a
+    builder: then the one built for the target in the builder."""
+    started, proj = b.started.wheel, b.started.project
+    if started is None:
+        return None
+    try:
+        wheel = started.result()
+    except BuildFailed:
+        if targets is None or not native_sources(proj.root):
+            raise
+    else:
+        if targets is None or pure(wheel.name):
+            return wheel
+    key = targets.key(source="tree:" + tree_hash(tree_files(proj.root, cache=b.ctx.cache)))
+    return targets.build(proj.root, key=key, what=f"the project {proj.name}", package=proj.name)
+
+
+def _project_job(place: Placement, b: _Build, wheel: Path | None) -> Job:
+    proj = b.started.project
     return project_job(
         proj.root,
         name=proj.name,
         version=proj.version,
-        wheel=wheel.result() if wheel is not None else None,
+        wheel=wheel,
         place=place,
         app=app_files(b.settings, b.exclude_outputs),
         epoch=b.epoch,
@@ -216,16 +268,21 @@ def app_files(settings: Settings, exclude_outputs: Sequence[Path]) -> AppFiles:
 
 
 def _recipe(
-    image: Image, partial: Image, base: bases.Base, plan: Plan, place: Placement, b: _Build
+    image: Image,
+    partial: Image,
+    base: bases.Base,
+    plan: Plan,
+    place: Placement,
+    b: _Build,
+    wheel: Path | None,
 ) -> Recipe:
-    wheel = b.started.wheel
     compiled = None
     if place.compiler is not None:
         compiled = Compiled(base=base.image, assembled=base.assembled, identity=place.compiler.identity)
     return Recipe(
         image=image,
         partial=partial,
-        wheel=_wheel_ref(wheel.result()) if wheel is not None else None,
+        wheel=_wheel_ref(wheel) if wheel is not None else None,
         name=b.started.project.name,
         version=b.started.project.version,
         venv=b.settings.venv,
@@ -235,8 +292,10 @@ def _recipe(
         compression=compression(b.settings, base=False),
         fresh_until=base.fresh_until,
         compiled=compiled,
-        # local trees and files can change without the key seeing it
-        memoisable=not any(p.origin.kind in ("directory", "file") for p in plan.packages),
+        # local trees and files can change without the key seeing it; the memo derives the
+        # project's wheel from the one this host built, which is not what a target build makes
+        memoisable=not any(p.origin.kind in ("directory", "file") for p in plan.packages)
+        and (wheel is None or pure(wheel.name)),
     )
 
 

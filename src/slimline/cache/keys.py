@@ -23,6 +23,7 @@ BLOBS = "blobs"  # blobs/sha256/<hex>: downloads, layers, configs
 WHEELS = "wheels"  # wheels/<sha256>/<filename>: hard links to blobs under their wheel names
 # directories kept per key
 BUILD_ENVS = "build-envs"  # PEP 517 build environments, per requirement set
+TARGET_ENVS = "target-envs"  # build requirements as wheels for a builder's interpreter
 ROOTFS = "rootfs"  # bases unpacked once, for --bytecode
 UNFINISHED = ".tmp-"  # a directory entry's name prefix while it is being made, before its rename
 # small JSON records, one file per key
@@ -33,6 +34,7 @@ DEBIAN_RESOLVE = "debian-resolve"  # a Debian package set resolved against an ar
 DPKG_INSTALLED = "dpkg-installed"  # the Debian packages a base image holds
 TARGETS = "targets"  # a base image's detected interpreter and libc
 USERS = "users"  # a base image's non-root user
+BASE_SONAMES = "base-sonames"  # the shared libraries a base image holds
 WHEEL_INFO = "wheel-info"  # a wheel's size and the sonames it links
 BUILT_WHEELS = "built-wheels"  # a PEP 517 build's inputs -> the wheel it made
 BUILD_REQUIRES = "build-requires"  # a backend's dynamic build requirements
@@ -51,6 +53,7 @@ METADATA = (
     DPKG_INSTALLED,
     TARGETS,
     USERS,
+    BASE_SONAMES,
     WHEEL_INFO,
     BUILT_WHEELS,
     BUILD_REQUIRES,

@@ -5,7 +5,7 @@ Every read of the cache marks what it reads used (:meth:`slimline.cache.store.Ca
 mtime to now), so an entry's mtime is its last use.  Contract of :func:`prune`:
 
 - it removes blobs and named wheels (by inode: a wheel hard-linked to its blob goes with it),
-  build environments, unpacked bases (:func:`slimline.trees.rootfs.cached`) and metadata files last
+  build environments, unpacked bases (:func:`slimline.base.rootfs.cached`) and metadata files last
   used before ``now - older_than``; then, if ``max_size`` is given, the least recently used
   blobs, wheels, environments and unpacked bases until the cache holds at most that many bytes;
 - it never removes anything a later build could not make again: every reader of the cache

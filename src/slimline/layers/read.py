@@ -113,7 +113,7 @@ def final_files(
     * an entry that is not a directory hides what lower layers had below its path, as
       extracting it over a directory would.
     * a path with a ".." component raises :class:`~slimline.errors.UnsafePath` (as
-      :func:`slimline.trees.rootfs.unpack` does); paths are the layers' own: no symlink is
+      :func:`slimline.base.rootfs.unpack` does); paths are the layers' own: no symlink is
       followed (a caller that needs a link resolved does it on the result).
     * the root is not an entry; parent directories a layer implies but does not list are not
       made up; a path listed twice in one layer is what its later member says.

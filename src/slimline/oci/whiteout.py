@@ -3,7 +3,7 @@
 A whiteout ``d/.wh.X`` in a layer removes ``d/X`` (and all below it) of the layers beneath; the
 opaque marker ``d/.wh..wh..opq`` hides everything the layers beneath hold below ``d``.  These
 helpers are the one place such names are parsed: every reader of a stack of layers
-(:func:`slimline.layers.read.final_files`, :mod:`slimline.trees.rootfs`) and validation
+(:func:`slimline.layers.read.final_files`, :mod:`slimline.base.rootfs`) and validation
 (:mod:`slimline.oci.validate`) use them.
 """
 

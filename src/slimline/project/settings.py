@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -43,6 +43,10 @@ class DebianSettings:
     imports (ensurepip, idlelib, tkinter, turtledemo, lib2to3, test suites; see
     :mod:`slimline.base.debian.policy`).  ``keep_gconv`` keeps glibc's iconv modules (8 MB; off by default).
     ``check_valid_until`` refuses an expired Release (turn off only for snapshot mirrors).
+    ``build_packages`` are added to the builder that compiles packages for the target (their
+    ``-dev`` headers: ``libpq-dev``), never to the image; ``build_network`` lets those builds
+    reach the network.  ``runtime`` is False for the builder itself: nothing is left out of it
+    for being a runtime image's dead weight (shells, compilers' helpers, perl).
     """
 
     mirror: str | None = None  # None = from SLIMLINE_DEBIAN_MIRROR, else the host's apt sources
@@ -53,6 +57,13 @@ class DebianSettings:
     keyring: Path | None = None  # None = the shipped Debian archive keys
     keep_gconv: bool = False
     check_valid_until: bool = True
+    build_packages: tuple[str, ...] = ()
+    build_network: bool = False
+    runtime: bool = True  # not a setting: False for the builder (see slimline.base.builder)
+
+    def for_image(self) -> DebianSettings:
+        """These settings without what only the builder uses (so a base's pin ignores them)."""
+        return replace(self, build_packages=(), build_network=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +199,8 @@ _DEBIAN: dict[str, tuple[str, Check]] = {
     "keyring": ("keyring", _opt_path),
     "keep-gconv": ("keep_gconv", _bool),
     "check-valid-until": ("check_valid_until", _bool),
+    "build-packages": ("build_packages", _strs),
+    "build-network": ("build_network", _bool),
 }
 
 _KEYS: dict[str, tuple[str, Check]] = {

@@ -8,7 +8,6 @@ Modules, in order:
 * ``venv``: the venv's layout in the image, and its skeleton
 * ``install``: wheels installed into the venv through pypa ``installer``
 * ``appfiles``: a ``package-mode = false`` project's files
-* ``rootfs``: a base unpacked once, safely, to run its interpreter
 * ``compileserver``: the base's interpreter started here as a compile server, and its protocol
 * ``compiler``: the interpreter that compiles bytecode (the base's own, or this one)
 * ``bytecode``: ``.pyc`` files for a tree and for the base's standard library

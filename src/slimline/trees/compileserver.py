@@ -1,6 +1,6 @@
 """The base image's interpreter as a compile server: how it is started here and how it is spoken to.
 
-Contract of :class:`Server`: its constructor unpacks the base (:mod:`slimline.trees.rootfs`),
+Contract of :class:`Server`: its constructor unpacks the base (:mod:`slimline.base.rootfs`),
 once per base into the cache (else into a private temporary directory), and starts the base's
 interpreter through the image's own dynamic loader (found from the interpreter's
 ``PT_INTERP``), after the given runner prefix (``qemu-<arch>`` for another architecture), with
@@ -25,11 +25,11 @@ import tempfile
 from pathlib import Path
 from typing import IO
 
+from slimline.base import rootfs
 from slimline.cache.store import Cache
 from slimline.errors import SlimlineError
 from slimline.oci.image import Image
 from slimline.target import Target
-from slimline.trees import rootfs
 
 __all__ = ["BytecodeError", "Server", "pyc_tag"]
 
@@ -83,7 +83,7 @@ def pyc_tag(target: Target) -> str:
 
 class Server:
     """The unpacked base and its interpreter process (started by the constructor).  The base is
-    unpacked once into ``cache`` (:func:`slimline.trees.rootfs.cached`), or without a cache into the
+    unpacked once into ``cache`` (:func:`slimline.base.rootfs.cached`), or without a cache into the
     server's private directory, which :meth:`close` deletes."""
 
     def __init__(self, image: Image, target: Target, runner: tuple[str, ...], *, cache: Cache | None) -> None:

@@ -88,6 +88,20 @@ def static_files(builder: TreeBuilder, *, version: str, codename: str, merged: I
     builder.dir("var/lib/dpkg/status.d")
 
 
+BUILD_MOUNTS = ("src", "out", "reqs", "hooks", "control")  # see slimline.artifacts.targetbuild
+
+
+def builder_files(builder: TreeBuilder) -> None:
+    """What a builder's maintainer scripts would have made, and mount points for its sandbox
+    (``dev``, ``proc``, ``sys``, ``etc/resolv.conf``, ``build/*``): ``/bin/sh`` (dash's, made by its
+    postinst) and the ``cc`` and ``c++`` alternatives (made by update-alternatives)."""
+    for mount in ("dev", "proc", "sys", *(f"build/{d}" for d in BUILD_MOUNTS)):
+        builder.dir(mount)
+    builder.data("etc/resolv.conf", b"")  # the host's is mounted over it when builds may use the network
+    for link, target in (("sh", "dash"), ("cc", "gcc"), ("c++", "g++")):
+        builder.symlink(f"usr/bin/{link}", target)
+
+
 def ca_bundle(builder: TreeBuilder) -> int:
     """Write the CA bundle from the certificates under usr/share/ca-certificates; return how many."""
     certs = sorted(

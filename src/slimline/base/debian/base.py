@@ -50,7 +50,10 @@ __all__ = ["KNOWN_SUITES", "BaseSettings", "DebianRef", "build", "debian_arch", 
 
 
 def _excludes(settings: BaseSettings) -> dict[str, str]:
-    out = {k: v for k, v in DEFAULT_EXCLUDES.items() if k not in settings.packages}
+    """What the resolution leaves out: for an image, what runtime images never need (unless named
+    as a package); for the builder, only what the settings exclude."""
+    defaults = DEFAULT_EXCLUDES if settings.runtime else {}
+    out = {k: v for k, v in defaults.items() if k not in settings.packages}
     out.update(dict.fromkeys(settings.exclude, "excluded by [tool.slimline.debian] exclude"))
     return out
 
@@ -166,6 +169,8 @@ def _make_tree(
             codename=main.codename or main.suite,
             merged=policy.loader_dirs(base.arch),
         )
+        if not settings.runtime:
+            assemble.builder_files(builder)
 
     def keep(path: str) -> bool:
         return policy.keep(path, strip_stdlib=settings.strip_stdlib, keep_gconv=settings.keep_gconv)
@@ -240,6 +245,7 @@ def _layer_key(
             "strip_stdlib": settings.strip_stdlib,
             "keep_gconv": settings.keep_gconv,
             "os": [main.version, main.codename or main.suite] if first else None,
+            **({} if settings.runtime else {"builder": True}),
             "debs": [(n, base.package(n).version, base.package(n).sha256) for n in names],
         },
         sort_keys=True,

@@ -1,0 +1,303 @@
+"""PEP 517 builds for the image, inside the builder (:mod:`slimline.base.builder`).
+
+Contract of :meth:`TargetBuilds.build`: the wheel of a source tree, built by its own backend run
+by the image's interpreter inside the builder's root file system (:mod:`.sandbox`: no network
+unless the project allows it; the tree copied to the fixed path ``/build/src`` so that paths
+compiled into the wheel do not depend on the host); kept in the wheel cache under a key of the
+caller's inputs and the builder's identity, so a second build builds nothing.  Its zip entries
+are dated 1980-01-01 (``SOURCE_DATE_EPOCH``) whatever the build's epoch, so the same source in
+the same builder gives the same bytes.  The backend's build requirements come from the
+configured index, as with pip: wheels for the *target* (its Python, ABI and platform),
+installed by this host's pip into a directory the sandbox reads (``<cache>/target-envs/<key>``),
+made once per requirement set.
+
+A failed build raises :class:`~slimline.artifacts.build_backend.BuildFailed` naming the package,
+with the compiler's last lines and, where a small table knows them (:data:`HINTS`), the ``-dev``
+packages that usually fix it.  The table only feeds hints: nothing is installed by it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import tomllib
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from pyproject_hooks import BuildBackendHookCaller
+
+from slimline.artifacts import sandbox
+from slimline.artifacts.build_backend import BuildFailed
+from slimline.artifacts.buildenv import with_auth
+from slimline.artifacts.wheelcache import built_wheel, keep_built
+from slimline.base.builder import Builder
+from slimline.cache import keys
+from slimline.cache.store import atomic_write
+from slimline.context import Context
+from slimline.http import BasicAuth
+from slimline.project.ignore import is_virtualenv, skip_when_hashing
+
+__all__ = ["HINTS", "TargetBuilds", "native_sources", "pure"]
+
+FORMAT = 1  # bump when what a target build depends on changes
+SRC, OUT, REQS, HOOKS, CONTROL = "/build/src", "/build/out", "/build/reqs", "/build/hooks", "/build/control"
+_DEFAULT_REQUIRES = ["setuptools>=40.8.0"]  # PEP 517's fallback for a project without [build-system]
+_NATIVE_SUFFIXES = frozenset({".c", ".cc", ".cpp", ".cxx", ".c++", ".m", ".pyx", ".f", ".f90", ".rs", ".go"})
+_NATIVE_FILES = frozenset({"Cargo.toml", "meson.build", "CMakeLists.txt"})
+
+# package -> the Debian -dev packages its build usually needs (hints only; see the module's contract)
+HINTS: Mapping[str, tuple[str, ...]] = {
+    "psycopg2": ("libpq-dev",),
+    "mysqlclient": ("default-libmysqlclient-dev", "pkg-config"),
+    "python-ldap": ("libldap2-dev", "libsasl2-dev"),
+    "lxml": ("libxml2-dev", "libxslt1-dev"),
+    "pillow": ("libjpeg-dev", "zlib1g-dev"),
+    "cffi": ("libffi-dev",),
+    "cryptography": ("libssl-dev", "libffi-dev"),
+    "pycairo": ("libcairo2-dev",),
+    "pygobject": ("libgirepository1.0-dev", "libcairo2-dev"),
+    "psycopg": ("libpq-dev",),
+    "pyodbc": ("unixodbc-dev",),
+    "gssapi": ("libkrb5-dev",),
+    "python-magic": ("libmagic1",),
+    "pyyaml": ("libyaml-dev",),
+    "uwsgi": ("libpcre2-dev",),
+}
+
+
+def pure(filename: str) -> bool:
+    """Whether the wheel ``filename`` runs on any platform (all its tags say ``any``)."""
+    try:
+        tags = parse_wheel_filename(filename)[3]
+    except InvalidWheelFilename:
+        return False
+    return all(t.platform == "any" for t in tags)
+
+
+def native_sources(tree: Path) -> bool:
+    """Whether the source tree holds code that is compiled (C, C++, Cython, Fortran, Rust, Go)."""
+    for _, dirnames, filenames in os.walk(tree):
+        dirnames[:] = [d for d in dirnames if d not in (".git", ".hg", ".svn", "__pycache__", ".venv")]
+        if any(f in _NATIVE_FILES or os.path.splitext(f)[1] in _NATIVE_SUFFIXES for f in filenames):
+            return True
+    return False
+
+
+class TargetBuilds:
+    """Builds in one builder, made when the first build needs it (``builder()`` is called once)."""
+
+    def __init__(
+        self,
+        builder: Callable[[], Builder],
+        *,
+        ctx: Context,
+        index_url: str,
+        index_auth: BasicAuth | None,
+    ) -> None:
+        self._make_builder, self._ctx = builder, ctx
+        self._index_url, self._index_auth = index_url, index_auth
+        self._builder: Builder | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def builder(self) -> Builder:
+        with self._lock:
+            if self._builder is None:
+                self._builder = self._make_builder()
+            return self._builder
+
+    @property
+    def made(self) -> Builder | None:
+        """The builder, if a build has needed it."""
+        return self._builder
+
+    def key(self, **parts: str) -> str:
+        """The wheel cache key of a target build of ``parts`` (its inputs) in this builder."""
+        b = self.builder
+        data = {"format": FORMAT, "builder": b.identity, "python": b.python, **parts}
+        return keys.key("target-wheel", data)
+
+    def build(self, source: Path, *, key: str, what: str, package: str) -> Path:
+        """The wheel of ``source`` for the target (see the module's contract)."""
+        hit = built_wheel(self._ctx.cache, key, package=package)
+        if hit is not None:
+            return hit
+        b = self.builder
+        self._ctx.report.step(f"building {what} for {b.target.platform} in the builder")
+        with tempfile.TemporaryDirectory(prefix="slimline-target-") as tmp:
+            src, out = Path(tmp, "src"), Path(tmp, "out")
+            shutil.copytree(source, src, symlinks=True, ignore=_ignore(source))
+            out.mkdir()
+            name = self._run_backend(b, src, out, what=what, package=package)
+            return keep_built(self._ctx.cache, out / name, key=key)
+
+    def _run_backend(self, b: Builder, src: Path, out: Path, *, what: str, package: str) -> str:
+        requires, backend, backend_path = _build_system(src)
+        reqs = self._requirements(b, requires)
+        runner = _Runner(b, src=src, out=out, reqs=reqs, what=what, package=package)
+        caller = BuildBackendHookCaller(
+            str(src), backend, backend_path, runner=runner, python_executable=b.python
+        )
+        with warnings.catch_warnings(record=True) as caught:  # the backend's: verbose output only
+            warnings.simplefilter("always")
+            extra = caller.get_requires_for_build_wheel()
+            if set(extra) - set(requires):
+                runner.reqs = self._requirements(b, [*requires, *extra])
+            name = caller.build_wheel(OUT)
+        for warning in caught:
+            self._ctx.report.detail(f"{what}: {str(warning.message).strip().splitlines()[0]}")
+        return name
+
+    def _requirements(self, b: Builder, requires: Sequence[str]) -> Path:
+        """A directory holding ``requires`` (and what they need) as wheels for the target."""
+        reqs = sorted(set(requires))
+        path = (
+            self._ctx.cache.root / keys.TARGET_ENVS / keys.key("target-env", FORMAT, reqs, _target_id(b))[:32]
+        )
+        if (path / ".complete").is_file():
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with _file_lock(path.with_suffix(".lock")):
+            if not (path / ".complete").is_file():
+                self._install(b, reqs, path)
+        return path
+
+    def _install(self, b: Builder, reqs: list[str], dest: Path) -> None:
+        self._ctx.report.detail(f"build requirements for {b.target.platform}: {', '.join(reqs) or 'nothing'}")
+        shutil.rmtree(dest, ignore_errors=True)
+        t = b.target
+        cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-input", "--disable-pip-version-check"]
+        cmd += [
+            "--target",
+            str(dest),
+            "--only-binary=:all:",
+            "--implementation",
+            "cp",
+            "--python-version",
+            t.python_xy,
+        ]
+        for abi in (f"cp{t.python_xy.replace('.', '')}", "abi3", "none"):
+            cmd += ["--abi", abi]
+        for plat in sorted({tag.platform for tag in t.tags() if tag.platform != "any"}):
+            cmd += ["--platform", plat]
+        env = {**os.environ, "PIP_INDEX_URL": with_auth(self._index_url, self._index_auth)}
+        env.pop("PYTHONPATH", None)
+        proc = subprocess.run(
+            [*cmd, *reqs], env=env, capture_output=True, text=True, errors="replace", check=False
+        )
+        if proc.returncode != 0:
+            shutil.rmtree(dest, ignore_errors=True)
+            raise BuildFailed(
+                what=f"the build requirements {', '.join(reqs)}",
+                problem=f"pip could not install them as wheels for {t.platform} Python {t.python_xy}",
+                output=proc.stdout + proc.stderr,
+            )
+        # .pth files (setuptools' distutils shim) are read for a site directory only: make it one
+        (dest / "sitecustomize.py").write_text(f"import site\nsite.addsitedir({REQS!r})\n")
+        with atomic_write(dest / ".complete") as f:
+            f.write(json.dumps(reqs).encode())
+
+
+class _Runner:
+    """pyproject_hooks' subprocess runner: the hook runs in the sandbox, paths mapped inside."""
+
+    def __init__(self, b: Builder, *, src: Path, out: Path, reqs: Path, what: str, package: str) -> None:
+        self.b, self.src, self.out, self.reqs = b, src, out, reqs
+        self.what, self.package = what, package
+
+    def __call__(
+        self, cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None
+    ) -> None:
+        _, script, hook, control = cmd
+        env = {**_ENVIRONMENT, **_inside(extra_environ or {}, self.src)}
+        proc = sandbox.run(
+            self.b.root,
+            [self.b.python, f"{HOOKS}/{Path(script).name}", hook, CONTROL],
+            arch=self.b.target.platform.architecture,
+            binds={SRC: self.src, OUT: self.out, CONTROL: Path(control)},
+            ro_binds={REQS: self.reqs, HOOKS: Path(script).parent},
+            cwd=SRC,
+            env=env,
+            network=self.b.network,
+        )
+        if proc.returncode != 0:
+            raise BuildFailed(what=self.what, problem=_problem(self.package, hook), output=proc.stdout)
+
+
+def _problem(package: str, hook: str) -> str:
+    fix = HINTS.get(package.lower())
+    text = f"its build backend failed ({hook}) in the builder"
+    if fix:
+        text += f"; it usually needs [tool.slimline.debian] build-packages = {json.dumps(list(fix))}"
+    return text
+
+
+# Built wheels do not depend on the build's time: every wheel built here carries 1980-01-01 (the
+# first time a zip can hold), so dependency layers keep their digests across commits.
+_ENVIRONMENT = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME": "/tmp",
+    "LANG": "C.UTF-8",
+    "PYTHONPATH": REQS,
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONHASHSEED": "0",
+    "SOURCE_DATE_EPOCH": "315532800",
+    "CC": "gcc",
+    "CXX": "g++",
+    "QEMU_CPU": "max,pauth=off",  # read by qemu-user only: its default pointer authentication is slow
+}
+
+
+def _inside(environ: Mapping[str, str], src: Path) -> dict[str, str]:
+    """pyproject_hooks' variables with the host's source path replaced by the sandbox's."""
+    return {k: v.replace(str(src), SRC) for k, v in environ.items()}
+
+
+def _build_system(src: Path) -> tuple[list[str], str, list[str] | None]:
+    """``[build-system]``: requirements, backend and backend path, with PEP 517's defaults."""
+    try:
+        data = tomllib.loads((src / "pyproject.toml").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        data = {}
+    except tomllib.TOMLDecodeError as err:
+        raise BuildFailed(what=str(src.name), problem=f"pyproject.toml is not valid TOML: {err}") from err
+    system = data.get("build-system", {})
+    requires = system.get("requires", _DEFAULT_REQUIRES)
+    backend = system.get("build-backend", "setuptools.build_meta:__legacy__")
+    path = system.get("backend-path")
+    return [str(r) for r in requires], str(backend), [str(p) for p in path] if path else None
+
+
+def _target_id(b: Builder) -> list[str]:
+    t = b.target
+    return [str(t.platform), t.python_xy, t.libc, ".".join(map(str, t.libc_version))]
+
+
+def _ignore(root: Path) -> Callable[[str, list[str]], set[str]]:
+    """What of a source tree is not copied into the builder: what its hash leaves out too."""
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        top = Path(directory) == root
+        dirs = [n for n in names if Path(directory, n).is_dir()]
+        return {n for n in dirs if skip_when_hashing(n, top=top) or is_virtualenv(Path(directory, n))}
+
+    return ignore
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
