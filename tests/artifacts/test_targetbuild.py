@@ -1,0 +1,75 @@
+"""Deciding what is built for the target, and the sandbox's refusals, offline."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from slimline.artifacts import sandbox
+from slimline.artifacts.targetbuild import HINTS, native_sources, pure
+
+
+def test_pure_wheels_are_those_for_any_platform() -> None:
+    assert pure("six-1.17.0-py2.py3-none-any.whl")
+    assert not pure("python_ldap-3.4.4-cp311-cp311-linux_x86_64.whl")
+    assert not pure("numpy-2.0.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl")
+    assert not pure("not a wheel.whl")
+
+
+@pytest.mark.parametrize(
+    ("files", "native"),
+    [
+        (["pkg/__init__.py", "setup.py"], False),
+        (["pkg/__init__.py", "src/_speedups.c"], True),
+        (["pkg/core.pyx"], True),
+        (["Cargo.toml", "src/lib.rs"], True),
+        (["pkg/__init__.py", ".git/hooks/x.c"], False),  # VCS folders are not the source
+    ],
+)
+def test_native_sources_are_told_by_their_files(tmp_path: Path, files: list[str], native: bool) -> None:
+    for name in files:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("")
+    assert native_sources(tmp_path) is native
+
+
+def test_without_bubblewrap_the_error_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no bwrap on it
+    with pytest.raises(sandbox.SandboxError, match="bubblewrap") as info:
+        sandbox.check("amd64")
+    assert "apt-get install bubblewrap" in info.value.hint
+
+
+def test_the_sandbox_sees_only_its_root_and_no_network(tmp_path: Path) -> None:
+    """A real bubblewrap run in a tiny root holding this host's static busybox: the root is
+    read-only, a bound folder is writable, only loopback is there, the exit status comes back."""
+    busybox = Path("/bin/busybox")
+    assert busybox.exists(), "busybox-static is installed by scripts/setup.sh --system"
+    root = tmp_path / "root"
+    for d in ("bin", "dev", "proc", "tmp", "data"):
+        (root / d).mkdir(parents=True)
+    shutil.copy2(busybox, root / "bin/busybox")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    script = "echo hi > /data/out; touch /x 2>/dev/null && echo wrote-root; cat /proc/net/dev; exit 3"
+    argv = ["/bin/busybox", "sh", "-c", script]
+    proc = sandbox.run(root, argv, arch=_host_arch(), binds={"/data": shared}, env={"PATH": "/bin"})
+    assert proc.returncode == 3
+    assert (shared / "out").read_text() == "hi\n"
+    assert "wrote-root" not in proc.stdout
+    interfaces = [line.split(":")[0].strip() for line in proc.stdout.splitlines() if ":" in line]
+    assert interfaces == ["lo"], proc.stdout
+
+
+def _host_arch() -> str:
+    return {"x86_64": "amd64", "aarch64": "arm64"}[os.uname().machine]
+
+
+def test_the_hint_table_names_dev_packages() -> None:
+    assert HINTS["python-ldap"] == ("libldap2-dev", "libsasl2-dev")
+    assert HINTS["psycopg2"] == ("libpq-dev",)

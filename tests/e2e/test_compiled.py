@@ -1,0 +1,160 @@
+"""Compiled dependencies built for the target in the builder, end to end.
+
+Real Poetry locks, real sdists from the package index, the real Debian archive for the base and
+the builder, images run with podman (arm64 ones under qemu-user through binfmt_misc).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.support import podman_run, poetry_lock, slimline
+
+pytestmark = [pytest.mark.network, pytest.mark.container]
+
+CHECK = "import ldap, platform; print('ldap', ldap.__version__, platform.machine())"
+
+
+def _project(root: Path, *, deps: list[str], build_packages: list[str], entry: str) -> Path:
+    root.mkdir(parents=True)
+    (root / "pyproject.toml").write_text(
+        textwrap.dedent(
+            f"""\
+            [project]
+            name = "{root.name}"
+            version = "0.1.0"
+            requires-python = ">=3.11,<3.12"
+            dependencies = {json.dumps(deps)}
+
+            [tool.poetry]
+            package-mode = false
+
+            [tool.slimline]
+            entrypoint = ["/app/.venv/bin/python", "-c", {json.dumps(entry)}]
+
+            [tool.slimline.debian]
+            build-packages = {json.dumps(build_packages)}
+            """
+        )
+    )
+    poetry_lock(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def ldap_only(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _project(
+        tmp_path_factory.mktemp("locked") / "ldapapp",
+        deps=["python-ldap==3.4.4"],
+        build_packages=["libldap2-dev", "libsasl2-dev"],
+        entry=CHECK,
+    )
+
+
+def _copy(src: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(src, tmp_path / src.name))
+
+
+def _digest(stdout: str) -> str:
+    return stdout.strip().splitlines()[-1]
+
+
+def test_sdists_that_link_system_libraries_build_and_import(tmp_path: Path) -> None:
+    proj = _project(
+        tmp_path / "dbapp",
+        deps=["python-ldap==3.4.4", "psycopg2==2.9.10"],
+        build_packages=["libldap2-dev", "libsasl2-dev", "libpq-dev"],
+        entry="import ldap, psycopg2 as pg; print('ldap', ldap.__version__, 'psycopg2', pg.__version__[:6])",
+    )
+    proc = slimline("build", str(proj), "--to", f"oci:{tmp_path / 'out'}:t")
+    assert "building python-ldap 3.4.4 for linux/amd64 in the builder" in proc.stderr, proc.stderr
+    assert "libldap-2.5-0 (for python-ldap)" in proc.stderr and "libpq5 (for psycopg2)" in proc.stderr
+    ran = podman_run(f"oci:{tmp_path / 'out'}:t")
+    assert ran.stdout.strip().splitlines()[-1] == "ldap 3.4.4 psycopg2 2.9.10"
+
+    again = slimline("build", str(proj), "--to", f"oci:{tmp_path / 'again'}:t", "--refresh", "-v")
+    assert "in the builder" not in again.stderr  # the built wheels are cached: nothing is built
+    assert _digest(again.stdout) == _digest(proc.stdout)
+
+
+def test_the_same_sdist_builds_for_arm64_and_imports_under_qemu(ldap_only: Path, tmp_path: Path) -> None:
+    proj = _copy(ldap_only, tmp_path)
+    proc = slimline("build", str(proj), "--platform", "linux/arm64", "--to", f"oci:{tmp_path / 'out'}:t")
+    assert "building python-ldap 3.4.4 for linux/arm64" in proc.stderr, proc.stderr
+    ran = podman_run(f"oci:{tmp_path / 'out'}:t", flags=["--arch", "arm64"], timeout=600)
+    assert ran.stdout.strip().splitlines()[-1] == "ldap 3.4.4 aarch64"
+
+
+def test_two_clean_builds_give_one_digest(ldap_only: Path, tmp_path: Path) -> None:
+    digests = []
+    for name in ("a", "b"):
+        proj = _copy(ldap_only, tmp_path / name)
+        env = {"SLIMLINE_CACHE_DIR": str(tmp_path / f"cache-{name}")}
+        proc = slimline("build", str(proj), "--to", f"oci:{tmp_path / name / 'out'}:t", env=env)
+        assert "in the builder" in proc.stderr
+        digests.append(_digest(proc.stdout))
+    assert digests[0] == digests[1]
+
+
+_EXT = """\
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+static PyObject *add(PyObject *self, PyObject *args) {
+    long a, b;
+    if (!PyArg_ParseTuple(args, "ll", &a, &b)) return NULL;
+    return PyLong_FromLong(a + b);
+}
+
+static PyMethodDef methods[] = {{"add", add, METH_VARARGS, "a + b"}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fast", NULL, -1, methods};
+PyMODINIT_FUNC PyInit__fast(void) { return PyModule_Create(&module); }
+"""
+
+
+def test_a_project_with_its_own_c_extension_builds_for_both_architectures(tmp_path: Path) -> None:
+    proj = tmp_path / "fastcalc"
+    (proj / "fastcalc").mkdir(parents=True)
+    (proj / "fastcalc" / "__init__.py").write_text(
+        "import platform\nfrom fastcalc._fast import add\n\n\ndef main() -> None:\n"
+        "    print('2+3 =', add(2, 3), platform.machine())\n"
+    )
+    (proj / "fastcalc" / "_fast.c").write_text(_EXT)
+    (proj / "setup.py").write_text(
+        "from setuptools import Extension, setup\n\n"
+        "setup(ext_modules=[Extension('fastcalc._fast', ['fastcalc/_fast.c'])])\n"
+    )
+    (proj / "pyproject.toml").write_text(
+        textwrap.dedent(
+            """\
+            [build-system]
+            requires = ["setuptools>=68"]
+            build-backend = "setuptools.build_meta"
+
+            [project]
+            name = "fastcalc"
+            version = "1.0.0"
+            requires-python = ">=3.11"
+
+            [project.scripts]
+            fastcalc = "fastcalc:main"
+
+            [tool.setuptools]
+            packages = ["fastcalc"]
+            """
+        )
+    )
+    poetry_lock(proj)
+    out = tmp_path / "out"
+    proc = slimline(
+        "build", str(proj), "--platform", "linux/amd64", "--platform", "linux/arm64", "--to", f"oci:{out}:t"
+    )
+    assert "building the project fastcalc for linux/arm64 in the builder" in proc.stderr, proc.stderr
+    for arch, machine in (("amd64", "x86_64"), ("arm64", "aarch64")):
+        ran = podman_run(f"oci:{out}:t", flags=["--arch", arch], timeout=600)
+        assert ran.stdout.strip().splitlines()[-1] == f"2+3 = 5 {machine}"
