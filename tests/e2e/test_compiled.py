@@ -72,7 +72,7 @@ def test_sdists_that_link_system_libraries_build_and_import(tmp_path: Path) -> N
         entry="import ldap, psycopg2 as pg; print('ldap', ldap.__version__, 'psycopg2', pg.__version__[:6])",
     )
     proc = slimline("build", str(proj), "--to", f"oci:{tmp_path / 'out'}:t")
-    assert "building python-ldap 3.4.4 for linux/amd64 in the builder" in proc.stderr, proc.stderr
+    # (whether they are built now depends on the shared test cache: see the clean builds below)
     assert "libldap-2.5-0 (for python-ldap)" in proc.stderr and "libpq5 (for psycopg2)" in proc.stderr
     ran = podman_run(f"oci:{tmp_path / 'out'}:t")
     assert ran.stdout.strip().splitlines()[-1] == "ldap 3.4.4 psycopg2 2.9.10"
@@ -84,8 +84,7 @@ def test_sdists_that_link_system_libraries_build_and_import(tmp_path: Path) -> N
 
 def test_the_same_sdist_builds_for_arm64_and_imports_under_qemu(ldap_only: Path, tmp_path: Path) -> None:
     proj = _copy(ldap_only, tmp_path)
-    proc = slimline("build", str(proj), "--platform", "linux/arm64", "--to", f"oci:{tmp_path / 'out'}:t")
-    assert "building python-ldap 3.4.4 for linux/arm64" in proc.stderr, proc.stderr
+    slimline("build", str(proj), "--platform", "linux/arm64", "--to", f"oci:{tmp_path / 'out'}:t")
     ran = podman_run(f"oci:{tmp_path / 'out'}:t", flags=["--arch", "arm64"], timeout=600)
     assert ran.stdout.strip().splitlines()[-1] == "ldap 3.4.4 aarch64"
 
@@ -96,7 +95,7 @@ def test_two_clean_builds_give_one_digest(ldap_only: Path, tmp_path: Path) -> No
         proj = _copy(ldap_only, tmp_path / name)
         env = {"SLIMLINE_CACHE_DIR": str(tmp_path / f"cache-{name}")}
         proc = slimline("build", str(proj), "--to", f"oci:{tmp_path / name / 'out'}:t", env=env)
-        assert "in the builder" in proc.stderr
+        assert "building python-ldap 3.4.4 for linux/amd64 in the builder" in proc.stderr, proc.stderr
         digests.append(_digest(proc.stdout))
     assert digests[0] == digests[1]
 
@@ -154,7 +153,7 @@ def test_a_project_with_its_own_c_extension_builds_for_both_architectures(tmp_pa
     proc = slimline(
         "build", str(proj), "--platform", "linux/amd64", "--platform", "linux/arm64", "--to", f"oci:{out}:t"
     )
-    assert "building the project fastcalc for linux/arm64 in the builder" in proc.stderr, proc.stderr
+    assert "building the project fastcalc for linux/arm64/v8 in the builder" in proc.stderr, proc.stderr
     for arch, machine in (("amd64", "x86_64"), ("arm64", "aarch64")):
         ran = podman_run(f"oci:{out}:t", flags=["--arch", arch], timeout=600)
         assert ran.stdout.strip().splitlines()[-1] == f"2+3 = 5 {machine}"
