@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from slimline.base import builder
-from slimline.oci.image import Platform
-from slimline.target import Target
 
 
 def test_providers_follow_the_soname_link_to_the_file_a_package_lists(tmp_path: Path) -> None:
@@ -20,9 +18,7 @@ def test_providers_follow_the_soname_link_to_the_file_a_package_lists(tmp_path: 
     records.mkdir(parents=True)
     (records / "libldap-2.5-0.md5sums").write_text("0123  usr/lib/x86_64-linux-gnu/libldap-2.5.so.0.1.11\n")
     (records / "libldap-dev.md5sums").write_text("4567  usr/include/ldap.h\n")
-    target = Target(Platform.parse("linux/amd64"), (3, 11, 2), "/usr/bin/python3.11", "glibc", (2, 36))
-    b = builder.Builder(root, "sha256:x", target, "/usr/bin/python3.11", (), network=False)
-    assert builder.providers(b, ["libldap-2.5.so.0", "libnothere.so.1"]) == {
+    assert builder.providers(root, ["libldap-2.5.so.0", "libnothere.so.1"]) == {
         "libldap-2.5.so.0": "libldap-2.5-0"
     }
 

@@ -17,15 +17,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 from packaging.specifiers import SpecifierSet
 
 from slimline.base import rootfs
 from slimline.base.resolve import Base, Options, resolve
+from slimline.cache.store import Cache
 from slimline.context import Context
 from slimline.layers.compress import Compression
-from slimline.oci.image import Platform
+from slimline.oci.image import Image, Platform
 from slimline.project.settings import DebianSettings
 from slimline.target import Target
 
@@ -39,14 +41,21 @@ TOOLS = (
 )  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Builder:
-    root: Path  # the unpacked file system (shared: never written to)
+    image: Image  # the builder as an image (pinned like a base)
+    cache: Cache  # where it is unpacked
     identity: str  # the builder image's digest
     target: Target  # the interpreter it builds for: the image's
     python: str  # the interpreter's path inside ``root`` ("/usr/bin/python3.11")
     packages: tuple[str, ...]  # what it was asked to hold besides the base's
     network: bool  # builds may reach the network
+
+    @cached_property
+    def root(self) -> Path:
+        """The unpacked file system (shared: never written to), unpacked when first asked for:
+        a build whose wheels are all cached needs the builder's identity only."""
+        return rootfs.cached(self.image, cache=self.cache)
 
 
 def packages(python_xy: str, extra: tuple[str, ...]) -> tuple[str, ...]:
@@ -65,28 +74,28 @@ def assemble(base: Base, debian: DebianSettings, *, ctx: Context) -> Builder:
     )
     # zstd level 1: the builder's layers are written once and read once, never pulled
     options = Options(requires_python=_any(), debian=settings, compression=Compression("zstd", 1))
-    ctx.report.step(f"builder for {base.name} ({target.platform}): {', '.join(wanted)}")
+    ctx.report.detail(f"builder for {base.name} ({target.platform}): {', '.join(wanted)}")
     image = resolve(base.name, platform=Platform.parse(str(target.platform)), options=options, ctx=ctx).image
-    root = rootfs.cached(image, cache=ctx.cache)
-    return Builder(root, image.digest, target, target.interpreter, wanted, debian.build_network)
+    return Builder(image, ctx.cache, image.digest, target, target.interpreter, wanted, debian.build_network)
 
 
 def _any() -> SpecifierSet:
     return SpecifierSet()
 
 
-def providers(b: Builder, sonames: Iterable[str]) -> dict[str, str]:
+def providers(root: Path, sonames: Iterable[str]) -> dict[str, str]:
     """The Debian package of the builder that ships each soname it has (a library a wheel built
-    there links), from its dpkg records: the soname's link resolved to the file a package lists."""
-    owners = _owners(b.root)
-    dirs = [*sorted((b.root / "usr/lib").glob("*-linux-gnu*")), b.root / "usr/lib"]
+    there links) in the builder's file system ``root``, from its dpkg records: the soname's link
+    resolved to the file a package lists."""
+    owners = _owners(root)
+    dirs = [*sorted((root / "usr/lib").glob("*-linux-gnu*")), root / "usr/lib"]
     found: dict[str, str] = {}
     for soname in sonames:
         for directory in dirs:
             path = directory / soname
             if not path.exists():
                 continue
-            real = os.path.relpath(os.path.realpath(path), b.root)
+            real = os.path.relpath(os.path.realpath(path), root)
             if real in owners:
                 found[soname] = owners[real]
                 break

@@ -94,7 +94,7 @@ def _providers(targets: TargetBuilds | None) -> Providers:
 
     def find(sonames: Iterable[str]) -> Mapping[str, str]:
         made = targets.made if targets is not None else None
-        return builder.providers(made, sonames) if made is not None else {}
+        return builder.providers(made.root, sonames) if made is not None else {}
 
     return find
 
