@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -73,3 +76,26 @@ def _host_arch() -> str:
 def test_the_hint_table_names_dev_packages() -> None:
     assert HINTS["python-ldap"] == ("libldap2-dev", "libsasl2-dev")
     assert HINTS["psycopg2"] == ("libpq-dev",)
+
+
+def test_the_sandbox_runs_for_a_user_who_is_not_root() -> None:
+    """As an unprivileged user (nobody), bubblewrap makes a user namespace: the same run works."""
+    with tempfile.TemporaryDirectory(prefix="slimline-nobody-") as tmp:  # pytest's are root's only
+        Path(tmp).chmod(0o755)
+        root = Path(tmp, "root")
+        for d in ("bin", "dev", "proc", "tmp"):
+            (root / d).mkdir(parents=True)
+        shutil.copy2("/bin/busybox", root / "bin/busybox")
+        argv = ["/bin/busybox", "sh", "-c", "id -u; exit 4"]
+        code = (
+            "from pathlib import Path; from slimline.artifacts import sandbox; "
+            f"p = sandbox.run(Path({str(root)!r}), {argv!r}, arch={_host_arch()!r}); "
+            "print(p.returncode, p.stdout.strip())"
+        )
+        src = str(Path(sandbox.__file__).resolve().parents[2])
+        proc = subprocess.run(
+            ["su", "nobody", "-s", "/bin/sh", "-c", f'PYTHONPATH={src} {sys.executable} -c "{code}"'],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["4", "0"]  # its exit status, and root inside its own namespace

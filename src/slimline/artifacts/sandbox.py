@@ -97,13 +97,18 @@ def run(
     )
     if proc.returncode != 0 and proc.stderr.startswith("bwrap:"):
         raise SandboxError(
-            proc.stderr.strip(),
-            doing="starting the builder's sandbox",
-            hint="run as root, or allow unprivileged user namespaces "
-            "(sysctl kernel.unprivileged_userns_clone=1; on Ubuntu also "
-            "kernel.apparmor_restrict_unprivileged_userns=0)",
+            proc.stderr.strip(), doing="starting the builder's sandbox", hint=_hint(proc.stderr)
         )
     return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout + proc.stderr, "")
+
+
+def _hint(said: str) -> str:
+    if "namespace" in said or "uid map" in said or "Operation not permitted" in said:
+        return (
+            "run as root, or allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1; "
+            "on Ubuntu also kernel.apparmor_restrict_unprivileged_userns=0)"
+        )
+    return "check that this user can read the cache directory (SLIMLINE_CACHE_DIR) and the project"
 
 
 def _lines(path: Path) -> list[str]:
