@@ -178,6 +178,10 @@ def _completed(
     Only a ``debian:`` base is changed; any other base gets a warning.  A library that neither the
     base has nor a known package ships fails the build: the image would fail at import."""
     lacking = native.missing(base.image, needs, cache=b.ctx.cache)
+    if lacking.unprovided and base.assembled:  # the archive's Contents index knows more than our table
+        lacking = native.missing(
+            base.image, _from_contents(base, needs, lacking, platform, b), cache=b.ctx.cache
+        )
     if lacking.unprovided:
         raise _unprovided(base, lacking.unprovided)
     if not lacking.add:
@@ -189,6 +193,24 @@ def _completed(
     b.ctx.report.step(f"adding {text} to the base")
     debian = b.settings.debian
     return _base(platform, b, replace(debian, packages=(*debian.packages, *lacking.add)))
+
+
+def _from_contents(
+    base: bases.Base,
+    needs: dict[str, dict[str, str | None]],
+    lacking: native.Lacking,
+    platform: Platform,
+    b: _Build,
+) -> dict[str, dict[str, str | None]]:
+    """``needs`` with the packages that ship the unprovided sonames, as the suite's Contents index says."""
+    from slimline.base.debian import base as debian_base
+    from slimline.base.debian.ref import DebianRef
+
+    wanted = {s for sonames in lacking.unprovided.values() for s in sonames}
+    found = debian_base.library_packages(
+        DebianRef.parse(base.name), platform=platform, settings=b.settings.debian, sonames=wanted, ctx=b.ctx
+    )
+    return {name: {s: p or found.get(s) for s, p in linked.items()} for name, linked in needs.items()}
 
 
 def _unprovided(base: bases.Base, unprovided: dict[str, tuple[str, ...]]) -> BuildError:

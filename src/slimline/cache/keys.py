@@ -31,6 +31,7 @@ LAYERS = "layers"  # a layer job's key -> its layer
 MEMO = "memo"  # a build's result below the project layer
 DEBIAN_PINS = "debian-pins"  # an assembled Debian base, pinned for a day
 DEBIAN_RESOLVE = "debian-resolve"  # a Debian package set resolved against an archive state
+DEBIAN_CONTENTS = "debian-contents"  # sonames looked up in a Contents index, by its hash
 DPKG_INSTALLED = "dpkg-installed"  # the Debian packages a base image holds
 TARGETS = "targets"  # a base image's detected interpreter and libc
 USERS = "users"  # a base image's non-root user
@@ -50,6 +51,7 @@ METADATA = (
     MEMO,
     DEBIAN_PINS,
     DEBIAN_RESOLVE,
+    DEBIAN_CONTENTS,
     DPKG_INSTALLED,
     TARGETS,
     USERS,

@@ -23,10 +23,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterable
 
 from slimline import layers
 from slimline.base.debian import archive as archive_mod
-from slimline.base.debian import assemble, deb, mirror, policy
+from slimline.base.debian import assemble, contents, deb, mirror, policy
 from slimline.base.debian.archive import BaseResolution, upstream_version
 from slimline.base.debian.errors import ResolveError
 from slimline.base.debian.ref import (
@@ -46,7 +47,16 @@ from slimline.layers.job import Job
 from slimline.oci.image import Config, History, Image, Platform, rfc3339
 from slimline.target import Target
 
-__all__ = ["KNOWN_SUITES", "BaseSettings", "DebianRef", "build", "debian_arch", "resolve", "suite_for"]
+__all__ = [
+    "KNOWN_SUITES",
+    "BaseSettings",
+    "DebianRef",
+    "build",
+    "debian_arch",
+    "library_packages",
+    "resolve",
+    "suite_for",
+]
 
 
 def _excludes(settings: BaseSettings) -> dict[str, str]:
@@ -67,8 +77,33 @@ def resolve(
 ) -> BaseResolution:
     """Verify the archive and resolve the package set of the base (no .deb is downloaded);
     progress goes to ``ctx.report`` as details."""
-    report, http = ctx.report.detail, ctx.http
     arch = debian_arch(platform)
+    arc = _archive(ref, arch, settings, ctx=ctx)
+    base = archive_mod.resolve_base(
+        arc,
+        ctx=ctx,
+        arch=arch,
+        suite=ref.suite,
+        python=ref.python,
+        extras=settings.packages,
+        excludes=_excludes(settings),
+    )
+    res = base.resolution
+    report = ctx.report.detail
+    report(
+        f"{len(res.packages)} packages, "
+        f"{sum(p.installed_size for p in res.packages) / 1024:.1f} MB installed (before trimming)"
+    )
+    for out in res.left_out:
+        report(f"left out {out.name} (needed by {', '.join(out.needed_by)}): {out.reason}")
+    for note in res.notes:
+        report(note)
+    return base
+
+
+def _archive(ref: DebianRef, arch: str, settings: BaseSettings, *, ctx: Context) -> archive_mod.Archive:
+    """The suite's verified Releases (and those of its -updates and -security suites)."""
+    report = ctx.report.detail
     mirrors = mirror.find(mirror=settings.mirror, security_mirror=settings.security_mirror)
     report(f"Debian archive {redact(mirrors.archive)} (from {mirrors.archive_from})")
     if mirrors.security:
@@ -80,7 +115,7 @@ def resolve(
         )
     keyring = Keyring(settings.keyring)
     arc = archive_mod.fetch_archive(
-        http,
+        ctx.http,
         mirrors,
         ref.suite,
         arch=arch,
@@ -93,25 +128,17 @@ def resolve(
         + ", ".join(f"{s.name} ({s.release.date})" for s in arc.suites)
         + f" against {len(keyring.fingerprints)} keys"
     )
-    base = archive_mod.resolve_base(
-        arc,
-        ctx=ctx,
-        arch=arch,
-        suite=ref.suite,
-        python=ref.python,
-        extras=settings.packages,
-        excludes=_excludes(settings),
-    )
-    res = base.resolution
-    report(
-        f"{len(res.packages)} packages, "
-        f"{sum(p.installed_size for p in res.packages) / 1024:.1f} MB installed (before trimming)"
-    )
-    for out in res.left_out:
-        report(f"left out {out.name} (needed by {', '.join(out.needed_by)}): {out.reason}")
-    for note in res.notes:
-        report(note)
-    return base
+    return arc
+
+
+def library_packages(
+    ref: DebianRef, *, platform: Platform, settings: BaseSettings, sonames: Iterable[str], ctx: Context
+) -> dict[str, str]:
+    """soname -> the package of the suite that ships it, for those the archive's Contents index
+    knows (:mod:`.contents`)."""
+    arch = debian_arch(platform)
+    arc = _archive(ref, arch, settings, ctx=ctx)
+    return contents.library_packages(arc.suites[0].release, arch, sonames, ctx=ctx)
 
 
 def _target(base: BaseResolution, platform: Platform) -> Target:
