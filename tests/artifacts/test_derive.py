@@ -21,28 +21,14 @@ from slimline.artifacts.sources import default_index_url
 from slimline.artifacts.wheelcache import build_key, tree_files, tree_hash
 from slimline.cache.store import Cache
 from slimline.errors import HashMismatch
-from tests.support import cache_dir
+from tests.support import Lines, cache_dir
 
 pytestmark = pytest.mark.network  # build environments come from the index once per machine
 
 
-class _Notes:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def step(self, text: str) -> None:
-        self.lines.append(text)
-
-    def detail(self, text: str) -> None:
-        self.lines.append(text)
-
-    def done(self, text: str) -> None:
-        self.lines.append(text)
-
-
 @pytest.fixture
 def envs() -> BuildEnvs:
-    return BuildEnvs(cache=Cache(cache_dir()), index_url=default_index_url(), report=_Notes())
+    return BuildEnvs(cache=Cache(cache_dir()), index_url=default_index_url(), report=Lines())
 
 
 def _poetry_app(root: Path) -> Path:
@@ -73,7 +59,7 @@ def _backend(root: Path, envs: BuildEnvs) -> bytes:
 
 def _derived(envs: BuildEnvs) -> bool:
     notes = envs.report
-    assert isinstance(notes, _Notes)
+    assert isinstance(notes, Lines)
     found = any("derived from the previous build" in line for line in notes.lines)
     notes.lines.clear()
     return found
