@@ -40,7 +40,7 @@ class DebianSettings:
     """``[tool.slimline.debian]``.
 
     ``strip_stdlib`` (default True) leaves out the standard-library parts a server never
-    imports (ensurepip, idlelib, tkinter, turtledemo, lib2to3, test suites; see
+    imports (ensurepip, idlelib, tkinter, turtledemo, test suites; see
     :mod:`slimline.base.debian.policy`).  ``keep_gconv`` keeps glibc's iconv modules (8 MB; off by default).
     ``check_valid_until`` refuses an expired Release (turn off only for snapshot mirrors).
     """

@@ -17,7 +17,7 @@ from slimline.base.debian.errors import BadDebianRef, NoSuitableSuite, ResolveEr
 from slimline.oci.image import Platform
 from slimline.project.settings import DebianSettings as BaseSettings
 
-BUILD_FORMAT = "2"  # bump when the bytes of a base change for the same inputs
+BUILD_FORMAT = "3"  # bump when the bytes of a base change for the same inputs
 
 __all__ = ["BUILD_FORMAT", "KNOWN_SUITES", "BaseSettings", "DebianRef", "debian_arch", "suite_for"]
 
