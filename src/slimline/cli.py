@@ -86,6 +86,14 @@ def _parser() -> argparse.ArgumentParser:
         "by slimline's when it is the image's X.Y)",
     )
     b.add_argument("--compression", choices=["gzip", "zstd"], help="layer compression (default gzip)")
+    b.add_argument(
+        "--build-from-source",
+        action="append",
+        default=None,
+        metavar="PACKAGE",
+        help="let slimline build PACKAGE from source where the named base has no wheel for it but "
+        "another Debian suite has (repeatable, or comma-separated; :all: for every package)",
+    )
     _common(b)
 
     base = sub.add_parser("base", help="write a base image on its own")
@@ -282,6 +290,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("tag", args.tag),
         ("compression", args.compression),
         ("bytecode", args.bytecode),
+        ("build-from-source", _split(args.build_from_source)),
         ("labels", dict(args.label) if args.label else None),
         ("env", dict(args.env) if args.env else None),
     ):

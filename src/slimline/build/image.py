@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from slimline import layers
 from slimline.base import native
 from slimline.base import resolve as bases
-from slimline.build import assemble, dependencies, imageconfig
+from slimline.build import assemble, dependencies, imageconfig, preflight
 from slimline.build.jobs import AppFiles, Placement, project_job, stdlib_job
 from slimline.build.memo import Compiled, Recipe, WheelRef
 from slimline.build.start import Started
@@ -68,6 +68,9 @@ def build(
     memo needs to remake it after an edit of the project alone."""
     lock = lockfile.load(started.lock_path)
     lockfile.check_fresh(started.project, lock)
+    settings = preflight.settle(
+        started.project, lock, settings, report=ctx.report
+    )  # the base, before downloads
     b = _Build(started, lock, settings, build_epoch(), refresh, tuple(exclude_outputs), ctx)
     return [_image(Platform.parse(text), b) for text in settings.platforms]
 
