@@ -134,7 +134,7 @@ def assess(project: Project, lock: Lock, candidates: Sequence[Candidate], wanted
 
 def _gap(p: Selected, target: Target, files: Sequence[Artifact], others: Sequence[Candidate]) -> Gap | None:
     """``p``'s gap on ``target`` (None when a wheel fits), with the ``others`` that have a wheel."""
-    if _has_wheel(p, files, target):
+    if (p.artifact is not None and p.artifact.kind == "wheel") or _has_wheel(p, files, target):
         return None
     platform = str(target.platform)
     elsewhere = tuple(
