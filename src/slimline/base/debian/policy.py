@@ -52,16 +52,16 @@ _STDLIB_DROP_TOP = frozenset(
 )
 
 # Modules of ``sys.stdlib_module_names`` that a ``debian:`` base does not hold, and why (the
-# README lists the same).  With ``strip_stdlib = false`` the stripped ones that Debian ships in
-# ``libpythonX.Y-stdlib`` come back; the others are Debian packages of their own.
+# README lists the same).  With ``strip_stdlib = false`` those that Debian ships in
+# ``libpythonX.Y-stdlib`` come back (pydoc_data, turtle); the others are Debian packages of their own.
 STDLIB_LEFT_OUT: Mapping[str, str] = {
     "ensurepip": "installs pip into environments; an image's venv is made by slimline "
     "(Debian ships it apart, in pythonX.Y-venv)",
-    "idlelib": "the IDLE editor, a desktop application",
+    "idlelib": "the IDLE editor, a desktop application (Debian's idle-pythonX.Y)",
     "tkinter": "Tk GUI toolkit: needs X11 libraries (Debian's python3-tk)",
     "_tkinter": "Tk GUI toolkit: needs X11 libraries (Debian's python3-tk)",
     "turtle": "turtle graphics, built on tkinter",
-    "turtledemo": "turtle graphics demos, built on tkinter",
+    "turtledemo": "turtle graphics demos, built on tkinter (Debian's pythonX.Y-examples)",
     "pydoc_data": "the text of the interactive help() topics (750 kB); pydoc works without it",
     "_gdbm": "GNU dbm, GPL-licensed (Debian's python3-gdbm); dbm uses Berkeley DB or its own "
     "format without it; add python3-gdbm to [tool.slimline.debian] packages to have it",
