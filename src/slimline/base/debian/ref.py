@@ -18,7 +18,7 @@ from slimline.oci.image import Platform
 from slimline.project.settings import DebianSettings as BaseSettings
 from slimline.target import Target
 
-BUILD_FORMAT = "3"  # bump when the bytes of a base change for the same inputs
+BUILD_FORMAT = "4"  # bump when the bytes of a base change for the same inputs (4: the whole stdlib)
 
 __all__ = [
     "BUILD_FORMAT",
