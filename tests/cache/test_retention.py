@@ -167,6 +167,8 @@ def test_a_pruned_cache_still_serves_the_build_it_was_used_by(locked_cli: Path, 
     for dirpath, _dirs, files in os.walk(cache):
         for name in files:
             path = Path(dirpath) / name
+            if path.is_symlink():  # in an unpacked base (rootfs/): links point inside that root
+                continue
             st = path.stat()
             shared[cache_dir() / path.relative_to(cache)] = (st.st_atime_ns, st.st_mtime_ns)
             os.utime(path, (month, month))
