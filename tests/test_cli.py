@@ -3,12 +3,18 @@ exit statuses the cli module documents (0 done, 1 a slimline error, 2 bad usage)
 
 from __future__ import annotations
 
+import re
 import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
 from slimline import __version__
+from slimline.cache.store import Cache
+from slimline.project import pyproject as project_mod
+from tests.artifacts.helpers import LocalIndex, make_wheel, serve, sha256
+from tests.build.test_golden import make_base
 from tests.support import run, tool
 
 FORMS = {"console script": [tool("slimline")], "python -m": [sys.executable, "-m", "slimline"]}
@@ -32,3 +38,61 @@ def test_version_usage_and_errors(form: str, tmp_path: Path) -> None:
     assert error.returncode == 1, error.stderr
     assert error.stderr.startswith("slimline: error: ") and "pyproject.toml does not exist" in error.stderr
     assert error.stdout == ""
+
+
+# A wheel with a __pycache__ file: pypa/installer skips it with a RuntimeWarning whose location
+# is its caller, slimline's own wheel installer.
+PYCACHE = "tinydep/__pycache__/__init__.cpython-311.pyc"
+REPORT_LINE = re.compile(r"\[\s*\d+\.\d+s\] ")
+
+
+def _pycache_project(root: Path, index_url: str, wheel: bytes) -> Path:
+    root.mkdir()
+    (root / "main.py").write_text("import tinydep\n")
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "warned"\nversion = "1.0"\nrequires-python = ">=3.11"\n'
+        'dependencies = ["tinydep"]\n\n[tool.poetry]\npackage-mode = false\n\n'
+        f'[[tool.poetry.source]]\nname = "local"\nurl = "{index_url}"\npriority = "primary"\n'
+    )
+    (root / "poetry.lock").write_text(
+        textwrap.dedent(
+            f"""\
+            [[package]]
+            name = "tinydep"
+            version = "0.3.0"
+            description = ""
+            optional = false
+            python-versions = "*"
+            groups = ["main"]
+            files = [{{file = "tinydep-0.3.0-py3-none-any.whl", hash = "sha256:{sha256(wheel)}"}}]
+
+            [package.source]
+            type = "legacy"
+            url = "{index_url}"
+            reference = "local"
+
+            [metadata]
+            lock-version = "2.1"
+            python-versions = ">=3.11"
+            content-hash = "{project_mod.load(root).content_hash()}"
+            """
+        )
+    )
+    return root
+
+
+def test_python_warnings_reach_only_the_verbose_report_without_file_paths(tmp_path: Path) -> None:
+    wheel = make_wheel("tinydep", "0.3.0", extra={PYCACHE: b"not bytecode"})
+    with serve(LocalIndex(files={"tinydep": {"tinydep-0.3.0-py3-none-any.whl": wheel}})) as index:
+        root = _pycache_project(tmp_path / "app", index.url, wheel)
+        for verbose in (False, True):
+            cache = tmp_path / f"cache-{verbose}"
+            base = make_base(Cache(cache), tmp_path / f"base-{verbose}")
+            out = f"oci:{tmp_path / 'out'}:t"
+            args = ["build", str(root), "--base", base, "--to", out, "--cache-dir", str(cache)]
+            proc = run([tool("slimline"), *args, *(["-v"] if verbose else [])], cwd=tmp_path)
+            assert all(REPORT_LINE.match(line) for line in proc.stderr.splitlines()), proc.stderr
+            assert "slimline/" not in proc.stderr and ".py:" not in proc.stderr
+            warned = [line for line in proc.stderr.splitlines() if f"Skip installing {PYCACHE}" in line]
+            assert len(warned) == (1 if verbose else 0), proc.stderr
+    assert "warning: RuntimeWarning: Skip installing" in warned[0]

@@ -16,9 +16,9 @@ import shlex
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 # Only light modules here: `slimline build` starts the project's wheel before loading the rest.
 from slimline import __version__
@@ -86,6 +86,14 @@ def _parser() -> argparse.ArgumentParser:
         "by slimline's when it is the image's X.Y)",
     )
     b.add_argument("--compression", choices=["gzip", "zstd"], help="layer compression (default gzip)")
+    b.add_argument(
+        "--build-from-source",
+        action="append",
+        default=None,
+        metavar="PACKAGE",
+        help="let slimline build PACKAGE from source where the named base has no wheel for it but "
+        "another Debian suite has (repeatable, or comma-separated; :all: for every package)",
+    )
     _common(b)
 
     base = sub.add_parser("base", help="write a base image on its own")
@@ -282,6 +290,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("tag", args.tag),
         ("compression", args.compression),
         ("bytecode", args.bytecode),
+        ("build-from-source", _split(args.build_from_source)),
         ("labels", dict(args.label) if args.label else None),
         ("env", dict(args.env) if args.env else None),
     ):
@@ -321,11 +330,39 @@ def _cmd_base(args: argparse.Namespace, *, ctx: Context) -> list[str]:
     )
 
 
+def _warnings_to(report: Reporter) -> Callable[..., None]:
+    """Route Python warnings (slimline's, and those of build, installer, urllib3 ... that name the
+    caller's file) to ``report`` as details, shown with -v, without file or line: a user sees
+    what happened, never a source path.  Returns the previous ``warnings.showwarning``."""
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        report.detail(f"warning: {category.__name__}: {message}")
+
+    previous = warnings.showwarning
+    warnings.showwarning = show
+    return previous
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # --insecure-registry is the user's explicit choice; do not repeat urllib3's warning per request
     warnings.filterwarnings("ignore", message="Unverified HTTPS request")
     args = _parser().parse_args(argv)
     report: Reporter = Quiet() if args.quiet else Stderr(verbose=args.verbose)
+    previous = _warnings_to(report)
+    try:
+        return _main(args, report)
+    finally:
+        warnings.showwarning = previous
+
+
+def _main(args: argparse.Namespace, report: Reporter) -> int:
     cache = Cache(args.cache_dir) if args.cache_dir else Cache.default()
     ctx = Context(cache, report, insecure=tuple(getattr(args, "insecure_registry", ())))
     try:

@@ -68,11 +68,19 @@ def index_pkg(name: str, version: str, artifact: Artifact, *, url: str, source: 
     return Selected(name, version, Origin("index", url, name=source), artifact)
 
 
-def make_wheel(name: str, version: str, *, tag: str = "py3-none-any", body: str = "VALUE = 1\n") -> bytes:
-    """A small valid wheel holding one module ``<name>``."""
+def make_wheel(
+    name: str,
+    version: str,
+    *,
+    tag: str = "py3-none-any",
+    body: str = "VALUE = 1\n",
+    extra: dict[str, bytes] | None = None,
+) -> bytes:
+    """A small valid wheel holding one module ``<name>`` (and the ``extra`` files, by path)."""
     dist = f"{name}-{version}.dist-info"
     files = {
         f"{name}/__init__.py": body.encode(),
+        **(extra or {}),
         f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
         f"{dist}/WHEEL": f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: {tag}\n".encode(),
     }

@@ -9,8 +9,9 @@ PyPI project looks (no source tables).  Lock-version 2.0 and 1.1 files are made 
 
 from __future__ import annotations
 
+import hashlib
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import pytest
 import tomlkit
 
 from slimline.oci.image import Platform
+from slimline.project import lockfile
 from slimline.project import pyproject as project_mod
 from slimline.target import Target
 from tests.support import poetry_lock
@@ -207,3 +209,47 @@ def rewrite(path: Path, old: str, new: str) -> None:
 
 def all_files(directory: Path) -> Iterator[Path]:
     yield from sorted(p for p in directory.rglob("*") if p.is_file())
+
+
+# --- small locks written by hand (for the fitting of a base) -------------------------------------
+
+X86 = "manylinux_2_17_x86_64.manylinux2014_x86_64"
+ARM = "manylinux_2_17_aarch64.manylinux2014_aarch64"
+
+MARKUPSAFE = ("markupsafe", "2.1.2", [f"MarkupSafe-2.1.2-cp311-cp311-{X86}.whl", "MarkupSafe-2.1.2.tar.gz"])
+PYTHON_LDAP = ("python-ldap", "3.4.4", ["python-ldap-3.4.4.tar.gz"])  # sdist only
+SIX = ("six", "1.17.0", ["six-1.17.0-py2.py3-none-any.whl", "six-1.17.0.tar.gz"])
+NEW_ONLY = ("newpkg", "1.0", [f"newpkg-1.0-cp313-cp313-{X86}.whl", "newpkg-1.0.tar.gz"])
+OLD_NO_SDIST = ("oldpkg", "1.0", [f"oldpkg-1.0-cp311-cp311-{X86}.whl"])
+
+
+@dataclass(frozen=True, slots=True)
+class SmallLock:
+    project: project_mod.Project
+    lock: lockfile.Lock
+
+
+def small_lock(
+    root: Path, packages: Sequence[tuple[str, str, list[str]]], *, requires: str = ">=3.10"
+) -> SmallLock:
+    """A ``package-mode = false`` project depending on ``packages``, with a lock-version 2.1 lock
+    listing the given files (hashes made up: selection never reads them)."""
+    deps = ", ".join(f'"{name}=={version}"' for name, version, _ in packages)
+    write_project(
+        root,
+        f'[project]\nname = "app"\nversion = "0.1.0"\nrequires-python = "{requires}"\n'
+        f"dependencies = [{deps}]\n\n[tool.poetry]\npackage-mode = false\n\n"
+        '[tool.poetry.group.dev.dependencies]\niniconfig = "2.0.0"\n',
+    )
+    entries = []
+    for name, version, files in packages:
+        listed = ",\n".join(
+            f'    {{file = "{f}", hash = "sha256:{hashlib.sha256(f.encode()).hexdigest()}"}}' for f in files
+        )
+        entries.append(
+            f'[[package]]\nname = "{name}"\nversion = "{version}"\ndescription = ""\noptional = false\n'
+            f'python-versions = ">=3.7"\ngroups = ["main"]\nfiles = [\n{listed},\n]\n'
+        )
+    meta = f'[metadata]\nlock-version = "2.1"\npython-versions = "{requires}"\ncontent-hash = "0"\n'
+    (root / "poetry.lock").write_text("\n".join([*entries, meta]))
+    return SmallLock(project_mod.load(root), lockfile.load(root / "poetry.lock"))

@@ -10,6 +10,7 @@ Modules, in order:
 * ``wheelcache``: wheels by content and built wheels by their inputs
 * ``derive``: a poetry-core project's wheel derived from its last one when only modules changed
 * ``buildenv``: build environments for PEP 517 backends, one per requirement set, reused
+* ``backend_hints``: a failed build's hint by its cause; a backend's warnings picked out
 * ``build_backend``: PEP 517 builds in those environments; whether the target can use a wheel
 * ``origins``: each origin's way to a wheel (index, directory, file, url, git); safe unpacking
 * ``sandbox``: a program run inside a builder's root file system (bubblewrap), for any architecture

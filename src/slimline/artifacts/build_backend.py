@@ -16,6 +16,7 @@ derived from the last one when only modules changed (:mod:`slimline.artifacts.de
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -30,12 +31,12 @@ import build
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
-from slimline.artifacts import derive
+from slimline.artifacts import backend_hints, derive
 from slimline.artifacts.buildenv import BuildEnv, BuildEnvError, BuildEnvs, output_tail
 from slimline.artifacts.wheelcache import built_wheel, keep_built
 from slimline.cache import keys
 from slimline.cache.store import Cache
-from slimline.errors import SlimlineError
+from slimline.errors import SlimlineError, redact
 from slimline.target import Target
 
 __all__ = [
@@ -56,12 +57,13 @@ _BACKEND_CONFIG = ("pyproject.toml", "setup.py", "setup.cfg")
 class BuildFailed(SlimlineError):
     """The PEP 517 backend failed to build a wheel."""
 
-    def __init__(self, *, what: str, problem: str, output: str = "") -> None:
+    def __init__(self, *, what: str, problem: str, output: str = "", hint: str = "") -> None:
         text = f"{problem}\n{output_tail(output)}" if output.strip() else problem
         super().__init__(
             text,
             doing=f"building a wheel of {what}",
-            hint="the backend's output is above; a package that needs compilers or system libraries "
+            hint=hint
+            or "the backend's output is above; a package that needs compilers or system libraries "
             "needs them on this host, or a wheel published for the target",
         )
         self.what = what
@@ -72,7 +74,11 @@ class BuildFailed(SlimlineError):
 
 
 def _runner(
-    cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None
+    cmd: Sequence[str],
+    cwd: str | None = None,
+    extra_environ: Mapping[str, str] | None = None,
+    *,
+    seen: list[str] | None = None,  # gets the output of each hook that succeeds
 ) -> None:
     env = {**os.environ, **(extra_environ or {})}
     env.setdefault("SOURCE_DATE_EPOCH", "315532800")  # 1980-01-01: reproducible wheel archives
@@ -81,6 +87,8 @@ def _runner(
     )
     if proc.returncode != 0:
         raise subprocess.CalledProcessError(proc.returncode, list(cmd), proc.stdout, proc.stderr)
+    if seen is not None:
+        seen.extend((proc.stderr, proc.stdout))
 
 
 def _backend_output(err: BaseException) -> str:
@@ -118,21 +126,37 @@ def build_wheel(source_dir: Path, *, envs: BuildEnvs, out_dir: Path, what: str =
     :class:`BuildEnvError`.  ``develop`` flags do not matter here: an image gets a real wheel.
     """
     label = what or str(source_dir)
+    outputs: list[str] = []
     try:
         backend = build.ProjectBuilder(source_dir)
         env = envs.get(backend.build_system_requires)
-        builder = build.ProjectBuilder.from_isolated_env(env, source_dir, runner=_runner)
-        with warnings.catch_warnings(record=True) as caught:  # backend warnings: verbose output only
+        builder = build.ProjectBuilder.from_isolated_env(
+            env, source_dir, runner=functools.partial(_runner, seen=outputs)
+        )
+        with warnings.catch_warnings(record=True) as caught:  # the backend's, as pyproject_hooks relays them
             warnings.simplefilter("always")
             envs.ensure(env, _dynamic_requires(builder, env, source_dir, envs.cache))
             wheel = Path(builder.build("wheel", out_dir))
-        for warning in caught:
-            envs.report.detail(f"{label}: {str(warning.message).strip().splitlines()[0]}")
+        _report_warnings(label, [str(w.message) for w in caught], outputs, envs)
         return wheel
     except build.BuildBackendException as err:
-        raise BuildFailed(what=label, problem=str(err), output=_backend_output(err)) from err
+        output = _backend_output(err)
+        hint = backend_hints.hint_for(source_dir, output)
+        raise BuildFailed(what=label, problem=str(err), output=output, hint=hint) from err
     except build.BuildException as err:
         raise BuildFailed(what=label, problem=str(err)) from err
+
+
+def _report_warnings(label: str, caught: list[str], outputs: list[str], envs: BuildEnvs) -> None:
+    """The backend's warnings (Python warnings relayed, then those in its output): a summary
+    step, and with -v each in full."""
+    found = backend_hints.warnings_in(outputs, caught=caught)
+    if not found:
+        return
+    envs.report.step(f"{label}: {backend_hints.summary(found)}")
+    for block in found:
+        for line in block:
+            envs.report.detail(f"{label}: {redact(line)}")
 
 
 # -- built wheels, kept by content ---------------------------------------------------------------

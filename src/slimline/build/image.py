@@ -28,7 +28,7 @@ from slimline.artifacts.targetbuild import TargetBuilds, native_sources, pure
 from slimline.artifacts.wheelcache import tree_files, tree_hash
 from slimline.base import builder, native
 from slimline.base import resolve as bases
-from slimline.build import assemble, dependencies, imageconfig
+from slimline.build import assemble, dependencies, imageconfig, preflight
 from slimline.build.jobs import AppFiles, Placement, project_job, stdlib_job
 from slimline.build.memo import Compiled, Recipe, WheelRef
 from slimline.build.start import Started
@@ -72,6 +72,9 @@ def build(
     memo needs to remake it after an edit of the project alone."""
     lock = lockfile.load(started.lock_path)
     lockfile.check_fresh(started.project, lock)
+    settings = preflight.settle(
+        started.project, lock, settings, report=ctx.report
+    )  # the base, before downloads
     b = _Build(started, lock, settings, build_epoch(), refresh, tuple(exclude_outputs), ctx)
     return [_image(Platform.parse(text), b) for text in settings.platforms]
 

@@ -55,7 +55,10 @@ def start(proj: pyproject.Project, *, index_setting: str | None, ctx: Context) -
         )
     default_index = sources.default_index_url(setting=index_setting)
     envs = build_backend.BuildEnvs(
-        cache=ctx.cache, index_url=default_index, index_auth=sources.credentials_for("", default_index)
+        cache=ctx.cache,
+        index_url=default_index,
+        index_auth=sources.credentials_for("", default_index),
+        report=ctx.report,  # builds and their backends' warnings are part of the build's output
     )
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slimline-project")
     wheel = (

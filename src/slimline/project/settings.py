@@ -40,7 +40,7 @@ class DebianSettings:
     """``[tool.slimline.debian]``.
 
     ``strip_stdlib`` (default True) leaves out the standard-library parts a server never
-    imports (ensurepip, idlelib, tkinter, turtledemo, lib2to3, test suites; see
+    imports (ensurepip, idlelib, tkinter, turtledemo, test suites; see
     :mod:`slimline.base.debian.policy`).  ``keep_gconv`` keeps glibc's iconv modules (8 MB; off by default).
     ``check_valid_until`` refuses an expired Release (turn off only for snapshot mirrors).
     ``build_packages`` are added to the builder that compiles packages for the target (their
@@ -90,6 +90,9 @@ class Settings:
     index_url: str | None = None
     tag: str | None = None  # "name:tag" for outputs
     bytecode: bool = False
+    # packages (canonical names, or ":all:") that may be built from source on a named base that
+    # has no wheel for them though another known Debian suite has (see slimline.plan.fit)
+    build_from_source: tuple[str, ...] = ()
     debian: DebianSettings = field(default_factory=DebianSettings)  # [tool.slimline.debian]
 
 
@@ -128,6 +131,16 @@ def _names(value: Any) -> tuple[str, ...]:
     return tuple(
         dict.fromkeys(canonicalize_name(n) for item in items for n in re.split(r"[,\s]+", item) if n)
     )
+
+
+def _packages(value: Any) -> tuple[str, ...]:
+    """Distribution names (canonical), or ``":all:"``."""
+    out = []
+    for name in _strs(value):
+        if name != ":all:" and not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", name):
+            raise _bad('package names or ":all:"', name)
+        out.append(name if name == ":all:" else canonicalize_name(name))
+    return tuple(dict.fromkeys(out))
 
 
 def _table(value: Any) -> dict[str, str]:
@@ -226,6 +239,7 @@ _KEYS: dict[str, tuple[str, Check]] = {
     "index-url": ("index_url", _opt_str),
     "tag": ("tag", _opt_str),
     "bytecode": ("bytecode", _bool),
+    "build-from-source": ("build_from_source", _packages),
 }
 
 

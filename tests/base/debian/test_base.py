@@ -23,7 +23,7 @@ from slimline.cache.store import Cache
 from slimline.context import Context
 from slimline.errors import HashMismatch
 from slimline.http import Http
-from slimline.oci.image import Image, Platform
+from slimline.oci.image import Image, Layer, Platform
 from slimline.target import Target
 from tests.base.debian.helpers import flip_last_byte, mirror_proxy, write_layout
 from tests.support import Lines, cache_dir, podman, podman_run
@@ -193,6 +193,15 @@ def test_layers_hold_what_the_policy_promises(bookworm: Built) -> None:
     assert passwd is not None and b"nonroot:x:65532:65532:" in passwd and passwd.startswith(b"root:x:0:0:")
     bundle = files["etc/ssl/certs/ca-certificates.crt"]
     assert bundle is not None and bundle.count(b"-----BEGIN CERTIFICATE-----") >= 100
+    # the parts of CPython 3.11's standard library that Debian ships apart: in the interpreter's layer
+    python = next(names for names in map(_names, bookworm.image.layers) if "usr/bin/python3.11" in names)
+    assert {"usr/lib/python3.11/distutils/util.py", "usr/lib/python3.11/lib2to3/pytree.py"} <= python
+    assert "var/lib/dpkg/status.d/python3-lib2to3" in python
+
+
+def _names(layer: Layer) -> set[str]:
+    with layers.members(layer) as tar:
+        return {info.name for info in tar}
 
 
 def seeded_cache(source: Cache, dest: Path, *, skip: set[str]) -> Cache:

@@ -315,10 +315,24 @@ def test_mirror_not_found_names_the_setting(tmp_path: Path, monkeypatch: pytest.
         ("usr/share/zoneinfo/right/Europe/Paris", False, False),
         ("usr/share/zoneinfo/Europe/Paris", True, True),
         ("usr/lib/python3.13/pydoc_data/topics.py", True, False),
+        ("usr/lib/python3.11/lib2to3/pytree.py", True, True),  # CPython 3.11 ships it
+        ("usr/lib/python3.11/lib2to3/tests/test_parser.py", True, False),
+        ("usr/lib/python3.11/distutils/tests/test_util.py", True, False),
     ],
 )
 def test_policy_keep(path: str, strip: bool, kept: bool) -> None:
     assert policy.keep(path, strip_stdlib=strip) is kept
+
+
+def test_stdlib_parts_debian_ships_apart_follow_cpython() -> None:
+    assert policy.stdlib_packages("3.11") == (
+        ("python3-distutils", "python3.11-distutils"),
+        ("python3-lib2to3", "python3.11-lib2to3"),
+    )
+    assert policy.stdlib_packages("3.12") == (("python3-lib2to3", "python3.12-lib2to3"),)
+    assert policy.stdlib_packages("3.13") == ()
+    python = policy.groups("3.11", (), ["python3-distutils"])[2]
+    assert python.name == "python" and "python3-distutils" in python.roots
 
 
 def test_usrmerge() -> None:

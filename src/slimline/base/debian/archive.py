@@ -17,7 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from slimline.base.debian import packages
+from debian.deb822 import PkgRelation
+
+from slimline.base.debian import packages, policy
 from slimline.base.debian import release as release_mod
 from slimline.base.debian.errors import ResolveError
 from slimline.base.debian.mirror import Mirrors
@@ -31,7 +33,7 @@ from slimline.http import Http, HttpError
 
 __all__ = ["Archive", "BaseResolution", "Suite", "fetch_debs", "resolve_base", "upstream_version"]
 
-RESOLVE_FORMAT = "1"  # bump when the cached resolution's shape or rules change
+RESOLVE_FORMAT = "2"  # bump when the cached resolution's shape or rules change (2: stdlib roots)
 _RELEASED = ("stable", "oldstable", "oldoldstable")
 _ROLLING = ("sid", "unstable", "experimental", "rc-buggy")
 
@@ -156,6 +158,13 @@ def _check_python(index: Mapping[str, Stanza], xy: str, suite: str) -> None:
         )
 
 
+def _provides(st: Stanza | None, virtual: str) -> bool:
+    """Does the package ``st`` (None: not in the index) provide ``virtual``?"""
+    if st is None or not st.provides:
+        return False
+    return any(alt["name"] == virtual for group in PkgRelation.parse_relations(st.provides) for alt in group)
+
+
 def resolve_base(
     archive: Archive,
     *,
@@ -198,7 +207,9 @@ def resolve_base(
     index = packages.merge(parsed, arch=arch)
     xy = python or _default_python(index, suite)
     _check_python(index, xy, suite)
-    roots = [f"python{xy}-minimal", f"libpython{xy}-stdlib", "ca-certificates", "tzdata", "netbase", *extras]
+    stdlib = [pkg for pkg, virtual in policy.stdlib_packages(xy) if _provides(index.get(pkg), virtual)]
+    roots = [f"python{xy}-minimal", f"libpython{xy}-stdlib", *stdlib, "ca-certificates", "tzdata", "netbase"]
+    roots += extras
     res = resolve(index, roots, arch=arch, excludes=excludes, suites=f"Debian {suite} ({arch})")
     cache.write_meta(
         keys.DEBIAN_RESOLVE, key, json.dumps({"python_xy": xy, "resolution": res.to_json()}).encode()

@@ -4,7 +4,8 @@
 
 1. find the mirrors (:mod:`.mirror`); fetch and verify ``InRelease`` of the suite, its
    ``-updates`` and ``-security`` suites (:mod:`.release`);
-2. resolve the closure of the roots (``pythonX.Y-minimal``, ``libpythonX.Y-stdlib``,
+2. resolve the closure of the roots (``pythonX.Y-minimal``, ``libpythonX.Y-stdlib``, the parts
+   of the standard library Debian ships apart (:func:`.policy.stdlib_packages`),
    ``ca-certificates``, ``tzdata``, ``netbase`` and the extra packages) over the hash-checked
    Packages indexes, leaving out :data:`.resolve.DEFAULT_EXCLUDES` plus the configured excludes
    (:mod:`.archive`, :mod:`.resolve`); what was left out is reported;
@@ -165,7 +166,9 @@ def _target(base: BaseResolution, platform: Platform) -> Target:
 def _assign(base: BaseResolution, extras: tuple[str, ...]) -> list[tuple[policy.Group, list[str]]]:
     taken: set[str] = set()
     out: list[tuple[policy.Group, list[str]]] = []
-    for group in policy.groups(base.python_xy, extras):
+    held = {p.name for p in base.resolution.packages}
+    stdlib = [pkg for pkg, _ in policy.stdlib_packages(base.python_xy) if pkg in held]
+    for group in policy.groups(base.python_xy, extras, stdlib):
         names = sorted(closure(base.resolution, group.roots) - taken)
         taken.update(names)
         if names or not out:  # the first group always exists: it holds the static files

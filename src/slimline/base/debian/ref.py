@@ -16,14 +16,27 @@ from packaging.specifiers import SpecifierSet
 from slimline.base.debian.errors import BadDebianRef, NoSuitableSuite, ResolveError
 from slimline.oci.image import Platform
 from slimline.project.settings import DebianSettings as BaseSettings
+from slimline.target import Target
 
-BUILD_FORMAT = "3"  # bump when the bytes of a base (or a builder: 3) change for the same inputs
+BUILD_FORMAT = "4"  # bump when a base's bytes change for the same inputs (3: builders; 4: the whole stdlib)
 
-__all__ = ["BUILD_FORMAT", "KNOWN_SUITES", "BaseSettings", "DebianRef", "debian_arch", "suite_for"]
+__all__ = [
+    "BUILD_FORMAT",
+    "KNOWN_GLIBC",
+    "KNOWN_SUITES",
+    "BaseSettings",
+    "DebianRef",
+    "debian_arch",
+    "expected_target",
+    "suite_for",
+]
 
 # Suites slimline picks from when a project names no base: newest first, with the version of
 # their default Python at release (the exact version installed is read from the archive).
 KNOWN_SUITES: Mapping[str, str] = {"trixie": "3.13.5", "bookworm": "3.11.2"}
+# The glibc of each known suite: with KNOWN_SUITES, what a base's wheels are chosen for before
+# the base is assembled (the assembled base's own target is what the build then uses).
+KNOWN_GLIBC: Mapping[str, tuple[int, int]] = {"trixie": (2, 41), "bookworm": (2, 36)}
 
 _ARCHES = {
     "amd64": "amd64",
@@ -70,6 +83,24 @@ def suite_for(requires_python: SpecifierSet) -> DebianRef:
         if requires_python.contains(version, prereleases=True):
             return DebianRef(suite=suite)
     raise NoSuitableSuite(str(requires_python), dict(KNOWN_SUITES))
+
+
+def expected_target(ref: DebianRef, platform: Platform) -> Target | None:
+    """The target a base of ``ref`` will have on ``platform``, as known without the archive (the
+    suite's default Python and glibc); None for a suite or Python not in :data:`KNOWN_SUITES`."""
+    version, glibc = KNOWN_SUITES.get(ref.suite), KNOWN_GLIBC.get(ref.suite)
+    if version is None or glibc is None:
+        return None
+    major, minor, micro = (int(part) for part in version.split("."))
+    if ref.python not in (None, f"{major}.{minor}"):
+        return None
+    return Target(
+        platform=platform,
+        python_version=(major, minor, micro),
+        interpreter=f"/usr/bin/python{major}.{minor}",
+        libc="glibc",
+        libc_version=glibc,
+    )
 
 
 def debian_arch(platform: Platform) -> str:
