@@ -138,11 +138,17 @@ class Origins:
                 hit = store_wheel(self.cache, self._blob(sel), art.sha256, art.filename)
             return Ready(hit, built_here=False)
         key = build_key(kind="sdist", sha256=art.sha256)
-        hit = built_wheel(self.cache, key, package=sel.name)
-        if hit is not None:
-            return Ready(hit, built_here=True)
+        built = self._host_built(key, sel)
+        if built is not None:
+            return built
         blob = self._blob(sel)
         return Build(key=key, prepare=lambda tmp: unpack_archive(blob, tmp, filename=art.filename))
+
+    def _host_built(self, key: str, sel: Selected) -> Ready | None:
+        """The wheel this host built earlier under ``key``, if it is pure Python (it runs on any
+        target); a platform wheel is left to :meth:`build`, which decides where it is built."""
+        hit = built_wheel(self.cache, key, package=sel.name)
+        return Ready(hit, built_here=True) if hit is not None and pure(hit.name) else None
 
     def _blob(self, sel: Selected) -> Path:
         """The locked file of an index package: from the cache, else downloaded and verified."""
@@ -219,9 +225,9 @@ class Origins:
             return Ready(store_wheel(self.cache, blob, digest, filename), built_here=False)
         sub = sel.origin.subdirectory
         key = build_key(kind="archive", sha256=digest, subdirectory=sub)
-        hit = built_wheel(self.cache, key, package=sel.name)
+        hit = self._host_built(key, sel)
         if hit is not None:
-            return Ready(hit, built_here=True)
+            return hit
 
         def prepare(tmp: Path) -> Path:
             return _inside(unpack_archive(blob, tmp, filename=filename), sub, what=filename)
@@ -238,9 +244,9 @@ class Origins:
             )
         url = _git_url(origin.url, self.project_root)
         key = build_key(kind="git", url=redact(url), commit=origin.resolved, subdirectory=origin.subdirectory)
-        hit = built_wheel(self.cache, key, package=sel.name)
+        hit = self._host_built(key, sel)
         if hit is not None:
-            return Ready(hit, built_here=True)
+            return hit
 
         def prepare(tmp: Path) -> Path:
             root = checkout_git(url, commit=origin.resolved, dest=tmp / "checkout")
