@@ -438,13 +438,9 @@ def snapshot(root: Path, *, skip: Iterable[Path] = ()) -> dict[str, tuple[int, i
     return out
 
 
-def run_slimline(
-    p: Place, *args: str, timeout: float = 120, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> Run:
-    """``python -m slimline ARGS`` from this checkout, under :data:`MEMORY_LIMIT`, with the cache,
-    TMPDIR and HOME of ``p``; waits at most ``timeout`` seconds.  Asserts that nothing under
-    ``p.root`` but the directories slimline owns changed while it ran."""
-    child_env = {
+def child_env(p: Place, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a slimline child: this checkout's sources, ``p``'s cache, TMPDIR and HOME."""
+    env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONPATH": str(SRC),
         "HOME": str(p.root / "home"),
@@ -452,37 +448,68 @@ def run_slimline(
         "SLIMLINE_CACHE_DIR": str(p.cache),
         "MALLOC_ARENA_MAX": "2",  # address space is limited: no 64 MiB arena per thread
         "LC_ALL": "C.UTF-8",
-        **(env or {}),
     }
-    for name in ("SSL_CERT_FILE",):
-        if name in os.environ:
-            child_env[name] = os.environ[name]
+    if "SSL_CERT_FILE" in os.environ:
+        env["SSL_CERT_FILE"] = os.environ["SSL_CERT_FILE"]
+    return {**env, **(extra or {})}
 
-    def limit() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
-    before = snapshot(p.root, skip=p.owned())
-    out_path, err_path = p.root / "logs" / "stdout.txt", p.root / "logs" / "stderr.txt"
-    with out_path.open("wb") as out, err_path.open("wb") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "slimline", *args],
+def _limit() -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
+
+
+def start_slimline(
+    p: Place,
+    *args: str,
+    env: dict[str, str] | None = None,
+    prefix: tuple[str, ...] = (),
+    log: str = "run",
+    new_session: bool = False,
+) -> subprocess.Popen[bytes]:
+    """``python -m slimline ARGS`` started (see :func:`run_slimline`), its output in
+    ``p.root/logs/LOG.out`` and ``.err``; ``prefix`` runs it through a wrapper (``setpriv ...``);
+    ``new_session`` makes it the leader of a process group of its own (to kill it with its children)."""
+    logs = p.root / "logs"
+    with (logs / f"{log}.out").open("wb") as out, (logs / f"{log}.err").open("wb") as err:
+        return subprocess.Popen(
+            [*prefix, sys.executable, "-m", "slimline", *args],
             stdout=out,
             stderr=err,
-            env=child_env,
-            cwd=cwd or p.root,
-            preexec_fn=limit,
+            env=child_env(p, env),
+            cwd=p.root,
+            preexec_fn=_limit,  # the limit must be set in the child, before exec
+            start_new_session=new_session,
         )
-        timer = threading.Timer(timeout, lambda: os.kill(proc.pid, signal.SIGKILL))
-        timer.start()
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    assert snapshot(p.root, skip=p.owned()) == before, "slimline changed a file outside its own directories"
+
+
+def run_slimline(
+    p: Place,
+    *args: str,
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
+    prefix: tuple[str, ...] = (),
+    check_outside: bool = True,
+) -> Run:
+    """``python -m slimline ARGS`` from this checkout, under :data:`MEMORY_LIMIT`, with the cache,
+    TMPDIR and HOME of ``p``; waits at most ``timeout`` seconds.  Asserts that nothing under
+    ``p.root`` but the directories slimline owns changed while it ran (unless ``check_outside``
+    is False)."""
+    before = snapshot(p.root, skip=p.owned()) if check_outside else {}
+    proc = start_slimline(p, *args, env=env, prefix=prefix)
+    timer = threading.Timer(timeout, lambda: os.kill(proc.pid, signal.SIGKILL))
+    timer.start()
+    try:
+        _, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        timer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if check_outside:
+        assert snapshot(p.root, skip=p.owned()) == before, (
+            "slimline changed a file outside its own directories"
+        )
     return Run(
         proc.returncode,
-        out_path.read_text(errors="replace"),
-        err_path.read_text(errors="replace"),
+        (p.root / "logs" / "run.out").read_text(errors="replace"),
+        (p.root / "logs" / "run.err").read_text(errors="replace"),
         usage.ru_maxrss * 1024,
     )
