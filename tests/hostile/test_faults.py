@@ -225,3 +225,29 @@ def test_a_cache_owned_by_someone_else_is_an_error_that_says_so(tmp_path: Path, 
         for path, mode in modes.items():
             os.chmod(path, mode & 0o7777)
     refused_intact(p, result, p.out, before, "Permission denied", "--cache-dir")
+
+
+@pytest.mark.parametrize("medium", ["oci", "docker-archive"])
+def test_a_full_output_disk_is_an_error_that_leaves_the_old_output(
+    tmp_path: Path, index: LocalIndex, mounted: list[Path], medium: str
+) -> None:
+    p = place(tmp_path)
+    project = Project(p, index)
+    disk = p.root / "out"
+    disk.mkdir()
+    mount(mounted, "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk))
+    out = disk / ("image" if medium == "oci" else "image.tar")
+    ref = f"{medium}:{out}" + (":t" if medium == "oci" else "")
+    project.use(0)
+    run_slimline(p, "build", str(project.root), "--base", project.base, "--to", ref, check_outside=False).ok()
+    left = os.statvfs(disk)
+    with (disk / "filler").open("wb") as f:
+        f.write(b"\0" * (left.f_bavail * left.f_frsize))
+    before = snapshot(disk)
+    project.use(1)
+    result = run_slimline(
+        p, "build", str(project.root), "--base", project.base, "--to", ref, check_outside=False
+    )
+    result.refused("No space left on device", "disk is full")
+    assert snapshot(disk) == before, "the old output changed"
+    validate.validate(out)

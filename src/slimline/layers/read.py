@@ -32,7 +32,7 @@ __all__ = [
     "walk",
 ]
 
-MAX_ENTRIES = 2_000_000  # paths of an image's file system held at once (some 250 bytes each)
+MAX_ENTRIES = 1_000_000  # paths of an image's file system held at once (some 250 bytes each: 250 MB)
 MAX_WANTED = 256 << 20  # bytes of wanted files held at once, all together (see final_files)
 
 
