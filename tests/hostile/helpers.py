@@ -468,11 +468,15 @@ def start_slimline(
 ) -> subprocess.Popen[bytes]:
     """``python -m slimline ARGS`` started (see :func:`run_slimline`), its output in
     ``p.root/logs/LOG.out`` and ``.err``; ``prefix`` runs it through a wrapper (``setpriv ...``);
-    ``new_session`` makes it the leader of a process group of its own (to kill it with its children)."""
+    ``new_session`` makes it the leader of a process group of its own (to kill it with its children).
+
+    It runs under GNU ``time``, which writes its peak resident memory to ``LOG.rss``: the child's
+    own ``ru_maxrss`` would count the pages of this (large) test process it was forked from."""
     logs = p.root / "logs"
+    measure = ("/usr/bin/time", "-f", "%M", "-o", str(logs / f"{log}.rss"))
     with (logs / f"{log}.out").open("wb") as out, (logs / f"{log}.err").open("wb") as err:
         return subprocess.Popen(
-            [*prefix, sys.executable, "-m", "slimline", *args],
+            [*measure, *prefix, sys.executable, "-m", "slimline", *args],
             stdout=out,
             stderr=err,
             env=child_env(p, env),
@@ -495,14 +499,13 @@ def run_slimline(
     ``p.root`` but the directories slimline owns changed while it ran (unless ``check_outside``
     is False)."""
     before = snapshot(p.root, skip=p.owned()) if check_outside else {}
-    proc = start_slimline(p, *args, env=env, prefix=prefix)
-    timer = threading.Timer(timeout, lambda: os.kill(proc.pid, signal.SIGKILL))
+    proc = start_slimline(p, *args, env=env, prefix=prefix, new_session=True)
+    timer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
     timer.start()
     try:
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc.wait()
     finally:
         timer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
     if check_outside:
         assert snapshot(p.root, skip=p.owned()) == before, (
             "slimline changed a file outside its own directories"
@@ -511,5 +514,5 @@ def run_slimline(
         proc.returncode,
         (p.root / "logs" / "run.out").read_text(errors="replace"),
         (p.root / "logs" / "run.err").read_text(errors="replace"),
-        usage.ru_maxrss * 1024,
+        int((p.root / "logs" / "run.rss").read_text().split()[-1]) * 1024,  # GNU time: KiB
     )
