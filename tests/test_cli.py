@@ -96,3 +96,27 @@ def test_python_warnings_reach_only_the_verbose_report_without_file_paths(tmp_pa
             warned = [line for line in proc.stderr.splitlines() if f"Skip installing {PYCACHE}" in line]
             assert len(warned) == (1 if verbose else 0), proc.stderr
     assert "warning: RuntimeWarning: Skip installing" in warned[0]
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_an_os_error_no_stage_explained_is_one_error_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], verbose: bool
+) -> None:
+    """The last resort: what the error means, its path and a hint; the traceback only with -v."""
+    import errno
+
+    from slimline import cli
+    from slimline.build import conductor
+
+    def full(*args: object, **kwargs: object) -> list[str]:
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "somewhere"))
+
+    monkeypatch.setattr(conductor, "build", full)
+    argv = ["build", str(tmp_path), "--cache-dir", str(tmp_path / "cache"), *(["-v"] if verbose else [])]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert (
+        f"slimline: error: No space left on device ({tmp_path / 'somewhere'})\n  hint: the disk is full"
+        in err
+    )
+    assert ("Traceback" in err) is verbose

@@ -4,7 +4,8 @@
     slimline base REF [--platform P]... [--to REF]...
 
 Exit status: 0 on success, 1 for a :class:`~slimline.errors.SlimlineError` (its message on
-stderr), 2 for bad usage, 130 when interrupted.  The image digest (or, for a registry,
+stderr) or an :class:`OSError` no stage explained (what it means and on which path; its
+traceback too with ``-v``), 2 for bad usage, 130 when interrupted.  The image digest (or, for a registry,
 ``NAME@sha256:...``) is the only thing written to stdout, one line per output.
 """
 
@@ -24,7 +25,7 @@ from typing import Any, TextIO
 from slimline import __version__
 from slimline.cache.store import Cache, check_writable
 from slimline.context import Context
-from slimline.errors import SlimlineError
+from slimline.errors import SlimlineError, describe_os_error, os_hint
 from slimline.report import Quiet, Reporter, Stderr
 
 __all__ = ["main"]
@@ -383,6 +384,17 @@ def _main(args: argparse.Namespace, report: Reporter) -> int:
             print(line, flush=True)
     except SlimlineError as err:
         print(f"slimline: error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:  # the last resort: one the stage meeting it did not explain
+        hint = os_hint(err)
+        print(
+            f"slimline: error: {describe_os_error(err)}" + (f"\n  hint: {hint}" if hint else ""),
+            file=sys.stderr,
+        )
+        if args.verbose:
+            import traceback
+
+            traceback.print_exception(err)
         return 1
     except KeyboardInterrupt:
         print("slimline: interrupted; outputs were left as they were", file=sys.stderr)

@@ -8,9 +8,18 @@ Errors never contain a credential: callers redact URLs with :func:`redact` befor
 
 from __future__ import annotations
 
+import errno
 import re
 
-__all__ = ["RELOCK_HINT", "HashMismatch", "SlimlineError", "UnsafePath", "redact"]
+__all__ = [
+    "RELOCK_HINT",
+    "HashMismatch",
+    "SlimlineError",
+    "UnsafePath",
+    "describe_os_error",
+    "os_hint",
+    "redact",
+]
 
 
 class SlimlineError(Exception):
@@ -98,3 +107,30 @@ _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
 def redact(text: str) -> str:
     """Remove ``user:password@`` from every URL in ``text``."""
     return _USERINFO.sub(r"\g<scheme>***@", text)
+
+
+_WHERE_HINT = "check the owner and mode of that path, or use a directory you can write to"
+_OS_HINTS = {
+    errno.ENOSPC: "the disk is full: free space there, or use a directory on another disk",
+    errno.EDQUOT: "the disk quota is used up: free space there, or use a directory on another disk",
+    errno.EROFS: "that file system is mounted read-only: use a directory on a writable one",
+    errno.EACCES: _WHERE_HINT,
+    errno.EPERM: _WHERE_HINT,
+    errno.EMFILE: "too many files are open: raise the limit (ulimit -n)",
+    errno.ENFILE: "the system has too many files open: try again when fewer are",
+    errno.ENAMETOOLONG: "use a shorter path",
+    errno.ELOOP: "a symbolic link on that path points back at itself",
+    errno.EIO: "the disk reported an input/output error: check it (dmesg)",
+}
+
+
+def describe_os_error(err: OSError) -> str:
+    """What an :class:`OSError` means, and on which path: "No space left on device (/x/y)"."""
+    meaning = err.strerror or (errno.errorcode.get(err.errno, "") if err.errno else "") or str(err)
+    paths = [str(p) for p in (err.filename, err.filename2) if p is not None]
+    return f"{meaning} ({' -> '.join(paths)})" if paths else meaning
+
+
+def os_hint(err: OSError) -> str:
+    """What a user can do about ``err`` ("" when slimline cannot tell)."""
+    return _OS_HINTS.get(err.errno or 0, "")

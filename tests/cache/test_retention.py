@@ -167,17 +167,15 @@ def test_a_pruned_cache_still_serves_the_build_it_was_used_by(locked_cli: Path, 
     for dirpath, _dirs, files in os.walk(cache):
         for name in files:
             path = Path(dirpath) / name
-            if path.is_symlink():  # in an unpacked base (rootfs/): links point inside that root
-                continue
-            st = path.stat()
+            st = path.lstat()  # symlinks (in unpacked bases) are aged themselves, never followed
             shared[cache_dir() / path.relative_to(cache)] = (st.st_atime_ns, st.st_mtime_ns)
-            os.utime(path, (month, month))
+            os.utime(path, (month, month), follow_symlinks=False)
     try:
         _prune_and_rebuild(cache, locked_cli, tmp_path)
     finally:  # the shared cache's entries keep the times they had
         for path, times in shared.items():
             with contextlib.suppress(FileNotFoundError):
-                os.utime(path, ns=times)
+                os.utime(path, ns=times, follow_symlinks=False)
 
 
 def _prune_and_rebuild(cache: Path, locked_cli: Path, tmp_path: Path) -> None:

@@ -18,8 +18,9 @@ from slimline import layers
 from slimline.base import dpkg, rootfs, users
 from slimline.cache.store import Cache
 from slimline.errors import UnsafePath
+from slimline.layers import read
 from slimline.layers.filetree import Kind, TreeBuilder
-from slimline.layers.read import FinalEntry, final_files
+from slimline.layers.read import FinalEntry, TooLarge, final_files
 from slimline.oci.image import LAYER_TAR, Image, Layer, Platform
 from slimline.oci.whiteout import is_malformed_whiteout, is_opaque, is_whiteout, whiteout_target
 from slimline.target import Target
@@ -175,6 +176,23 @@ def test_the_size_cap_and_the_predicate_choose_which_bytes_are_kept(cache: Cache
         "big": (17, None),
         "unwanted": (1, None),
     }
+
+
+def test_wanted_bytes_and_paths_are_capped_all_together(
+    cache: Cache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t = TreeBuilder()
+    for i in range(4):
+        t.data(f"f{i}", b"x" * 10)
+    layer = stack(cache, t)
+    assert len(final_files(layer, wanted=lambda _: True, max_size=10, max_total=40)) == 4
+    with pytest.raises(TooLarge, match="more than 39 bytes") as info:
+        final_files(layer, wanted=lambda _: True, max_size=10, max_total=39)
+    assert info.value.path == "f3"
+    assert final_files(layer, wanted=lambda p: p == "f0", max_size=10, max_total=10)["f0"].data == b"x" * 10
+    monkeypatch.setattr(read, "MAX_ENTRIES", 3)
+    with pytest.raises(TooLarge, match="more than 3 paths"):
+        final_files(layer, wanted=lambda _: False, max_size=0)
 
 
 def test_links_replacements_and_re_adding_below_a_whiteout(cache: Cache) -> None:

@@ -30,6 +30,7 @@ from slimline.context import Context
 from slimline.oci import image as oci
 from slimline.oci import reference, transports
 from slimline.oci.image import Image, Platform
+from slimline.oci.parse import image_from_json
 from slimline.target import Target
 
 __all__ = ["Base", "Options", "resolve"]
@@ -124,9 +125,7 @@ def _debian(text: str, *, platform: Platform, options: Options, ctx: Context) ->
     if pin is not None and not options.refresh:
         d = json.loads(pin)
         if time.time() - d["at"] < options.max_age:
-            image = oci.image_from_json(
-                d["manifest"].encode(), d["config"].encode(), blob_path=cache.digest_path
-            )
+            image = image_from_json(d["manifest"].encode(), d["config"].encode(), blob_path=cache.digest_path)
             if all(lay.path.is_file() for lay in image.layers):
                 ctx.report.detail(f"base {text} ({platform}): pinned {image.digest}")
                 return image, _detect(image, cache=cache), float(d["at"])

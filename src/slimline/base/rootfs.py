@@ -87,6 +87,13 @@ def cached(image: Image, *, cache: Cache) -> Path:
     if done.is_dir():
         touch(done)
         return done
+    with cache.writing("unpacking the base image into the cache"):
+        _unpack_into(image, done)
+    return done
+
+
+def _unpack_into(image: Image, done: Path) -> None:
+    """:func:`unpack` beside ``done``, then renamed to it (see :func:`cached`)."""
     done.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=keys.UNFINISHED, dir=done.parent))
     try:
@@ -101,7 +108,6 @@ def cached(image: Image, *, cache: Cache) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return done
 
 
 def resolve(root: Path, path: str) -> Path | None:

@@ -4,6 +4,10 @@ Contract: :func:`default_user` returns the base config's ``User`` when that is s
 root; else the numeric uid of a ``nonroot`` (or uid 65532) account in the base's
 ``/etc/passwd``; else "" (the runtime default, root) — the build reports that case.
 Numeric ids are used so that runtimes need not read ``/etc/passwd``.
+
+Cap: ``/etc/passwd`` is read only up to :data:`MAX_PASSWD` bytes (real ones hold a few KiB); a
+bigger one stops the build with :class:`~slimline.errors.SlimlineError` asking for the user to
+be named (``--user``, ``user =``), rather than quietly running the image as root.
 """
 
 from __future__ import annotations
@@ -12,23 +16,31 @@ import hashlib
 
 from slimline.cache import keys
 from slimline.cache.store import Cache
+from slimline.errors import SlimlineError
 from slimline.layers.filetree import Kind
 from slimline.layers.read import final_files
 from slimline.oci.image import Image
 
-__all__ = ["default_user", "passwd_of"]
+__all__ = ["MAX_PASSWD", "default_user", "passwd_of"]
 
 NONROOT = 65532
-_MAX_PASSWD = 64 << 20  # a bigger etc/passwd is not read (taken as absent)
+MAX_PASSWD = 16 << 20  # a bigger etc/passwd is not read: the user must be named
 
 
 def passwd_of(image: Image) -> bytes:
     """The ``etc/passwd`` a container of ``image`` sees (whiteouts applied), or b"" when it is
-    absent or not a regular file."""
-    view = final_files(image.layers, wanted=lambda path: path == "etc/passwd", max_size=_MAX_PASSWD)
+    absent or not a regular file; one of more than :data:`MAX_PASSWD` bytes is an error."""
+    view = final_files(image.layers, wanted=lambda path: path == "etc/passwd", max_size=MAX_PASSWD)
     entry = view.get("etc/passwd")
-    if entry is None or entry.kind is not Kind.FILE or entry.data is None:
+    if entry is None or entry.kind is not Kind.FILE:
         return b""
+    if entry.data is None:
+        raise SlimlineError(
+            f"the base's /etc/passwd is {entry.size} bytes, more than the {MAX_PASSWD} slimline reads "
+            "to find its non-root user",
+            doing="choosing the user the image runs as",
+            hint='name the user: --user UID:GID, or user = "UID:GID" in [tool.slimline]',
+        )
     return entry.data
 
 

@@ -39,7 +39,8 @@ from slimline.cache import keys
 from slimline.cache.store import Cache
 from slimline.context import Context
 from slimline.layers.filetree import Bytes, FileTree, Kind
-from slimline.oci.image import Image, Layer, image_from_json
+from slimline.oci.image import Image, Layer
+from slimline.oci.parse import image_from_json
 from slimline.target import Target
 
 if TYPE_CHECKING:

@@ -44,7 +44,7 @@ DERIVE = "derive"  # the last project wheel and its file list, for derived rebui
 BYTECODE_PROBE = "bytecode-probe"  # what a base's interpreter said about itself
 REGISTRY_TAGS = "registry-tags"  # a registry tag -> digest, and when it was resolved
 REGISTRY_SOURCES = "registry-sources"  # a blob digest -> repositories known to hold it (mounts)
-ARCHIVE_DIFF_IDS = "oci-diff-ids"  # a docker-archive layer's blob digest -> diff_id
+DIFF_IDS = "oci-diff-ids"  # a base layer's blob digest -> its diff_id, verified by decompressing it
 
 METADATA = (
     LAYERS,
@@ -64,7 +64,7 @@ METADATA = (
     BYTECODE_PROBE,
     REGISTRY_TAGS,
     REGISTRY_SOURCES,
-    ARCHIVE_DIFF_IDS,
+    DIFF_IDS,
 )
 
 

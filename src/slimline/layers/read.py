@@ -10,42 +10,58 @@ of lower layers below ``d``; other ``.wh..wh.*`` names are AUFS metadata; ``.wh.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import posixpath
 import tarfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, BinaryIO
 
 from slimline.errors import SlimlineError
 from slimline.layers.filetree import Bytes, Entry, FileTree, Kind
+from slimline.oci.diffid import LayerError, uncompressed
 from slimline.oci.image import Layer
 from slimline.oci.whiteout import entry_path, is_opaque, is_whiteout, whiteout_target
 
 __all__ = [
+    "MAX_ENTRIES",
+    "MAX_WANTED",
     "FinalEntry",
+    "TooLarge",
     "final_files",
     "members",
     "read_tree",
     "walk",
 ]
 
+MAX_ENTRIES = 1_000_000  # paths of an image's file system held at once (some 250 bytes each: 250 MB)
+MAX_WANTED = 256 << 20  # bytes of wanted files held at once, all together (see final_files)
+
+
+class TooLarge(SlimlineError):
+    """An image whose file system has more paths, or whose wanted files more bytes, than
+    :func:`final_files` holds."""
+
+    def __init__(self, problem: str, *, path: str) -> None:
+        super().__init__(
+            problem,
+            doing="reading the files of the base image",
+            hint="no real base holds this much; check where the image came from",
+        )
+        self.path = path
+
 
 @contextlib.contextmanager
 def members(layer: Layer) -> Iterator[tarfile.TarFile]:
-    """Open a layer's blob as a streaming tar reader (members in archive order)."""
-    with layer.open() as raw:
-        stream: Any
-        if layer.media_type.endswith("gzip") or _is_gzip(raw):
-            stream = gzip.GzipFile(fileobj=raw, mode="rb")
-        elif layer.media_type.endswith("zstd"):
-            import zstandard
-
-            stream = zstandard.ZstdDecompressor().stream_reader(raw)
-        else:
-            stream = raw
-        with tarfile.open(fileobj=stream, mode="r|") as tar:
-            yield tar
+    """Open a layer's blob as a streaming tar reader (members in archive order).  The blob is
+    decompressed as :func:`slimline.oci.diffid.uncompressed` says; a blob that does not
+    decompress or is not a tar raises :class:`~slimline.oci.diffid.LayerError`, also while the
+    caller reads members."""
+    doing = f"reading the files of layer {layer.digest}"
+    with uncompressed(layer, doing=doing) as stream:
+        try:
+            with tarfile.open(fileobj=stream, mode="r|") as tar:
+                yield tar
+        except tarfile.TarError as err:
+            raise LayerError(f"it is not a valid tar ({err})", layer=layer, doing=doing) from err
 
 
 def read_tree(layer: Layer) -> FileTree:
@@ -96,7 +112,7 @@ class FinalEntry:
 
 
 def final_files(
-    layers: Iterable[Layer], *, wanted: Callable[[str], bool], max_size: int
+    layers: Iterable[Layer], *, wanted: Callable[[str], bool], max_size: int, max_total: int = MAX_WANTED
 ) -> Mapping[str, FinalEntry]:
     """The file system a container of an image with ``layers`` (base first) sees: path -> entry,
     in no particular order (sort when order matters).
@@ -105,7 +121,9 @@ def final_files(
 
     * each layer is streamed once, member by member; only wanted bytes are held.  ``data`` is a
       regular file's bytes when ``wanted(path)`` and its size is at most ``max_size``, else None;
-      a hard link shares its target's (so its target must be wanted).
+      a hard link shares its target's (so its target must be wanted).  Memory is bounded: when
+      the wanted files read add up to more than ``max_total`` bytes, or the file system holds
+      more than :data:`MAX_ENTRIES` paths, :class:`TooLarge` is raised.
     * whiteouts as the OCI image-spec says: ``d/.wh.X`` removes ``d/X`` and everything below
       it from lower layers, never from its own layer; ``d/.wh..wh..opq`` hides every lower-layer
       entry below ``d`` (``d`` itself and its own layer's entries stay, wherever they are in the
@@ -119,35 +137,69 @@ def final_files(
       made up; a path listed twice in one layer is what its later member says.
     """
     fs: dict[str, FinalEntry] = {}
+    budget = _Budget(max_size, max_total)
     for layer in layers:
-        added: dict[str, FinalEntry] = {}
-        cut: set[str] = set()  # lower paths removed with everything below them
-        opaque: set[str] = set()  # directories whose lower-layer entries are hidden
-        archive = f"layer {layer.digest}"
-        with members(layer) as tar:
-            for m in tar:
-                path = entry_path(m.name, archive=archive)
-                if not path:
-                    continue
-                if is_whiteout(path):
-                    if is_opaque(path):
-                        opaque.add(posixpath.dirname(path))
-                    elif (gone := whiteout_target(path)) is not None:
-                        cut.add(gone)
-                    continue
-                entry = _final_entry(path, m, tar, wanted=wanted, max_size=max_size)
-                if m.islnk():
-                    source = added.get(entry.target, fs.get(entry.target))
-                    if source is not None:
-                        entry = FinalEntry(path, Kind.HARDLINK, entry.target, source.size, source.data)
-                lower = fs.get(path)
-                if entry.kind is not Kind.DIR and lower is not None and lower.kind is Kind.DIR:
-                    cut.add(path)
-                added[path] = entry
+        added, cut, opaque = _layer_entries(layer, fs, wanted=wanted, budget=budget)
         if cut or opaque:
             fs = {p: e for p, e in fs.items() if not _hidden(p, cut, opaque)}
         fs.update(added)
     return fs
+
+
+class _Budget:
+    """What :func:`final_files` may still hold: bytes of wanted files (all read count, replaced
+    ones too: an upper bound) and paths."""
+
+    def __init__(self, max_size: int, max_total: int) -> None:
+        self.max_size, self.max_total, self.held = max_size, max_total, 0
+
+    def size_cap(self) -> int:
+        return min(self.max_size, self.max_total - self.held)
+
+    def take(self, path: str, m: tarfile.TarInfo, entry: FinalEntry, wanted: Callable[[str], bool]) -> None:
+        if entry.data is not None:
+            self.held += len(entry.data)
+        elif m.isreg() and m.size <= self.max_size and wanted(path):  # wanted, small enough, no room
+            raise TooLarge(
+                f"the files slimline reads from the image add up to more than {self.max_total} bytes "
+                f"(at {path}, {m.size} bytes)",
+                path=path,
+            )
+
+
+def _layer_entries(
+    layer: Layer, fs: Mapping[str, FinalEntry], *, wanted: Callable[[str], bool], budget: _Budget
+) -> tuple[dict[str, FinalEntry], set[str], set[str]]:
+    """One layer's entries over the file system ``fs`` of the layers below: (entries it adds,
+    lower paths it cuts with all below them, directories whose lower entries it hides)."""
+    added: dict[str, FinalEntry] = {}
+    cut: set[str] = set()
+    opaque: set[str] = set()
+    archive = f"layer {layer.digest}"
+    with members(layer) as tar:
+        for m in tar:
+            path = entry_path(m.name, archive=archive)
+            if not path:
+                continue
+            if is_whiteout(path):
+                if is_opaque(path):
+                    opaque.add(posixpath.dirname(path))
+                elif (gone := whiteout_target(path)) is not None:
+                    cut.add(gone)
+                continue
+            entry = _final_entry(path, m, tar, wanted=wanted, max_size=budget.size_cap())
+            budget.take(path, m, entry, wanted)
+            if m.islnk():
+                source = added.get(entry.target, fs.get(entry.target))
+                if source is not None:
+                    entry = FinalEntry(path, Kind.HARDLINK, entry.target, source.size, source.data)
+            lower = fs.get(path)
+            if entry.kind is not Kind.DIR and lower is not None and lower.kind is Kind.DIR:
+                cut.add(path)
+            added[path] = entry
+            if len(added) + len(fs) > MAX_ENTRIES:
+                raise TooLarge(f"the image's file system has more than {MAX_ENTRIES} paths", path=path)
+    return added, cut, opaque
 
 
 def _final_entry(
@@ -178,9 +230,3 @@ def _hidden(path: str, cut: set[str], opaque: set[str]) -> bool:
         if head in cut or head in opaque:
             return True
     return False
-
-
-def _is_gzip(raw: BinaryIO) -> bool:
-    head = raw.read(2)
-    raw.seek(0)
-    return head == b"\x1f\x8b"

@@ -107,6 +107,13 @@ def write(
     pool of os.cpu_count() threads with every other layer being written.  The blob's bytes do not
     depend on it.  Must not be called from a deflate task (the shared pool could starve itself)."""
     compression = compression or Compression()
+    with cache.writing("writing a layer into the cache"):
+        return _write(tree, cache=cache, mtime=mtime, compression=compression, threads=threads)
+
+
+def _write(
+    tree: FileTree, *, cache: Cache, mtime: int, compression: Compression, threads: int | None
+) -> Layer:
     blobs = cache.root / "blobs" / "sha256"
     blobs.mkdir(parents=True, exist_ok=True)
     own = None

@@ -6,9 +6,11 @@ images, and for outputs the line to print (the digest to pull by).
 Modules, in order:
 
 * ``image``: ``Platform``, ``Descriptor``, ``Layer``, ``Config``, ``History``, ``Image``; canonical JSON
+* ``parse``: images from a manifest and config of any medium, every descriptor checked before use
 * ``reference``: transport references (``oci:``, ``docker-archive:``, ``docker://``, ...)
 * ``whiteout``: layer entry names: paths inside the root, and whiteouts
 * ``blobs``: copying blobs with their digests checked while streaming
+* ``diffid``: a layer's bytes decompressed (one reader), its diff_id checked against its config
 * ``swap``: atomic directory replacement beside the destination
 * ``layout_gc``: what a rewritten layout keeps of the old one: the other entries, the blobs they reach
 * ``archive_tar``: the docker-archive tar, written deterministically and atomically

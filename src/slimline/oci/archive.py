@@ -20,8 +20,6 @@ is their diff_id.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import io
 import json
 import posixpath
@@ -31,11 +29,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-import zstandard
-
 from slimline.cache import keys
-from slimline.cache.store import CHUNK, Cache
+from slimline.cache.store import DIGEST_RULE, Cache
 from slimline.errors import SlimlineError
+from slimline.oci import diffid
 from slimline.oci import image as oci
 from slimline.oci.archive_tar import write_tar
 from slimline.oci.blobs import (
@@ -46,7 +43,8 @@ from slimline.oci.blobs import (
     check_platform,
     os_errors,
 )
-from slimline.oci.image import Image, Platform, canonical_json, image_from_json
+from slimline.oci.image import Image, Platform, canonical_json
+from slimline.oci.parse import DIGEST, HINT, ImageFormatError, image_from_json
 from slimline.oci.reference import DOCKER_HUB, LOCALHOST, ArchiveRef, ReferenceError_, parse_name
 
 __all__ = ["ArchiveError", "read", "write"]
@@ -54,7 +52,7 @@ __all__ = ["ArchiveError", "read", "write"]
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_DIFF_IDS = keys.ARCHIVE_DIFF_IDS  # compressed blob hex -> verified diff_id
+_DIFF_IDS = keys.DIFF_IDS  # compressed blob hex -> verified diff_id (slimline.oci.diffid)
 
 
 class ArchiveError(SlimlineError):
@@ -141,35 +139,7 @@ def _read(ref: ArchiveRef, path: Path, *, platform: Platform, cache: Cache, doin
         layer_names = entry.get("Layers")
         if not isinstance(config_name, str) or not isinstance(layer_names, list):
             raise ArchiveError("manifest.json lacks Config or Layers", path=path, doing=doing)
-        config_bytes = _member_bytes(tar, members, config_name, path=path, doing=doing)
-        config_digest = f"sha256:{hashlib.sha256(config_bytes).hexdigest()}"
-        named = posixpath.basename(config_name).removesuffix(".json")
-        if len(named) == 64 and f"sha256:{named}" != config_digest:
-            raise blob_mismatch(
-                what="the image config", source=str(ref), expected=f"sha256:{named}", actual=config_digest
-            )
-        try:
-            config = json.loads(config_bytes)
-            diff_ids = list(config["rootfs"]["diff_ids"])
-        except (ValueError, KeyError, TypeError) as err:
-            raise ArchiveError(
-                f"the image config {config_name} is not valid: {err}", path=path, doing=doing
-            ) from err
-        if len(diff_ids) != len(layer_names):
-            raise ArchiveError(
-                f"manifest.json lists {len(layer_names)} layers but the config has {len(diff_ids)} diff_ids",
-                path=path,
-                doing=doing,
-            )
-        bad = [
-            d
-            for d in diff_ids
-            if not (
-                isinstance(d, str) and _HEX64.fullmatch(d.removeprefix("sha256:")) and d.startswith("sha256:")
-            )
-        ]
-        if bad:
-            raise ArchiveError(f"the config has malformed diff_ids: {bad[:3]}", path=path, doing=doing)
+        config_bytes, config, diff_ids = _config(ref, tar, members, config_name, len(layer_names), path=path)
         check_platform(oci.parse_platform(config), platform, source=str(ref))
         descs = [
             _import_layer(tar, members, str(n), str(d), i, cache=cache, path=path, doing=doing)
@@ -179,11 +149,59 @@ def _read(ref: ArchiveRef, path: Path, *, platform: Platform, cache: Cache, doin
         {
             "schemaVersion": 2,
             "mediaType": oci.MANIFEST,
-            "config": {"mediaType": oci.CONFIG, "digest": config_digest, "size": len(config_bytes)},
+            "config": {
+                "mediaType": oci.CONFIG,
+                "digest": oci.sha256_digest(config_bytes),
+                "size": len(config_bytes),
+            },
             "layers": descs,
         }
     )
-    return image_from_json(manifest, config_bytes, blob_path=cache.digest_path)
+    try:
+        image = image_from_json(manifest, config_bytes, blob_path=cache.digest_path)
+    except ImageFormatError as err:
+        raise ArchiveError(str(err), path=path, doing=doing, hint=HINT) from err
+    diffid.verify(image.layers, cache=cache, source=str(ref))
+    return image
+
+
+def _config(
+    ref: ArchiveRef,
+    tar: tarfile.TarFile,
+    members: Mapping[str, tarfile.TarInfo],
+    name: str,
+    layers: int,
+    *,
+    path: Path,
+) -> tuple[bytes, dict[str, Any], list[str]]:
+    """(bytes, JSON, diff_ids) of the image config ``name``, checked against the digest its name
+    claims and against the number of ``layers`` manifest.json lists."""
+    doing = f"reading {ref}"
+    data = _member_bytes(tar, members, name, path=path, doing=doing)
+    digest = oci.sha256_digest(data)
+    named = posixpath.basename(name).removesuffix(".json")
+    if len(named) == 64 and f"sha256:{named}" != digest:
+        raise blob_mismatch(
+            what="the image config", source=str(ref), expected=f"sha256:{named}", actual=digest
+        )
+    try:
+        config = json.loads(data)
+        diff_ids = list(config["rootfs"]["diff_ids"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise ArchiveError(f"the image config {name} is not valid: {err}", path=path, doing=doing) from err
+    if len(diff_ids) != layers:
+        raise ArchiveError(
+            f"manifest.json lists {layers} layers but the config has {len(diff_ids)} diff_ids",
+            path=path,
+            doing=doing,
+        )
+    if bad := [d for d in diff_ids if not (isinstance(d, str) and DIGEST.fullmatch(d))]:
+        raise ArchiveError(
+            f"the config has diff_ids that are not {DIGEST_RULE}: {str(bad[:3])[:200]}",
+            path=path,
+            doing=doing,
+        )
+    return data, config, diff_ids
 
 
 def _norm(name: str) -> str:
@@ -233,7 +251,9 @@ def _member(
     tar: tarfile.TarFile, members: Mapping[str, tarfile.TarInfo], name: str, *, path: Path, doing: str
 ) -> IO[bytes]:
     info = members.get(_norm(name))
-    stream = tar.extractfile(info) if info is not None else None
+    stream = (
+        tar.extractfile(info) if info is not None and info.isfile() else None
+    )  # no links: they may point out
     if stream is None:
         raise ArchiveError(f"{name} is missing from the archive (or is not a file)", path=path, doing=doing)
     return stream
@@ -269,7 +289,8 @@ def _import_layer(
     path: Path,
     doing: str,
 ) -> dict[str, Any]:
-    """Copy one layer into the cache; return its descriptor (JSON) after checking its diff_id."""
+    """Copy one layer into the cache; return its descriptor (JSON).  Its diff_id is checked by
+    the caller (:func:`slimline.oci.diffid.verify`)."""
     what = f"layer {i + 1} ({name})"
     info = members.get(_norm(name))
     size = info.size if info is not None and info.isfile() else -1
@@ -289,21 +310,17 @@ def _import_layer(
     with _member(tar, members, name, path=path, doing=doing) as stream:
         head = stream.peek(4)[:4] if isinstance(stream, io.BufferedReader) else b""
         hexdigest, size = cache.put_stream(stream, what=what)  # type: ignore[arg-type]
-    digest = f"sha256:{hexdigest}"
-    blob = cache.blob_path(hexdigest)
     if not head:
-        with blob.open("rb") as f:
+        with cache.blob_path(hexdigest).open("rb") as f:
             head = f.read(4)
-    if head.startswith(_GZIP_MAGIC):
-        media = oci.LAYER_GZIP
-    elif head.startswith(_ZSTD_MAGIC):
-        media = oci.LAYER_ZSTD
-    else:
-        media = oci.LAYER_TAR
-    actual = digest if media == oci.LAYER_TAR else _diff_id(blob, media, hexdigest, cache)
-    if actual != diff_id:
-        raise blob_mismatch(what=f"{what}, uncompressed", source=str(path), expected=diff_id, actual=actual)
-    return {"mediaType": media, "digest": digest, "size": size}
+    media = (
+        oci.LAYER_GZIP
+        if head.startswith(_GZIP_MAGIC)
+        else oci.LAYER_ZSTD
+        if head.startswith(_ZSTD_MAGIC)
+        else oci.LAYER_TAR
+    )
+    return {"mediaType": media, "digest": f"sha256:{hexdigest}", "size": size}
 
 
 def _cached_size(cache: Cache, digest: str) -> int | None:
@@ -311,23 +328,3 @@ def _cached_size(cache: Cache, digest: str) -> int | None:
         return cache.digest_path(digest).stat().st_size
     except (OSError, ValueError):
         return None
-
-
-def _diff_id(blob: Path, media: str, hexdigest: str, cache: Cache) -> str:
-    """sha256 of the decompressed blob, remembered in the cache by the blob's digest."""
-    known = cache.read_meta(_DIFF_IDS, hexdigest)
-    if known is not None:
-        return known.decode()
-    h = hashlib.sha256()
-    with blob.open("rb") as raw:
-        stream: IO[bytes]
-        if media == oci.LAYER_GZIP:
-            stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
-        else:
-            stream = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
-        with stream:
-            while chunk := stream.read(CHUNK):
-                h.update(chunk)
-    diff_id = f"sha256:{h.hexdigest()}"
-    cache.write_meta(_DIFF_IDS, hexdigest, diff_id.encode())
-    return diff_id

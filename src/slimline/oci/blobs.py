@@ -2,8 +2,8 @@
 
 Contracts: :func:`copy_verified` and :func:`import_blob` never let bytes through unverified —
 a copy is hashed and counted as it streams and checked against the descriptor at the end;
-:func:`split_digest` only accepts well-formed ``alg:encoded`` digests, so a digest can be used
-to build a path under ``blobs/`` without escaping it.
+:func:`split_digest` only accepts ``sha256:<64 lowercase hex digits>`` (the one algorithm slimline
+verifies), so a digest can be used to build a path under ``blobs/`` without escaping it.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from slimline.cache.store import CHUNK, Cache
-from slimline.errors import HashMismatch, SlimlineError
+from slimline.cache.store import CHUNK, DIGEST_RULE, Cache
+from slimline.errors import HashMismatch, SlimlineError, describe_os_error, os_hint
 from slimline.oci import image as oci
 from slimline.oci.image import Platform
 from slimline.oci.reference import LOCALHOST, ReferenceError_, parse_name
@@ -45,7 +45,7 @@ LAYOUT_FILE = b'{"imageLayoutVersion":"1.0.0"}'
 MAX_JSON = 16 << 20  # manifests, configs and indexes larger than this are refused
 INDEX_TYPES = frozenset({oci.INDEX, oci.DOCKER_LIST})
 MANIFEST_TYPES = frozenset({oci.MANIFEST, oci.DOCKER_MANIFEST})
-_DIGEST_RE = re.compile(r"(?P<alg>[a-z0-9]+(?:[+._-][a-z0-9]+)*):(?P<hex>[a-zA-Z0-9=_-]{32,})")
+_DIGEST_RE = re.compile(r"(?P<alg>sha256):(?P<hex>[0-9a-f]{64})")
 
 
 def blob_mismatch(*, what: str, source: str, expected: str, actual: str) -> HashMismatch:
@@ -76,7 +76,8 @@ class PlatformMismatch(SlimlineError):
 
 
 def split_digest(digest: object) -> tuple[str, str] | None:
-    """``("sha256", "<hex>")`` for a well-formed digest string, else None (never a path escape)."""
+    """``("sha256", "<hex>")`` for ``sha256:<64 lowercase hex digits>``, else None (never a path
+    escape; other algorithms, upper case and short digests are None too)."""
     m = _DIGEST_RE.fullmatch(digest) if isinstance(digest, str) else None
     return (m["alg"], m["hex"]) if m else None
 
@@ -112,8 +113,12 @@ def import_blob(
     makes a present blob of the right size trustworthy; anything copied is verified.
     """
     parts = split_digest(digest)
-    if parts is None or parts[0] != "sha256":
-        raise blob_mismatch(what=what, source=source, expected="a sha256 digest", actual=repr(digest))
+    if parts is None:
+        raise SlimlineError(
+            f"{what} has the digest {str(digest)[:150]!r}, not {DIGEST_RULE}",
+            doing=f"reading {source}",
+            hint="the image is malformed or malicious; check where it came from",
+        )
     path = cache.blob_path(parts[1])
     with contextlib.suppress(FileNotFoundError):
         if path.stat().st_size == size:
@@ -135,12 +140,15 @@ def import_blob(
 
 @contextlib.contextmanager
 def os_errors(make: Callable[[str], SlimlineError]) -> Iterator[None]:
-    """Turn an :class:`OSError` escaping the block into ``make(description)`` (chained)."""
+    """Turn an :class:`OSError` escaping the block into ``make(description)`` (chained), with a
+    hint for what the user can do about it (a full disk, a read-only file system, permissions)
+    when ``make`` gives none."""
     try:
         yield
     except OSError as err:
-        where = f" ({err.filename})" if err.filename else ""
-        raise make(f"{err.strerror or err}{where}") from err
+        error = make(describe_os_error(err))
+        error.hint = error.hint or os_hint(err)
+        raise error from err
 
 
 def check_platform(got: Platform, want: Platform, *, source: str) -> None:

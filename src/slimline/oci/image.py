@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
@@ -207,19 +207,29 @@ class Config:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any] | None) -> Config:
+        """The ``config`` object of an image config; a field of the wrong type raises ValueError."""
         d = dict(d or {})
         known = {"Env", "Entrypoint", "Cmd", "WorkingDir", "User", "Labels", "ExposedPorts", "StopSignal"}
+        labels = d.get("Labels") or {}
+        if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+            raise ValueError("Labels is not an object of strings")
         return cls(
-            env=tuple(d.get("Env") or ()),
-            entrypoint=tuple(d["Entrypoint"]) if d.get("Entrypoint") is not None else None,
-            cmd=tuple(d["Cmd"]) if d.get("Cmd") is not None else None,
-            working_dir=d.get("WorkingDir") or "",
-            user=d.get("User") or "",
-            labels=dict(d.get("Labels") or {}),
-            exposed_ports=tuple(sorted(d.get("ExposedPorts") or {})),
-            stop_signal=d.get("StopSignal") or "",
+            env=_strings(d.get("Env") or (), "Env"),
+            entrypoint=_strings(d["Entrypoint"], "Entrypoint") if d.get("Entrypoint") is not None else None,
+            cmd=_strings(d["Cmd"], "Cmd") if d.get("Cmd") is not None else None,
+            working_dir=str(d.get("WorkingDir") or ""),
+            user=str(d.get("User") or ""),
+            labels=labels,
+            exposed_ports=_strings(sorted(d.get("ExposedPorts") or {}), "ExposedPorts"),
+            stop_signal=str(d.get("StopSignal") or ""),
             extra={k: v for k, v in d.items() if k not in known and v is not None},
         )
+
+
+def _strings(value: Any, what: str) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{what} is not a list of strings")
+    return tuple(value)
 
 
 @dataclass(frozen=True)
@@ -304,10 +314,6 @@ def index_bytes(manifests: list[Descriptor], *, annotations: Mapping[str, str] |
     return canonical_json(d)
 
 
-class ImageFormatError(ValueError):
-    """A manifest, index or config that is not valid JSON of the expected shape."""
-
-
 def parse_platform(d: Mapping[str, Any]) -> Platform:
     return Platform(
         architecture=str(d.get("architecture", "")),
@@ -323,9 +329,10 @@ def choose_manifest(index: Mapping[str, Any], platform: Platform) -> Mapping[str
     arm64 variant counts as ``v8``.
     """
     want = platform.normalised()
-    for entry in index.get("manifests") or ():
-        p = entry.get("platform")
-        if not p or p.get("os") == "unknown":
+    entries = index.get("manifests")
+    for entry in entries if isinstance(entries, list) else ():
+        p = entry.get("platform") if isinstance(entry, dict) else None
+        if not isinstance(p, dict) or p.get("os") == "unknown":
             continue
         got = parse_platform(p)
         if (got.os, got.architecture) == (want.os, want.architecture) and (
@@ -333,54 +340,3 @@ def choose_manifest(index: Mapping[str, Any], platform: Platform) -> Mapping[str
         ):
             return dict(entry)
     return None
-
-
-def image_from_json(manifest: bytes, config: bytes, *, blob_path: Callable[[str], Path]) -> Image:
-    """Rebuild an :class:`Image` from a manifest and its config, as read from any medium.
-
-    ``blob_path(digest)`` returns where each layer blob lives on disk (the caller has
-    verified or will verify it).  The result re-serialises to the same config bytes only if
-    the source used slimline's canonical JSON; callers that must keep a foreign image's
-    digest keep its original bytes themselves.
-    """
-    try:
-        m = json.loads(manifest)
-        c = json.loads(config)
-        diff_ids = list(c["rootfs"]["diff_ids"])
-        layer_descs = list(m["layers"])
-    except (ValueError, KeyError, TypeError) as err:
-        raise ImageFormatError(f"not an image manifest/config: {err}") from err
-    if len(diff_ids) != len(layer_descs):
-        raise ImageFormatError(
-            f"manifest lists {len(layer_descs)} layers but the config lists {len(diff_ids)} diff_ids"
-        )
-    layers = tuple(
-        Layer(
-            digest=d["digest"],
-            diff_id=diff_id,
-            size=int(d["size"]),
-            media_type=d["mediaType"],
-            path=blob_path(d["digest"]),
-            annotations=dict(d.get("annotations") or {}),
-        )
-        for d, diff_id in zip(layer_descs, diff_ids, strict=True)
-    )
-    history = tuple(
-        History(
-            created_by=h.get("created_by", ""),
-            created=h.get("created", EMPTY_EPOCH),
-            comment=h.get("comment", ""),
-            empty_layer=bool(h.get("empty_layer", False)),
-        )
-        for h in c.get("history") or ()
-    )
-    media = m.get("mediaType") or MANIFEST
-    return Image(
-        platform=parse_platform(c),
-        layers=layers,
-        config=Config.from_json(c.get("config")),
-        history=history,
-        created=c.get("created") or EMPTY_EPOCH,
-        annotations=dict(m.get("annotations") or {}),
-        media_type=MANIFEST if media == MANIFEST else DOCKER_MANIFEST,
-    )

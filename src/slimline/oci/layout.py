@@ -42,10 +42,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from slimline.cache.store import Cache
+from slimline.cache.store import DIGEST_RULE, Cache
 from slimline.errors import SlimlineError
+from slimline.oci import diffid, layout_gc, swap
 from slimline.oci import image as oci
-from slimline.oci import layout_gc, swap
 from slimline.oci.blobs import (
     CONTAINERD_NAME,
     INDEX_TYPES,
@@ -62,7 +62,8 @@ from slimline.oci.blobs import (
     os_errors,
     split_digest,
 )
-from slimline.oci.image import Image, Platform, canonical_json, choose_manifest, image_from_json
+from slimline.oci.image import Image, Platform, canonical_json, choose_manifest
+from slimline.oci.parse import HINT, ImageFormatError, image_from_json
 from slimline.oci.reference import OciRef
 
 __all__ = ["LayoutError", "PlatformMismatch", "read", "write"]
@@ -109,8 +110,8 @@ def _read(ref: OciRef, *, platform: Platform, cache: Cache) -> Image:
     config_bytes = _blob_bytes(root, config, what="the image config", source=source)
     try:
         image = image_from_json(raw, config_bytes, blob_path=cache.digest_path)
-    except oci.ImageFormatError as err:
-        raise LayoutError(str(err), path=root, doing=f"reading {ref}") from err
+    except ImageFormatError as err:
+        raise LayoutError(str(err), path=root, doing=f"reading {ref}", hint=HINT) from err
     check_platform(image.platform, platform, source=source)
     image = dataclasses.replace(image, origin=str(desc.get("digest") or ""))  # verified by _json_blob
     for i, layer in enumerate(image.layers):
@@ -130,6 +131,7 @@ def _read(ref: OciRef, *, platform: Platform, cache: Cache) -> Image:
                 path=root,
                 doing=f"reading {ref}",
             ) from err
+    diffid.verify(image.layers, cache=cache, source=source)
     return image
 
 
@@ -150,7 +152,15 @@ def _load_index(root: Path, *, doing: str) -> dict[str, Any]:
             hint="write one with slimline build --to oci:PATH or skopeo copy ... oci:PATH:TAG",
         )
     try:
-        index = json.loads((root / "index.json").read_bytes())
+        with (root / "index.json").open("rb") as f:
+            raw = f.read(MAX_JSON + 1)
+        if len(raw) > MAX_JSON:
+            raise LayoutError(
+                f"{root / 'index.json'} is larger than {MAX_JSON} bytes: not an image index",
+                path=root,
+                doing=doing,
+            )
+        index = json.loads(raw)
     except (OSError, ValueError) as err:
         raise LayoutError(
             f"{root / 'index.json'} is missing or not JSON: {err}", path=root, doing=doing
@@ -160,12 +170,15 @@ def _load_index(root: Path, *, doing: str) -> dict[str, Any]:
     return index
 
 
+def _tag(entry: Any) -> str | None:
+    """An index entry's ``org.opencontainers.image.ref.name``, if it has one."""
+    annotations = entry.get("annotations") if isinstance(entry, dict) else None
+    tag = annotations.get(REF_NAME) if isinstance(annotations, dict) else None
+    return str(tag) if tag else None
+
+
 def _tags(index: Mapping[str, Any]) -> list[str]:
-    return [
-        str(e.get("annotations", {}).get(REF_NAME))
-        for e in index["manifests"]
-        if isinstance(e, dict) and (e.get("annotations") or {}).get(REF_NAME)
-    ]
+    return [tag for e in index["manifests"] if (tag := _tag(e))]
 
 
 def _select(index: Mapping[str, Any], ref: OciRef) -> Mapping[str, Any]:
@@ -173,7 +186,7 @@ def _select(index: Mapping[str, Any], ref: OciRef) -> Mapping[str, Any]:
     tags = ", ".join(_tags(index)) or "none"
     if ref.tag is not None:
         for e in entries:
-            if (e.get("annotations") or {}).get(REF_NAME) == ref.tag:
+            if _tag(e) == ref.tag:
                 return e
         raise LayoutError(
             f"{ref.path} has no image tagged {ref.tag!r} (tags: {tags})",
@@ -194,7 +207,12 @@ def _select(index: Mapping[str, Any], ref: OciRef) -> Mapping[str, Any]:
 def _blob_file(root: Path, digest: object, *, source: str) -> _File:
     parts = split_digest(digest)
     if parts is None:
-        raise LayoutError(f"bad digest {digest!r} in a descriptor", path=root, doing=f"reading {source}")
+        raise LayoutError(
+            f"a descriptor names the digest {str(digest)[:150]!r}, not {DIGEST_RULE}",
+            path=root,
+            doing=f"reading {source}",
+            hint="the layout is malformed or malicious; check where it came from",
+        )
     return _File(root / "blobs" / parts[0] / parts[1])
 
 

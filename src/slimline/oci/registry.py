@@ -43,7 +43,9 @@ from typing import Any, BinaryIO
 from slimline.cache import keys
 from slimline.cache.store import Cache
 from slimline.context import Context
+from slimline.oci import diffid
 from slimline.oci import registry_manifests as manifests
+from slimline.oci.blobs import MAX_JSON
 from slimline.oci.credentials import Credentials
 from slimline.oci.image import (
     DOCKER_LIST,
@@ -51,11 +53,10 @@ from slimline.oci.image import (
     INDEX,
     MANIFEST,
     Image,
-    ImageFormatError,
     Platform,
     choose_manifest,
-    image_from_json,
 )
+from slimline.oci.parse import HINT, LAYER_TYPES, ImageFormatError, image_from_json
 from slimline.oci.reference import RegistryRef
 from slimline.oci.registry_blobs import Uploader, fetch_blob
 from slimline.oci.registry_client import RegistryError, Session, hex_of
@@ -94,6 +95,7 @@ def pull(
     blobs = _blobs_of(ref, digest, media, body)
     _fetch_missing(sess, ctx, blobs, jobs=jobs)
     image = _image(ref, ctx.cache, digest, body, config=blobs[0][0], platform=platform)
+    diffid.verify(image.layers, cache=ctx.cache, source=str(ref), jobs=jobs)
     _remember(ctx.cache, [d for d, _, _ in blobs], ref)
     ctx.report.detail(f"{ref}: {digest}")
     return image
@@ -136,14 +138,23 @@ def _platform_manifest(
     index = manifests.json_object(body, ref, "image index")
     entry = choose_manifest(index, platform)
     if entry is None:
-        have = sorted({_platform_text(m.get("platform") or {}) for m in index.get("manifests") or ()})
+        listed = index.get("manifests")
+        have = sorted(
+            {
+                _platform_text(m["platform"])
+                for m in listed
+                if isinstance(m, dict) and isinstance(m.get("platform"), dict)
+            }
+            if isinstance(listed, list)
+            else set()
+        )
         raise RegistryError(
             f"{ref} has no image for {platform} (it has: {', '.join(have) or 'none'})",
             ref=ref,
             doing=f"pulling {ref}",
             hint="choose another --platform or another base",
         )
-    return manifests.get(sess, cache, str(entry["digest"]))
+    return manifests.get(sess, cache, "sha256:" + hex_of(entry.get("digest"), ref=ref))
 
 
 def _blobs_of(ref: RegistryRef, digest: str, media: str, body: bytes) -> list[Blob]:
@@ -158,13 +169,48 @@ def _blobs_of(ref: RegistryRef, digest: str, media: str, body: bytes) -> list[Bl
     manifest = manifests.json_object(body, ref, "manifest")
     try:
         cfg = manifest["config"]
-        blobs = [(str(cfg["digest"]), int(cfg["size"]), "config")]
-        blobs += [(str(d["digest"]), int(d["size"]), f"layer {d['digest']}") for d in manifest["layers"]]
+        blobs = [(_digest(cfg["digest"], ref), _size(cfg["size"]), "config")]
+        blobs += [
+            (_digest(d["digest"], ref), _size(d["size"]), f"layer {d['digest']}") for d in manifest["layers"]
+        ]
     except (KeyError, TypeError, ValueError) as err:
         raise RegistryError(
             f"the manifest {digest} is malformed ({err!r})", ref=ref, doing=f"pulling {ref}"
         ) from err
+    _check_before_download(ref, digest, manifest, config_size=blobs[0][1])
     return blobs
+
+
+def _check_before_download(
+    ref: RegistryRef, digest: str, manifest: dict[str, Any], *, config_size: int
+) -> None:
+    """Refuse what would be refused anyway once downloaded: layers slimline cannot read, a config
+    too big to read."""
+    types = [d.get("mediaType") for d in manifest["layers"]]
+    if unknown := [t for t in types if t not in LAYER_TYPES]:
+        raise RegistryError(
+            f"the manifest {digest} lists a layer of media type {str(unknown[0])[:100]!r}, "
+            "not one slimline reads (a tar, gzip or zstd layer)",
+            ref=ref,
+            doing=f"pulling {ref}",
+        )
+    if config_size > MAX_JSON:
+        raise RegistryError(
+            f"the manifest {digest} names a config of {config_size} bytes, more than the {MAX_JSON} "
+            "slimline reads",
+            ref=ref,
+            doing=f"pulling {ref}",
+        )
+
+
+def _digest(value: object, ref: RegistryRef) -> str:
+    return "sha256:" + hex_of(value, ref=ref)
+
+
+def _size(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"size {value!r} is not a number of bytes")
+    return value
 
 
 def _fetch_missing(sess: Session, ctx: Context, blobs: list[Blob], *, jobs: int) -> None:
@@ -187,7 +233,7 @@ def _image(
         image = image_from_json(body, config_bytes, blob_path=lambda d: cache.blob_path(hex_of(d, ref=ref)))
         image = dataclasses.replace(image, origin=digest)
     except ImageFormatError as err:
-        raise RegistryError(str(err), ref=ref, doing=f"reading the image {ref}") from err
+        raise RegistryError(str(err), ref=ref, doing=f"reading the image {ref}", hint=HINT) from err
     got = image.platform
     if (got.os, got.architecture) != (platform.os, platform.architecture):
         raise RegistryError(
@@ -196,7 +242,6 @@ def _image(
             doing=f"pulling {ref}",
             hint="choose another --platform or a multi-platform base",
         )
-    return image
     return image
 
 

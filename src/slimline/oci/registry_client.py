@@ -22,6 +22,7 @@ from typing import BinaryIO
 
 import urllib3
 
+from slimline.cache import store
 from slimline.errors import SlimlineError
 from slimline.http import Http, HttpError
 from slimline.oci.auth import Authenticator, AuthError, is_loopback
@@ -272,9 +273,15 @@ def _error_body(resp: urllib3.BaseHTTPResponse) -> tuple[str, str]:
         return "", ""
 
 
-def hex_of(digest: str, *, ref: RegistryRef) -> str:
-    """The hex part of a sha256 digest (the cache's key); other algorithms are refused."""
-    algo, _, hexd = digest.partition(":")
-    if algo != "sha256" or len(hexd) != 64:
-        raise RegistryError(f"unsupported digest {digest!r} (only sha256 is supported)", ref=ref)
-    return hexd
+def hex_of(digest: object, *, ref: RegistryRef) -> str:
+    """The hex part of ``sha256:<64 lowercase hex digits>`` (the cache's key); anything else (other
+    algorithms, upper case, a path) is refused before it is used."""
+    try:
+        return store.hex_of(digest)
+    except store.BadDigest as err:
+        raise RegistryError(
+            err.problem,
+            ref=ref,
+            doing=f"pulling {ref}",
+            hint="the registry sent a malformed manifest, or one meant to mislead; do not trust it",
+        ) from err

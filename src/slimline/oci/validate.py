@@ -247,7 +247,10 @@ class _Checker:
             and desc["size"] >= 0
         )
         if not ok:
-            self.problems.append(f"{where}: not a descriptor with mediaType, digest and size: {desc!r}"[:300])
+            self.problems.append(
+                f"{where}: not a descriptor with a mediaType, a sha256:<64 lowercase hex digits> digest "
+                f"and a size: {desc!r}"[:300]
+            )
         return ok
 
     def _same_media(self, value: Mapping[str, Any], media: str, where: str) -> None:
@@ -285,9 +288,7 @@ class _Checker:
             return name if self.blobs[name] else None
         ok = False
         size = self.src.size(name)
-        if alg != "sha256":
-            self.problems.append(f"{where}: digest algorithm {alg} is not supported")
-        elif size is None:
+        if size is None:
             self.problems.append(f"{where}: blob {desc['digest']} is missing")
         elif size != desc["size"]:
             self.problems.append(

@@ -8,17 +8,23 @@ X.Y (see :func:`compiler_for`).  The ``.pyc`` files use the ``CHECKED_HASH`` inv
 valid whatever mtimes the layer has.  Code objects record the path the file has *inside the
 image*, so tracebacks show real paths.  Files that do not compile (Python 2 leftovers in some
 sdists) are skipped, as pip does.
+
+Caps on what a base makes slimline read (:func:`stdlib_tree`): only the standard library's
+``.py`` files (and the files its symlinked modules point at) are read; one over
+:data:`MAX_SOURCE` bytes is not compiled, and more than :data:`MAX_SOURCES` bytes of them all
+together stop the build with :class:`BytecodeError`.
 """
 
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 from dataclasses import replace
 
 from slimline.cache.store import Cache
 from slimline.layers.filetree import Bytes, Entry, FileTree, Kind, TreeBuilder
 from slimline.layers.job import Job
-from slimline.layers.read import final_files
+from slimline.layers.read import TooLarge, final_files
 from slimline.oci.image import Image
 from slimline.target import Target
 from slimline.trees.compiler import BytecodeError, Compiler, choose
@@ -34,7 +40,8 @@ __all__ = [
 ]
 
 STDLIB_FORMAT = "3"  # bump when stdlib_tree picks other files (2: modules that are symlinks, 3: whiteouts)
-_MAX_SOURCE = 64 << 20  # a bigger .py file of the base is not compiled
+MAX_SOURCE = 16 << 20  # a bigger .py file of the base's standard library is not compiled (as pip skips)
+MAX_SOURCES = 128 << 20  # the standard library's sources read, all together; more stops the build
 
 
 def compiler_for(
@@ -91,21 +98,12 @@ def stdlib_tree(image: Image, *, target: Target, compiler: Compiler) -> FileTree
     xy = target.python_xy
     roots = (f"usr/lib/python{xy}/", f"usr/local/lib/python{xy}/")
     tag = compiler.cache_tag
-    files: dict[str, bytes] = {}  # every .py file of the base: a module's symlink may point anywhere
-    links: dict[str, str] = {}  # every symlink of the base, to its target as a path in the image
-    have: set[str] = set()
-    view = final_files(image.layers, wanted=lambda path: path.endswith(".py"), max_size=_MAX_SOURCE)
-    for name, entry in view.items():
-        if entry.kind is Kind.SYMLINK:
-            pointed = posixpath.join(posixpath.dirname(name), entry.target)
-            links[name] = posixpath.normpath(pointed).lstrip("/")
-        elif entry.kind is Kind.FILE and name.endswith(f".{tag}.pyc"):
-            have.add(name)
-        elif entry.kind is Kind.FILE and entry.data is not None:  # a .py file
-            files[name] = entry.data
-    wanted = [
-        n for n in (*files, *links) if n.startswith(roots) and n.endswith(".py") and "-packages/" not in n
-    ]
+
+    def in_stdlib(path: str) -> bool:
+        return path.startswith(roots) and path.endswith(".py") and "-packages/" not in path
+
+    files, links, have = _sources(image, in_stdlib, tag=tag)
+    wanted = [n for n in (*files, *links) if in_stdlib(n)]
     builder = TreeBuilder()
     for path in sorted(wanted):
         source = files.get(_follow(path, links))
@@ -113,6 +111,39 @@ def stdlib_tree(image: Image, *, target: Target, compiler: Compiler) -> FileTree
             builder.data(path, source)
     compiled = compile_tree(builder.freeze(), compiler=compiler)
     return compiled.without([*wanted, *have])
+
+
+def _sources(
+    image: Image, in_stdlib: Callable[[str], bool], *, tag: str
+) -> tuple[dict[str, bytes], dict[str, str], set[str]]:
+    """(the standard library's ``.py`` files and the files its symlinked modules point at, by path;
+    every symlink of the base, to its target as a path in the image; the ``.pyc`` files it has).
+
+    Only those files are read: the standard library in one pass over the layers, then (when a
+    module is a symlink out of it) the targets in a second.  At most :data:`MAX_SOURCES` bytes
+    all together, else :class:`BytecodeError`; a file over :data:`MAX_SOURCE` is left out."""
+    try:
+        view = final_files(image.layers, wanted=in_stdlib, max_size=MAX_SOURCE, max_total=MAX_SOURCES)
+        files = {n: e.data for n, e in view.items() if e.kind is Kind.FILE and e.data is not None}
+        links = {
+            n: posixpath.normpath(posixpath.join(posixpath.dirname(n), e.target)).lstrip("/")
+            for n, e in view.items()
+            if e.kind is Kind.SYMLINK
+        }
+        have = {n for n, e in view.items() if e.kind is Kind.FILE and n.endswith(f".{tag}.pyc")}
+        out = {_follow(n, links) for n in links if in_stdlib(n)} - files.keys()
+        out = {t for t in out if (e := view.get(t)) is not None and e.kind is Kind.FILE}
+        if out:
+            left = MAX_SOURCES - sum(len(d) for d in files.values())
+            more = final_files(image.layers, wanted=out.__contains__, max_size=MAX_SOURCE, max_total=left)
+            files.update({n: e.data for n, e in more.items() if n in out and e.data is not None})
+    except TooLarge as err:
+        raise BytecodeError(
+            f"the base's standard library holds more than {MAX_SOURCES} bytes of sources ({err.path})",
+            doing="compiling the base's standard library (bytecode = true)",
+            hint="no real Python's does; build without bytecode (bytecode = false) or use another base",
+        ) from err
+    return files, links, have
 
 
 def _follow(path: str, links: dict[str, str]) -> str:
