@@ -18,7 +18,7 @@ done
 
 if [ "$want_system" = 1 ]; then
   pkgs=(podman runc skopeo umoci docker-registry buildah mmdebstrap qemu-user-static binfmt-support bubblewrap
-        apache2-utils busybox-static git openssl ca-certificates)
+        apache2-utils busybox-static git openssl ca-certificates time)
   missing=()
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
