@@ -16,8 +16,9 @@ import pytest
 from slimline.artifacts.build_backend import build_project_wheel
 from slimline.artifacts.buildenv import BuildEnvError, BuildEnvs
 from slimline.artifacts.fetch import NoUsableWheels, fetch
-from slimline.artifacts.origins import FetchError, unpack_archive
+from slimline.artifacts.origins import FetchError
 from slimline.artifacts.sources import default_index_url
+from slimline.artifacts.unpack import unpack_archive
 from slimline.cache.store import Cache
 from slimline.context import Context
 from slimline.errors import HashMismatch, UnsafePath

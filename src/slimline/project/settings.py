@@ -79,6 +79,8 @@ class Settings:
     index_url: str | None = None
     tag: str | None = None  # "name:tag" for outputs
     bytecode: bool = False
+    unverified: tuple[str, ...] = ()  # canonical names: url/file dependencies allowed without a lock hash
+    plain_http: tuple[str, ...] = ()  # canonical names: url dependencies allowed over http://
     debian: DebianSettings = field(default_factory=DebianSettings)  # [tool.slimline.debian]
 
 
@@ -213,6 +215,8 @@ _KEYS: dict[str, tuple[str, Check]] = {
     "index-url": ("index_url", _opt_str),
     "tag": ("tag", _opt_str),
     "bytecode": ("bytecode", _bool),
+    "unverified": ("unverified", _names),
+    "plain-http": ("plain_http", _names),
 }
 
 
