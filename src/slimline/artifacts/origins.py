@@ -125,6 +125,7 @@ class Origins:
             if hit is None:
                 hit = store_wheel(self.cache, self._blob(sel), art.sha256, art.filename)
             return Ready(hit, built_here=False)
+        archive_name(art.filename, what=f"preparing {sel.name} {sel.version}")
         key = build_key(kind="sdist", sha256=art.sha256)
         hit = built_wheel(self.cache, key, package=sel.name)
         if hit is not None:

@@ -21,6 +21,7 @@ A damaged archive or a write that fails (a full disk) raises :class:`UnpackError
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tarfile
@@ -221,7 +222,7 @@ class _Writer:
             while chunk := stream.read(_CHUNK):
                 out.write(chunk)
         if mtime is not None:
-            os.utime(path, (mtime, mtime))
+            _utime(path, mtime)
 
     def symlink(self, name: str, target: str) -> None:
         rel, path = self._path(name)
@@ -261,7 +262,14 @@ class _Writer:
                     reason=f"its link target {target!r} resolves outside the archive through other links",
                 )
         for rel, mtime in sorted(self._dir_times.items(), reverse=True):
-            os.utime(self.dest / rel if rel else self.dest, (mtime, mtime))
+            _utime(self.dest / rel if rel else self.dest, mtime)
+
+
+def _utime(path: Path, mtime: int) -> None:
+    """Keep the archive's time (backends copy it into the wheels they build); one this system
+    cannot represent is left as the unpacking time."""
+    with contextlib.suppress(OverflowError, ValueError):
+        os.utime(path, (mtime, mtime))
 
 
 def _lstat(path: Path) -> os.stat_result | None:

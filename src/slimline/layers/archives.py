@@ -15,8 +15,7 @@ An archive is refused with :class:`ArchiveRefused` when:
 
 Declared sizes bound what is read: :mod:`zipfile` stops a member's stream at its declared size
 (and checks its CRC there), and :class:`Budget` counts what a tar stream yields.  So once an
-archive passes here, reading it costs at most what it declared, and readers that must hold a
-member whole cap it themselves (:func:`read_capped`).
+archive passes here, reading it costs at most what it declared.
 """
 
 from __future__ import annotations
@@ -34,7 +33,6 @@ __all__ = [
     "ArchiveRefused",
     "Budget",
     "check_zip",
-    "read_capped",
 ]
 
 MAX_METADATA = 64 << 20
@@ -115,15 +113,3 @@ def _inside(name: str, *, archive: str) -> None:
         depth += -1 if part == ".." else 0 if part in ("", ".") else 1
         if depth < 0:
             raise UnsafePath(path=name, archive=archive)
-
-
-def read_capped(zf: zipfile.ZipFile, name: str, *, cap: int, archive: str) -> bytes:
-    """Member ``name`` whole, refused when it declares more than ``cap`` bytes unpacked."""
-    info = zf.getinfo(name)
-    if info.file_size > cap:
-        raise ArchiveRefused(
-            f"{name} declares {_mib(info.file_size)} unpacked, more than the {_mib(cap)} slimline reads",
-            archive=archive,
-        )
-    with zf.open(info) as stream:
-        return stream.read(cap + 1)[:cap]
