@@ -8,7 +8,11 @@ raises :class:`FetchError` when a source cannot be obtained.  By origin kind:
 
 * ``index``: the locked wheel, or the locked sdist to build;
 * ``directory``: the local tree, built and cached by a hash of its files;
-* ``file`` and ``url``: the file (a wheel, or an archive to build from);
+* ``file`` and ``url``: the file (a wheel, or an archive to build from), used only when its
+  bytes match a hash the lock lists for it: without one it is refused unless the package is
+  allowed ``unverified`` (a warning is reported), and an ``http://`` URL is refused unless it
+  is allowed ``plain-http`` (:attr:`~slimline.plan.model.Selected.allow`); its name (the
+  lock's, else the URL's) passes :mod:`slimline.artifacts.filenames` before any use;
 * ``git``: a checkout of exactly the locked commit (:func:`checkout_git`).
 
 :meth:`Origins.build` (one at a time) builds a :class:`Build` into a cached wheel.  Archives
