@@ -236,6 +236,23 @@ def record_rows_bomb(*, mib: int) -> bytes:
     return raw_zip([*(Raw.of(p, d) for p, d in small), Raw(f"{DIST}/RECORD", stream, size, crc)])
 
 
+def record_long_row(*, mib: int) -> bytes:
+    """A wheel whose RECORD ends in one row of ``mib`` MiB (under the size cap, few rows)."""
+    small = [(f"{NAME}/__init__.py", b"VALUE = 1\n"), *metadata()]
+    head = ("".join(record_line(p, d) for p, d in small) + f"{DIST}/RECORD,,\n").encode()
+    stream, size, crc = repeated(b"x" * MIB, mib, head=head, tail=b",,\n")
+    return raw_zip([*(Raw.of(p, d) for p, d in small), Raw(f"{DIST}/RECORD", stream, size, crc)])
+
+
+def entry_points(*, count: int, duplicate: bool = False) -> bytes:
+    """A wheel declaring ``count`` console scripts (each becomes a file), or one name twice."""
+    lines = [
+        b"[console_scripts]\n",
+        *(b"s%07d = evil:main\n" % (0 if duplicate else i) for i in range(count)),
+    ]
+    return wheel(meta=[*metadata(), (f"{DIST}/entry_points.txt", b"".join(lines))])
+
+
 def crc_lie() -> bytes:
     """A wheel whose module's bytes match RECORD but not the CRC its zip headers declare."""
     data = b"VALUE = 1\n"

@@ -297,19 +297,19 @@ def record_bomb(sb: Sandbox) -> Expect:
 
 
 def script_bomb(sb: Sandbox) -> Expect:
-    data = corpus.bomb_wheel(f"{NAME}-{corpus.VERSION}.data/scripts/run", mib=768, head=b"#!python\n",
+    data = corpus.bomb_wheel(f"{NAME}-{corpus.VERSION}.data/scripts/run", mib=512, head=b"#!python\n",
                              chunk=b"# " * (corpus.MIB // 2))  # fmt: skip
     sb.project(_index_wheel(sb, data))
     return Expect(r"unpack|bomb|larger than")
 
 
 def elf_bomb(sb: Sandbox) -> Expect:
-    sb.project(_index_wheel(sb, corpus.elf_bomb(mib=1200)))
+    sb.project(_index_wheel(sb, corpus.elf_bomb(mib=700)))
     return Expect(r"unpack|bomb|larger than")
 
 
 def zip_bomb_actual(sb: Sandbox) -> Expect:
-    sb.project(_index_wheel(sb, corpus.bomb_wheel(f"{NAME}/zeros.bin", mib=2000)))
+    sb.project(_index_wheel(sb, corpus.bomb_wheel(f"{NAME}/zeros.bin", mib=600)))
     return Expect(r"unpack|bomb|larger than")
 
 
@@ -471,6 +471,21 @@ def record_rows_bomb(sb: Sandbox) -> Expect:
     return Expect(r"RECORD has more than \d+ rows")
 
 
+def record_long_row(sb: Sandbox) -> Expect:
+    sb.project(_index_wheel(sb, corpus.record_long_row(mib=60)))
+    return Expect(r"RECORD")
+
+
+def entry_points_bomb(sb: Sandbox) -> Expect:
+    sb.project(_index_wheel(sb, corpus.entry_points(count=150_000)))
+    return Expect(r"entry_points\.txt declares \d+ MiB unpacked, more than the 1 MiB")
+
+
+def entry_points_duplicate(sb: Sandbox) -> Expect:
+    sb.project(_index_wheel(sb, corpus.entry_points(count=2, duplicate=True)))
+    return Expect(r"the wheel is invalid: .*s0000000.*already exists")
+
+
 def zip_crc_lie(sb: Sandbox) -> Expect:
     sb.project(_index_wheel(sb, corpus.crc_lie()))
     return Expect(r"damaged|CRC")
@@ -511,6 +526,7 @@ CASES: dict[str, Setup] = {f.__name__: f for f in [
     record_size_mismatch, member_not_in_record, name_not_metadata, bad_wheel_filename, sdist_dotdot,
     sdist_absolute, sdist_symlink_out, sdist_hardlink_out, sdist_gzip_bomb, url_subdirectory_escape,
     record_rows_bomb, zip_crc_lie, sdist_pax_bomb, sdist_hardlink_through_links, lock_hash_not_a_digest,
+    record_long_row, entry_points_bomb, entry_points_duplicate,
 ]}  # fmt: skip
 
 

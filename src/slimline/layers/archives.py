@@ -7,8 +7,9 @@ An archive is refused with :class:`ArchiveRefused` when:
 * a member's name is absolute or climbs out of the archive with ``..``
   (:class:`~slimline.errors.UnsafePath`);
 * a member that readers take whole (the files directly in a wheel's ``*.dist-info/``:
-  ``RECORD``, ``METADATA``, ``WHEEL``, ``entry_points.txt``) declares more than
-  :data:`MAX_METADATA` (64 MiB) unpacked;
+  ``RECORD``, ``METADATA``, ...) declares more than :data:`MAX_METADATA` (64 MiB) unpacked,
+  or ``WHEEL`` or ``entry_points.txt`` more than :data:`MAX_SMALL_METADATA` (1 MiB: each
+  console script in it becomes a file, and real ones are a few KiB);
 * its members together declare more than :data:`MAX_RATIO` (100) times the archive's own size
   plus :data:`SLACK` (64 MiB), or more than :data:`MAX_UNPACKED` (32 GiB): a zip bomb.  Real
   wheels and sdists unpack to 2-10 times their size.
@@ -28,6 +29,7 @@ from slimline.errors import SlimlineError, UnsafePath
 __all__ = [
     "MAX_METADATA",
     "MAX_RATIO",
+    "MAX_SMALL_METADATA",
     "MAX_UNPACKED",
     "SLACK",
     "ArchiveRefused",
@@ -36,6 +38,8 @@ __all__ = [
 ]
 
 MAX_METADATA = 64 << 20
+MAX_SMALL_METADATA = 1 << 20
+_SMALL = frozenset({"WHEEL", "entry_points.txt"})
 MAX_RATIO = 100
 SLACK = 64 << 20
 MAX_UNPACKED = 32 << 30
@@ -84,10 +88,13 @@ def check_zip(zf: zipfile.ZipFile, *, size: int, archive: str) -> None:
         _inside(info.filename, archive=archive)
     for info in infos:
         parts = info.filename.split("/")
-        if len(parts) == 2 and parts[0].endswith(".dist-info") and info.file_size > MAX_METADATA:
+        if len(parts) != 2 or not parts[0].endswith(".dist-info"):
+            continue
+        cap = MAX_SMALL_METADATA if parts[1] in _SMALL else MAX_METADATA
+        if info.file_size > cap:
             raise ArchiveRefused(
                 f"{info.filename} declares {_mib(info.file_size)} unpacked, more than the "
-                f"{_mib(MAX_METADATA)} slimline reads of a wheel's metadata file",
+                f"{_mib(cap)} slimline reads of that metadata file",
                 archive=archive,
             )
     budget = Budget(size, archive=archive)

@@ -36,6 +36,7 @@ host and target versions agree.
 
 from __future__ import annotations
 
+import configparser
 import hashlib
 import io
 import json
@@ -275,7 +276,7 @@ def wheel_tree(
             install(source, dest, metadata)
     except SlimlineError:
         raise
-    except (InstallerError, ValueError, AssertionError, KeyError) as err:
+    except (InstallerError, ValueError, AssertionError, KeyError, configparser.Error) as err:
         issues = getattr(err, "issues", None)
         raise InvalidWheel(wheel=name, issues=issues or [str(err) or type(err).__name__]) from err
     except (zipfile.BadZipFile, zlib.error, EOFError) as err:
