@@ -19,6 +19,7 @@ __all__ = [
     "describe_os_error",
     "os_hint",
     "redact",
+    "without_credentials",
 ]
 
 
@@ -89,23 +90,26 @@ class HashMismatch(SlimlineError):
 
 
 class UnsafePath(SlimlineError):
-    """An archive entry or configured path that would escape its root."""
+    """An archive entry or configured path that slimline refuses to write: by default because it
+    would escape its root; ``reason`` says otherwise (a device node, a link through a link)."""
 
-    def __init__(self, *, path: str, archive: str) -> None:
+    def __init__(self, *, path: str, archive: str, reason: str = "it escapes the root") -> None:
         super().__init__(
-            f"refusing entry {path!r}: it escapes the root",
+            f"refusing entry {path!r}: {reason}",
             doing=f"reading {archive}",
             hint="the archive is malformed or malicious; check where it came from",
         )
         self.path = path
         self.archive = archive
+        self.reason = reason
 
 
-_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+# the authority's userinfo: everything up to the last "@" before the path, query or fragment
+_USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#\s]*@")
 
 
 def redact(text: str) -> str:
-    """Remove ``user:password@`` from every URL in ``text``."""
+    """Replace ``user:password@`` in every URL in ``text`` with ``***@`` (for messages and logs)."""
     return _USERINFO.sub(r"\g<scheme>***@", text)
 
 
@@ -134,3 +138,13 @@ def describe_os_error(err: OSError) -> str:
 def os_hint(err: OSError) -> str:
     """What a user can do about ``err`` ("" when slimline cannot tell)."""
     return _OS_HINTS.get(err.errno or 0, "")
+
+
+def without_credentials(url: str) -> str:
+    """``url`` with its ``user:password@`` removed, for what is recorded (PEP 610's
+    ``direct_url.json``, labels).  A bare ``git@`` user is kept: PEP 610 allows it, and an
+    ssh URL needs it."""
+    m = _USERINFO.match(url)
+    if m is None or url[len(m.group("scheme")) : m.end()] == "git@":
+        return url
+    return m.group("scheme") + url[m.end() :]

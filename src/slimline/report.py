@@ -1,7 +1,8 @@
 """Progress reporting: the library reports through this small interface, never with ``print``.
 
 Contract: ``step`` announces a phase ("resolving base debian:bookworm"), ``detail`` adds a line
-that only verbose output shows, ``done`` closes a phase with a summary.  Messages never
+that only verbose output shows, ``done`` closes a phase with a summary.  A step that starts
+with ``warning:`` is never hidden (:class:`Nested` passes it on as a step).  Messages never
 contain credentials (callers pass redacted URLs).
 """
 
@@ -57,13 +58,16 @@ class Stderr:
 
 
 class Nested:
-    """Every line of an inner step as a detail of ``outer`` (shown only when verbose)."""
+    """Every line of an inner step as a detail of ``outer`` (shown only when verbose), but warnings."""
 
     def __init__(self, outer: Reporter) -> None:
         self._outer = outer
 
     def step(self, text: str) -> None:
-        self._outer.detail(text)
+        if text.startswith("warning:"):
+            self._outer.step(text)
+        else:
+            self._outer.detail(text)
 
     def detail(self, text: str) -> None:
         self._outer.detail(text)

@@ -16,13 +16,14 @@ import pytest
 from slimline.artifacts.build_backend import build_project_wheel
 from slimline.artifacts.buildenv import BuildEnvError, BuildEnvs
 from slimline.artifacts.fetch import NoUsableWheels, fetch
-from slimline.artifacts.origins import FetchError, unpack_archive
+from slimline.artifacts.origins import FetchError
 from slimline.artifacts.sources import default_index_url
+from slimline.artifacts.unpack import unpack_archive
 from slimline.cache.store import Cache
 from slimline.context import Context
 from slimline.errors import HashMismatch, UnsafePath
 from slimline.http import Http
-from slimline.plan.model import Artifact, Origin, Plan, Selected
+from slimline.plan.model import Allowance, Artifact, Origin, Plan, Selected
 from tests.artifacts.helpers import (
     ARM64_TARGET,
     DOCOPT_SDIST,
@@ -223,13 +224,14 @@ def test_url_dependency_archive_is_verified_and_built(tmp_path: Path, envs: Buil
     with serve(local) as idx:
         url = f"{idx.url.removesuffix('/simple')}/files/urldep-1.0.0.tar.gz"
         good = Artifact("urldep-1.0.0.tar.gz", sha256(archive), "sdist")
-        plan = plan_of(Selected("urldep", "1.0.0", Origin("url", url), good))
+        http_ok: frozenset[Allowance] = frozenset({"plain-http"})  # the local server speaks http://
+        plan = plan_of(Selected("urldep", "1.0.0", Origin("url", url), good, allow=http_ok))
         wheel = _run(plan, Cache(tmp_path / "cache"), envs, root=tmp_path)["urldep"]
         assert wheel.name == "urldep-1.0.0-py3-none-any.whl"
         bad = Artifact("urldep-1.0.0.tar.gz", "cd" * 32, "sdist")
         with pytest.raises(HashMismatch) as info:
-            _run(plan_of(Selected("urldep", "1.0.0", Origin("url", url), bad)), Cache(tmp_path / "c2"), envs,
-                 root=tmp_path)  # fmt: skip
+            _run(plan_of(Selected("urldep", "1.0.0", Origin("url", url), bad, allow=http_ok)),
+                 Cache(tmp_path / "c2"), envs, root=tmp_path)  # fmt: skip
     assert info.value.package == "urldep" and info.value.actual == f"sha256:{sha256(archive)}"
 
 

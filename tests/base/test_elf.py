@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -57,6 +58,24 @@ def test_wheel_needs_leaves_out_what_the_wheel_ships(tmp_path: Path) -> None:
     got = wheel_needs(wheel)
     assert got == frozenset(_readelf_needed(stdcpp)) - {"libgcc_s.so.1"}
     assert "libgcc-s1" not in debian_packages(got)
+
+
+def test_wheel_needs_streams_each_elf_file(tmp_path: Path) -> None:
+    # a 40 MB shared library (its bytes padded past the end) is never held whole
+    stdcpp = _host_lib("libstdc++.so.6")
+    wheel = tmp_path / "big-1.0-cp311-cp311-manylinux_2_17_x86_64.whl"
+    with zipfile.ZipFile(wheel, "w") as zf, zf.open("big/_native.so", "w", force_zip64=True) as member:
+        member.write(stdcpp.read_bytes())
+        for _ in range(40):
+            member.write(bytes(1 << 20))
+    tracemalloc.start()
+    try:
+        got = wheel_needs(wheel)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert got == frozenset(_readelf_needed(stdcpp))
+    assert peak < 8 << 20, f"{peak >> 20} MiB traced"
 
 
 def test_installed_reads_status_and_status_d(tmp_path: Path) -> None:

@@ -84,6 +84,21 @@ def test_lock_11_file_source_keeps_only_its_file(tmp_path: Path) -> None:
     assert [a.filename for a in pkg.files] == ["foo_bar-1.0-py3-none-any.whl"]
 
 
+def test_lock_11_url_source_keeps_the_hash_of_its_file(tmp_path: Path) -> None:
+    # lock 1.1 keeps a url dependency's hash in [metadata.files]: slimline checks the download with it
+    write(
+        tmp_path,
+        '[[package]]\nname = "demo"\nversion = "1.0"\noptional = false\npython-versions = "*"\n'
+        '[package.source]\ntype = "url"\nurl = "https://files.invalid/x/demo%2Bcpu-1.0-py3-none-any.whl"\n'
+        "[metadata.files]\ndemo = [\n"
+        f'  {{file = "demo+cpu-1.0-py3-none-any.whl", hash = "sha256:{HEX}"}},\n'
+        f'  {{file = "demo-1.0.tar.gz", hash = "sha256:{"cd" * 32}"}},\n]\n',
+        version="1.1",
+    )
+    (pkg,) = lockfile.load(tmp_path / "poetry.lock").packages
+    assert [(a.filename, a.sha256) for a in pkg.files] == [("demo+cpu-1.0-py3-none-any.whl", HEX)]
+
+
 @pytest.mark.parametrize(
     ("body", "field"),
     [

@@ -67,6 +67,13 @@ def test_every_key() -> None:
     )
 
 
+def test_unverified_and_plain_http_name_packages() -> None:
+    s = settings.load({"unverified": ["My_Pkg", "other"], "plain-http": "Local.Pkg"})
+    assert s.unverified == ("my-pkg", "other") and s.plain_http == ("local-pkg",)
+    with pytest.raises(SettingsError, match=r"tool\.slimline\.unverified"):
+        settings.load({"unverified": [1]})
+
+
 def test_overrides_win() -> None:
     s = settings.load(
         {"compression": "zstd", "with": ["dev"], "debian": {"mirror": "a"}},

@@ -9,6 +9,7 @@ import io
 import json
 import posixpath
 import shutil
+import tracemalloc
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 from slimline import layers
 from slimline.cache.store import Cache
 from slimline.errors import UnsafePath
-from slimline.layers.filetree import Bytes, FileTree, Kind, ZipMember
+from slimline.layers.filetree import Bytes, FileTree, Kind
 from slimline.oci.image import Platform
 from slimline.trees.install import InstallError, InvalidWheel, wheel_tree
 from slimline.trees.venv import venv_tree
@@ -128,7 +129,8 @@ def test_wheel_schemes_paths_and_modes(tmp_path: Path) -> None:
     # wheel members are read lazily from the wheel, not held in memory
     source = files[f"{SP}/demo_pkg/cli.py"].source
     assert source is not None and not isinstance(source, Bytes)
-    assert isinstance(files["app/.venv/bin/plain.sh"].source, ZipMember)  # no #!python: streamed too
+    for script in ("plain.sh", "tool"):  # #!python or not: streamed too
+        assert not isinstance(files[f"app/.venv/bin/{script}"].source, Bytes), script
 
 
 def test_platlib_wheel_goes_to_site_packages(tmp_path: Path) -> None:
@@ -196,6 +198,27 @@ def test_tampered_script_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(InvalidWheel, match="scripts/tool"):
         wheel_tree(wheel, target=HOST_TARGET)
+
+
+def test_python_scripts_are_streamed_not_read_whole(tmp_path: Path) -> None:
+    body = b"print('tool')\n" * 2_400_000  # 33 MB: the old rewrite held it three times
+    wheel = make_wheel(tmp_path, data={"scripts/tool": b"#!python -u\n" + body})
+    expected = b"#!/app/.venv/bin/python\n" + body
+    tracemalloc.start()
+    try:
+        tree = wheel_tree(wheel, target=HOST_TARGET)
+        entry = {e.path: e for e in tree.entries()}["app/.venv/bin/tool"]
+        assert entry.source is not None
+        h, size = hashlib.sha256(), 0
+        with entry.source.open() as stream:
+            while chunk := stream.read(1 << 20):
+                h.update(chunk)
+                size += len(chunk)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert size == entry.size == len(expected) and h.digest() == hashlib.sha256(expected).digest()
+    assert peak < 8 << 20, f"{peak >> 20} MiB traced"
 
 
 def test_member_missing_from_record_is_refused(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ import csv
 import hashlib
 import io
 import json
+import shutil
 import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -111,9 +112,17 @@ def remember(root: Path, files: Sequence[TreeFile], wheel: Path, *, cache: Cache
 
 
 def _member_digests(wheel: Path) -> dict[str, str]:
-    """The sha256 (hex) of every file member of ``wheel``, by member name."""
+    """The sha256 (hex) of every file member of ``wheel``, by member name (streamed)."""
+    out = {}
     with zipfile.ZipFile(wheel) as zf:
-        return {i.filename: hashlib.sha256(zf.read(i)).hexdigest() for i in zf.infolist() if not i.is_dir()}
+        for info in zf.infolist():
+            if not info.is_dir():
+                h = hashlib.sha256()
+                with zf.open(info) as stream:
+                    while chunk := stream.read(1 << 20):
+                        h.update(chunk)
+                out[info.filename] = h.hexdigest()
+    return out
 
 
 def record_member(names: Iterable[str]) -> str | None:
@@ -193,16 +202,17 @@ def _rewrite(old: Path, out: Path, replaced: Mapping[str, bytes]) -> None:
         infos = src.infolist()
         record_name = record_member(i.filename for i in infos)
         for info in infos:
-            if info.filename in replaced:
-                data = replaced[info.filename]
-            elif info.filename == record_name:
-                data = new_record(src.read(info), replaced)
-            else:
-                data = src.read(info)
             copy = zipfile.ZipInfo(info.filename, date_time=info.date_time)
             copy.external_attr, copy.create_system = info.external_attr, info.create_system
             copy.compress_type, copy.comment, copy.extra = info.compress_type, info.comment, info.extra
-            dst.writestr(copy, data)
+            if info.filename in replaced:
+                dst.writestr(copy, replaced[info.filename])
+            elif info.filename == record_name:
+                dst.writestr(copy, new_record(src.read(info), replaced))
+            else:  # streamed: what writestr would write, without the member in memory
+                copy.file_size = info.file_size
+                with src.open(info) as data, dst.open(copy, "w") as sink:
+                    shutil.copyfileobj(data, sink, 1 << 20)
 
 
 def new_record(text: bytes, replaced: Mapping[str, bytes]) -> bytes:
@@ -242,12 +252,23 @@ def module_changes(old: Path, new: Path) -> dict[str, bytes] | None:
             top = ia.filename.split("/", 1)[0]
             if top.endswith(".dist-info") and ia.filename.endswith("/RECORD"):
                 continue
-            if ia.CRC == ib.CRC and ia.file_size == ib.file_size and a.read(ia) == b.read(ib):
+            if ia.CRC == ib.CRC and ia.file_size == ib.file_size and _same(a, ia, b, ib):
                 continue
             if top.endswith((".dist-info", ".data")) or ia.external_attr != ib.external_attr:
                 return None
             out[ib.filename] = b.read(ib)
     return out
+
+
+def _same(a: zipfile.ZipFile, ia: zipfile.ZipInfo, b: zipfile.ZipFile, ib: zipfile.ZipInfo) -> bool:
+    """Whether two members hold the same bytes, compared a chunk at a time."""
+    with a.open(ia) as sa, b.open(ib) as sb:
+        while True:
+            x, y = sa.read(1 << 20), sb.read(1 << 20)
+            if x != y:
+                return False
+            if not x:
+                return True
 
 
 def _copying_backend(data: Mapping[str, Any]) -> bool:

@@ -8,12 +8,15 @@ raises :class:`FetchError` when a source cannot be obtained.  By origin kind:
 
 * ``index``: the locked wheel, or the locked sdist to build;
 * ``directory``: the local tree, built and cached by a hash of its files;
-* ``file`` and ``url``: the file (a wheel, or an archive to build from);
+* ``file`` and ``url``: the file (a wheel, or an archive to build from), used only when its
+  bytes match a hash the lock lists for it: without one it is refused unless the package is
+  allowed ``unverified`` (a warning is reported), and an ``http://`` URL is refused unless it
+  is allowed ``plain-http`` (:attr:`~slimline.plan.model.Selected.allow`); its name (the
+  lock's, else the URL's) passes :mod:`slimline.artifacts.filenames` before any use;
 * ``git``: a checkout of exactly the locked commit (:func:`checkout_git`).
 
 :meth:`Origins.build` (one at a time) builds a :class:`Build` into a cached wheel.  Archives
-are unpacked by :func:`unpack_archive`, which refuses entries that would land outside the
-destination.
+are unpacked by :func:`slimline.artifacts.unpack.unpack_archive`.
 """
 
 from __future__ import annotations
@@ -21,9 +24,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import tarfile
 import tempfile
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -32,9 +33,11 @@ from urllib.parse import unquote, urlsplit
 
 from slimline.artifacts.build_backend import build_cached, build_tree_wheel, unusable_reason
 from slimline.artifacts.buildenv import BuildEnvs
+from slimline.artifacts.filenames import archive_name, wheel_name
 from slimline.artifacts.index import Index
 from slimline.artifacts.sources import credentials_for
 from slimline.artifacts.targetbuild import TargetBuilds, native_sources, pure
+from slimline.artifacts.unpack import unpack_archive
 from slimline.artifacts.wheelcache import (
     build_key,
     built_wheel,
@@ -44,12 +47,10 @@ from slimline.artifacts.wheelcache import (
     tree_hash,
 )
 from slimline.context import Context
-from slimline.errors import SlimlineError, UnsafePath, redact
-from slimline.plan.model import Plan, Selected
+from slimline.errors import HashMismatch, SlimlineError, UnsafePath, redact
+from slimline.plan.model import Artifact, Plan, Selected
 
-__all__ = ["Build", "FetchError", "Origins", "Ready", "Unusable", "checkout_git", "unpack_archive"]
-
-_ARCHIVES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar", ".zip")
+__all__ = ["Build", "FetchError", "Origins", "Ready", "Unusable", "checkout_git"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +138,7 @@ class Origins:
             if hit is None:
                 hit = store_wheel(self.cache, self._blob(sel), art.sha256, art.filename)
             return Ready(hit, built_here=False)
+        archive_name(art.filename, what=f"preparing {sel.name} {sel.version}")
         key = build_key(kind="sdist", sha256=art.sha256)
         built = self._host_built(key, sel)
         if built is not None:
@@ -197,28 +199,56 @@ class Origins:
 
     def _from_file(self, sel: Selected) -> Ready | Build:
         path = self._local_path(sel)
-        sha = sel.artifact.sha256 if sel.artifact else None
-        filename = sel.artifact.filename if sel.artifact else path.name
+        doing = f"reading {sel.name} {sel.version} from {path}"
+        expected = self._expected(sel, doing=doing, source=str(path))
         with path.open("rb") as stream:
-            digest, _ = self.cache.put_stream(stream, expected=sha, what=filename, package=sel.name)
+            digest, _ = self.cache.put_stream(
+                stream, expected=_one(expected), what=_what(expected, path.name), package=sel.name
+            )
+        filename = _matched(sel, expected, digest, doing=doing, fallback=path.name)
         return self._wheel_or_build(sel, self.cache.blob_path(digest), digest, filename)
 
     def _from_url(self, sel: Selected) -> Ready | Build:
-        sha = sel.artifact.sha256 if sel.artifact else None
-        filename = (
-            sel.artifact.filename
-            if sel.artifact
-            else unquote(urlsplit(sel.origin.url).path.rsplit("/", 1)[-1])
-        )
+        url = sel.origin.url
+        doing = f"fetching {sel.name} {sel.version} from {redact(url)}"
+        if urlsplit(url).scheme.lower() == "http" and "plain-http" not in sel.allow:
+            raise FetchError(
+                "its URL uses plain HTTP, whose bytes and credentials anyone on the way can read or change",
+                doing=doing,
+                hint=f"use an https:// URL, or if the network is yours, allow it for this package: "
+                f'[tool.slimline] plain-http = ["{sel.name}"]',
+            )
+        expected = self._expected(sel, doing=doing, source=redact(url))
+        fallback = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
         blob = self.http.download(
-            sel.origin.url,
+            url,
             cache=self.cache,
-            sha256=sha,
-            what=filename,
+            sha256=_one(expected),
+            what=_what(expected, fallback),
             package=sel.name,
-            auth=credentials_for(sel.origin.name, sel.origin.url),
+            auth=credentials_for(sel.origin.name, url),
         )
+        filename = _matched(sel, expected, blob.name, doing=doing, fallback=fallback)
         return self._wheel_or_build(sel, blob, blob.name, filename)
+
+    def _expected(self, sel: Selected, *, doing: str, source: str) -> tuple[Artifact, ...]:
+        """The lock's files whose hash the bytes of a file or url dependency must have; empty
+        only when the user allowed this package to go unchecked (with a warning)."""
+        expected = (sel.artifact,) if sel.artifact is not None else sel.files
+        if expected:
+            return expected
+        if "unverified" not in sel.allow:
+            raise FetchError(
+                "the lock records no hash for it, so slimline cannot check its bytes",
+                doing=doing,
+                hint="re-lock with a Poetry that records file hashes (poetry lock), or accept its bytes "
+                f'unchecked: [tool.slimline] unverified = ["{sel.name}"]',
+            )
+        self.report.step(
+            f"warning: installing {sel.name} {sel.version} from {source} without checking its bytes: "
+            "the lock has no hash for it (tool.slimline.unverified)"
+        )
+        return ()
 
     def _wheel_or_build(self, sel: Selected, blob: Path, digest: str, filename: str) -> Ready | Build:
         if filename.endswith(".whl"):
@@ -290,6 +320,34 @@ class Origins:
         return Ready(built, built_here=False)  # built for the target: its tags say where it runs
 
 
+def _one(expected: tuple[Artifact, ...]) -> str | None:
+    """The hash to check while streaming: the only one there is (several are checked after)."""
+    return expected[0].sha256 if len(expected) == 1 else None
+
+
+def _what(expected: tuple[Artifact, ...], fallback: str) -> str:
+    return expected[0].filename if len(expected) == 1 else fallback
+
+
+def _matched(sel: Selected, expected: tuple[Artifact, ...], digest: str, *, doing: str, fallback: str) -> str:
+    """The checked file name of the bytes with ``digest``: the lock's name for the file whose
+    hash they match (:class:`HashMismatch` when none does), or ``fallback`` when nothing was
+    expected.  Raises :class:`BadFileName` when the name is neither a wheel's nor an archive's."""
+    names = [a.filename for a in expected if a.sha256 == digest]
+    if expected and not names:
+        raise HashMismatch(
+            package=sel.name,
+            what=fallback,
+            expected=" or ".join(f"sha256:{a.sha256}" for a in expected),
+            actual=f"sha256:{digest}",
+            doing=doing,
+        )
+    name = names[0] if names else fallback
+    if name.endswith(".whl"):
+        return wheel_name(name, what=doing)
+    return archive_name(name, what=doing)
+
+
 def _git_url(url: str, project_root: Path) -> str:
     if "://" in url or url.startswith("git@") or Path(url).is_absolute():
         return url
@@ -301,7 +359,9 @@ def _inside(root: Path, sub: str, *, what: str) -> Path:
         return root
     rel = PurePosixPath(sub)
     if rel.is_absolute() or ".." in rel.parts:
-        raise UnsafePath(path=sub, archive=what)
+        raise UnsafePath(
+            path=sub, archive=what, reason="the subdirectory the lock names climbs out of the source"
+        )
     path = root / rel
     if not path.is_dir():
         raise FetchError(
@@ -345,51 +405,3 @@ def checkout_git(url: str, *, commit: str, dest: Path) -> Path:
     if (dest / ".gitmodules").exists():
         git("submodule", "update", "--init", "--recursive", "-q")
     return dest
-
-
-def unpack_archive(archive: Path, dest: Path, *, filename: str) -> Path:
-    """Unpack an sdist or source archive into ``dest``; return its source root.
-
-    ``filename`` (the archive's real name) tells the format.  Entries that would land outside
-    ``dest`` (absolute, ``..``, links pointing out, devices) raise :class:`UnsafePath`.  The root
-    is the single top-level directory when there is one, else ``dest``.
-    """
-    lower = filename.lower()
-    if not lower.endswith(_ARCHIVES):
-        raise FetchError(
-            f"{filename} is not an archive slimline can build from",
-            doing=f"unpacking {filename}",
-            hint=f"use a wheel or one of {', '.join(_ARCHIVES)}",
-        )
-    dest.mkdir(parents=True, exist_ok=True)
-    if lower.endswith(".zip"):
-        with zipfile.ZipFile(archive) as zf:
-            for name in zf.namelist():
-                _check_member(name, filename)
-            zf.extractall(dest)
-    else:
-        with tarfile.open(archive) as tf:
-            for member in tf.getmembers():
-                _check_member(member.name, filename)
-                if member.issym() or member.islnk():
-                    base = PurePosixPath(member.name).parent if member.issym() else PurePosixPath()
-                    _check_member(str(base / member.linkname), filename)
-                elif not (member.isfile() or member.isdir()):
-                    raise UnsafePath(path=member.name, archive=filename)
-            if hasattr(tarfile, "data_filter"):
-                tf.extractall(dest, filter="data")
-            else:  # Python < 3.11.4: the members were checked above
-                tf.extractall(dest)
-    entries = list(dest.iterdir())
-    return entries[0] if len(entries) == 1 and entries[0].is_dir() else dest
-
-
-def _check_member(name: str, archive: str) -> None:
-    path = PurePosixPath(name)
-    depth = 0
-    if path.is_absolute() or name.startswith("\\"):
-        raise UnsafePath(path=name, archive=archive)
-    for part in path.parts:
-        depth += -1 if part == ".." else (0 if part == "." else 1)
-        if depth < 0:
-            raise UnsafePath(path=name, archive=archive)

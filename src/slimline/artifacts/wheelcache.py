@@ -13,7 +13,10 @@ Contract:
   rebuild; what goes into a key is the caller's business
   (:func:`build_key`);
 - :func:`tree_hash` is the content hash of a local source tree, for keys of wheels built from
-  one: an unchanged tree is not rebuilt.
+  one: an unchanged tree is not rebuilt;
+- a path is made only of a sha256 (64 lower-case hex digits) and a wheel name checked by
+  :func:`slimline.artifacts.filenames.wheel_name`, whoever gave them (a lock, a server, a
+  backend, a cache record): anything else is refused before it touches the disk.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import threading
@@ -31,8 +35,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from slimline.artifacts.filenames import wheel_name
 from slimline.cache.store import Cache, sha256_file, touch
-from slimline.errors import HashMismatch
+from slimline.errors import HashMismatch, SlimlineError
 from slimline.project import ignore
 
 __all__ = [
@@ -50,6 +55,21 @@ __all__ = [
 ]
 
 KEY_FORMAT = 1  # bump when what a built wheel depends on changes
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _wheel_path(cache: Cache, sha256: str, filename: str) -> Path:
+    """``<cache>/wheels/<sha256>/<filename>``, after checking both parts (see the contract)."""
+    if not _HEX64.fullmatch(sha256):
+        raise SlimlineError(
+            f"{sha256[:80]!r} is not a sha256 digest", doing=f"naming {filename!r} in the cache"
+        )
+    return (
+        cache.root
+        / "wheels"
+        / sha256
+        / wheel_name(filename, what=f"naming a wheel in the cache {cache.root}")
+    )
 
 
 def named_wheel(cache: Cache, sha256: str, filename: str, *, package: str) -> Path | None:
@@ -57,7 +77,7 @@ def named_wheel(cache: Cache, sha256: str, filename: str, *, package: str) -> Pa
 
     A named wheel whose bytes changed is refused with :class:`HashMismatch`.
     """
-    path = cache.root / "wheels" / sha256 / filename
+    path = _wheel_path(cache, sha256, filename)
     if not path.is_file():
         return None
     touch(path)
@@ -75,7 +95,7 @@ def named_wheel(cache: Cache, sha256: str, filename: str, *, package: str) -> Pa
 
 def store_wheel(cache: Cache, blob: Path, sha256: str, filename: str) -> Path:
     """Give the verified blob ``blob`` its wheel name (hard link, else copy); atomic."""
-    dest = cache.root / "wheels" / sha256 / filename
+    dest = _wheel_path(cache, sha256, filename)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.parent / f".{filename}.{os.getpid()}.{threading.get_ident()}.part"
     with contextlib.suppress(FileNotFoundError):
@@ -90,6 +110,7 @@ def store_wheel(cache: Cache, blob: Path, sha256: str, filename: str) -> Path:
 
 def keep_built(cache: Cache, wheel: Path, *, key: str) -> Path:
     """Store the freshly built ``wheel`` by content, record it under ``key``; return its named copy."""
+    wheel_name(wheel.name, what=f"keeping the wheel built under {wheel.parent}")
     with wheel.open("rb") as stream:
         digest, _ = cache.put_stream(stream, what=wheel.name)
     cache.write_meta("built-wheels", key, json.dumps({"filename": wheel.name, "sha256": digest}).encode())
@@ -106,6 +127,8 @@ def built_wheel(cache: Cache, key: str, *, package: str) -> Path | None:
         filename, sha = str(data["filename"]), str(data["sha256"])
     except (ValueError, KeyError, TypeError):
         return None
+    if not _HEX64.fullmatch(sha):
+        return None  # not a record this module wrote: build again
     return stored_wheel(cache, sha, filename, package=package)
 
 

@@ -25,7 +25,7 @@ from slimline.build.jobs import Placement, job
 from slimline.build.start import Started
 from slimline.cache.store import sha256_file
 from slimline.context import Context
-from slimline.errors import SlimlineError
+from slimline.errors import SlimlineError, without_credentials
 from slimline.layers.filetree import FileTree
 from slimline.layers.job import Job
 from slimline.plan import grouping
@@ -110,18 +110,24 @@ def jobs(plan: Plan, found: Mapping[str, WheelInfo], wheels: Wheels, *, place: P
         return install.venv_tree(target, prefix=place.venv)
 
     out = [job("venv", where, venv, created_by="slimline: python venv", compiler=made_with)]
-    third = [p for p in plan.packages if not p.is_local]
+    third = [p for p in plan.packages if not _by_content(p)]
     for group in _groups(third, found):
         names = ", ".join(f"{p.name} {p.version}" for p in group)
         parts: tuple[object, ...] = (*where, [_artifact_id(p) for p in group])
         make = _installer(group, wheels, place=place)
         out.append(job("deps", parts, make, created_by=f"slimline: dependencies {names}", compiler=made_with))
-    for p in (p for p in plan.packages if p.is_local):
+    for p in (p for p in plan.packages if _by_content(p)):
         wheel = wheels.get()[p.name]  # known: infos() fetched them
         parts = (*where, p.name, sha256_file(wheel), json.dumps(direct_url(p), sort_keys=True))
         make, said = _installer([p], wheels, place=place), f"slimline: local dependency {p.name} {p.version}"
         out.append(job("local", parts, make, created_by=said, compiler=made_with))
     return out
+
+
+def _by_content(p: Selected) -> bool:
+    """Keyed by its wheel's hash (fetched first), not by the lock: local and VCS dependencies,
+    and url ones without a locked artifact for the target (their bytes are known once fetched)."""
+    return p.is_local or p.artifact is None
 
 
 def _artifact_id(p: Selected) -> str:
@@ -160,7 +166,8 @@ def direct_url(p: Selected) -> dict[str, object] | None:
     """PEP 610 ``direct_url.json`` for a distribution not from an index, or None.
 
     Local directories and files get none: their URL would be a path on the build host, which
-    means nothing inside the image and would make the image differ per checkout directory."""
+    means nothing inside the image and would make the image differ per checkout directory.
+    URLs are recorded without their credentials (PEP 610)."""
     o = p.origin
     if o.kind in ("directory", "file"):
         return None
@@ -168,10 +175,10 @@ def direct_url(p: Selected) -> dict[str, object] | None:
         info: dict[str, object] = {"vcs": "git", "commit_id": o.resolved}
         if o.reference:
             info["requested_revision"] = o.reference
-        d: dict[str, object] = {"url": o.url, "vcs_info": info}
+        d: dict[str, object] = {"url": without_credentials(o.url), "vcs_info": info}
         if o.subdirectory:
             d["subdirectory"] = o.subdirectory
         return d
     if o.kind == "url":
-        return {"url": o.url, "archive_info": {}}
+        return {"url": without_credentials(o.url), "archive_info": {}}
     return None

@@ -168,6 +168,8 @@ def _plan(base: bases.Base, platform: Platform, b: _Build) -> Plan:
         only_groups=s.only_groups,
         extras=s.extras,
         all_extras=s.all_extras,
+        unverified=s.unverified,
+        plain_http=s.plain_http,
     )
     b.ctx.report.step(f"{len(plan.packages)} distributions selected for {platform}")
     return plan

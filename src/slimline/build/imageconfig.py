@@ -8,6 +8,7 @@ from dataclasses import replace
 from slimline.base import resolve as bases
 from slimline.base import users
 from slimline.cache.store import Cache
+from slimline.errors import without_credentials
 from slimline.oci.image import Config
 from slimline.project import pyproject as project_mod
 from slimline.project.settings import Settings
@@ -21,8 +22,8 @@ def make(proj: project_mod.Project, *, settings: Settings, base: bases.Base, cac
     """The image config of ``proj`` on ``base``: the base's config with the venv on ``PATH``,
     the settings' env, entrypoint (default: the project's only console script, else the
     venv's python), cmd, workdir, user (default: the base's non-root user), labels (the
-    base's, then the project's metadata as ``org.opencontainers.image.*``, then the
-    settings') and ports."""
+    base's, then the project's metadata as ``org.opencontainers.image.*`` with URLs stripped
+    of credentials, then the settings') and ports."""
     cfg = base.image.config
     venv_bin = f"{settings.venv}/bin"
     env = {
@@ -65,11 +66,11 @@ def _project_labels(proj: project_mod.Project) -> dict[str, str]:
         out["org.opencontainers.image.authors"] = ", ".join(proj.authors)
     source = proj.urls.get("repository") or proj.urls.get("source")
     if source:
-        out["org.opencontainers.image.source"] = source
+        out["org.opencontainers.image.source"] = without_credentials(source)
     url = proj.urls.get("homepage")
     if url:
-        out["org.opencontainers.image.url"] = url
+        out["org.opencontainers.image.url"] = without_credentials(url)
     docs = proj.urls.get("documentation")
     if docs:
-        out["org.opencontainers.image.documentation"] = docs
+        out["org.opencontainers.image.documentation"] = without_credentials(docs)
     return out

@@ -7,6 +7,7 @@ make a tree); returns :class:`~slimline.oci.image.Layer` values whose blobs are 
 Modules, in order:
 
 * ``filetree``: the immutable tree of entries with lazy sources, and its builder
+* ``archives``: limits for archives from elsewhere (duplicates, metadata sizes, zip and gzip bombs)
 * ``compress``: gzip (block-parallel), zstd or none, hashing while streaming
 * ``write``: a tree -> one layer blob, reproducibly
 * ``read``: a blob -> tar members; the final file system of a stack of layers (whiteouts applied)

@@ -14,9 +14,10 @@ from typing import Literal
 from slimline.project.lockfile import Artifact
 from slimline.target import Target
 
-__all__ = ["Artifact", "Origin", "Plan", "Selected"]
+__all__ = ["Allowance", "Artifact", "Origin", "Plan", "Selected"]
 
 OriginKind = Literal["index", "directory", "file", "url", "git"]
+Allowance = Literal["unverified", "plain-http"]  # what [tool.slimline] lets one package skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,10 @@ class Selected:
     ``artifact`` is the best wheel for the target, or the sdist to build when no wheel
     fits, or None for directory/git/url origins that are built from source.
     ``extras`` are the extras requested of it (recorded for information).
+    ``files``: for file and url origins, every file the lock lists with its hash: the bytes
+    fetched must match one of them (or ``artifact``'s, when there is one).
+    ``allow``: the checks the user lifted for this package (``unverified``: no hash in the
+    lock; ``plain-http``: an ``http://`` URL).
     """
 
     name: str  # canonical (PEP 503 normalised) name
@@ -53,6 +58,8 @@ class Selected:
     origin: Origin
     artifact: Artifact | None
     extras: tuple[str, ...] = ()
+    files: tuple[Artifact, ...] = ()
+    allow: frozenset[Allowance] = frozenset()
 
     @property
     def needs_build(self) -> bool:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -31,7 +31,7 @@ from packaging.version import InvalidVersion, Version
 
 from slimline.errors import SlimlineError
 from slimline.plan import wheels
-from slimline.plan.model import Origin, OriginKind, Plan, Selected
+from slimline.plan.model import Allowance, Origin, OriginKind, Plan, Selected
 from slimline.project.lockfile import Lock, LockedPackage
 from slimline.project.pyproject import MAIN, Dependency, Group, Project, poetry_constraint
 from slimline.target import Target
@@ -98,8 +98,13 @@ def select(
     only_groups: Sequence[str] = (),
     extras: Sequence[str] = (),
     all_extras: bool = False,
+    unverified: Collection[str] = (),
+    plain_http: Collection[str] = (),
 ) -> Plan:
-    """The plan for ``target``: every selected distribution with its origin and chosen artifact."""
+    """The plan for ``target``: every selected distribution with its origin and chosen artifact.
+
+    ``unverified`` and ``plain_http`` name (canonically) the packages whose url or file
+    dependency may lack a hash in the lock, or come over plain HTTP (:attr:`Selected.allow`)."""
     full = ".".join(str(p) for p in target.python_version)
     if not project.allows_python(full):
         spec = " || ".join(str(s) or "*" for s in project.python_alternatives)
@@ -125,9 +130,17 @@ def select(
         picked, requested = _walk(project, lock, target, groups, chosen_extras, env)
     _check_unique(picked)
     default = default_origin(project)
+    allowed: dict[str, set[Allowance]] = {}
+    for n in unverified:
+        allowed.setdefault(canonicalize_name(n), set()).add("unverified")
+    for n in plain_http:
+        allowed.setdefault(canonicalize_name(n), set()).add("plain-http")
     packages = tuple(
         sorted(
-            (_selected(p, lock, target, requested.get(p.name, frozenset()), default) for p in picked),
+            (
+                _selected(p, lock, target, requested.get(p.name, frozenset()), default, allowed)
+                for p in picked
+            ),
             key=lambda s: (s.name, s.version),
         )
     )
@@ -355,10 +368,21 @@ def origin_of(p: LockedPackage, lock: Lock, *, default: Origin | None = None) ->
 
 
 def _selected(
-    p: LockedPackage, lock: Lock, target: Target, extras: frozenset[str], default: Origin
+    p: LockedPackage,
+    lock: Lock,
+    target: Target,
+    extras: frozenset[str],
+    default: Origin,
+    allowed: Mapping[str, set[Allowance]],
 ) -> Selected:
     origin = origin_of(p, lock, default=default)
     artifact = None if origin.kind in ("directory", "git") else wheels.choose(p.files, target)
     return Selected(
-        name=p.name, version=p.version, origin=origin, artifact=artifact, extras=tuple(sorted(extras))
+        name=p.name,
+        version=p.version,
+        origin=origin,
+        artifact=artifact,
+        extras=tuple(sorted(extras)),
+        files=p.files if origin.kind in ("file", "url") else (),
+        allow=frozenset(allowed.get(p.name, ())),
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
 
 from packaging.utils import (
     InvalidSdistFilename,
@@ -235,7 +236,7 @@ def _package(value: Any, *, legacy: Mapping[str, tuple[Artifact, ...]]) -> Locke
     if "files" in d:
         with within("files"):
             files = _files(d["files"])
-    elif source is not None and source.type in ("git", "directory", "url"):
+    elif source is not None and source.type in ("git", "directory"):
         files = ()
     else:
         key = (
@@ -244,8 +245,10 @@ def _package(value: Any, *, legacy: Mapping[str, tuple[Artifact, ...]]) -> Locke
             else next((k for k in legacy if canonicalize_name(k) == canonicalize_name(name)), None)
         )
         files = _of_version(legacy[key], version) if key is not None else ()
-        if source is not None and source.type == "file":
-            files = tuple(f for f in files if f.filename == Path(source.url).name)
+        if source is not None and source.type in ("file", "url"):  # the hash of its one file
+            url_name = unquote(urlsplit(source.url).path).rsplit("/", 1)[-1]
+            own = url_name if source.type == "url" else Path(source.url).name
+            files = tuple(f for f in files if f.filename == own)
     deps: dict[str, tuple[LockedDependency, ...]] = {}
     for dep_name, spec in get_table(d, "dependencies").items():
         with within("dependencies"), within(dep_name):

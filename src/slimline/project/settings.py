@@ -93,6 +93,8 @@ class Settings:
     # packages (canonical names, or ":all:") that may be built from source on a named base that
     # has no wheel for them though another known Debian suite has (see slimline.plan.fit)
     build_from_source: tuple[str, ...] = ()
+    unverified: tuple[str, ...] = ()  # canonical names: url/file dependencies allowed without a lock hash
+    plain_http: tuple[str, ...] = ()  # canonical names: url dependencies allowed over http://
     debian: DebianSettings = field(default_factory=DebianSettings)  # [tool.slimline.debian]
 
 
@@ -240,6 +242,8 @@ _KEYS: dict[str, tuple[str, Check]] = {
     "tag": ("tag", _opt_str),
     "bytecode": ("bytecode", _bool),
     "build-from-source": ("build_from_source", _packages),
+    "unverified": ("unverified", _names),
+    "plain-http": ("plain_http", _names),
 }
 
 

@@ -6,6 +6,7 @@ Takes verified wheels, the project's files and (for bytecode) the base image; re
 Modules, in order:
 
 * ``venv``: the venv's layout in the image, and its skeleton
+* ``members``: wheel members as sources checked against RECORD while they stream
 * ``install``: wheels installed into the venv through pypa ``installer``
 * ``appfiles``: a ``package-mode = false`` project's files
 * ``compileserver``: the base's interpreter started here as a compile server, and its protocol

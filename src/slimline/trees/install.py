@@ -9,17 +9,18 @@ Wheels are installed by pypa ``installer`` through :class:`TreeDestination`, whi
 each member into a :class:`~slimline.layers.filetree.TreeBuilder` instead of writing it.
 Contracts of :func:`wheel_tree`:
 
-* The wheel is checked first (every member listed in RECORD, RECORD well formed), and
-  every member's sha256 and size are checked against RECORD while it is streamed for
-  installation: one decompression pass instead of two.  A mismatch refuses the wheel
-  (:class:`InvalidWheel`).
-* Wheel members are *not* copied into memory: the tree holds
-  ``ZipMember(wheel, member)`` sources that re-read the member when the layer is written,
-  so the wheel file must stay in place (the cache's blob store) until then.  Only small
-  generated files (entry-point scripts, ``#!python`` scripts whose shebang is rewritten,
-  RECORD, INSTALLER, REQUESTED, direct_url.json) are held as bytes.  (``ZipMember.open``
-  currently decompresses a member into memory when the layer is written; members are
-  streamed here, one at a time.)
+* The wheel is checked first: the limits of :func:`slimline.layers.archives.check_zip`
+  (no duplicate members, metadata files at most 64 MiB, no zip bomb), RECORD at most
+  :data:`MAX_RECORD_ROWS` rows more than twice the members, every member listed in RECORD,
+  RECORD well formed.  Then every member's sha256 and size are checked against RECORD while
+  it is streamed (:mod:`slimline.trees.members`): one decompression pass instead of two.  A
+  mismatch refuses the wheel (:class:`InvalidWheel`).
+* Wheel members are *not* copied into memory: the tree holds sources that re-read the
+  member when the layer is written, so the wheel file must stay in place (the cache's blob
+  store) until then; ``#!python`` scripts are streamed too, their first line replaced.  Only
+  small generated files (entry-point scripts, RECORD, INSTALLER, REQUESTED,
+  direct_url.json) are held as bytes, and what is read whole (RECORD, METADATA, WHEEL,
+  entry_points.txt) is capped by the limits above.
 * Shebangs name the venv's interpreter inside the image (``#!/app/.venv/bin/python``).
   Prefixes that would need installer's ``/bin/sh`` trampoline (spaces, over 125 bytes)
   are refused, because distroless bases have no ``/bin/sh``.
@@ -35,15 +36,15 @@ host and target versions agree.
 
 from __future__ import annotations
 
-import base64
+import configparser
 import hashlib
 import io
 import json
 import os
 import posixpath
 import zipfile
+import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -51,13 +52,26 @@ from installer import install
 from installer.destinations import WheelDestination
 from installer.exceptions import InstallerError
 from installer.records import Hash, InvalidRecordEntry, RecordEntry, parse_record_file
-from installer.scripts import InvalidScript, Script
+from installer.scripts import InvalidScript
+from installer.scripts import Script as EntryPoint
 from installer.sources import WheelFile
 from installer.utils import Scheme, construct_record_file, fix_shebang
 
 from slimline.errors import SlimlineError, UnsafePath
-from slimline.layers.filetree import FileTree, TreeBuilder, ZipMember
+from slimline.layers.archives import ArchiveRefused, check_zip
+from slimline.layers.filetree import FileTree, TreeBuilder
 from slimline.target import Target
+from slimline.trees.members import (
+    CHUNK,
+    Check,
+    InstallError,
+    InvalidWheel,
+    Script,
+    VerifiedMember,
+    b64,
+    entry,
+    stream_script,
+)
 from slimline.trees.venv import DEFAULT_PREFIX, VenvLayout, venv_tree
 
 if TYPE_CHECKING:
@@ -77,114 +91,7 @@ __all__ = [
 
 INSTALLER_NAME = "slimline"
 FORMAT_VERSION = "1"  # bump when the tree made from the same wheel and options changes
-_CHUNK = 1 << 20
-
-
-class InstallError(SlimlineError):
-    """Installing a wheel into the image's venv failed; ``wheel`` is its file name."""
-
-    def __init__(self, problem: str, *, wheel: str, hint: str = "") -> None:
-        super().__init__(problem, doing=f"installing {wheel}", hint=hint)
-        self.wheel = wheel
-
-
-class InvalidWheel(InstallError):
-    """The wheel is malformed, or its contents do not match its RECORD; ``issues`` lists why."""
-
-    def __init__(self, *, wheel: str, issues: Iterable[str]) -> None:
-        self.issues = tuple(issues)
-        more = len(self.issues) - 5
-        shown = "; ".join(self.issues[:5]) + (f" (and {more} more)" if more > 0 else "")
-        super().__init__(
-            f"the wheel is invalid: {shown}",
-            wheel=wheel,
-            hint="the wheel is damaged or was built wrongly; do not install it. Re-download it "
-            "(clear it from the cache) or rebuild it, and report it to the package's maintainers",
-        )
-
-
-def _b64(digest: bytes) -> str:
-    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
-
-
-def _entry(rel: str, data: bytes) -> RecordEntry:
-    return RecordEntry(rel, Hash("sha256", _b64(hashlib.sha256(data).digest())), len(data))
-
-
-@dataclass(frozen=True, slots=True)
-class _VerifiedMember:
-    """A wheel member whose bytes are hashed and compared with its RECORD row while they are
-    read (normally once, by the layer writer); a mismatch raises :class:`InvalidWheel` then,
-    so the layer is never stored."""
-
-    archive: Path
-    name: str
-    wheel: str
-    row: RecordEntry
-
-    def open(self) -> BinaryIO:
-        return _Verifying(ZipMember(self.archive, self.name).open(), self)  # type: ignore[return-value]
-
-
-class _Verifying(io.RawIOBase):
-    def __init__(self, stream: BinaryIO, member: _VerifiedMember) -> None:
-        self._s, self._m = stream, member
-        self._check = _Check.of(member.row)
-        self._done = False
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._s.read(n)
-        self._check.update(data)
-        if not self._done and (not data or self._check.size >= (self._m.row.size or 0)):
-            self._done = True
-            if not self._check.ok():
-                raise InvalidWheel(
-                    wheel=self._m.wheel, issues=[f"hash / size of {self._m.name} does not match RECORD"]
-                )
-        return data
-
-    def readinto(self, b: Any) -> int:
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        self._s.close()
-        super().close()
-
-
-class _Check:
-    """Hashes a member as it streams past and compares it with its RECORD row (if it has one)."""
-
-    def __init__(self, row: RecordEntry | None, hasher: Any) -> None:
-        self._row = row
-        self._h = hasher
-        self.size = 0
-
-    @classmethod
-    def of(cls, row: RecordEntry | None) -> _Check:
-        if row is None or row.hash_ is None:
-            # validate_record already refused members missing from RECORD; signatures may be.
-            return cls(None, None)
-        try:
-            return cls(row, hashlib.new(row.hash_.name))
-        except ValueError:
-            return cls(row, None)  # an unknown algorithm: ok() reports the mismatch
-
-    def update(self, data: bytes) -> None:
-        self.size += len(data)
-        if self._h is not None:
-            self._h.update(data)
-
-    def ok(self) -> bool:
-        if self._row is None or self._row.hash_ is None:
-            return True
-        if self._h is None or self._row.size != self.size:
-            return False
-        return bool(self._row.hash_.value == _b64(self._h.digest()))
+MAX_RECORD_ROWS = 1000  # RECORD rows allowed beyond twice the wheel's members
 
 
 class TreeDestination(WheelDestination):
@@ -234,17 +141,10 @@ class TreeDestination(WheelDestination):
         rel = os.fspath(path)
         full = self._target_path(scheme, rel)
         member = stream.name if isinstance(stream, zipfile.ZipExtFile) else None
-        check = _Check.of(self._expected.get(member) if member is not None else None)
+        check = Check.of(self._expected.get(member) if member is not None else None)
         head = stream.read(8) if scheme == "scripts" else b""
         if head == b"#!python":
-            # A script to point at the venv's interpreter: small, so rewritten in memory.
-            data = head + stream.read()
-            check.update(data)
-            self._verify(check, member)
-            with fix_shebang(io.BytesIO(data), self._layout.interpreter) as fixed:
-                data = fixed.read()
-            self._b.data(full, data, mode=0o755)
-            return _entry(rel, data)
+            return self._script(full, rel, head, stream, member, check)
         mode = 0o755 if is_executable or scheme == "scripts" else 0o644
         row = self._expected.get(member) if member is not None else None
         if (
@@ -258,41 +158,62 @@ class TreeDestination(WheelDestination):
             and stream._orig_file_size == row.size  # type: ignore[attr-defined]  # the central directory
         ):
             # One pass: the bytes are checked against RECORD when the layer writer reads them.
-            source = _VerifiedMember(self._archive, member, self._wheel, row)
+            source = VerifiedMember(self._archive, member, self._wheel, row)
             self._b.file(full, source, row.size, mode=mode)
             return RecordEntry(rel, row.hash_, row.size)
         h = hashlib.sha256(head)
         check.update(head)
         if member is not None and self._archive is not None:
-            while chunk := stream.read(_CHUNK):
+            while chunk := stream.read(CHUNK):
                 h.update(chunk)
                 check.update(chunk)
             self._verify(check, member)
-            self._b.file(full, ZipMember(self._archive, member), check.size, mode=mode)
+            self._b.file(full, VerifiedMember(self._archive, member, self._wheel, row), check.size, mode=mode)
         else:
             buf = io.BytesIO(head)
             buf.seek(0, io.SEEK_END)
-            while chunk := stream.read(_CHUNK):
+            while chunk := stream.read(CHUNK):
                 h.update(chunk)
                 check.update(chunk)
                 buf.write(chunk)
             self._verify(check, member)
             self._b.data(full, buf.getvalue(), mode=mode)
-        return RecordEntry(rel, Hash("sha256", _b64(h.digest())), check.size)
+        return RecordEntry(rel, Hash("sha256", b64(h.digest())), check.size)
 
-    def _verify(self, check: _Check, member: str | None) -> None:
+    def _script(
+        self, full: str, rel: str, head: bytes, stream: BinaryIO, member: str | None, check: Check
+    ) -> RecordEntry:
+        """A ``#!python`` script pointed at the venv's interpreter (installer's fix_shebang):
+        streamed from the wheel, or rewritten in memory when it is not from a wheel on disk."""
+        new_head = f"#!{self._layout.interpreter}\n".encode()
+        check.update(head)
+        if member is None or self._archive is None:
+            data = head + stream.read()
+            check.update(data[len(head) :])
+            self._verify(check, member)
+            with fix_shebang(io.BytesIO(data), self._layout.interpreter) as fixed:
+                data = fixed.read()
+            self._b.data(full, data, mode=0o755)
+            return entry(rel, data)
+        skip, size, h = stream_script(stream, head=new_head, check=check)
+        self._verify(check, member)
+        source = VerifiedMember(self._archive, member, self._wheel, self._expected.get(member))
+        self._b.file(full, Script(source, new_head, skip), size, mode=0o755)
+        return RecordEntry(rel, Hash("sha256", b64(h.digest())), size)
+
+    def _verify(self, check: Check, member: str | None) -> None:
         if not check.ok():
             raise InvalidWheel(wheel=self._wheel, issues=[f"hash / size of {member} does not match RECORD"])
 
     def write_script(self, name: str, module: str, attr: str, section: ScriptSection) -> RecordEntry:
         try:
-            script = Script(name, module, attr, section)
+            script = EntryPoint(name, module, attr, section)
             script_name, data = script.generate(self._layout.interpreter, "posix")
         except InvalidScript as err:
             raise InvalidWheel(wheel=self._wheel, issues=[f"entry point {name}: {err}"]) from err
         full = self._target_path(Scheme("scripts"), script_name)
         self._b.data(full, data, mode=0o755)
-        return _entry(script_name, data)
+        return entry(script_name, data)
 
     def finalize_installation(
         self, scheme: Scheme, record_file_path: str, records: Iterable[tuple[Scheme, RecordEntry]]
@@ -338,6 +259,8 @@ def wheel_tree(
     builder = TreeBuilder(uid=uid, gid=gid, archive=name)
     try:
         with zipfile.ZipFile(wheel) as zf:
+            check_zip(zf, size=wheel.stat().st_size, archive=name)
+            _check_record_rows(zf, name)
             zf.filename = name  # installer parses the distribution and version from this name
             source = WheelFile(zf)
             source.validate_record(validate_contents=False)
@@ -353,11 +276,11 @@ def wheel_tree(
             install(source, dest, metadata)
     except SlimlineError:
         raise
-    except (InstallerError, ValueError, AssertionError, KeyError) as err:
+    except (InstallerError, ValueError, AssertionError, KeyError, configparser.Error) as err:
         issues = getattr(err, "issues", None)
         raise InvalidWheel(wheel=name, issues=issues or [str(err) or type(err).__name__]) from err
-    except zipfile.BadZipFile as err:
-        raise InvalidWheel(wheel=name, issues=[f"not a zip archive: {err}"]) from err
+    except (zipfile.BadZipFile, zlib.error, EOFError) as err:
+        raise InvalidWheel(wheel=name, issues=[f"not a zip archive, or a damaged one: {err}"]) from err
     except OSError as err:
         raise InstallError(
             f"cannot read {wheel}: {err.strerror or err}",
@@ -365,6 +288,26 @@ def wheel_tree(
             hint="check that the file exists and is readable (a cleaned cache?)",
         ) from err
     return builder.freeze()
+
+
+def _check_record_rows(zf: zipfile.ZipFile, name: str) -> None:
+    """Refuse a RECORD of more rows than the wheel could need (it is parsed whole, several
+    times): :data:`MAX_RECORD_ROWS` beyond twice the members.  Counted in chunks."""
+    infos = zf.infolist()
+    limit = 2 * len(infos) + MAX_RECORD_ROWS
+    for info in infos:
+        top, _, rest = info.filename.partition("/")
+        if rest != "RECORD" or not top.endswith(".dist-info"):
+            continue
+        rows = 0
+        with zf.open(info) as stream:
+            while chunk := stream.read(CHUNK):
+                rows += chunk.count(b"\n")
+                if rows > limit:
+                    raise ArchiveRefused(
+                        f"{info.filename} has more than {limit} rows for {len(infos)} members",
+                        archive=name,
+                    )
 
 
 def _record_rows(source: WheelFile, name: str) -> dict[str, RecordEntry]:
