@@ -66,7 +66,11 @@ class Handler(BaseHTTPRequestHandler):
     # -- raw writing ------------------------------------------------------------------------------
 
     def head(self, status: int, headers: dict[str, str]) -> None:
-        lines = [f"HTTP/1.1 {status} Hostile", "Connection: close", *(f"{k}: {v}" for k, v in headers.items())]
+        lines = [
+            f"HTTP/1.1 {status} Hostile",
+            "Connection: close",
+            *(f"{k}: {v}" for k, v in headers.items()),
+        ]
         self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
         self.wfile.flush()
 
@@ -267,7 +271,9 @@ resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 def peak():
     print(f"PEAK_KB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr)
 """
-_CHILD = _PRELUDE + r"""
+_CHILD = (
+    _PRELUDE
+    + r"""
 from slimline.errors import SlimlineError
 namespace = json.loads(sys.argv[2])
 rc = 0
@@ -279,12 +285,16 @@ except SlimlineError as err:
 peak()
 sys.exit(rc)
 """
-_CLI = _PRELUDE + r"""
+)
+_CLI = (
+    _PRELUDE
+    + r"""
 from slimline.cli import main
 rc = main(sys.argv[1:])
 peak()
 sys.exit(rc)
 """
+)
 
 
 @dataclass(frozen=True)

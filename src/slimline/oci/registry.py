@@ -43,6 +43,7 @@ from typing import Any, BinaryIO
 from slimline.cache import keys
 from slimline.cache.store import Cache
 from slimline.context import Context
+from slimline.http import IMAGE_CONFIG_CAP
 from slimline.oci import registry_manifests as manifests
 from slimline.oci.credentials import Credentials
 from slimline.oci.image import (
@@ -164,6 +165,14 @@ def _blobs_of(ref: RegistryRef, digest: str, media: str, body: bytes) -> list[Bl
         raise RegistryError(
             f"the manifest {digest} is malformed ({err!r})", ref=ref, doing=f"pulling {ref}"
         ) from err
+    if blobs[0][1] > IMAGE_CONFIG_CAP.bytes:  # read whole into memory later: refused before download
+        raise RegistryError(
+            f"the manifest {digest} names a config of {blobs[0][1]} bytes, larger than the "
+            f"{IMAGE_CONFIG_CAP.bytes} bytes slimline reads for {IMAGE_CONFIG_CAP.what}",
+            ref=ref,
+            doing=f"pulling {ref}",
+            hint="the image or the registry is broken or hostile; use another image",
+        )
     return blobs
 
 
