@@ -236,23 +236,36 @@ def needs_auth(token: str, then: Behaviour, *, scheme: str = "Basic") -> Behavio
     return run
 
 
-def cut(data: bytes, *, cuts: int, ranges: bool, at: int | None = None, lie: int = 0) -> Behaviour:
+def cut(
+    data: bytes,
+    *,
+    cuts: int,
+    ranges: bool,
+    at: int | None = None,
+    lie: int = 0,
+    then: bytes | None = None,
+    etag: str = "",
+) -> Behaviour:
     """Serve ``data``, but the first ``cuts`` answers break off after ``at`` bytes (half by
     default) although ``Content-Length`` promised all of it.  With ``ranges`` a ``Range:
-    bytes=N-`` request gets a 206 of the rest.  ``lie`` adds bytes to every Content-Length."""
+    bytes=N-`` request gets a 206 of the rest.  ``lie`` adds bytes to every Content-Length;
+    ``then`` is served instead of ``data`` after the cuts (a file replaced meanwhile)."""
     count = [0]
     stop = len(data) // 2 if at is None else at
 
     def run(h: Handler) -> None:
         count[0] += 1
+        body = data if then is None or count[0] <= cuts else then
         start = 0
         rng = h.headers.get("Range", "")
         if ranges and rng.startswith("bytes=") and rng.endswith("-"):
             start = int(rng[6:-1])
-        part = data[start:]
+        part = body[start:]
         headers = {"Content-Length": str(len(part) + lie), "Accept-Ranges": "bytes" if ranges else "none"}
+        if etag:
+            headers["ETag"] = etag
         if start:
-            headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+            headers["Content-Range"] = f"bytes {start}-{len(body) - 1}/{len(body)}"
         h.head(206 if start else 200, headers)
         h.wfile.write(part[: max(0, stop - start)] if count[0] <= cuts else part)
 

@@ -136,6 +136,19 @@ def test_endless_index_page_is_capped(net: Hostile, tmp_path: Path, framing: dic
     refused(_index(net, tmp_path), "larger than", "MiB", "index page")
 
 
+def test_index_page_of_tiny_json_objects_stays_in_memory_bounds(net: Hostile, tmp_path: Path) -> None:
+    """Just under the cap, the JSON that inflates most when parsed: empty objects, 3 bytes each."""
+    body = b'{"files":[' + b"{}," * ((16 << 20) // 3 - 10) + b"{}]}"
+    net.routes[PAGE] = ns.answer(200, body, {"Content-Type": JSON_PAGE})
+    refused(_index(net, tmp_path), "not a valid simple index page", "more JSON objects")
+
+
+def test_index_page_of_endless_links_is_refused(net: Hostile, tmp_path: Path) -> None:
+    body = b"<html><body>" + b'<a href="x">x</a>' * ((16 << 20) // 17 - 10) + b"</body></html>"
+    net.routes[PAGE] = ns.answer(200, body, {"Content-Type": "text/html"})
+    refused(_index(net, tmp_path), "not a valid simple index page", "links")
+
+
 def test_gzip_bomb_index_page_is_capped(net: Hostile, tmp_path: Path) -> None:
     net.routes[PAGE] = ns.gzip_bomb(content_type=JSON_PAGE)
     refused(_index(net, tmp_path), "larger than")
@@ -274,10 +287,18 @@ def test_trickling_download_meets_the_deadline(net: Hostile, tmp_path: Path) -> 
 
 
 def test_cut_download_is_resumed_with_a_range(net: Hostile, tmp_path: Path) -> None:
-    net.routes[FILE] = ns.cut(PAYLOAD, cuts=1, ranges=True)
+    net.routes[FILE] = ns.cut(PAYLOAD, cuts=1, ranges=True, etag='"v1"')
     assert accepted(_download(net, tmp_path)).strip() == PAYLOAD_SHA
-    ranges = [s.headers.get("range") for s in net.requests(FILE)]
-    assert ranges == [None, f"bytes={len(PAYLOAD) // 2}-"]
+    asked = [(s.headers.get("range"), s.headers.get("if-range")) for s in net.requests(FILE)]
+    assert asked == [(None, None), (f"bytes={len(PAYLOAD) // 2}-", '"v1"')]
+
+
+def test_file_replaced_during_an_unhashed_restart_is_refused(net: Hostile, tmp_path: Path) -> None:
+    """Without a hash to check at the end, a restart must find the bytes it skips unchanged."""
+    replaced = bytes(reversed(PAYLOAD))
+    net.routes[FILE] = ns.cut(PAYLOAD, cuts=1, ranges=False, then=replaced)
+    refused(_run(DOWNLOAD, tmp_path, URL=net.base + FILE, SHA=None, SOURCE=""), "changed")
+    _cache_is_clean(tmp_path)
 
 
 def test_cut_download_is_restarted_without_ranges(net: Hostile, tmp_path: Path) -> None:

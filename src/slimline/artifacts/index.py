@@ -3,7 +3,8 @@
 Contract: :meth:`Index.files` returns every file the index lists for a project, with absolute
 URLs (relative ones are resolved against the page's final URL, or an HTML ``<base href>``) and
 the sha256 the index advertises (None when it gives none).  A page is read up to
-:data:`slimline.http.INDEX_PAGE_CAP` (16 MiB; more is refused), and kept in memory for the
+:data:`slimline.http.INDEX_PAGE_CAP` (16 MiB) and may list up to
+:data:`slimline.http.INDEX_FILES_CAP` files (more is refused), and is kept in memory for the
 life of the :class:`Index` (one build); nothing is written to disk: with a lock file's hashes
 a warm build never needs an index page at all.
 """
@@ -19,7 +20,7 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 from packaging.utils import canonicalize_name
 
 from slimline.errors import SlimlineError, redact
-from slimline.http import INDEX_PAGE_CAP, BasicAuth, Http, status_error
+from slimline.http import INDEX_FILES_CAP, INDEX_PAGE_CAP, BasicAuth, Http, status_error
 
 __all__ = ["Index", "IndexFile", "IndexPageError", "files", "project_url"]
 
@@ -130,6 +131,10 @@ def _filename_of(url: str) -> str:
 
 
 def _parse_json(body: bytes, *, base: str) -> list[IndexFile]:
+    # Parsed JSON can take 25 times its size: count the objects and arrays before parsing (a
+    # file's entry holds at most four), so that a page of empty objects cannot fill the memory.
+    if body.count(b"{") + body.count(b"[") > 4 * INDEX_FILES_CAP + 64:
+        raise ValueError(f"it holds more JSON objects than a page of {INDEX_FILES_CAP} files would")
     data = json.loads(body)
     out: list[IndexFile] = []
     for entry in data["files"]:
@@ -159,6 +164,8 @@ class _Anchors(HTMLParser):
         if tag == "base" and self.base is None:
             self.base = dict(attrs).get("href")
         elif tag == "a":
+            if len(self.anchors) >= INDEX_FILES_CAP:
+                raise ValueError(f"it has more than {INDEX_FILES_CAP} links")
             self.anchors.append(dict(attrs))
 
 

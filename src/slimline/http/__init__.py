@@ -7,7 +7,8 @@ verified into the cache.  What a server can make slimline do is bounded (numbers
   to its :class:`Cap`; more is refused with :class:`TooLarge`, naming the URL and the cap.
   ``Content-Encoding`` is undone in bounded steps, so a gzip bomb meets the same cap.  An error
   answer is read only up to ``ERROR_BODY_CAP`` (for its message), and a connection is drained
-  of at most ``DRAIN_LIMIT`` bytes before reuse, else closed.  Downloads stream into the cache,
+  of at most ``DRAIN_LIMIT`` bytes before reuse, else closed.  An index page may list at most
+  ``INDEX_FILES_CAP`` files, so that parsing it stays small too.  Downloads stream into the cache,
   hashed as they are written, as sent (``Accept-Encoding: identity``, nothing inflated); a
   known size is enforced; nothing half-written is kept.
 - Time.  Each request (connect, redirects, retries, the whole body) must end within
@@ -39,6 +40,7 @@ from slimline.http.limits import (
     DOWNLOAD_DEADLINE,
     ERROR_BODY_CAP,
     IMAGE_CONFIG_CAP,
+    INDEX_FILES_CAP,
     INDEX_PAGE_CAP,
     MANIFEST_CAP,
     PACKAGES_TEXT_CAP,
@@ -52,6 +54,7 @@ __all__ = [
     "DOWNLOAD_DEADLINE",
     "ERROR_BODY_CAP",
     "IMAGE_CONFIG_CAP",
+    "INDEX_FILES_CAP",
     "INDEX_PAGE_CAP",
     "MANIFEST_CAP",
     "PACKAGES_TEXT_CAP",

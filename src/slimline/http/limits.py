@@ -21,6 +21,7 @@ __all__ = [
     "ENV_DOWNLOAD_DEADLINE",
     "ERROR_BODY_CAP",
     "IMAGE_CONFIG_CAP",
+    "INDEX_FILES_CAP",
     "INDEX_PAGE_CAP",
     "MANIFEST_CAP",
     "MAX_REDIRECTS",
@@ -47,6 +48,7 @@ MANIFEST_CAP = Cap(4 << 20, "an image manifest")  # the distribution spec's floo
 IMAGE_CONFIG_CAP = Cap(8 << 20, "an image config")  # real ones: a few KiB to about 1 MiB
 RELEASE_CAP = Cap(16 << 20, "a Debian InRelease file")  # about 150 KiB for a stable release
 PACKAGES_TEXT_CAP = Cap(512 << 20, "a decompressed Debian Packages index")  # about 60 MiB for main
+INDEX_FILES_CAP = 100_000  # files listed on one index page (the largest real ones list about 12k)
 ERROR_BODY_CAP = Cap(64 << 10, "an error answer")  # read for its message only; the rest is dropped
 DRAIN_LIMIT = 1 << 20  # bytes read to reuse a connection; beyond it the connection is closed
 
