@@ -166,6 +166,12 @@ def test_trickling_headers_meet_the_deadline(net: Hostile, tmp_path: Path) -> No
     refused(_index(net, tmp_path), "deadline")
 
 
+def test_a_deadline_that_is_not_a_number_is_a_clear_error(net: Hostile, tmp_path: Path) -> None:
+    net.routes[PAGE] = ns.answer(200, _page(), {"Content-Type": JSON_PAGE})
+    refused(_index(net, tmp_path, SLIMLINE_HTTP_DEADLINE="soon"), "SLIMLINE_HTTP_DEADLINE", "seconds")
+    assert net.seen == []
+
+
 @pytest.mark.parametrize("long_line", [False, True], ids=["endless-header-lines", "one-endless-header"])
 def test_huge_headers_are_refused(net: Hostile, tmp_path: Path, long_line: bool) -> None:
     net.routes[PAGE] = ns.many_headers(long_line=long_line)
