@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from slimline.cache.store import Cache
-from slimline.http import Http
+from slimline.http import INDEX_PAGE_CAP, Http
 from slimline.layers.filetree import FileTree, Kind
 from slimline.oci.image import Platform
 from slimline.target import Target
@@ -131,7 +131,9 @@ def download_wheel(project: str, version: str, *, cache: Cache) -> tuple[Path, s
 
     http = Http()
     base = index_url().rstrip("/")
-    page = http.get_bytes(f"{base}/{project}/", headers={"Accept": "application/vnd.pypi.simple.v1+json"})
+    page = http.get_bytes(
+        f"{base}/{project}/", cap=INDEX_PAGE_CAP, headers={"Accept": "application/vnd.pypi.simple.v1+json"}
+    )
     files = json.loads(page)["files"]
     wheels = [
         f

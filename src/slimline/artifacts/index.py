@@ -2,7 +2,9 @@
 
 Contract: :meth:`Index.files` returns every file the index lists for a project, with absolute
 URLs (relative ones are resolved against the page's final URL, or an HTML ``<base href>``) and
-the sha256 the index advertises (None when it gives none).  Pages are kept in memory for the
+the sha256 the index advertises (None when it gives none).  A page is read up to
+:data:`slimline.http.INDEX_PAGE_CAP` (16 MiB) and may list up to
+:data:`slimline.http.INDEX_FILES_CAP` files (more is refused), and is kept in memory for the
 life of the :class:`Index` (one build); nothing is written to disk: with a lock file's hashes
 a warm build never needs an index page at all.
 """
@@ -18,7 +20,7 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 from packaging.utils import canonicalize_name
 
 from slimline.errors import SlimlineError, redact
-from slimline.http import BasicAuth, Http, HttpError
+from slimline.http import INDEX_FILES_CAP, INDEX_PAGE_CAP, BasicAuth, Http, status_error
 
 __all__ = ["Index", "IndexFile", "IndexPageError", "files", "project_url"]
 
@@ -76,7 +78,9 @@ def files(project: str, *, index_url: str, auth: BasicAuth | None, http: Http) -
 def _fetch(project: str, *, index_url: str, auth: BasicAuth | None, http: Http) -> list[IndexFile]:
     url = project_url(index_url, project)
     doing = f"reading the index page of {project}"
-    resp = http.request("GET", url, headers={"Accept": ACCEPT}, auth=auth, stream=False, doing=doing)
+    resp = http.request(
+        "GET", url, headers={"Accept": ACCEPT}, auth=auth, stream=False, doing=doing, cap=INDEX_PAGE_CAP
+    )
     if resp.status == 404:
         raise IndexPageError(
             project=project,
@@ -85,12 +89,7 @@ def _fetch(project: str, *, index_url: str, auth: BasicAuth | None, http: Http) 
             hint="check the source URL in pyproject.toml and that the lock was made against it",
         )
     if resp.status != 200:
-        hint = {
-            401: "the index wants credentials: set POETRY_HTTP_BASIC_<SOURCE>_USERNAME/_PASSWORD "
-            "or add the host to ~/.netrc",
-            403: "the credentials were refused or lack access",
-        }.get(resp.status, "try again later, or check the index URL")
-        raise HttpError(url=url, status=resp.status, problem=f"HTTP {resp.status}", doing=doing, hint=hint)
+        raise status_error(url, resp.status, doing=doing, auth=auth, final=resp.geturl() or "")
     final = resp.geturl() or url
     if not final.startswith(("http://", "https://")):
         final = urljoin(url, final)
@@ -132,6 +131,10 @@ def _filename_of(url: str) -> str:
 
 
 def _parse_json(body: bytes, *, base: str) -> list[IndexFile]:
+    # Parsed JSON can take 25 times its size: count the objects and arrays before parsing (a
+    # file's entry holds at most four), so that a page of empty objects cannot fill the memory.
+    if body.count(b"{") + body.count(b"[") > 4 * INDEX_FILES_CAP + 64:
+        raise ValueError(f"it holds more JSON objects than a page of {INDEX_FILES_CAP} files would")
     data = json.loads(body)
     out: list[IndexFile] = []
     for entry in data["files"]:
@@ -161,6 +164,8 @@ class _Anchors(HTMLParser):
         if tag == "base" and self.base is None:
             self.base = dict(attrs).get("href")
         elif tag == "a":
+            if len(self.anchors) >= INDEX_FILES_CAP:
+                raise ValueError(f"it has more than {INDEX_FILES_CAP} links")
             self.anchors.append(dict(attrs))
 
 

@@ -163,7 +163,11 @@ def _poetry_file_auth(source_name: str) -> BasicAuth | None:
         entry = table.get(source_name) if isinstance(table, dict) else None
         if isinstance(entry, dict) and isinstance(entry.get("username"), str):
             password = entry.get("password")
-            return BasicAuth(entry["username"], password if isinstance(password, str) else "")
+            return BasicAuth(
+                entry["username"],
+                password if isinstance(password, str) else "",
+                source=f"[http-basic.{source_name}] in {path}",
+            )
     return None
 
 
@@ -185,7 +189,7 @@ def _netrc_auth(url: str) -> BasicAuth | None:
     login, _account, password = entry
     if not login:
         return None
-    return BasicAuth(login, password or "")
+    return BasicAuth(login, password or "", source=f"{path} (machine {host})")
 
 
 def credentials_for(source_name: str, url: str) -> BasicAuth | None:
@@ -201,7 +205,11 @@ def credentials_for(source_name: str, url: str) -> BasicAuth | None:
         key = _env_key(source_name)
         user = os.environ.get(f"POETRY_HTTP_BASIC_{key}_USERNAME")
         if user is not None:
-            return BasicAuth(user, os.environ.get(f"POETRY_HTTP_BASIC_{key}_PASSWORD", ""))
+            return BasicAuth(
+                user,
+                os.environ.get(f"POETRY_HTTP_BASIC_{key}_PASSWORD", ""),
+                source=f"POETRY_HTTP_BASIC_{key}_USERNAME/_PASSWORD",
+            )
         from_file = _poetry_file_auth(source_name)
         if from_file is not None:
             return from_file

@@ -50,6 +50,7 @@ __all__ = ["FORMAT", "Compiled", "Recalled", "Recipe", "WheelRef", "keep", "key"
 
 FORMAT = 4  # 4: layer keys from slimline.cache.keys
 _ENV_PREFIXES = ("SLIMLINE_", "PIP_", "POETRY_", "SOURCE_DATE_EPOCH")
+_ENV_IGNORED = frozenset({"SLIMLINE_HTTP_DEADLINE", "SLIMLINE_DOWNLOAD_DEADLINE"})  # how long, not what
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +111,9 @@ def key(root: Path, *, command: Mapping[str, Any], env: Mapping[str, str] | None
     for part in (
         f"{FORMAT}|{__version__}|{sys.version}|{sys.executable}|{root}",
         json.dumps(dict(command), sort_keys=True, default=str),
-        json.dumps(sorted((k, v) for k, v in env.items() if k.startswith(_ENV_PREFIXES))),
+        json.dumps(
+            sorted((k, v) for k, v in env.items() if k.startswith(_ENV_PREFIXES) and k not in _ENV_IGNORED)
+        ),
     ):
         h.update(part.encode() + b"\0")
     for blob in (pyproject, lock):

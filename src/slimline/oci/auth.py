@@ -206,7 +206,8 @@ class Authenticator:
                 hint=f"use HTTPS, or name {parts.netloc} with --insecure-registry if you trust the network",
             )
         wanted = sorted(scopes | ({ch.params["scope"]} if ch.params.get("scope") else set()))
-        resp = self._ask_token(realm, ch.params.get("service", ""), wanted, cred)
+        with self._http.request_scope():  # not the time of a blob transfer it may be part of
+            resp = self._ask_token(realm, ch.params.get("service", ""), wanted, cred)
         if resp.status != 200:
             raise self._refused(parts.netloc, resp.status, cred)
         return _token(resp.data, registry=self.registry)

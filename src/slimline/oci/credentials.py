@@ -52,7 +52,7 @@ class Credential:
     identity_token: bool = False  # the secret is an OAuth2 refresh token, not a password
 
     def basic(self) -> BasicAuth:
-        return BasicAuth(self.username, self.secret)
+        return BasicAuth(self.username, self.secret, source=self.source)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,9 +43,9 @@ from typing import Any, BinaryIO
 from slimline.cache import keys
 from slimline.cache.store import Cache
 from slimline.context import Context
+from slimline.http import IMAGE_CONFIG_CAP
 from slimline.oci import diffid
 from slimline.oci import registry_manifests as manifests
-from slimline.oci.blobs import MAX_JSON
 from slimline.oci.credentials import Credentials
 from slimline.oci.image import (
     DOCKER_LIST,
@@ -194,12 +194,13 @@ def _check_before_download(
             ref=ref,
             doing=f"pulling {ref}",
         )
-    if config_size > MAX_JSON:
+    if config_size > IMAGE_CONFIG_CAP.bytes:  # read whole into memory later: refused before download
         raise RegistryError(
-            f"the manifest {digest} names a config of {config_size} bytes, more than the {MAX_JSON} "
-            "slimline reads",
+            f"the manifest {digest} names a config of {config_size} bytes, larger than the "
+            f"{IMAGE_CONFIG_CAP.bytes} bytes slimline reads for {IMAGE_CONFIG_CAP.what}",
             ref=ref,
             doing=f"pulling {ref}",
+            hint="the image or the registry is broken or hostile; use another image",
         )
 
 

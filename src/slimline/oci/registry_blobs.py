@@ -21,6 +21,7 @@ import urllib3
 
 from slimline.cache.store import Cache
 from slimline.errors import HashMismatch
+from slimline.http import release
 from slimline.oci.reference import RegistryRef
 from slimline.oci.registry_client import RegistryError, Session, hex_of
 from slimline.report import Reporter
@@ -52,7 +53,13 @@ class _Exactly:
 
 def fetch_blob(sess: Session, cache: Cache, digest: str, size: int, what: str, *, attempts: int = 3) -> Path:
     """Stream a blob into the cache, verifying size and digest; retry a download that broke off.
-    Other bytes than ``digest`` names raise :class:`~slimline.errors.HashMismatch` (nothing stored)."""
+    Other bytes than ``digest`` names raise :class:`~slimline.errors.HashMismatch` (nothing stored).
+    All attempts share one download deadline (``SLIMLINE_DOWNLOAD_DEADLINE``)."""
+    with sess.transfer_scope():
+        return _fetch_blob(sess, cache, digest, size, what, attempts=attempts)
+
+
+def _fetch_blob(sess: Session, cache: Cache, digest: str, size: int, what: str, *, attempts: int) -> Path:
     ref = sess.ref
     for attempt in range(attempts):
         resp = sess.request(
@@ -82,7 +89,7 @@ def fetch_blob(sess: Session, cache: Cache, digest: str, size: int, what: str, *
                     hint="check the network and try again",
                 ) from None
         finally:
-            resp.release_conn()
+            release(resp)
     raise AssertionError("unreachable")
 
 
@@ -100,7 +107,19 @@ class Uploader:
         what: str,
         mount_from: Sequence[str],
     ) -> str:
-        """Make ``digest`` exist in the repository; return "present", "mounted" or "uploaded"."""
+        """Make ``digest`` exist in the repository; return "present", "mounted" or "uploaded".
+        Its requests share one transfer deadline (``SLIMLINE_DOWNLOAD_DEADLINE``)."""
+        with self.sess.transfer_scope():
+            return self._blob(digest, size, source, what, mount_from)
+
+    def _blob(
+        self,
+        digest: str,
+        size: int,
+        source: Callable[[], BinaryIO | bytes],
+        what: str,
+        mount_from: Sequence[str],
+    ) -> str:
         sess, repo = self.sess, self.sess.ref.repository
         head = sess.request("HEAD", f"/v2/{repo}/blobs/{digest}", ok=(200, 404), what=f"checking the {what}")
         if head.status == 200:

@@ -5,9 +5,10 @@ caller expects, or into a :class:`RegistryError` that says what failed, on which
 what to check.  It picks the transport once, lazily, with ``GET /v2/`` (which also yields the
 auth challenge): HTTPS verified with the system trust store; for loopback hosts a fallback to
 plain HTTP; for hosts the user named as insecure a fallback to unverified TLS, then plain HTTP.
-Retries of connection errors, 429 and 5xx (honouring ``Retry-After``) are done by
-:class:`slimline.http.Http`; a 401 is answered once by authenticating (see
-:mod:`slimline.oci.auth`) and retrying.
+Retries of connection errors, 429 and 5xx (honouring ``Retry-After``), deadlines and caps on
+what is read are :class:`slimline.http.Http`'s; a 401 is answered once by authenticating (see
+:mod:`slimline.oci.auth`) and retrying.  Credentials are sent to the registry's own host only:
+an upload ``Location`` on another host gets none (as containerd does).
 
 Blobs and manifests are moved on top of a session (:mod:`slimline.oci.registry_blobs`,
 :mod:`slimline.oci.registry_manifests`).
@@ -18,13 +19,24 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import BinaryIO
+from contextlib import AbstractContextManager
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 import urllib3
 
 from slimline.cache import store
 from slimline.errors import SlimlineError
-from slimline.http import Http, HttpError
+from slimline.http import (
+    ERROR_BODY_CAP,
+    DeadlineExceeded,
+    Http,
+    HttpError,
+    RedirectRefused,
+    TooLarge,
+    read_capped,
+    release,
+)
 from slimline.oci.auth import Authenticator, AuthError, is_loopback
 from slimline.oci.credentials import Credentials
 from slimline.oci.reference import RegistryRef
@@ -119,22 +131,25 @@ class Session:
                 resp = client.request(
                     "GET",
                     base + "/v2/",
-                    stream=False,
                     doing=f"connecting to {self.ref.registry}",
-                    retries=urllib3.Retry(0, redirect=5) if quick else None,
+                    retries=Http.retry(0) if quick else None,
                 )
+            except (DeadlineExceeded, RedirectRefused) as err:
+                raise self._connect_error(err, "connecting") from err
             except HttpError as err:
                 first = first or err
                 if _tls_problem(err) and not _tls_problem(first):
                     first = err
                 continue
             if scheme == "http" and resp.status not in (200, 401) and first is not None:
+                release(resp)
                 break  # a TLS-only server answering plain HTTP: the TLS error is the one to report
             self._base, self._http = base, client
+            if resp.status not in (200, 401):
+                raise self._status_error(resp, "connecting")
+            release(resp)  # only the status and the challenge matter: the body is not read
             if resp.status == 401:
                 self.auth.challenged(resp.headers.get("WWW-Authenticate", ""), self._scopes)
-            elif resp.status != 200:
-                raise self._status_error(resp, "connecting")
             return
         assert first is not None
         raise self._connect_error(first, "connecting")
@@ -153,9 +168,11 @@ class Session:
         """Send ``method`` to ``path`` (``/v2/...`` or an absolute upload URL); return a response
         whose status is in ``ok`` (the caller releases a streamed one), else raise."""
         url = path if path.startswith(("http://", "https://")) else self.base + path
+        # credentials go to the registry's own host only, not to an upload Location elsewhere
+        ours = _origin(url) == _origin(self.base)
         for attempt in (1, 2):
             try:
-                hdrs = {**(headers or {}), **self.auth.headers(self._scopes)}
+                hdrs = {**(headers or {}), **(self.auth.headers(self._scopes) if ours else {})}
             except AuthError as err:
                 raise RegistryError(
                     err.problem,
@@ -178,18 +195,27 @@ class Session:
             if (
                 resp.status == 401
                 and attempt == 1
+                and ours
                 and self.auth.challenged(resp.headers.get("WWW-Authenticate", ""), self._scopes)
             ):
-                _release(resp)
+                release(resp)
                 continue
             if resp.status in ok:
                 return resp
             raise self._status_error(resp, what)
         raise AssertionError("unreachable")
 
+    def transfer_scope(self) -> AbstractContextManager[Any]:
+        """A block whose requests share one transfer deadline (a blob's download or upload)."""
+        return self._http.transfer_scope()
+
     def _connect_error(self, err: HttpError, what: str) -> RegistryError:
         reg = self.ref.registry
         text = err.problem
+        if isinstance(err, TooLarge | DeadlineExceeded | RedirectRefused):
+            return RegistryError(
+                text, ref=self.ref, status=err.status, doing=self._doing(what), hint=err.hint
+            )
         if _tls_problem(err):
             hint = (
                 f"the TLS certificate of {reg} is not trusted: add its CA to the system trust store or "
@@ -249,23 +275,27 @@ class Session:
         return f"{self.op} ({what})"
 
 
+def _origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port filled in."""
+    parts = urlsplit(url)
+    return (
+        parts.scheme,
+        (parts.hostname or "").lower(),
+        parts.port or {"http": 80, "https": 443}.get(parts.scheme),
+    )
+
+
 def _tls_problem(err: HttpError | None) -> bool:
     return err is not None and any(k in err.problem for k in ("SSL", "CERTIFICATE", "certificate"))
 
 
-def _release(resp: urllib3.BaseHTTPResponse) -> None:
-    resp.drain_conn()
-    resp.release_conn()
-
-
 def _error_body(resp: urllib3.BaseHTTPResponse) -> tuple[str, str]:
-    """(code, message) of the first error in a distribution-spec error body, if any."""
+    """(code, message) of the first error in a distribution-spec error body (of which at most
+    :data:`~slimline.http.ERROR_BODY_CAP` is read), if any."""
     try:
-        raw = resp.data
-    except urllib3.exceptions.HTTPError:
+        raw = read_capped(resp, ERROR_BODY_CAP, url=resp.geturl() or "", truncate=True)
+    except HttpError:
         raw = b""
-    finally:
-        _release(resp)
     try:
         first = json.loads(raw)["errors"][0]
         return str(first.get("code") or ""), str(first.get("message") or "")[:300]

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from slimline.cache.store import Cache
+from slimline.http import MANIFEST_CAP, HttpError, read_capped
 from slimline.oci.image import (
     DOCKER_LIST,
     DOCKER_MANIFEST,
@@ -33,7 +34,7 @@ from slimline.oci.registry_client import RegistryError, Session, hex_of
 __all__ = ["ACCEPTED", "MAX_MANIFEST", "get", "index", "json_object", "put"]
 
 ACCEPTED = (INDEX, MANIFEST, DOCKER_LIST, DOCKER_MANIFEST)  # what a GET of a manifest asks for
-MAX_MANIFEST = 4 << 20  # the distribution spec's floor for what registries must accept
+MAX_MANIFEST = MANIFEST_CAP.bytes  # 4 MiB: the distribution spec's floor for what registries accept
 
 
 def json_object(body: bytes, ref: RegistryRef, what: str) -> dict[str, Any]:
@@ -89,13 +90,11 @@ def get(sess: Session, cache: Cache, reference: str) -> tuple[str, str, bytes]:
         what=f"fetching the manifest {reference}",
     )
     try:
-        data = resp.read(MAX_MANIFEST + 1, decode_content=False)
-    finally:
-        resp.release_conn()
-    if len(data) > MAX_MANIFEST:
-        raise RegistryError(
-            f"the manifest is larger than {MAX_MANIFEST} bytes", ref=ref, doing=f"pulling {ref}"
+        data = read_capped(
+            resp, MANIFEST_CAP, url=f"{sess.base}/v2/{ref.repository}/manifests/{reference}", decode=False
         )
+    except HttpError as err:
+        raise RegistryError(err.problem, ref=ref, doing=f"pulling {ref}", hint=err.hint) from err
     actual = sha256_digest(data)
     claimed = resp.headers.get("Docker-Content-Digest", "")
     if (pinned and actual != reference) or (claimed.startswith("sha256:") and claimed != actual):

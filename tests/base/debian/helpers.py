@@ -20,7 +20,7 @@ from pathlib import Path
 
 import zstandard
 
-from slimline.http import Http
+from slimline.http import Cap, Http
 from slimline.oci.image import Image, index_bytes
 
 # --- generated .deb files ---------------------------------------------------------------------
@@ -129,6 +129,9 @@ class Proxy:
     requests: list[str]
 
 
+WHOLE_FILE = Cap(1 << 30, "a file the proxy passes on")  # the mirror's real indexes, in memory
+
+
 @contextmanager
 def mirror_proxy(upstream: str, rewrite: Rewrite) -> Iterator[Proxy]:
     """Serve ``upstream`` on 127.0.0.1, passing every body through ``rewrite``; 404s pass through."""
@@ -138,7 +141,7 @@ def mirror_proxy(upstream: str, rewrite: Rewrite) -> Iterator[Proxy]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             seen.append(self.path)
-            resp = http.request("GET", upstream + self.path, stream=False)
+            resp = http.request("GET", upstream + self.path, stream=False, cap=WHOLE_FILE)
             body = rewrite(self.path, bytes(resp.data)) if resp.status == 200 else b""
             self.send_response(resp.status)
             self.send_header("Content-Length", str(len(body)))

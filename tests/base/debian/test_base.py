@@ -22,7 +22,7 @@ from slimline.base.debian.errors import ReleaseError, SignatureError
 from slimline.cache.store import Cache
 from slimline.context import Context
 from slimline.errors import HashMismatch
-from slimline.http import Http
+from slimline.http import RELEASE_CAP, Http
 from slimline.oci.image import Image, Layer, Platform
 from slimline.target import Target
 from tests.base.debian.helpers import flip_last_byte, mirror_proxy, write_layout
@@ -273,7 +273,7 @@ def test_tampered_deb_is_refused(upstream: str, bookworm: Built, tmp_path: Path)
 
 def test_tampered_or_replayed_inrelease_is_refused(upstream: str, tmp_path: Path) -> None:
     http = Http()
-    trixie = http.get_bytes(f"{upstream}/dists/trixie/InRelease")
+    trixie = http.get_bytes(f"{upstream}/dists/trixie/InRelease", cap=RELEASE_CAP)
 
     def tamper(path: str, body: bytes) -> bytes:
         return body.replace(b"Origin: Debian", b"Origin: Debiam", 1) if path.endswith("/InRelease") else body

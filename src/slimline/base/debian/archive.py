@@ -241,6 +241,7 @@ def fetch_debs(
             sha256=st.sha256,
             what=f"{st.name}_{st.version}_{st.architecture}.deb",
             package=st.name,
+            size=st.size,
         )
         done.append(st.size)
         report(

@@ -1,10 +1,11 @@
 """Debian ``Packages`` indexes: download (hash-checked against the signed Release), parse, merge.
 
 Trust chain, step 2: each index is downloaded by the SHA256 that the verified Release lists
-(:meth:`slimline.http.Http.download` hashes while streaming and stores nothing that does not
-match), so every stanza parsed here, including each ``.deb``'s SHA256, is vouched for by the
-archive signature.  Parsing reads only the fields the resolver needs, with one regular
-expression pass over the text (a 60k-stanza index parses in well under a second or two).
+(:meth:`slimline.http.Http.download` hashes while streaming, stops at the size the Release
+gives and stores nothing that does not match), so every stanza parsed here, including each
+``.deb``'s SHA256, is vouched for by the archive signature.  Parsing reads only the fields the
+resolver needs, with one regular expression pass over the text (a 60k-stanza index parses in
+well under a second or two).
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, cast
 
 from debian.debian_support import version_compare
 
 from slimline.base.debian.errors import IndexError_
 from slimline.base.debian.release import IndexFile, Release
 from slimline.cache.store import Cache
-from slimline.http import Http, HttpError
+from slimline.http import PACKAGES_TEXT_CAP, Http, HttpError
 
 __all__ = ["Stanza", "download", "merge", "parse", "read_index"]
 
@@ -118,16 +120,28 @@ def parse(text: str, *, origin: int, what: str) -> Iterator[Stanza]:
         yield _stanza(current, origin=origin, what=what)
 
 
+def _decompressed(path: Path, index: IndexFile) -> BinaryIO:
+    """The index file opened for reading its text (xz or gzip undone as it is read)."""
+    if index.path.endswith(".xz"):
+        return cast(BinaryIO, lzma.open(path))
+    if index.path.endswith(".gz"):
+        return cast(BinaryIO, gzip.open(path))
+    return path.open("rb")
+
+
 def read_index(path: Path, index: IndexFile) -> str:
-    """Decompress a downloaded (already hash-verified) index file into text."""
-    raw = path.read_bytes()
+    """Decompress a downloaded (already hash-verified) index file into text, of at most
+    :data:`slimline.http.PACKAGES_TEXT_CAP` bytes (inflated in bounded steps)."""
+    limit = PACKAGES_TEXT_CAP.bytes
     try:
-        if index.path.endswith(".xz"):
-            raw = lzma.decompress(raw)
-        elif index.path.endswith(".gz"):
-            raw = gzip.decompress(raw)
+        with _decompressed(path, index) as f:
+            raw = f.read(limit + 1)
     except (lzma.LZMAError, OSError, EOFError) as err:
         raise IndexError_(index.path, f"cannot decompress: {err}") from err
+    if len(raw) > limit:
+        raise IndexError_(
+            index.path, f"it holds more than {limit} bytes, the most slimline reads for one index"
+        )
     return raw.decode("utf-8", errors="replace")
 
 
@@ -142,7 +156,9 @@ def download(http: Http, release: Release, index: IndexFile, *, cache: Cache) ->
     what = f"{release.base.rsplit('/', 1)[-1]}/{index.path}"
 
     def get(url: str) -> Path:
-        return http.download(url, cache=cache, sha256=index.sha256, what=what, package="Packages index")
+        return http.download(
+            url, cache=cache, sha256=index.sha256, what=what, package="Packages index", size=index.size
+        )
 
     url = release.url_of(index)
     plain = f"{release.base}/{index.path}"

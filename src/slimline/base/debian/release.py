@@ -25,7 +25,7 @@ import pysequoia
 
 from slimline.base.debian.errors import ReleaseError, SignatureError
 from slimline.errors import redact
-from slimline.http import Http, HttpError
+from slimline.http import RELEASE_CAP, Http, HttpError
 
 __all__ = ["SHIPPED_KEYS", "IndexFile", "Keyring", "Release", "fetch", "parse"]
 
@@ -201,7 +201,8 @@ def fetch(
     check_valid_until: bool = True,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
 ) -> tuple[Release, bytes]:
-    """Fetch, verify and parse ``<mirror>/dists/<suite>/InRelease``.
+    """Fetch (at most :data:`slimline.http.RELEASE_CAP`), verify and parse
+    ``<mirror>/dists/<suite>/InRelease``.
 
     Returns the Release and the verified signed text (whose hash identifies the archive state).
     Refuses a Release for another suite (a replayed or misplaced file) and an expired one.
@@ -209,7 +210,7 @@ def fetch(
     base = f"{mirror}/dists/{suite}"
     url = f"{base}/InRelease"
     try:
-        data = http.get_bytes(url, doing=f"fetching the signed index of Debian {suite}")
+        data = http.get_bytes(url, cap=RELEASE_CAP, doing=f"fetching the signed index of Debian {suite}")
     except HttpError as err:
         if err.status != 404:
             raise
