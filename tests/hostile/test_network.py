@@ -154,6 +154,7 @@ def test_gzip_bomb_index_page_is_capped(net: Hostile, tmp_path: Path) -> None:
     refused(_index(net, tmp_path), "larger than")
 
 
+@pytest.mark.slow  # waits for a deadline or for retries
 def test_trickling_index_page_meets_the_deadline(net: Hostile, tmp_path: Path) -> None:
     net.routes[PAGE] = ns.trickle(headers={"Content-Type": JSON_PAGE})
     o = _index(net, tmp_path)
@@ -161,6 +162,7 @@ def test_trickling_index_page_meets_the_deadline(net: Hostile, tmp_path: Path) -
     assert o.seconds < DEADLINE + 6
 
 
+@pytest.mark.slow  # waits for a deadline or for retries
 def test_trickling_headers_meet_the_deadline(net: Hostile, tmp_path: Path) -> None:
     net.routes[PAGE] = ns.trickle_headers()
     refused(_index(net, tmp_path), "deadline")
@@ -280,12 +282,14 @@ def _download(net: Hostile, tmp: Path, *, sha: str = PAYLOAD_SHA, source: str = 
     return _run(DOWNLOAD, tmp, URL=net.base + FILE, SHA=sha, SOURCE=source, env=env)
 
 
+@pytest.mark.slow  # waits for a deadline or for retries
 def test_endless_download_meets_the_deadline_and_stores_nothing(net: Hostile, tmp_path: Path) -> None:
     net.routes[FILE] = ns.endless()
     refused(_download(net, tmp_path), "deadline", "SLIMLINE_DOWNLOAD_DEADLINE")
     _cache_is_clean(tmp_path)
 
 
+@pytest.mark.slow  # waits for a deadline or for retries
 def test_trickling_download_meets_the_deadline(net: Hostile, tmp_path: Path) -> None:
     net.routes[FILE] = ns.trickle(headers={"Content-Length": str(len(PAYLOAD))}, data=PAYLOAD)
     refused(_download(net, tmp_path), "deadline")
@@ -307,12 +311,14 @@ def test_file_replaced_during_an_unhashed_restart_is_refused(net: Hostile, tmp_p
     _cache_is_clean(tmp_path)
 
 
+@pytest.mark.slow  # waits for a deadline or for retries
 def test_cut_download_is_restarted_without_ranges(net: Hostile, tmp_path: Path) -> None:
     net.routes[FILE] = ns.cut(PAYLOAD, cuts=2, ranges=False)
     assert accepted(_download(net, tmp_path)).strip() == PAYLOAD_SHA
     assert len(net.requests(FILE)) == 3
 
 
+@pytest.mark.slow  # waits for a deadline or for retries
 def test_download_that_always_breaks_gives_up_clearly(net: Hostile, tmp_path: Path) -> None:
     net.routes[FILE] = ns.cut(PAYLOAD, cuts=100, ranges=True, at=1000)
     refused(_download(net, tmp_path), "broke off")
@@ -320,6 +326,7 @@ def test_download_that_always_breaks_gives_up_clearly(net: Hostile, tmp_path: Pa
     _cache_is_clean(tmp_path)
 
 
+@pytest.mark.slow  # waits for a deadline or for retries
 def test_content_length_longer_than_the_body_is_a_broken_download(net: Hostile, tmp_path: Path) -> None:
     net.routes[FILE] = ns.cut(PAYLOAD, cuts=0, ranges=False, lie=1000)
     refused(_download(net, tmp_path), "broke off")
@@ -332,6 +339,7 @@ def test_content_length_shorter_than_the_body_is_a_hash_mismatch(net: Hostile, t
     _cache_is_clean(tmp_path)
 
 
+@pytest.mark.slow  # waits for a deadline or for retries
 def test_gzip_bomb_download_is_not_inflated(net: Hostile, tmp_path: Path) -> None:
     net.routes[FILE] = ns.gzip_bomb(content_type="application/octet-stream")
     refused(_download(net, tmp_path), "deadline")
@@ -446,6 +454,7 @@ def test_token_redirect_loop_is_refused(net: Hostile, tmp_path: Path) -> None:
     refused(_login(net, tmp_path), "redirects", "loop")
 
 
+@pytest.mark.slow  # waits for a deadline or for retries
 def test_trickling_registry_probe_meets_the_deadline(net: Hostile, tmp_path: Path) -> None:
     net.routes["/v2/"] = ns.trickle(headers={"Content-Type": "application/json"})
     refused(_login(net, tmp_path), "deadline")
@@ -560,6 +569,7 @@ def test_endless_inrelease_is_capped(net: Hostile, tmp_path: Path) -> None:
     refused(_run(RELEASE, tmp_path, MIRROR=net.base + "/debian"), "larger than", "InRelease")
 
 
+@pytest.mark.slow  # waits for a deadline or for retries
 def test_trickling_inrelease_meets_the_deadline(net: Hostile, tmp_path: Path) -> None:
     net.routes["/debian/dists/bookworm/InRelease"] = ns.trickle()
     refused(_run(RELEASE, tmp_path, MIRROR=net.base + "/debian"), "deadline")
