@@ -7,6 +7,7 @@ would lock once per module: each lock is remembered for the whole run in ``_LOCK
 from __future__ import annotations
 
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
@@ -134,7 +135,9 @@ def _write(root: Path, files: dict[str, str]) -> Path:
 
 def write_c_extension(root: Path) -> Path:
     """A setuptools project ``fastcalc`` (not locked) whose own C extension ``fastcalc._fast``
-    adds two numbers; its ``fastcalc`` script prints ``2+3 = 5`` and the machine."""
+    adds two numbers; its ``fastcalc`` script prints ``2+3 = 5`` and the machine.  Its C source
+    carries a new comment each time, so no cache has built it: a build of it compiles."""
+    unique = f"/* {uuid.uuid4().hex}: a source no cache has built */\n"
     return _write(
         root,
         {
@@ -142,7 +145,7 @@ def write_c_extension(root: Path) -> Path:
                 "import platform\nfrom fastcalc._fast import add\n\n\ndef main() -> None:\n"
                 "    print('2+3 =', add(2, 3), platform.machine())\n"
             ),
-            "fastcalc/_fast.c": C_EXTENSION,
+            "fastcalc/_fast.c": C_EXTENSION + unique,
             "setup.py": (
                 "from setuptools import Extension, setup\n\n"
                 "setup(ext_modules=[Extension('fastcalc._fast', ['fastcalc/_fast.c'])])\n"
