@@ -1,4 +1,7 @@
-"""The three example apps of the comparison and the working copies each side builds.
+"""The example apps of the comparisons and the working copies each side builds.
+
+``APPS`` are the three apps of ``bench/compare.py``; ``COMPILED`` is the app with compiled
+dependencies of ``bench/compiled.py``.
 
 Each side gets its own copy of the app in the bench's work directory, so edits made for the
 "one-line change" measurements never touch ``examples/``.  The Dockerfile side's copy names
@@ -31,8 +34,15 @@ class App:
 
     def debian_packages(self) -> list[str]:
         """``[tool.slimline.debian] packages`` of the app (extra packages in slimline's base)."""
+        return self._debian("packages")
+
+    def build_packages(self) -> list[str]:
+        """``[tool.slimline.debian] build-packages`` of the app (the -dev packages of its builds)."""
+        return self._debian("build-packages")
+
+    def _debian(self, key: str) -> list[str]:
         data = tomllib.loads((self.directory / "pyproject.toml").read_text())
-        return list(data.get("tool", {}).get("slimline", {}).get("debian", {}).get("packages", []))
+        return list(data.get("tool", {}).get("slimline", {}).get("debian", {}).get(key, []))
 
 
 APPS = (
@@ -53,6 +63,17 @@ APPS = (
         "src/report/job.py",
         "report",
     ),
+)
+
+
+# the app of bench/compiled.py: three dependencies the index has only as sdists for Linux
+COMPILED = App(
+    "compiled",
+    "python-ldap + psycopg2 + mysqlclient, sdists only",
+    ROOT / "examples" / "compiled-app",
+    "dbclients.check",
+    "src/dbclients/check.py",
+    "dbclients",
 )
 
 

@@ -38,7 +38,7 @@ import sides
 from _common import interpreter, write_readme
 from apps import APPS, App
 from engine import Engine, check_tools
-from tests.registry_helpers import registry
+from tests.oci.registry_helpers import registry
 
 from slimline.artifacts.sources import default_index_url
 

@@ -145,14 +145,16 @@ class Engine:
     def push(self, image: str, dest: str) -> None:
         self.podman("push", "--tls-verify=false", "--quiet", image, f"docker://{dest}")
 
-    def run(self, image: str, *args: str, entrypoint: str) -> str:
-        """``podman run --rm`` with the runtime flags these machines need; returns stdout."""
+    def run(self, image: str, *args: str, entrypoint: str, platform: str | None = None) -> str:
+        """``podman run --rm`` with the runtime flags these machines need; returns stdout.
+        ``platform`` (``linux/arm64``) runs another architecture's image under qemu-user."""
         return self.podman(
             *RUN_FLAGS,
             "run",
             "--rm",
             "--tls-verify=false",
             *ULIMITS,
+            *(["--platform", platform] if platform else []),
             "--entrypoint",
             entrypoint,
             image,

@@ -1,6 +1,6 @@
 """The local registry of the bench: the real ``docker-registry`` on loopback, and what it holds.
 
-The server is started by ``tests.registry_helpers.registry`` (the same set-up the tests use).
+The server is started by ``tests.oci.registry_helpers.registry`` (the same set-up the tests use).
 Here: counting the blob uploads it logged (one completed upload is one ``PUT`` to
 ``/v2/NAME/blobs/uploads/...`` answered 201; cross-repository mounts and blobs the client
 found already present by ``HEAD`` are not uploads), and measuring an image it holds through

@@ -21,7 +21,7 @@ from typing import Any
 import registry
 from _common import ROOT, Timing, measure, sh
 from apps import App, dockerfile_copy, lock_edit, one_line_change, repo_name, slimline_copy
-from engine import Engine
+from engine import CA_BUNDLE, Engine
 from export import host_target, requirements
 
 from slimline.project import lockfile
@@ -43,16 +43,16 @@ class Setup:
     pybase: str  # the Dockerfile's base in the private store
     pybase_repo: str  # the same base in the local registry (tag "latest")
     index_url: str
-    uv: Path
     runs: int
     cold_runs: int
+    uv: Path | None = None  # for measure_uv only
 
 
 def timing_json(t: Timing) -> dict[str, Any]:
     return {"median": t.median, "min": t.low, "max": t.high, "samples": list(t.samples)}
 
 
-def _size_json(size: registry.ImageSize, base: registry.ImageSize) -> dict[str, int]:
+def size_json(size: registry.ImageSize, base: registry.ImageSize) -> dict[str, int]:
     app_compressed, app_unpacked = size.minus(base)
     return {
         "compressed": size.compressed,
@@ -86,18 +86,10 @@ def measure_slimline(app: App, s: Setup) -> dict[str, Any]:
     # by one probe build, so that the seeded cache holds every base pin a build resolves
 
     def build_cmd(cache: Path, to: str, *, verbose: bool = False) -> list[str | Path]:
-        """``slimline build`` of the app on the Debian base, with ``cache``, writing ``to``."""
-        return [SLIMLINE, "build", project, "--base", f"debian:{s.suite}", "--cache-dir", cache,
-                "-v" if verbose else "-q", "--to", to]  # fmt: skip
+        return slimline_build(project, f"debian:{s.suite}", cache, to, verbose=verbose)
 
-    probe = _stderr(build_cmd(here / "probe-cache", f"oci:{here / 'probe'}:probe", verbose=True))
-    added = sorted(
-        {
-            pkg
-            for line in probe.splitlines()
-            if "] adding " in line
-            for pkg in re.findall(r"(\S+) \(for [^)]*\)", line)
-        }
+    added = added_packages(
+        run_stderr(build_cmd(here / "probe-cache", f"oci:{here / 'probe'}:probe", verbose=True))
     )
     shutil.rmtree(here / "probe-cache", ignore_errors=True)
     base_repo = "bases/slimline-" + repo_name("-".join([s.suite, *configured, *added]))
@@ -106,20 +98,8 @@ def measure_slimline(app: App, s: Setup) -> dict[str, Any]:
     variants = [configured, configured + added] if added else [configured]
     for i, packages in enumerate(variants):
         last = i == len(variants) - 1
-        sh(
-            [
-                SLIMLINE,
-                "base",
-                f"debian:{s.suite}",
-                *[a for p in packages for a in ("--package", p)],
-                "--cache-dir",
-                template,
-                "-q",
-                "--to",
-                f"docker://{s.registry_host}/{base_repo}:latest" if last else f"oci:{here / 'probe'}:base",
-            ],
-            timeout=900,
-        )
+        dest = f"docker://{s.registry_host}/{base_repo}:latest" if last else f"oci:{here / 'probe'}:base"
+        sh(slimline_base(f"debian:{s.suite}", packages, template, dest), timeout=900)
     base_size = registry.image_size(s.registry_host, base_repo, "latest")
     warm = here / "cache"
 
@@ -131,7 +111,7 @@ def measure_slimline(app: App, s: Setup) -> dict[str, Any]:
         shutil.rmtree(warm, ignore_errors=True)
         shutil.copytree(template, warm)
         t0 = time.perf_counter()
-        report = _stderr(build_cmd(warm, f"oci:{here / 'out'}:cold", verbose=True))
+        report = run_stderr(build_cmd(warm, f"oci:{here / 'out'}:cold", verbose=True))
         colds.append(time.perf_counter() - t0)
         if "assembling base" in report:
             raise SystemExit(
@@ -143,7 +123,7 @@ def measure_slimline(app: App, s: Setup) -> dict[str, Any]:
     def full_build(_i: int) -> None:
         # -v: slimline reports how long making its layers took (the dependency layers, from
         # cached wheels, and the small project layer), the figure set beside uv's install time
-        err = _stderr(
+        err = run_stderr(
             build_cmd(warm, f"oci:{here / 'out'}:full", verbose=True), env={"SLIMLINE_NO_LAYER_CACHE": "1"}
         )
         found = re.search(r"layers \([^)]*\): (\d+) of (\d+) made in ([0-9.]+) s", err)
@@ -185,21 +165,8 @@ def measure_slimline(app: App, s: Setup) -> dict[str, Any]:
 
     # the same app on the Dockerfile's base (pulled from the local registry): the like-for-like size
     same_repo = f"{app.key}/slimline-on-pybase"
-    sh(
-        [
-            SLIMLINE,
-            "build",
-            project,
-            "--base",
-            f"{s.registry_host}/{s.pybase_repo}:latest",
-            "--cache-dir",
-            warm,
-            "-q",
-            "--to",
-            f"docker://{s.registry_host}/{same_repo}:1",
-        ],
-        timeout=900,
-    )
+    pybase_ref = f"{s.registry_host}/{s.pybase_repo}:latest"
+    sh(slimline_build(project, pybase_ref, warm, f"docker://{s.registry_host}/{same_repo}:1"), timeout=900)
     pybase_size = registry.image_size(s.registry_host, s.pybase_repo, "latest")
     on_pybase = registry.image_size(s.registry_host, same_repo, "1")
     return {
@@ -214,14 +181,44 @@ def measure_slimline(app: App, s: Setup) -> dict[str, Any]:
                 Timing("layers in a warm full build", tuple(layer_seconds)),
             )
         },
-        "size": _size_json(size, base_size),
-        "size_on_dockerfile_base": _size_json(on_pybase, pybase_size),
+        "size": size_json(size, base_size),
+        "size_on_dockerfile_base": size_json(on_pybase, pybase_size),
         "second_push_blob_uploads": second_push,
         "python": python,
     }
 
 
-def _stderr(cmd: list[str | Path], *, env: dict[str, str] | None = None) -> str:
+def slimline_build(
+    project: Path, base: str, cache: Path, to: str, *, verbose: bool = False, platform: str | None = None
+) -> list[str | Path]:
+    """``slimline build`` of ``project`` on ``base`` with ``cache``, writing ``to``."""
+    cmd: list[str | Path] = [SLIMLINE, "build", project, "--base", base, "--cache-dir", cache]
+    cmd += ["-v" if verbose else "-q", "--to", to, *(["--platform", platform] if platform else [])]
+    return cmd
+
+
+def slimline_base(
+    base: str, packages: list[str], cache: Path, to: str, *, platform: str | None = None
+) -> list[str | Path]:
+    """``slimline base`` of ``base`` plus Debian ``packages``, pinned in ``cache``, written to ``to``."""
+    cmd: list[str | Path] = [SLIMLINE, "base", base, *[a for p in packages for a in ("--package", p)]]
+    cmd += ["--cache-dir", cache, "-q", "--to", to, *(["--platform", platform] if platform else [])]
+    return cmd
+
+
+def added_packages(verbose_stderr: str) -> list[str]:
+    """The Debian packages a build reported adding to its base (``adding libpq5 (for psycopg2)``)."""
+    return sorted(
+        {
+            pkg
+            for line in verbose_stderr.splitlines()
+            if "] adding " in line
+            for pkg in re.findall(r"(\S+) \(for [^)]*\)", line)
+        }
+    )
+
+
+def run_stderr(cmd: list[str | Path], *, env: dict[str, str] | None = None) -> str:
     """Run ``cmd`` (it must succeed) and return what it wrote to stderr."""
     proc = subprocess.run(
         [str(c) for c in cmd],
@@ -239,8 +236,11 @@ def _stderr(cmd: list[str | Path], *, env: dict[str, str] | None = None) -> str:
 # --- the tutorial Dockerfile with buildah --------------------------------------------------------
 
 
-def measure_dockerfile(app: App, s: Setup) -> dict[str, Any]:
-    """The same four timings for ``bench/Dockerfile.poetry`` built with ``buildah bud --layers``.
+def measure_dockerfile(
+    app: App, s: Setup, *, dockerfile: Path = DOCKERFILE, extra_args: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The same four timings for ``dockerfile`` (``bench/Dockerfile.poetry``, given
+    :func:`dockerfile_args` and ``extra_args``) built with ``buildah bud --layers``.
 
     * cold: ``--no-cache`` after removing every image but the base and emptying the cache mounts
       (Poetry and its dependencies, and every locked wheel, are downloaded);
@@ -253,18 +253,10 @@ def measure_dockerfile(app: App, s: Setup) -> dict[str, Any]:
     here = s.work / app.key / "dockerfile"
     project = dockerfile_copy(app, here / "project", s.index_url)
     tag = f"localhost/{app.key}:dockerfile"
-    ca = "/etc/ssl/certs/ca-certificates.crt"
-    args = {
-        "BASE": s.pybase,
-        "POETRY_VERSION": _poetry_version(project),
-        "PIP_INDEX_URL": s.index_url,
-        "PIP_CERT": ca,
-        "REQUESTS_CA_BUNDLE": ca,
-        "ENTRY_MODULE": app.entry_module,
-    }
+    args = {**dockerfile_args(app, project, s), **(extra_args or {})}
 
     def build(no_cache: bool = False) -> None:
-        s.engine.build(project, DOCKERFILE, tag, args=args, no_cache=no_cache)
+        s.engine.build(project, dockerfile, tag, args=args, no_cache=no_cache)
 
     cold = measure(
         "cold build",
@@ -290,13 +282,25 @@ def measure_dockerfile(app: App, s: Setup) -> dict[str, Any]:
     python = s.engine.run(tag, "-c", CHECK.format(module=app.module), entrypoint="python").strip()
     return {
         "timings": {t.name: timing_json(t) for t in (cold, full, change, same)},
-        "size": _size_json(size, pybase_size),
+        "size": size_json(size, pybase_size),
         "second_push_blob_uploads": second_push,
         "python": python,
     }
 
 
-def _poetry_version(project: Path) -> str:
+def dockerfile_args(app: App, project: Path, s: Setup) -> dict[str, str]:
+    """The build arguments every bench Dockerfile takes (see the comment at its top)."""
+    return {
+        "BASE": s.pybase,
+        "POETRY_VERSION": poetry_version(project),
+        "PIP_INDEX_URL": s.index_url,
+        "PIP_CERT": CA_BUNDLE,
+        "REQUESTS_CA_BUNDLE": CA_BUNDLE,
+        "ENTRY_MODULE": app.entry_module,
+    }
+
+
+def poetry_version(project: Path) -> str:
     """The Poetry release that wrote the lock (else the one installed here)."""
     return lockfile.load(project / "poetry.lock").poetry_version or importlib.metadata.version("poetry")
 
@@ -327,6 +331,8 @@ def measure_uv(app: App, s: Setup, python: Path) -> dict[str, Any]:
     req = here / "requirements.txt"
     req.write_text(requirements(app.directory, host_target(python)))
     env = {"UV_CACHE_DIR": str(s.engine.state / "uv-cache"), "UV_NO_PROGRESS": "1"}
+    if s.uv is None:
+        raise SystemExit("bench: measure_uv needs Setup.uv")
     uv = str(s.uv)
 
     def fresh_venv(_i: int = 0) -> None:

@@ -7,6 +7,7 @@ would lock once per module: each lock is remembered for the whole run in ``_LOCK
 from __future__ import annotations
 
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,38 @@ requires = ["setuptools>=61"]
 build-backend = "setuptools.build_meta"
 """
 
+C_EXTENSION = """\
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+static PyObject *add(PyObject *self, PyObject *args) {
+    long a, b;
+    if (!PyArg_ParseTuple(args, "ll", &a, &b)) return NULL;
+    return PyLong_FromLong(a + b);
+}
+
+static PyMethodDef methods[] = {{"add", add, METH_VARARGS, "a + b"}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fast", NULL, -1, methods};
+PyMODINIT_FUNC PyInit__fast(void) { return PyModule_Create(&module); }
+"""
+
+C_EXTENSION_PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=68"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "fastcalc"
+version = "1.0.0"
+requires-python = ">=3.11"
+
+[project.scripts]
+fastcalc = "fastcalc:main"
+
+[tool.setuptools]
+packages = ["fastcalc"]
+"""
+
 
 def _write(root: Path, files: dict[str, str]) -> Path:
     for rel, text in files.items():
@@ -98,6 +131,28 @@ def _write(root: Path, files: dict[str, str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     return root
+
+
+def write_c_extension(root: Path) -> Path:
+    """A setuptools project ``fastcalc`` (not locked) whose own C extension ``fastcalc._fast``
+    adds two numbers; its ``fastcalc`` script prints ``2+3 = 5`` and the machine.  Its C source
+    carries a new comment each time, so no cache has built it: a build of it compiles."""
+    unique = f"/* {uuid.uuid4().hex}: a source no cache has built */\n"
+    return _write(
+        root,
+        {
+            "fastcalc/__init__.py": (
+                "import platform\nfrom fastcalc._fast import add\n\n\ndef main() -> None:\n"
+                "    print('2+3 =', add(2, 3), platform.machine())\n"
+            ),
+            "fastcalc/_fast.c": C_EXTENSION + unique,
+            "setup.py": (
+                "from setuptools import Extension, setup\n\n"
+                "setup(ext_modules=[Extension('fastcalc._fast', ['fastcalc/_fast.c'])])\n"
+            ),
+            "pyproject.toml": C_EXTENSION_PYPROJECT,
+        },
+    )
 
 
 @pytest.fixture(scope="session")

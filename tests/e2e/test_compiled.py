@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e_projects import write_c_extension
 from tests.support import podman_run, poetry_lock, slimline
 
 pytestmark = [pytest.mark.network, pytest.mark.container]
@@ -100,54 +101,8 @@ def test_two_clean_builds_give_one_digest(ldap_only: Path, tmp_path: Path) -> No
     assert digests[0] == digests[1]
 
 
-_EXT = """\
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-
-static PyObject *add(PyObject *self, PyObject *args) {
-    long a, b;
-    if (!PyArg_ParseTuple(args, "ll", &a, &b)) return NULL;
-    return PyLong_FromLong(a + b);
-}
-
-static PyMethodDef methods[] = {{"add", add, METH_VARARGS, "a + b"}, {NULL, NULL, 0, NULL}};
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fast", NULL, -1, methods};
-PyMODINIT_FUNC PyInit__fast(void) { return PyModule_Create(&module); }
-"""
-
-
 def test_a_project_with_its_own_c_extension_builds_for_both_architectures(tmp_path: Path) -> None:
-    proj = tmp_path / "fastcalc"
-    (proj / "fastcalc").mkdir(parents=True)
-    (proj / "fastcalc" / "__init__.py").write_text(
-        "import platform\nfrom fastcalc._fast import add\n\n\ndef main() -> None:\n"
-        "    print('2+3 =', add(2, 3), platform.machine())\n"
-    )
-    (proj / "fastcalc" / "_fast.c").write_text(_EXT)
-    (proj / "setup.py").write_text(
-        "from setuptools import Extension, setup\n\n"
-        "setup(ext_modules=[Extension('fastcalc._fast', ['fastcalc/_fast.c'])])\n"
-    )
-    (proj / "pyproject.toml").write_text(
-        textwrap.dedent(
-            """\
-            [build-system]
-            requires = ["setuptools>=68"]
-            build-backend = "setuptools.build_meta"
-
-            [project]
-            name = "fastcalc"
-            version = "1.0.0"
-            requires-python = ">=3.11"
-
-            [project.scripts]
-            fastcalc = "fastcalc:main"
-
-            [tool.setuptools]
-            packages = ["fastcalc"]
-            """
-        )
-    )
+    proj = write_c_extension(tmp_path / "fastcalc")
     poetry_lock(proj)
     out = tmp_path / "out"
     proc = slimline(

@@ -1,0 +1,3 @@
+from dbclients.check import main
+
+main()
