@@ -2,9 +2,11 @@
 
 Contract: a name is used only after :func:`wheel_name` or :func:`archive_name` returned it.
 
-* A wheel's name must parse as a wheel file name (:func:`packaging.utils.parse_wheel_filename`)
-  and be made of the characters that grammar's parts use (letters, digits, ``.``, ``_``,
-  ``+``, ``!`` and the ``-`` between parts).  It names a file in the cache
+* A wheel's name must follow the wheel file name grammar (PEP 427: name, version, optional
+  build tag starting with a digit, python, abi and platform tags, ``.whl``), each part made of
+  the characters the grammar allows (letters, digits, ``.``, ``_``, and ``+``, ``!`` in the
+  version); checked by a regular expression, so that a rebuild served from the memo, which
+  checks the names of cached wheels too, does not load ``packaging.tags``.  It names a file in the cache
   (``wheels/<sha256>/<name>``, :mod:`slimline.artifacts.wheelcache`) because installers read
   the distribution and version from it; no ``/``, ``..`` or NUL can be in it.
 * A source archive's name only chooses its unpacker (:mod:`slimline.artifacts.unpack`) and is
@@ -18,14 +20,19 @@ from __future__ import annotations
 
 import re
 
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
-
 from slimline.artifacts.unpack import ARCHIVES
 from slimline.errors import SlimlineError
 
 __all__ = ["BadFileName", "archive_name", "is_archive", "wheel_name"]
 
 _PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]*")
+_WHEEL = re.compile(
+    r"[A-Za-z0-9](?:[A-Za-z0-9._]*[A-Za-z0-9])?"  # distribution
+    r"-[A-Za-z0-9][A-Za-z0-9._+!]*"  # version
+    r"(?:-[0-9][A-Za-z0-9_.]*)?"  # build tag
+    r"(?:-[A-Za-z0-9_.]+){3}"  # python, abi and platform tags
+    r"\.whl"
+)
 
 
 class BadFileName(SlimlineError):
@@ -43,12 +50,8 @@ class BadFileName(SlimlineError):
 
 def wheel_name(name: str, *, what: str) -> str:
     """``name`` when it is a valid wheel file name (see the module contract)."""
-    if not _PLAIN.fullmatch(name) or not name.endswith(".whl"):
+    if not _WHEEL.fullmatch(name):
         raise BadFileName(name, kind="wheel", what=what)
-    try:
-        parse_wheel_filename(name)
-    except InvalidWheelFilename:
-        raise BadFileName(name, kind="wheel", what=what) from None
     return name
 
 

@@ -22,7 +22,6 @@ import gzip
 import hashlib
 import zlib
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
 
 from slimline.cache import keys
@@ -96,6 +95,8 @@ def verify(layers: Sequence[Layer], *, cache: Cache, source: str, jobs: int = 4)
         for n, layer in todo:
             _check(n, layer, cache=cache, doing=doing)
         return
+    from concurrent.futures import ThreadPoolExecutor  # (with logging) only when layers are checked
+
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(todo)))) as pool:
         list(pool.map(lambda item: _check(*item, cache=cache, doing=doing), todo))
 
