@@ -11,18 +11,21 @@ import base64
 import contextlib
 import hashlib
 import json
+import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from slimline import layers
 from slimline.cache.store import Cache
 from slimline.context import Context
 from slimline.errors import HashMismatch
 from slimline.http import Http
+from slimline.layers.filetree import TreeBuilder
 from slimline.oci.credentials import Credentials
-from slimline.oci.image import DOCKER_LAYER_GZIP, DOCKER_MANIFEST, Platform
+from slimline.oci.image import DOCKER_LAYER_GZIP, DOCKER_MANIFEST, Config, History, Image, Platform
 from slimline.oci.reference import RegistryRef, parse
 from slimline.oci.registry import RegistryError, pull, push
 from slimline.report import Stderr
@@ -418,6 +421,23 @@ def test_chunked_upload_of_large_blobs(tmp_path: Path, cache: Cache) -> None:
             credentials=NO_CREDENTIALS,
         )
         assert got.layers[0].path.read_bytes() == busybox_layer.path.read_bytes()
+
+
+def test_a_blob_bigger_than_a_document_is_checked_with_head_on_a_second_push(
+    tmp_path: Path, cache: Cache
+) -> None:
+    """Each layer is checked with a HEAD whose Content-Length is the blob's: over the cap on
+    documents read whole, and no body to read."""
+    files = TreeBuilder()
+    files.data("big.bin", random.Random(7).randbytes(3 << 20))  # incompressible
+    big = layers.write(files.freeze(), cache=cache)
+    assert big.size > 2 << 20
+    img = Image(platform=AMD64, layers=(big,), config=Config(), history=(History("big"),))
+    with registry(tmp_path / "reg") as r:
+        for tag in ("1", "2"):
+            ctx = Context(cache, given_http=Http())
+            out = push([img], ref(r.host, f"big/blob:{tag}"), ctx=ctx, credentials=NO_CREDENTIALS)
+            assert out.endswith(img.digest)
 
 
 def test_blobs_are_mounted_across_repositories(tmp_path: Path, cache: Cache) -> None:

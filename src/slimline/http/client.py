@@ -235,6 +235,9 @@ class Http:
             except urllib3.exceptions.HTTPError as err:
                 raise unanswered(url, err, deadline, doing) from None
         _DEADLINES[resp] = deadline
+        if method == "HEAD":  # no body, and its Content-Length is the resource's: nothing to cap
+            resp.drain_conn()
+            return resp
         return resp if stream else _preloaded(resp, url=url, cap=cap, doing=doing)
 
     def get_bytes(
