@@ -74,7 +74,7 @@ def assemble(base: Base, debian: DebianSettings, *, ctx: Context) -> Builder:
     )
     # zstd level 1: the builder's layers are written once and read once, never pulled
     options = Options(requires_python=_any(), debian=settings, compression=Compression("zstd", 1))
-    ctx.report.detail(f"builder for {base.name} ({target.platform}): {', '.join(wanted)}")
+    ctx.report.step(f"builder for {base.name} ({target.platform}): {', '.join(wanted)}")
     image = resolve(base.name, platform=Platform.parse(str(target.platform)), options=options, ctx=ctx).image
     return Builder(image, ctx.cache, image.digest, target, target.interpreter, wanted, debian.build_network)
 
