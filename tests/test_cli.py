@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from slimline import __version__
 from slimline.cache.store import Cache
 from slimline.project import pyproject as project_mod
 from tests.artifacts.helpers import LocalIndex, make_wheel, serve, sha256
-from tests.build.test_golden import make_base
+from tests.build.helpers import make_base, tinydep_lock
 from tests.support import run, tool
 
 FORMS = {"console script": [tool("slimline")], "python -m": [sys.executable, "-m", "slimline"]}
@@ -54,30 +53,9 @@ def _pycache_project(root: Path, index_url: str, wheel: bytes) -> Path:
         'dependencies = ["tinydep"]\n\n[tool.poetry]\npackage-mode = false\n\n'
         f'[[tool.poetry.source]]\nname = "local"\nurl = "{index_url}"\npriority = "primary"\n'
     )
-    (root / "poetry.lock").write_text(
-        textwrap.dedent(
-            f"""\
-            [[package]]
-            name = "tinydep"
-            version = "0.3.0"
-            description = ""
-            optional = false
-            python-versions = "*"
-            groups = ["main"]
-            files = [{{file = "tinydep-0.3.0-py3-none-any.whl", hash = "sha256:{sha256(wheel)}"}}]
-
-            [package.source]
-            type = "legacy"
-            url = "{index_url}"
-            reference = "local"
-
-            [metadata]
-            lock-version = "2.1"
-            python-versions = ">=3.11"
-            content-hash = "{project_mod.load(root).content_hash()}"
-            """
-        )
-    )
+    content_hash = project_mod.load(root).content_hash()
+    wheel_name = "tinydep-0.3.0-py3-none-any.whl"
+    (root / "poetry.lock").write_text(tinydep_lock(content_hash, index_url, wheel_name, sha256(wheel)))
     return root
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from slimline.cache.store import Cache
 from slimline.project import pyproject as project_mod
-from tests.build.test_golden import make_base
+from tests.build.helpers import make_base
 from tests.support import cache_dir, run, tool
 
 pytestmark = pytest.mark.network

@@ -29,7 +29,7 @@ import pytest
 from slimline.cache.store import Cache
 from slimline.oci import validate
 from tests.artifacts.helpers import LocalIndex, make_wheel, serve
-from tests.build.test_golden import make_base, write_project
+from tests.build.helpers import make_base, write_project
 from tests.hostile.helpers import Place, Run, place, run_slimline, snapshot, start_slimline
 
 pytestmark = pytest.mark.slow  # kills, mounts and full disks: tens of seconds

@@ -29,7 +29,7 @@ from slimline.layers.read import final_files
 from slimline.oci import validate
 from slimline.oci.image import Image, Layer, Platform
 from tests.artifacts.helpers import LocalIndex, make_wheel, serve
-from tests.build.test_golden import write_project
+from tests.build.helpers import write_project
 from tests.hostile.helpers import (
     BASE_FILES,
     LAYER_GZIP,
