@@ -382,7 +382,8 @@ NOTES = [
     "",
     "- **cold build**: slimline from a cache in which `slimline base` pinned the plain "
     "`debian:` base and nothing else (made beforehand, as the Dockerfile's base is): the builder "
-    "is assembled (Release files verified, its .debs downloaded, its layers made and unpacked), the "
+    "is assembled (Release files verified, its packages resolved, its .debs downloaded and unpacked straight "
+    "into its root file system), the "
     "build requirements (setuptools) installed as wheels for the image, the three sdists compiled in "
     "the builder, and the base assembled again with the libraries they link; the bench checks that "
     "exactly the sdist-only packages were compiled. buildah with `--no-cache` after removing every "

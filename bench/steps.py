@@ -28,11 +28,11 @@ RULES: tuple[Rule, ...] = (
     (re.compile(r"^reading the Packages indexes"), None, "reading Debian's Packages indexes"),
     (re.compile(r"^\d+ wheels ready"), None, REST),
     (
-        re.compile(r"^base \S+ \([^)]*\): sha256:"),
-        re.compile(r"^builder for "),
-        "builder: unpacking its layers into a root file system",
+        None,
+        re.compile(r"^builder for .*: writing its files$"),
+        "builder: its .debs downloaded, unpacked and written into its root file system",
     ),
-    (None, re.compile(r"^builder for "), "builder: Release files, its .debs downloaded, its layers made"),
+    (None, re.compile(r"^builder for "), "builder: Release files verified, its packages resolved"),
     (
         None,
         re.compile(r"^building (.+?) for \S+ in the builder"),

@@ -143,3 +143,44 @@ def test_no_hint_when_the_cause_is_something_else(tmp_path: Path) -> None:
     assert backend_hints.hint_for(root, "LookupError: setuptools-scm was unable to detect version")
     plain = project(tmp_path / "plain", NO_PACKAGE.replace("poetry-core>=2.0", "setuptools"))
     assert backend_hints.hint_for(plain, "setuptools-scm was unable to detect version") == ""
+
+
+def test_warnings_relayed_on_one_thread_stay_with_that_thread() -> None:
+    import threading
+    import warnings
+
+    from slimline.artifacts import backend_hints
+
+    shown: list[str] = []
+
+    def show(message: Warning | str, *args: object, **kwargs: object) -> None:
+        shown.append(str(message))
+
+    before = warnings.showwarning
+    warnings.showwarning = show
+    try:
+        started, release = threading.Barrier(2), threading.Event()
+        caught: dict[str, list[str]] = {}
+
+        def build(name: str) -> None:
+            with backend_hints.relayed() as sink:
+                started.wait(5)
+                warnings.warn_explicit(f"{name} warns", UserWarning, "setup.py", 1)
+                release.wait(5)
+            caught[name] = sink
+
+        threads = [threading.Thread(target=build, args=(n,)) for n in ("one", "two")]
+        for t in threads:
+            t.start()
+        warnings.warn_explicit("the main thread warns", UserWarning, "main.py", 1)
+        release.set()
+        for t in threads:
+            t.join(10)
+        assert caught == {"one": ["one warns"], "two": ["two warns"]}
+        assert shown == ["the main thread warns"]
+        with backend_hints.relayed() as after:
+            pass
+        assert after == []
+        assert warnings.showwarning is show  # the hook is gone once no thread collects
+    finally:
+        warnings.showwarning = before

@@ -9,19 +9,25 @@ returns "" when neither applies, so the caller keeps its general hint.
 
 :func:`warnings_in` picks the warnings out of a backend's output (Python warnings, compiler
 warnings, ``WARNING:`` lines), each with the indented lines that belong to it.
+:func:`relayed` collects the Python warnings raised on the calling thread while a backend runs
+(pyproject_hooks relays the backend's that way): ``warnings.catch_warnings`` swaps process-wide
+state and is not safe while builds run on several threads.
 
 Pure except for reading ``pyproject.toml`` (at most 1 MiB) and checking for ``.git``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
 import tomllib
-from collections.abc import Iterable
+import warnings
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-__all__ = ["hint_for", "summary", "warnings_in"]
+__all__ = ["hint_for", "relayed", "summary", "warnings_in"]
 
 # Build requirement (or build backend package) that takes the version from version control ->
 # how to give it a version instead.
@@ -152,3 +158,49 @@ def summary(found: list[list[str]]) -> str:
     count = "1 warning" if len(found) == 1 else f"{len(found)} warnings"
     lead = "" if len(found) == 1 else ", the first"
     return f'{count} from the backend{lead}: "{first}" (-v shows the full text)'
+
+
+# -- Python warnings raised on one thread -------------------------------------------------------
+
+_local = threading.local()
+_hook_lock = threading.Lock()
+_hook_users = 0
+_hook_previous: list[Any] = []
+
+
+def _show(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    sink: list[str] | None = getattr(_local, "sink", None)
+    if sink is not None:
+        sink.append(str(message))
+    else:
+        _hook_previous[-1](message, category, filename, lineno, file, line)
+
+
+@contextlib.contextmanager
+def relayed() -> Iterator[list[str]]:
+    """The messages of the Python warnings raised on this thread inside the block (shown nowhere
+    else); warnings of other threads go where they went before."""
+    global _hook_users
+    with _hook_lock:
+        if _hook_users == 0:
+            _hook_previous.append(warnings.showwarning)
+            warnings.showwarning = _show
+        _hook_users += 1
+    outer = getattr(_local, "sink", None)
+    sink: list[str] = []
+    _local.sink = sink
+    try:
+        yield sink
+    finally:
+        _local.sink = outer
+        with _hook_lock:
+            _hook_users -= 1
+            if _hook_users == 0:
+                warnings.showwarning = _hook_previous.pop()

@@ -23,7 +23,6 @@ import os
 import platform
 import subprocess
 import tempfile
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -133,11 +132,10 @@ def build_wheel(source_dir: Path, *, envs: BuildEnvs, out_dir: Path, what: str =
         builder = build.ProjectBuilder.from_isolated_env(
             env, source_dir, runner=functools.partial(_runner, seen=outputs)
         )
-        with warnings.catch_warnings(record=True) as caught:  # the backend's, as pyproject_hooks relays them
-            warnings.simplefilter("always")
+        with backend_hints.relayed() as caught:  # the backend's, as pyproject_hooks relays them
             envs.ensure(env, _dynamic_requires(builder, env, source_dir, envs.cache))
             wheel = Path(builder.build("wheel", out_dir))
-        _report_warnings(label, [str(w.message) for w in caught], outputs, envs)
+        _report_warnings(label, caught, outputs, envs)
         return wheel
     except build.BuildBackendException as err:
         output = _backend_output(err)

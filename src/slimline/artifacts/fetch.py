@@ -8,7 +8,7 @@ path, from an archive URL, or from a git checkout of the locked commit.
 
 Cached files are found by hash without touching the network and are re-hashed before use, so
 a changed cache file fails the build (:class:`~slimline.errors.HashMismatch` names package,
-file, expected and actual hash).  Downloads run in parallel; builds run one after another.
+file, expected and actual hash).  Downloads run in parallel; builds run a few at a time (one per core).
 Every package that ends up without a wheel the target accepts is collected, and one
 :class:`NoUsableWheels` lists them all.  What each origin kind does (index, directory, file,
 url, git) is in :mod:`slimline.artifacts.origins`; this module orders the two phases.
@@ -16,8 +16,11 @@ url, git) is in :mod:`slimline.artifacts.origins`; this module orders the two ph
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from slimline.artifacts.build_backend import BuildFailed, unusable_reason
 from slimline.artifacts.buildenv import BuildEnvs
@@ -32,6 +35,9 @@ from slimline.target import Target
 __all__ = ["FetchError", "NoUsableWheels", "Unusable", "fetch"]
 
 JOBS = 8
+# source builds at once: each compiler process is mostly single-threaded, so one per core (at most 4)
+BUILD_JOBS = max(1, min(4, os.cpu_count() or 1))
+T = TypeVar("T")
 
 
 class NoUsableWheels(SlimlineError):
@@ -71,15 +77,15 @@ def fetch(
     origins = Origins(plan=plan, ctx=ctx, default_index=default_index, project_root=project_root)
     ctx.report.step(f"fetching {len(plan.packages)} packages")
     prepared = _prepare_all(plan, origins, jobs=jobs, report=ctx.report)
-    wheels: dict[str, Path] = {}
-    unusable: list[Unusable] = []
     by_name = {sel.name: sel for sel in plan.packages}
-    for name, outcome in prepared.items():
-        wheel = _wheel_for(by_name[name], outcome, origins, build_env, target_builds)
-        if isinstance(wheel, Unusable):
-            unusable.append(wheel)
-        else:
-            wheels[name] = wheel
+
+    def wheel_for(name: str) -> Path | Unusable:
+        return _wheel_for(by_name[name], prepared[name], origins, build_env, target_builds)
+
+    builds = sum(isinstance(p, Build) for p in prepared.values())
+    outcomes = _in_parallel(list(prepared), wheel_for, jobs=min(BUILD_JOBS, builds), report=ctx.report)
+    wheels = {name: w for name, w in outcomes.items() if not isinstance(w, Unusable)}
+    unusable = [w for w in outcomes.values() if isinstance(w, Unusable)]
     if unusable:
         raise NoUsableWheels(target=plan.target, packages=tuple(sorted(unusable, key=lambda u: u.name)))
     ctx.report.done(f"{len(wheels)} wheels ready")
@@ -91,10 +97,18 @@ def _prepare_all(
 ) -> dict[str, Ready | Build | Unusable]:
     """Phase 1, in parallel: every package's cache hit, download or source to build, in the
     plan's order.  When some fail, the first failure is raised and the others reported."""
-    results: dict[str, Ready | Build | Unusable] = {}
+    by_name = {sel.name: sel for sel in plan.packages}
+    return _in_parallel(list(by_name), lambda name: origins.prepare(by_name[name]), jobs=jobs, report=report)
+
+
+def _in_parallel(names: list[str], work: Callable[[str], T], *, jobs: int, report: Reporter) -> dict[str, T]:
+    """``work(name)`` for each of ``names`` on ``jobs`` threads, results in ``names``' order.
+    Every started piece of work finishes; when some fail, the first failure (in that order) is
+    raised and the others are reported."""
+    results: dict[str, T] = {}
     errors: list[tuple[str, BaseException]] = []
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="slimline-fetch") as pool:
-        futures = {sel.name: pool.submit(origins.prepare, sel) for sel in plan.packages}
+        futures = {name: pool.submit(work, name) for name in names}
         for name, future in futures.items():
             try:
                 results[name] = future.result()
@@ -114,8 +128,9 @@ def _wheel_for(
     envs: BuildEnvs,
     target: TargetBuilds | None,
 ) -> Path | Unusable:
-    """Phase 2, one package at a time: build what must be built, then check that the target
-    accepts the wheel; return the wheel, or why the package has none the target can use."""
+    """Phase 2, a few packages at a time (:data:`BUILD_JOBS`): build what must be built, then
+    check that the target accepts the wheel; return the wheel, or why the package has none the
+    target can use."""
     if isinstance(prepared, Unusable):
         return prepared
     if isinstance(prepared, Build):

@@ -28,14 +28,13 @@ import sys
 import tempfile
 import threading
 import tomllib
-import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from pyproject_hooks import BuildBackendHookCaller
 
-from slimline.artifacts import sandbox
+from slimline.artifacts import backend_hints, sandbox
 from slimline.artifacts.build_backend import BuildFailed
 from slimline.artifacts.buildenv import with_auth
 from slimline.artifacts.wheelcache import built_wheel, keep_built
@@ -93,7 +92,8 @@ def native_sources(tree: Path) -> bool:
 
 
 class TargetBuilds:
-    """Builds in one builder, made when the first build needs it (``builder()`` is called once)."""
+    """Builds in one builder, made when the first build needs it (``builder()`` is called once).
+    Several builds may run at once, on threads."""
 
     def __init__(
         self,
@@ -132,6 +132,8 @@ class TargetBuilds:
         if hit is not None:
             return hit
         b = self.builder
+        with self._lock:  # builds run at once: the builder is unpacked by the first, once
+            b.root  # noqa: B018
         self._ctx.report.step(f"building {what} for {b.target.platform} in the builder")
         with tempfile.TemporaryDirectory(prefix="slimline-target-") as tmp:
             src, out = Path(tmp, "src"), Path(tmp, "out")
@@ -147,14 +149,13 @@ class TargetBuilds:
         caller = BuildBackendHookCaller(
             str(src), backend, backend_path, runner=runner, python_executable=b.python
         )
-        with warnings.catch_warnings(record=True) as caught:  # the backend's: verbose output only
-            warnings.simplefilter("always")
+        with backend_hints.relayed() as caught:  # the backend's: verbose output only
             extra = caller.get_requires_for_build_wheel()
             if set(extra) - set(requires):
                 runner.reqs = self._requirements(b, [*requires, *extra])
             name = caller.build_wheel(OUT)
-        for warning in caught:
-            self._ctx.report.detail(f"{what}: {str(warning.message).strip().splitlines()[0]}")
+        for message in caught:
+            self._ctx.report.detail(f"{what}: {message.strip().splitlines()[0]}")
         return name
 
     def _requirements(self, b: Builder, requires: Sequence[str]) -> Path:

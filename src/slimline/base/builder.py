@@ -3,31 +3,36 @@
 It does the job of a two-stage Dockerfile's builder stage: the image's own ``pythonX.Y`` with its
 headers (``pythonX.Y-dev``), ``build-essential``, ``pkg-config`` and the project's
 ``[tool.slimline.debian] build-packages``, from the same suite as the base, for the target's
-architecture.  It is assembled like a ``debian:`` base (signed archive, pinned for a day, layers
-cached by the ``.deb`` hashes), with nothing left out for being dead weight in a runtime image,
-and unpacked once into the cache (:func:`slimline.base.rootfs.cached`), where builds run it
-read-only (:mod:`slimline.artifacts.sandbox`).
+architecture.  It is resolved like a ``debian:`` base (signed archive, the same policy, nothing
+left out for being dead weight in a runtime image) but never becomes an image: its packages are
+unpacked straight into a directory of the cache (:func:`slimline.base.rootfs.from_jobs`), where
+builds run it read-only (:mod:`slimline.artifacts.sandbox`).  Which packages it holds is pinned
+for a day, like a base (``debian-pins``), as long as its directory is in the cache.
 
 Contract of :func:`assemble`: the returned :class:`Builder`'s ``identity`` changes whenever its
-files may (its image digest), so built wheels keyed by it are rebuilt when the builder changes.
+files may (the key of its directory: every package's hash, the policy, the formats), so built
+wheels keyed by it are rebuilt when the builder changes; its directory is written only when a
+build first needs it (a build whose wheels are all cached needs the identity alone).
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
-from packaging.specifiers import SpecifierSet
-
+from slimline import __version__
 from slimline.base import rootfs
-from slimline.base.resolve import Base, Options, resolve
-from slimline.cache.store import Cache
+from slimline.base.debian.ref import BUILD_FORMAT, DebianRef
+from slimline.base.resolve import DAY, Base
+from slimline.cache import keys
 from slimline.context import Context
-from slimline.layers.compress import Compression
-from slimline.oci.image import Image, Platform
+from slimline.oci.image import Platform
 from slimline.project.settings import DebianSettings
 from slimline.target import Target
 
@@ -43,19 +48,19 @@ TOOLS = (
 
 @dataclass(frozen=True)
 class Builder:
-    image: Image  # the builder as an image (pinned like a base)
-    cache: Cache  # where it is unpacked
-    identity: str  # the builder image's digest
+    identity: str  # the key of its file system in the cache (see the module contract)
     target: Target  # the interpreter it builds for: the image's
     python: str  # the interpreter's path inside ``root`` ("/usr/bin/python3.11")
     packages: tuple[str, ...]  # what it was asked to hold besides the base's
     network: bool  # builds may reach the network
+    make_root: Callable[[], Path] = field(repr=False, compare=False)  # writes (or finds) its files
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @cached_property
     def root(self) -> Path:
-        """The unpacked file system (shared: never written to), unpacked when first asked for:
-        a build whose wheels are all cached needs the builder's identity only."""
-        return rootfs.cached(self.image, cache=self.cache)
+        """The file system (shared: never written to), written when first asked for."""
+        with self._lock:
+            return self.make_root()
 
 
 def packages(python_xy: str, extra: tuple[str, ...]) -> tuple[str, ...]:
@@ -72,15 +77,35 @@ def assemble(base: Base, debian: DebianSettings, *, ctx: Context) -> Builder:
     settings = replace(
         debian.for_image(), packages=(*debian.packages, *wanted), strip_stdlib=False, runtime=False
     )
-    # zstd level 1: the builder's layers are written once and read once, never pulled
-    options = Options(requires_python=_any(), debian=settings, compression=Compression("zstd", 1))
+    platform = Platform.parse(str(target.platform))
     ctx.report.step(f"builder for {base.name} ({target.platform}): {', '.join(wanted)}")
-    image = resolve(base.name, platform=Platform.parse(str(target.platform)), options=options, ctx=ctx).image
-    return Builder(image, ctx.cache, image.digest, target, target.interpreter, wanted, debian.build_network)
+    cache = ctx.cache
+    pin = keys.key("builder-pin", __version__, BUILD_FORMAT, base.name, str(platform), repr(settings))
+    found = cache.read_meta(keys.DEBIAN_PINS, pin)
+    if found is not None:
+        d = json.loads(found)
+        root = cache.root / keys.ROOTFS / str(d["root"])
+        if time.time() - d["at"] < DAY and root.is_dir():
+            ctx.report.detail(f"builder pinned: {d['root']}")
+            return _builder(str(d["root"]), target, wanted, debian, lambda: rootfs.from_pinned(root))
+    from slimline.base.debian import base as debian_base  # heavy: signatures, indexes
+
+    ctx.report.detail(f"resolving the builder's packages for {base.name} ({platform})")
+    jobs, _ = debian_base.files(DebianRef.parse(base.name), platform=platform, settings=settings, ctx=ctx)
+    identity = rootfs.jobs_key(jobs)
+    cache.write_meta(keys.DEBIAN_PINS, pin, json.dumps({"at": time.time(), "root": identity}).encode())
+
+    def make() -> Path:
+        ctx.report.step(f"builder for {base.name} ({target.platform}): writing its files")
+        return rootfs.from_jobs(jobs, cache=cache)
+
+    return _builder(identity, target, wanted, debian, make)
 
 
-def _any() -> SpecifierSet:
-    return SpecifierSet()
+def _builder(
+    identity: str, target: Target, wanted: tuple[str, ...], debian: DebianSettings, make: Callable[[], Path]
+) -> Builder:
+    return Builder(identity, target, target.interpreter, wanted, debian.build_network, make)
 
 
 def providers(root: Path, sonames: Iterable[str]) -> dict[str, str]:

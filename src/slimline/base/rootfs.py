@@ -19,7 +19,9 @@ Relative symlinks are written as they are: a program run from ``dest`` is truste
 base it comes from (it can read anything the user can), so reads through them are not policed.
 
 :func:`cached` keeps one unpacked copy per image in the cache (``<cache>/rootfs/<key>``), so that
-only the first build with a base pays for unpacking it.
+only the first build with a base pays for unpacking it.  :func:`from_jobs` writes layer jobs'
+trees there directly, with the same rules, for a file system that is never an image (the
+builder): no tar is written, compressed, hashed and read back.
 """
 
 from __future__ import annotations
@@ -32,17 +34,21 @@ import shutil
 import stat
 import tarfile
 import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from slimline import layers
 from slimline.cache import keys
 from slimline.cache.store import Cache, touch
 from slimline.errors import SlimlineError
+from slimline.layers.filetree import Entry, FileTree, Kind
+from slimline.layers.job import Job
 from slimline.oci.image import Image
 from slimline.oci.whiteout import entry_path, is_opaque, is_whiteout, whiteout_target
 
-__all__ = ["RootfsError", "cached", "resolve", "unpack"]
+__all__ = ["RootfsError", "cached", "from_jobs", "from_pinned", "jobs_key", "resolve", "unpack"]
 
 FORMAT = "1"  # bump when unpack() writes other files or modes: older copies are then not used
 
@@ -92,12 +98,75 @@ def cached(image: Image, *, cache: Cache) -> Path:
     return done
 
 
+def jobs_key(jobs: Sequence[Job]) -> str:
+    """The key :func:`from_jobs` keeps the file system of ``jobs`` under (their keys hold every input)."""
+    return hashlib.sha256(json.dumps([FORMAT, "jobs", [j.key for j in jobs]]).encode()).hexdigest()[:32]
+
+
+def from_jobs(jobs: Sequence[Job], *, cache: Cache) -> Path:
+    """The file system of ``jobs``' trees applied in order, as :func:`unpack` would write their
+    layers: ``<cache>/rootfs/<jobs_key>``, made (the trees in parallel, written in order) if no
+    earlier build made it.  The same contract as :func:`cached` (whole or absent, marked used)."""
+    done = cache.root / keys.ROOTFS / jobs_key(jobs)
+    if done.is_dir():
+        touch(done)
+        return done
+
+    def write(dest: Path) -> None:
+        with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
+            for tree in pool.map(lambda j: j.make(), jobs):
+                _write_tree(str(dest), tree)
+
+    with cache.writing("writing the builder's files into the cache"):
+        _made_as(done, write)
+    return done
+
+
+def from_pinned(done: Path) -> Path:
+    """A directory :func:`from_jobs` made, marked used."""
+    touch(done)
+    return done
+
+
+def _write_tree(root: str, tree: FileTree) -> None:
+    for entry in tree.entries():
+        parts = _parts(entry.path, archive="a file tree")
+        if parts:
+            _apply(root, parts, _member(entry), _Sources(entry), set())
+
+
+def _member(entry: Entry) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(entry.path)
+    info.mode, info.size, info.linkname = entry.mode, entry.size, entry.target
+    info.type = _TAR_TYPES[entry.kind]
+    return info
+
+
+_TAR_TYPES = {Kind.DIR: tarfile.DIRTYPE, Kind.FILE: tarfile.REGTYPE, Kind.SYMLINK: tarfile.SYMTYPE}
+_TAR_TYPES[Kind.HARDLINK] = tarfile.LNKTYPE
+
+
+class _Sources:
+    """What :func:`_apply` reads a file's bytes from, for a tree's entry (as a tar would serve them)."""
+
+    def __init__(self, entry: Entry) -> None:
+        self._entry = entry
+
+    def extractfile(self, member: tarfile.TarInfo) -> IO[bytes] | None:
+        return self._entry.source.open() if self._entry.source is not None else None
+
+
 def _unpack_into(image: Image, done: Path) -> None:
     """:func:`unpack` beside ``done``, then renamed to it (see :func:`cached`)."""
+    _made_as(done, lambda tmp: unpack(image, tmp))
+
+
+def _made_as(done: Path, make: Callable[[Path], None]) -> None:
+    """``make(tmp)`` in a new directory beside ``done``, then renamed to ``done``."""
     done.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=keys.UNFINISHED, dir=done.parent))
     try:
-        unpack(image, tmp)
+        make(tmp)
         os.chmod(tmp, 0o755)
         try:
             os.rename(tmp, done)
@@ -122,9 +191,11 @@ def _parts(name: str, *, archive: str) -> list[str]:
     return path.split("/") if path else []
 
 
-def _apply(
-    root: str, parts: list[str], member: tarfile.TarInfo, tar: tarfile.TarFile, written: set[str]
-) -> None:
+class _Extract(Protocol):
+    def extractfile(self, member: tarfile.TarInfo) -> IO[bytes] | None: ...
+
+
+def _apply(root: str, parts: list[str], member: tarfile.TarInfo, tar: _Extract, written: set[str]) -> None:
     leaf = parts[-1]
     found = _lookup(root, parts[:-1], create=not is_whiteout(leaf))
     if found is None:

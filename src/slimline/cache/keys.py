@@ -32,6 +32,7 @@ MEMO = "memo"  # a build's result below the project layer
 DEBIAN_PINS = "debian-pins"  # an assembled Debian base, pinned for a day
 DEBIAN_RESOLVE = "debian-resolve"  # a Debian package set resolved against an archive state
 DEBIAN_CONTENTS = "debian-contents"  # sonames looked up in a Contents index, by its hash
+DEBIAN_INDEXES = "debian-indexes"  # Packages indexes parsed and merged, by their verified hashes
 DPKG_INSTALLED = "dpkg-installed"  # the Debian packages a base image holds
 TARGETS = "targets"  # a base image's detected interpreter and libc
 USERS = "users"  # a base image's non-root user
@@ -52,6 +53,7 @@ METADATA = (
     DEBIAN_PINS,
     DEBIAN_RESOLVE,
     DEBIAN_CONTENTS,
+    DEBIAN_INDEXES,
     DPKG_INSTALLED,
     TARGETS,
     USERS,

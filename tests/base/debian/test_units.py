@@ -463,3 +463,35 @@ def test_static_files_and_ca_bundle() -> None:
     release = assemble.os_release(version="12.15", codename="bookworm")
     assert 'VERSION_ID="12"' in release and "ID=debian" in release and "VERSION_CODENAME=bookworm" in release
     assert "loader" not in policy.loader_dirs("arm64") and "lib64" not in policy.loader_dirs("arm64")
+
+
+def test_merged_indexes_survive_their_record_and_a_bad_record_is_refused() -> None:
+    parsed = list(packages.parse(PACKAGES.format(sha="b" * 64), origin=1, what="test"))
+    merged = packages.merge([parsed], arch="amd64")
+    assert packages.from_record(packages.to_record(merged)) == merged
+    record = packages.to_record(merged)
+    with pytest.raises(ValueError):
+        packages.from_record(record.replace(b"b" * 64, b"z" * 64, 1))  # a hash that is none
+    with pytest.raises((ValueError, KeyError, TypeError)):
+        packages.from_record(b'{"fields": ["name"], "stanzas": []}')  # another version's fields
+
+
+def test_prefetch_keeps_the_order_and_unpacks_the_same_tree(tmp_path: Path) -> None:
+    files = {f"p{i}": [Member(f"./usr/share/p{i}/data", data=bytes([i]) * 1000)] for i in range(7)}
+    debs = [(name, make_deb(tmp_path / f"{name}.deb", members)) for name, members in files.items()]
+    one_by_one, ahead = TreeBuilder(), TreeBuilder()
+    for name, path in debs:
+        deb.unpack(path, one_by_one, package=name)
+    fetched = list(deb.prefetch(debs, workers=2))
+    assert [name for name, _ in fetched] == [name for name, _ in debs]
+    for name, members in fetched:
+        deb.install(members, ahead, package=name)
+    assert one_by_one.freeze() == ahead.freeze()
+
+
+def test_prefetch_raises_the_broken_package_by_name(tmp_path: Path) -> None:
+    good = make_deb(tmp_path / "good.deb", [Member("./usr/share/good", data=b"ok")])
+    broken = tmp_path / "broken.deb"
+    broken.write_bytes(good.read_bytes()[:-40])  # data.tar cut short
+    with pytest.raises(DebError, match="broken"):
+        list(deb.prefetch([("good", good), ("broken", broken), ("good2", good)], workers=2))

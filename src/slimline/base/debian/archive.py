@@ -33,6 +33,7 @@ from slimline.http import Http, HttpError
 
 __all__ = ["Archive", "BaseResolution", "Suite", "fetch_debs", "resolve_base", "upstream_version"]
 
+MERGED_KIND = "debian-merged-index-1"  # bump when the record of parsed indexes changes
 RESOLVE_FORMAT = "2"  # bump when the cached resolution's shape or rules change (2: stdlib roots)
 _RELEASED = ("stable", "oldstable", "oldoldstable")
 _ROLLING = ("sid", "unstable", "experimental", "rc-buggy")
@@ -177,7 +178,7 @@ def resolve_base(
 ) -> BaseResolution:
     """The closure for the base (cached by verified index hashes; see the module contract);
     progress goes to ``ctx.report`` as details."""
-    http, cache, report = ctx.http, ctx.cache, ctx.report.detail
+    cache, report = ctx.cache, ctx.report.detail
     key_doc = {
         "format": RESOLVE_FORMAT,
         "arch": arch,
@@ -195,16 +196,7 @@ def resolve_base(
         except (ValueError, KeyError, TypeError):
             report("ignoring an unreadable cached resolution; resolving again")
 
-    def load(job: tuple[int, Suite, IndexFile]) -> list[Stanza]:
-        i, s, index = job
-        path: Path = packages.download(http, s.release, index, cache=cache)
-        return list(packages.parse(packages.read_index(path, index), origin=i, what=f"{s.name} {index.path}"))
-
-    report(f"reading the Packages indexes of {', '.join(s.name for s in archive.suites)} ({arch})")
-    jobs = [(i, s, index) for i, s in enumerate(archive.suites) for index in s.indexes]
-    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-        parsed = list(pool.map(load, jobs))
-    index = packages.merge(parsed, arch=arch)
+    index = _merged(archive, arch, ctx)
     xy = python or _default_python(index, suite)
     _check_python(index, xy, suite)
     stdlib = [pkg for pkg, virtual in policy.stdlib_packages(xy) if _provides(index.get(pkg), virtual)]
@@ -215,6 +207,44 @@ def resolve_base(
         keys.DEBIAN_RESOLVE, key, json.dumps({"python_xy": xy, "resolution": res.to_json()}).encode()
     )
     return BaseResolution(archive, arch, xy, res)
+
+
+_merged_memo: dict[str, dict[str, Stanza]] = {}  # this process's merged indexes, by their key
+
+
+def _merged(archive: Archive, arch: str, ctx: Context) -> dict[str, Stanza]:
+    """The suites' Packages indexes for ``arch``, merged (:func:`packages.merge`).
+
+    Kept in this process (a build that assembles a builder and then completes its base reads
+    them once) and in the cache under the *verified* index hashes: the compact record holds the
+    stanzas parsed from bytes that the signed Release vouched for, so a cold build with a pinned
+    base neither decompresses nor parses the indexes again.  An unreadable record is parsed anew.
+    """
+    cache, report = ctx.cache, ctx.report.detail
+    jobs = [(i, s, index) for i, s in enumerate(archive.suites) for index in s.indexes]
+    key = keys.key(MERGED_KIND, arch, *(index.sha256 for _, _, index in jobs))
+    if key in _merged_memo:
+        return _merged_memo[key]
+    names = ", ".join(s.name for s in archive.suites)
+    hit = cache.read_meta(keys.DEBIAN_INDEXES, key)
+    if hit is not None:
+        try:
+            merged = packages.from_record(hit)
+            report(f"read the Packages indexes of {names} ({arch}) as parsed before")
+            return _merged_memo.setdefault(key, merged)
+        except (ValueError, KeyError, TypeError, IndexError):
+            report("ignoring an unreadable record of parsed Packages indexes; parsing them again")
+
+    def load(job: tuple[int, Suite, IndexFile]) -> list[Stanza]:
+        i, s, index = job
+        path: Path = packages.download(ctx.http, s.release, index, cache=cache)
+        return list(packages.parse(packages.read_index(path, index), origin=i, what=f"{s.name} {index.path}"))
+
+    report(f"reading the Packages indexes of {names} ({arch})")
+    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        merged = packages.merge(pool.map(load, jobs), arch=arch)
+    cache.write_meta(keys.DEBIAN_INDEXES, key, packages.to_record(merged))
+    return _merged_memo.setdefault(key, merged)
 
 
 def fetch_debs(

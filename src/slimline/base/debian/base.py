@@ -54,6 +54,7 @@ __all__ = [
     "DebianRef",
     "build",
     "debian_arch",
+    "files",
     "library_packages",
     "resolve",
     "suite_for",
@@ -205,8 +206,8 @@ def _make_tree(
     def keep(path: str) -> bool:
         return policy.keep(path, strip_stdlib=settings.strip_stdlib, keep_gconv=settings.keep_gconv)
 
-    for name in names:
-        unpacked = deb.unpack(debs[name], builder, package=name, keep=keep, rewrite=policy.usrmerge)
+    for name, members in deb.prefetch([(n, debs[n]) for n in names]):
+        unpacked = deb.install(members, builder, package=name, keep=keep, rewrite=policy.usrmerge)
         if unpacked.skipped:
             report(f"{name}: skipped special files {', '.join(unpacked.skipped)}")
         assemble.status_entry(builder, name, deb.read_control(debs[name], package=name), unpacked.paths)
@@ -229,33 +230,48 @@ def build(
 ) -> tuple[Image, Target]:
     """The base image for ``platform`` and its :class:`Target` (see the module contract)."""
     platform = platform.normalised()
-    report = ctx.report.detail
+    jobs, groups, base, target = _jobs(ref, platform=platform, settings=settings, ctx=ctx, mtime=mtime)
+    built = layers.realise(jobs, cache=ctx.cache, compression=compression or layers.Compression()).layers
+    created = rfc3339(mtime)
+    history = tuple(
+        History(created_by=j.created_by, created=created, comment=g.description)
+        for j, g in zip(jobs, groups, strict=True)
+    )
+    config = _config(ref, base, target)
+    image = Image(platform=platform, config=config, created=created).append(tuple(built), history)
+    ctx.report.detail(
+        f"base {ref} ({platform}): {image.digest}, {len(built)} layers, "
+        f"{sum(lay.size for lay in built) / 1e6:.1f} MB compressed"
+    )
+    return image, target
+
+
+def files(
+    ref: DebianRef, *, platform: Platform, settings: BaseSettings, ctx: Context
+) -> tuple[list[Job], Target]:
+    """The layer jobs of the base ``build`` would make, unmade, and its target: for a file system
+    that is never an image (the builder, written by :func:`slimline.base.rootfs.from_jobs`)."""
+    jobs, _, _, target = _jobs(ref, platform=platform.normalised(), settings=settings, ctx=ctx, mtime=0)
+    return jobs, target
+
+
+def _jobs(
+    ref: DebianRef, *, platform: Platform, settings: BaseSettings, ctx: Context, mtime: int
+) -> tuple[list[Job], list[policy.Group], BaseResolution, Target]:
     base = resolve(ref, platform=platform, settings=settings, ctx=ctx)
     target = _target(base, platform)
     assigned = _assign(base, settings.packages)
 
     def job(i: int, group: policy.Group, names: list[str]) -> Job:
         def make() -> FileTree:
-            report(f"assembling layer {group.name} ({len(names)} packages)")
+            ctx.report.detail(f"assembling layer {group.name} ({len(names)} packages)")
             return _make_tree(base, group, names, first=i == 0, settings=settings, ctx=ctx)
 
         key = _layer_key(base, group, names, first=i == 0, settings=settings)
         return Job(key, make, f"slimline {ref}: {group.name} ({len(names)} packages)", mtime)
 
     jobs = [job(i, g, n) for i, (g, n) in enumerate(assigned)]
-    built = layers.realise(jobs, cache=ctx.cache, compression=compression or layers.Compression()).layers
-    created = rfc3339(mtime)
-    history = tuple(
-        History(created_by=j.created_by, created=created, comment=g.description)
-        for j, (g, _) in zip(jobs, assigned, strict=True)
-    )
-    config = _config(ref, base, target)
-    image = Image(platform=platform, config=config, created=created).append(tuple(built), history)
-    report(
-        f"base {ref} ({platform}): {image.digest}, {len(built)} layers, "
-        f"{sum(lay.size for lay in built) / 1e6:.1f} MB compressed"
-    )
-    return image, target
+    return jobs, [g for g, _ in assigned], base, target
 
 
 def _layer_key(

@@ -1,8 +1,9 @@
 """Reading ``.deb`` files in pure Python: the ``ar`` container, ``control.tar``, ``data.tar``.
 
 A ``.deb`` is an ``ar`` archive holding ``debian-binary``, ``control.tar.*`` and
-``data.tar.*`` (xz, zstd, gzip, bzip2 or none).  :func:`unpack` streams ``data.tar`` into a
-:class:`slimline.layers.filetree.TreeBuilder`:
+``data.tar.*`` (xz, zstd, gzip, bzip2 or none).  :func:`unpack` reads ``data.tar``
+(:func:`read_data`; :func:`prefetch` does that for many packages on worker threads) and
+installs it into a :class:`slimline.layers.filetree.TreeBuilder` (:func:`install`):
 
 * every member path is normalised; one that escapes the root (``../x``) or lies below a
   symlink already in the tree is refused (:class:`slimline.errors.UnsafePath`, :class:`DebError`);
@@ -20,10 +21,14 @@ from __future__ import annotations
 import bz2
 import gzip
 import io
+import itertools
 import lzma
+import os
 import posixpath
 import tarfile
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +40,19 @@ from slimline.base.debian.errors import DebError
 from slimline.errors import UnsafePath
 from slimline.layers.filetree import Bytes, Entry, Kind, TreeBuilder, normalise
 
-__all__ = ["ArMember", "Control", "Unpacked", "ar_members", "open_member", "read_control", "unpack"]
+__all__ = [
+    "ArMember",
+    "Control",
+    "Member",
+    "Unpacked",
+    "ar_members",
+    "install",
+    "open_member",
+    "prefetch",
+    "read_control",
+    "read_data",
+    "unpack",
+]
 
 AR_MAGIC = b"!<arch>\n"
 _HEADER = 60
@@ -193,6 +210,45 @@ def _below_symlink(builder: TreeBuilder, path: str) -> str | None:
     return None
 
 
+Member = tuple[tarfile.TarInfo, "bytes | None"]  # a data.tar entry and, for a regular file, its bytes
+
+
+def read_data(path: Path, *, package: str) -> list[Member]:
+    """Every entry of the ``.deb``'s ``data.tar``, with regular files' bytes: the decompression
+    half of :func:`unpack`, which needs no tree and so runs on any thread (xz, zstd and gzip
+    decompression release the GIL)."""
+    out: list[Member] = []
+    with _member_tar(path, "data.tar", package=package) as tar:
+        for info in tar:
+            data = None
+            if info.isreg():
+                handle = tar.extractfile(info)
+                data = handle.read() if handle else b""
+            out.append((info, data))
+    return out
+
+
+def prefetch(debs: Sequence[tuple[str, Path]], *, workers: int = 0) -> Iterator[tuple[str, list[Member]]]:
+    """``(package, read_data(path))`` for each of ``debs`` in order, decompressed ``workers`` at a
+    time (default: one per core, at most 4) and at most ``workers + 1`` ahead of the caller, so
+    memory holds a few packages' files beyond the tree being built."""
+    workers = workers or max(1, min(4, os.cpu_count() or 1))
+    pool = ThreadPoolExecutor(max_workers=workers)
+    pending: deque[tuple[str, Future[list[Member]]]] = deque()
+    rest = iter(debs)
+    try:
+        for name, path in itertools.islice(rest, workers + 1):
+            pending.append((name, pool.submit(read_data, path, package=name)))
+        while pending:
+            name, future = pending.popleft()
+            following = next(rest, None)
+            if following is not None:
+                pending.append((following[0], pool.submit(read_data, following[1], package=following[0])))
+            yield name, future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def unpack(
     path: Path,
     builder: TreeBuilder,
@@ -202,50 +258,58 @@ def unpack(
     rewrite: Rewrite = lambda p: p,
 ) -> Unpacked:
     """Install the ``data.tar`` of the ``.deb`` at ``path`` into ``builder`` (see the module contract)."""
+    return install(read_data(path, package=package), builder, package=package, keep=keep, rewrite=rewrite)
+
+
+def install(
+    members: Iterable[Member],
+    builder: TreeBuilder,
+    *,
+    package: str,
+    keep: Callable[[str], bool] = lambda _p: True,
+    rewrite: Rewrite = lambda p: p,
+) -> Unpacked:
+    """Install a package's ``data.tar`` entries (:func:`read_data`) into ``builder``."""
     archive = f"{package}.deb"
     installed: set[str] = set()
     contents: dict[str, Bytes] = {}
     dropped = 0
     skipped: list[str] = []
-    with _member_tar(path, "data.tar", package=package) as tar:
-        for info in tar:
-            if info.name in (".", "./", "/"):
-                continue
-            old = normalise(info.name, archive=archive)
-            new = rewrite(old)
-            if new is None:
-                continue
-            if not keep(new):
-                dropped += 1
-                continue
-            link = _below_symlink(builder, new)
-            if link is not None:
-                raise DebError(package, f"entry {info.name!r} lies below the symlink /{link}")
-            mode = info.mode & 0o7777
-            if info.isdir():
-                builder.add(Entry(new, Kind.DIR, mode, info.uid, info.gid))
-            elif info.isreg():
-                handle = tar.extractfile(info)
-                src = Bytes(handle.read() if handle else b"")
-                contents[new] = src
-                builder.add(Entry(new, Kind.FILE, mode & ~0o6000, info.uid, info.gid, info.size, src))
-            elif info.issym():
-                target = _moved_link_target(old, new, info.linkname, rewrite) if new != old else info.linkname
-                builder.add(Entry(new, Kind.SYMLINK, 0o777, info.uid, info.gid, target=target))
-            elif info.islnk():
-                linked = rewrite(normalise(info.linkname, archive=archive))
-                src_of = contents.get(linked or "")
-                if src_of is None:
-                    raise DebError(
-                        package,
-                        f"hard link {info.name!r} to {info.linkname!r}, "
-                        "which is not an installed file of this package",
-                    )
-                builder.add(
-                    Entry(new, Kind.FILE, mode & ~0o6000, info.uid, info.gid, len(src_of.data), src_of)
+    for info, data in members:
+        if info.name in (".", "./", "/"):
+            continue
+        old = normalise(info.name, archive=archive)
+        new = rewrite(old)
+        if new is None:
+            continue
+        if not keep(new):
+            dropped += 1
+            continue
+        link = _below_symlink(builder, new)
+        if link is not None:
+            raise DebError(package, f"entry {info.name!r} lies below the symlink /{link}")
+        mode = info.mode & 0o7777
+        if info.isdir():
+            builder.add(Entry(new, Kind.DIR, mode, info.uid, info.gid))
+        elif info.isreg():
+            src = Bytes(data or b"")
+            contents[new] = src
+            builder.add(Entry(new, Kind.FILE, mode & ~0o6000, info.uid, info.gid, info.size, src))
+        elif info.issym():
+            target = _moved_link_target(old, new, info.linkname, rewrite) if new != old else info.linkname
+            builder.add(Entry(new, Kind.SYMLINK, 0o777, info.uid, info.gid, target=target))
+        elif info.islnk():
+            linked = rewrite(normalise(info.linkname, archive=archive))
+            src_of = contents.get(linked or "")
+            if src_of is None:
+                raise DebError(
+                    package,
+                    f"hard link {info.name!r} to {info.linkname!r}, "
+                    "which is not an installed file of this package",
                 )
-            else:
-                skipped.append(new)
-                continue
-            installed.add(new)
+            builder.add(Entry(new, Kind.FILE, mode & ~0o6000, info.uid, info.gid, len(src_of.data), src_of))
+        else:
+            skipped.append(new)
+            continue
+        installed.add(new)
     return Unpacked(paths=frozenset(installed), dropped=dropped, skipped=tuple(skipped))

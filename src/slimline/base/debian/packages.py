@@ -11,9 +11,10 @@ well under a second or two).
 from __future__ import annotations
 
 import gzip
+import json
 import lzma
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -25,7 +26,7 @@ from slimline.base.debian.release import IndexFile, Release
 from slimline.cache.store import Cache
 from slimline.http import PACKAGES_TEXT_CAP, Http, HttpError
 
-__all__ = ["Stanza", "download", "merge", "parse", "read_index"]
+__all__ = ["Stanza", "download", "from_record", "merge", "parse", "read_index", "to_record"]
 
 _FIELDS = (
     "Package",
@@ -184,3 +185,26 @@ def merge(indexes: Iterable[Iterable[Stanza]], *, arch: str) -> dict[str, Stanza
             if old is None or version_compare(st.version, old.version) > 0:
                 best[st.name] = st
     return best
+
+
+_RECORD_FIELDS = tuple(Stanza.__dataclass_fields__)
+
+
+def to_record(merged: Mapping[str, Stanza]) -> bytes:
+    """A compact JSON record of merged stanzas (one array of field values each, in field order)."""
+    rows = [[getattr(st, f) for f in _RECORD_FIELDS] for st in merged.values()]
+    return json.dumps({"fields": _RECORD_FIELDS, "stanzas": rows}, separators=(",", ":")).encode()
+
+
+def from_record(data: bytes) -> dict[str, Stanza]:
+    """What :func:`to_record` wrote; ``ValueError``/``KeyError``/``TypeError`` if it is not that."""
+    d = json.loads(data)
+    if tuple(d["fields"]) != _RECORD_FIELDS:
+        raise ValueError("the record's fields are not this version's")
+    out: dict[str, Stanza] = {}
+    for row in d["stanzas"]:
+        st = Stanza(*row)
+        if not isinstance(st.size, int) or not _SHA256.fullmatch(st.sha256):
+            raise ValueError(f"bad stanza {st.name!r} in the record")
+        out[st.name] = st
+    return out
