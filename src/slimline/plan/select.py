@@ -121,7 +121,7 @@ def select(
         with_groups=with_groups,
         without_groups=without_groups,
         only_groups=only_groups,
-        also_known=(*lock.dependency_groups, *lock.default_groups),
+        also_known=(*lock.dependency_groups, *lock.default_groups, *lock.root),  # pylock, uv.lock
     )
     known_extras = set(lock.extras) | set(project.extras)
     every = set(lock.extras) if lock.format == "pylock" else known_extras  # a pylock: what it declares
