@@ -182,3 +182,31 @@ def test_freshness_compares_the_project_requirements(project: Path) -> None:
     with pytest.raises(StaleUvLock, match="not in the lock: attrs") as got:
         uvlock.check_fresh(pyproject.load(project), lock)
     assert "uv lock" in got.value.hint
+
+
+def test_forks_for_conflicting_extras_follow_the_extras_asked_for(tmp_path: Path) -> None:
+    """uv names the project's extras in such markers as ``extra-<len>-<project>-<extra>``."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "demo"\nversion = "0.1.0"\ndependencies = ["requests"]\n'
+        '[project.optional-dependencies]\na = ["urllib3<2"]\nb = ["urllib3>=2"]\n'
+    )
+    edges = (
+        '[{ name = "urllib3", version = "1.26.20", marker = "extra == \'extra-4-demo-a\'" },'
+        ' { name = "urllib3", version = "2.8.0",'
+        " marker = \"extra != 'extra-4-demo-a' or extra == 'extra-4-demo-b'\" }]"
+    )
+    root = (
+        '[[package]]\nname = "demo"\nversion = "0.1.0"\nsource = { editable = "." }\n'
+        'dependencies = [{ name = "requests" }]\n[package.optional-dependencies]\n'
+        'a = [{ name = "urllib3", version = "1.26.20" }]\nb = [{ name = "urllib3", version = "2.8.0" }]\n'
+    )
+    (tmp_path / "uv.lock").write_text(
+        "version = 1\n\n"
+        + package("requests", "2.32.3", f"dependencies = {edges}")
+        + package("urllib3", "1.26.20")
+        + package("urllib3", "2.8.0")
+        + root
+    )
+    assert names(tmp_path)["urllib3"] == "2.8.0"
+    assert names(tmp_path, extras=["a"])["urllib3"] == "1.26.20"
+    assert names(tmp_path, extras=["b"])["urllib3"] == "2.8.0"

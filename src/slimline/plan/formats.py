@@ -8,7 +8,9 @@
   an error.  Only extras and groups the lock declares can be asked for: a lock exported for one
   selection (Poetry's export) is installed as it is.
 * ``uv.lock``: the graph is walked (by :mod:`slimline.plan.select`) from the project's own
-  entry, :func:`uv_roots` giving its dependencies of the selected groups whose markers hold.
+  entry, :func:`uv_roots` giving its dependencies of the selected groups whose markers hold;
+  markers of forks for conflicting extras or groups name them as uv encodes them
+  (:func:`uv_conflict_names`).
 
 Pure: reads nothing but its arguments.
 """
@@ -19,12 +21,13 @@ from collections.abc import Callable, Mapping
 
 from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
 
 from slimline.errors import SlimlineError
 from slimline.project.groups import MAIN
 from slimline.project.lockfile import Lock, LockedDependency, LockedPackage
 
-__all__ = ["pylock_groups", "pylock_packages", "uv_roots"]
+__all__ = ["pylock_groups", "pylock_packages", "uv_conflict_names", "uv_roots"]
 
 _HINT = "export the lock again with the groups and extras you want (`poetry export --with ... -E ...`)"
 
@@ -80,6 +83,17 @@ def uv_roots(
         for name, alts in lock.root.get(g, {}).items():
             out.extend((name, d) for d in alts if holds(d.markers))
     return out
+
+
+def uv_conflict_names(project: str, groups: frozenset[str], extras: frozenset[str]) -> frozenset[str]:
+    """How uv names the project's selected extras and groups in the markers of forks it made for
+    conflicting ones (``extra == 'extra-4-demo-cpu'``, ``'group-4-demo-dev'``): each marker of the
+    walk sees these among its extras."""
+    name = canonicalize_name(project)
+    return frozenset(
+        {f"extra-{len(name)}-{name}-{e}" for e in extras}
+        | {f"group-{len(name)}-{name}-{g}" for g in groups - {MAIN}}
+    )
 
 
 def _contains(spec: str, version: str) -> bool:

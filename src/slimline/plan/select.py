@@ -162,10 +162,11 @@ def _picked(
     if lock.format == "pylock":
         picked, requested = formats.pylock_packages(lock, groups, chosen_extras, env), {}
     elif lock.format == "uv":
-        holding = partial(holds, env=env, extras=chosen_extras, what=project.name)
+        forks = formats.uv_conflict_names(project.name, groups, chosen_extras)
+        holding = partial(holds, env=env, extras=chosen_extras | forks, what=project.name)
         roots = formats.uv_roots(lock, groups, holding)
         wants = [_Want(name, frozenset(d.extras), d.version, project.name) for name, d in roots]
-        picked, requested = _walk(lock, target, wants, env)
+        picked, requested = _walk(lock, target, wants, env, forks)
     elif lock.has_groups_and_markers:
         picked = _by_groups_and_markers(lock, groups, chosen_extras, env)
         requested = _requested_extras(project, picked, groups, chosen_extras, env)
@@ -259,9 +260,14 @@ def _root_wants(
 
 
 def _walk(
-    lock: Lock, target: Target, roots: Sequence[_Want], env: Mapping[str, str]
+    lock: Lock,
+    target: Target,
+    roots: Sequence[_Want],
+    env: Mapping[str, str],
+    also: frozenset[str] = frozenset(),
 ) -> tuple[list[LockedPackage], dict[str, frozenset[str]]]:
-    """The packages reached from ``roots``, and the extras each was asked for."""
+    """The packages reached from ``roots``, and the extras each was asked for (``also``: names
+    every marker sees among the extras, uv's for the project's selected extras and groups)."""
     asked: dict[tuple[str, str], frozenset[str]] = {}  # (name, version) -> extras asked so far
     order: list[LockedPackage] = []
     queue = deque(roots)
@@ -281,7 +287,7 @@ def _walk(
             for d in alts:
                 if d.optional and name not in in_extras:
                     continue
-                if holds(d.markers, env, now, what=f"{pkg.name} {pkg.version}"):
+                if holds(d.markers, env, now | also, what=f"{pkg.name} {pkg.version}"):
                     queue.append(_Want(name, frozenset(d.extras), d.version, f"{pkg.name} {pkg.version}"))
     requested = {name: e for (name, _), e in asked.items()}
     return order, requested
