@@ -52,7 +52,7 @@ from slimline.project.toml import (
     within,
 )
 
-__all__ = ["UvLockError", "check_fresh", "load"]
+__all__ = ["StaleUvLock", "UvLockError", "check_fresh", "load"]
 
 _Edges = dict[str, tuple[LockedDependency, ...]]
 
