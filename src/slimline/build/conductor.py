@@ -53,7 +53,7 @@ def build(request: Request, ctx: Context) -> list[str]:
     chosen = settings.load(proj.slimline, overrides=request.overrides)
     name = chosen.tag or _default_name(proj)
     outputs = _outputs(request, name=name)
-    with start(proj, index_setting=chosen.index_url, ctx=ctx) as started:
+    with start(proj, index_setting=chosen.index_url, lock=chosen.lock, ctx=ctx) as started:
         from slimline.build import image  # the heavy part, loaded while the project's wheel builds
 
         recipes = image.build(

@@ -39,7 +39,7 @@ from slimline.layers.job import Job
 from slimline.oci.image import Image, Platform
 from slimline.plan import select
 from slimline.plan.model import Plan
-from slimline.project import lockfile
+from slimline.project import lockfile, locks
 from slimline.project.settings import DebianSettings, Settings
 
 if TYPE_CHECKING:
@@ -70,8 +70,8 @@ def build(
 ) -> list[Recipe]:
     """One image per platform of ``settings.platforms`` (in that order), each with what the
     memo needs to remake it after an edit of the project alone."""
-    lock = lockfile.load(started.lock_path)
-    lockfile.check_fresh(started.project, lock)
+    lock = locks.load(started.lock_path, project_root=started.project.root)
+    locks.check_fresh(started.project, lock)
     settings = preflight.settle(
         started.project, lock, settings, report=ctx.report
     )  # the base, before downloads

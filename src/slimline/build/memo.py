@@ -2,7 +2,7 @@
 
 Most rebuilds follow an edit to the app's own files.  Everything below the project layer (the
 base, the dependency layers, the image config) depends only on the command line, the
-project's ``pyproject.toml`` and ``poetry.lock``, a few environment variables and the base's
+project's ``pyproject.toml`` and lock file(s), a few environment variables and the base's
 resolution.  So a build records it (:func:`keep`) under a key of exactly those inputs
 (:func:`key`), and the next build with the same key reads it back (:func:`recall`) and makes
 only the project layer (:func:`remake`), without parsing the lock, selecting wheels,
@@ -41,6 +41,7 @@ from slimline.context import Context
 from slimline.layers.filetree import Bytes, FileTree, Kind
 from slimline.oci.image import Image, Layer
 from slimline.oci.parse import image_from_json
+from slimline.project import locks
 from slimline.target import Target
 
 if TYPE_CHECKING:
@@ -102,10 +103,14 @@ def key(root: Path, *, command: Mapping[str, Any], env: Mapping[str, str] | None
     env = os.environ if env is None else env
     if env.get("SLIMLINE_NO_LAYER_CACHE") == "1" or command.get("refresh"):
         return None
+    chosen = command.get("lock")
+    lock_files = [Path(chosen).resolve()] if chosen else locks.candidates(root)
     try:
         pyproject = (root / "pyproject.toml").read_bytes()
-        lock = (root / "poetry.lock").read_bytes()
+        lock_blobs = [f"{p.name}\0".encode() + p.read_bytes() for p in lock_files]
     except OSError:
+        return None
+    if not lock_blobs:
         return None
     h = hashlib.sha256()
     for part in (
@@ -116,7 +121,7 @@ def key(root: Path, *, command: Mapping[str, Any], env: Mapping[str, str] | None
         ),
     ):
         h.update(part.encode() + b"\0")
-    for blob in (pyproject, lock):
+    for blob in (pyproject, *lock_blobs):  # every lock the choice is made from (locks.find)
         h.update(hashlib.sha256(blob).digest())
     return h.hexdigest()
 

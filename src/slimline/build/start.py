@@ -1,6 +1,6 @@
 """The first steps of a build, kept light so that they run before the rest of slimline loads.
 
-Contract of :func:`start`: given the project as read, checks that the lock exists, resolves the
+Contract of :func:`start`: given the project as read, finds its lock file, resolves the
 default index and its build environments, and starts building the project's own wheel (a
 PEP 517 subprocess: the slowest step of a code-change rebuild) on a worker thread.  The
 caller passes the :class:`Started` value to :func:`slimline.build.image.build` and must call
@@ -17,8 +17,7 @@ from pathlib import Path
 
 from slimline.artifacts import build_backend, sources
 from slimline.context import Context
-from slimline.errors import SlimlineError
-from slimline.project import pyproject
+from slimline.project import locks, pyproject
 
 __all__ = ["Started", "start"]
 
@@ -42,17 +41,13 @@ class Started:
         self.close()
 
 
-def start(proj: pyproject.Project, *, index_setting: str | None, ctx: Context) -> Started:
-    """Check that ``proj`` has a lock, resolve its default index and start its wheel (see the
-    module's contract)."""
+def start(
+    proj: pyproject.Project, *, index_setting: str | None, ctx: Context, lock: str | None = None
+) -> Started:
+    """Find ``proj``'s lock (``lock``: the lock setting), resolve its default index and start
+    its wheel (see the module's contract)."""
     root = proj.root
-    lock_path = root / "poetry.lock"
-    if not lock_path.is_file():
-        raise SlimlineError(
-            f"{lock_path} does not exist",
-            doing=f"reading {root}",
-            hint="run `poetry lock` in the project first",
-        )
+    lock_path = locks.find(root, setting=lock)
     default_index = sources.default_index_url(setting=index_setting)
     envs = build_backend.BuildEnvs(
         cache=ctx.cache,

@@ -72,6 +72,13 @@ def add(sub: Any) -> None:
         help="let slimline build PACKAGE from source where the named base has no wheel for it but "
         "another Debian suite has (repeatable, or comma-separated; :all: for every package)",
     )
+    b.add_argument(
+        "--lock",
+        type=Path,
+        metavar="PATH",
+        help="the lock file to build from: poetry.lock, uv.lock, pylock.toml or pylock.NAME.toml "
+        "(default: the one the project has)",
+    )
     common(b)
 
 
@@ -94,6 +101,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("build-from-source", split(args.build_from_source)),
         ("labels", dict(args.label) if args.label else None),
         ("env", dict(args.env) if args.env else None),
+        ("lock", args.lock.resolve() if args.lock else None),  # absolute: see settings._lock
     ):
         if value is not None:
             out[key] = value

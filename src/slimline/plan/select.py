@@ -10,6 +10,8 @@ root project's extras as named, or all of them.  Every marker is evaluated with 
 * lock-version 2.0 and 1.1 carry no groups or markers per package: the dependency graph is
   walked from the root's dependencies of the selected groups and extras, following only the
   dependency entries whose markers hold and the extras each package is asked for.
+* ``uv.lock``: the same walk, from the project's own entry in the lock; ``pylock.toml``: each
+  package's marker with the extras and groups asked for (:mod:`slimline.plan.formats`).
 
 Pure: reads nothing but its arguments.
 """
@@ -20,7 +22,7 @@ import re
 from collections import deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 
 import packaging
@@ -30,7 +32,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from slimline.errors import SlimlineError
-from slimline.plan import wheels
+from slimline.plan import formats, wheels
 from slimline.plan.model import Allowance, Origin, OriginKind, Plan, Selected
 from slimline.project.lockfile import Lock, LockedPackage
 from slimline.project.pyproject import MAIN, Dependency, Group, Project, poetry_constraint
@@ -64,9 +66,11 @@ def active_groups(
     with_groups: Sequence[str] = (),
     without_groups: Sequence[str] = (),
     only_groups: Sequence[str] = (),
+    also_known: Collection[str] = (),
 ) -> frozenset[str]:
-    """The selected group names (canonical); unknown names are an error, as in Poetry."""
-    known = set(project.groups)
+    """The selected group names (canonical); unknown names are an error, as in Poetry
+    (``also_known``: groups the lock declares beyond the project's)."""
+    known = set(project.groups) | set(also_known)
     wanted = {"--with": with_groups, "--without": without_groups, "--only": only_groups}
     missing = sorted(
         {
@@ -113,21 +117,21 @@ def select(
             hint="pick a base image whose Python satisfies requires-python",
         )
     groups = active_groups(
-        project, with_groups=with_groups, without_groups=without_groups, only_groups=only_groups
+        project,
+        with_groups=with_groups,
+        without_groups=without_groups,
+        only_groups=only_groups,
+        also_known=(*lock.dependency_groups, *lock.default_groups, *lock.root),  # pylock, uv.lock
     )
     known_extras = set(lock.extras) | set(project.extras)
-    chosen_extras = frozenset(known_extras if all_extras else (canonicalize_name(e) for e in extras))
+    every = set(lock.extras) if lock.format == "pylock" else known_extras  # a pylock: what it declares
+    chosen_extras = frozenset(every if all_extras else (canonicalize_name(e) for e in extras))
     if unknown := sorted(chosen_extras - known_extras):
         raise SelectError(
             f"extra(s) not defined by the project: {', '.join(unknown)}",
             hint=f"defined extras: {', '.join(sorted(known_extras)) or '(none)'}",
         )
-    env = target.marker_env()
-    if lock.has_groups_and_markers:
-        picked = _by_groups_and_markers(lock, groups, chosen_extras, env)
-        requested = _requested_extras(project, picked, groups, chosen_extras, env)
-    else:
-        picked, requested = _walk(project, lock, target, groups, chosen_extras, env)
+    picked, requested = _picked(project, lock, target, groups, chosen_extras)
     _check_unique(picked)
     default = default_origin(project)
     allowed: dict[str, set[Allowance]] = {}
@@ -147,6 +151,28 @@ def select(
     return Plan(
         target=target, packages=packages, groups=tuple(sorted(groups)), extras=tuple(sorted(chosen_extras))
     )
+
+
+def _picked(
+    project: Project, lock: Lock, target: Target, groups: frozenset[str], chosen_extras: frozenset[str]
+) -> tuple[list[LockedPackage], dict[str, frozenset[str]]]:
+    """The selected packages by the lock format's rule, and the extras each was asked for."""
+    env = target.marker_env()
+    requested: dict[str, frozenset[str]]
+    if lock.format == "pylock":
+        picked, requested = formats.pylock_packages(lock, groups, chosen_extras, env), {}
+    elif lock.format == "uv":
+        forks = formats.uv_conflict_names(project.name, groups, chosen_extras)
+        holding = partial(holds, env=env, extras=chosen_extras | forks, what=project.name)
+        roots = formats.uv_roots(lock, groups, holding)
+        wants = [_Want(name, frozenset(d.extras), d.version, project.name) for name, d in roots]
+        picked, requested = _walk(lock, target, wants, env, forks)
+    elif lock.has_groups_and_markers:
+        picked = _by_groups_and_markers(lock, groups, chosen_extras, env)
+        requested = _requested_extras(project, picked, groups, chosen_extras, env)
+    else:
+        picked, requested = _walk(lock, target, _root_wants(project, groups, chosen_extras, env), env)
+    return picked, requested
 
 
 # --- markers ------------------------------------------------------------------------------------
@@ -234,16 +260,17 @@ def _root_wants(
 
 
 def _walk(
-    project: Project,
     lock: Lock,
     target: Target,
-    groups: frozenset[str],
-    extras: frozenset[str],
+    roots: Sequence[_Want],
     env: Mapping[str, str],
+    also: frozenset[str] = frozenset(),
 ) -> tuple[list[LockedPackage], dict[str, frozenset[str]]]:
+    """The packages reached from ``roots``, and the extras each was asked for (``also``: names
+    every marker sees among the extras, uv's for the project's selected extras and groups)."""
     asked: dict[tuple[str, str], frozenset[str]] = {}  # (name, version) -> extras asked so far
     order: list[LockedPackage] = []
-    queue = deque(_root_wants(project, groups, extras, env))
+    queue = deque(roots)
     while queue:
         want = queue.popleft()
         pkg = _candidate(lock, want, target)
@@ -260,7 +287,7 @@ def _walk(
             for d in alts:
                 if d.optional and name not in in_extras:
                     continue
-                if holds(d.markers, env, now, what=f"{pkg.name} {pkg.version}"):
+                if holds(d.markers, env, now | also, what=f"{pkg.name} {pkg.version}"):
                     queue.append(_Want(name, frozenset(d.extras), d.version, f"{pkg.name} {pkg.version}"))
     requested = {name: e for (name, _), e in asked.items()}
     return order, requested
@@ -270,7 +297,7 @@ def _candidate(lock: Lock, want: _Want, target: Target) -> LockedPackage:
     found = lock.named(want.name)
     if not found:
         raise SelectError(
-            f"{want.requester} needs {want.name}, which poetry.lock does not contain",
+            f"{want.requester} needs {want.name}, which {lock.path.name} does not contain",
             hint="run `poetry lock` to update the lock file",
         )
     if len(found) == 1:

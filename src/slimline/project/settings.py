@@ -95,6 +95,9 @@ class Settings:
     build_from_source: tuple[str, ...] = ()
     unverified: tuple[str, ...] = ()  # canonical names: url/file dependencies allowed without a lock hash
     plain_http: tuple[str, ...] = ()  # canonical names: url dependencies allowed over http://
+    # the lock file: a file name in the project directory ([tool.slimline] lock), or an absolute
+    # path (--lock); None: the one lock file the project has (slimline.project.locks.find)
+    lock: str | None = None
     debian: DebianSettings = field(default_factory=DebianSettings)  # [tool.slimline.debian]
 
 
@@ -158,6 +161,16 @@ def _abs_path(value: Any) -> str:
     if not text.startswith("/") or "\0" in text:
         raise _bad("an absolute path inside the image", value)
     return text.rstrip("/") or "/"
+
+
+def _lock(value: Any) -> str | None:
+    """A lock file name beside pyproject.toml; the command line passes an absolute Path."""
+    if value is None or (isinstance(value, Path) and value.is_absolute()):
+        return None if value is None else str(value)
+    text = check(value, str)
+    if not text or Path(text).name != text or text in (".", ".."):
+        raise _bad("a lock file name in the project directory (use --lock for another path)", value)
+    return text
 
 
 def _platforms(value: Any) -> tuple[str, ...]:
@@ -244,6 +257,7 @@ _KEYS: dict[str, tuple[str, Check]] = {
     "build-from-source": ("build_from_source", _packages),
     "unverified": ("unverified", _names),
     "plain-http": ("plain_http", _names),
+    "lock": ("lock", _lock),
 }
 
 
