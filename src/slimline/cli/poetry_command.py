@@ -157,12 +157,9 @@ class SlimlineCommand(Command):
         except SlimlineError as err:
             self.line_error(f"slimline: error: {err}")
             return 1
-        argv = [self._slimline_name, *self._argv(project)]
-        if "quiet" in self._table.mapped and self.io.output.is_quiet():
-            argv.append("--quiet")
-        elif "verbose" in self._table.mapped and self.io.output.is_verbose():
-            argv.append("--verbose")
-        return main(argv, prog=f"poetry {NAMESPACE}", credentials=given)
+        return main(
+            [self._slimline_name, *self._argv(project)], prog=f"poetry {NAMESPACE}", credentials=given
+        )
 
     def _project(self) -> tuple[Poetry | None, str | None]:
         """The Poetry project to read (and, when none was named, the directory to pass)."""
@@ -191,6 +188,10 @@ class SlimlineCommand(Command):
                 options += [f"{field.flag}={v}" for v in self.option(field.name) or ()]
             elif self.option(field.name) is not None:
                 options.append(f"{field.flag}={self.option(field.name)}")
+        if "quiet" in self._table.mapped and self.io.output.is_quiet():
+            options.append("--quiet")
+        elif "verbose" in self._table.mapped and self.io.output.is_verbose():
+            options.append("--verbose")
         # "--": a positional that starts with "-" is still a positional
         return options + (["--", *positionals] if positionals else [])
 
