@@ -23,6 +23,9 @@ from slimline.cli.main import main, names, parser
 from slimline.cli.poetry_plugin import ImagePlugin
 from tests.support import ROOT
 
+# Poetry's Application() loads pbs_installer, which uses a deprecated importlib.resources call
+pytestmark = pytest.mark.filterwarnings("ignore:open_text is deprecated:DeprecationWarning")
+
 # What activating the plugin may load besides the standard library: the command table only.
 LIGHT = (
     "slimline",
