@@ -73,6 +73,27 @@ def test_activating_the_plugin_loads_only_the_command_table() -> None:
     assert [c for c in found["commands"] if c.startswith("image ")] == [f"image {n}" for n in names()]
 
 
+def test_a_broken_install_leaves_poetrys_own_commands_working(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = sys.modules["slimline.cli.main"]
+    monkeypatch.setattr(table, "COMMANDS", (*table.COMMANDS, "no_such_command_module"))
+    app = Application()
+    ImagePlugin().activate(app)
+    err = capsys.readouterr().err
+    assert "`poetry image` is unavailable" in err and "no_such_command_module" in err
+    assert not [c for c in app.command_loader.names if c.startswith("image ")]
+    assert app.command_loader.has("install")
+    monkeypatch.undo()
+    second = Application()
+    ImagePlugin().activate(second)
+    ImagePlugin().activate(second)  # a second copy (two installs) keeps the first's commands
+    assert "`poetry image build` is taken by another plugin" in capsys.readouterr().err
+    assert [c for c in second.command_loader.names if c.startswith("image ")] == [
+        f"image {n}" for n in names()
+    ]
+
+
 def _slimline_table(name: str) -> list[argparse.Action]:
     root = parser()
     sub = next(a for a in root._actions if isinstance(a, argparse._SubParsersAction))

@@ -10,6 +10,7 @@ command (``poetry image build``, ``poetry list``); the factory then loads
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -26,10 +27,24 @@ NAMESPACE = "image"  # poetry image build, poetry image base, ...
 
 class ImagePlugin(ApplicationPlugin):
     def activate(self, application: Application) -> None:
-        from slimline.cli.main import names
+        # Poetry does not guard its plugins: an exception here would break every Poetry command.
+        try:
+            from slimline.cli.main import names
 
-        for name in names():
-            application.command_loader.register_factory(f"{NAMESPACE} {name}", _factory(application, name))
+            found = names()
+        except Exception as err:
+            print(
+                f"slimline: `poetry {NAMESPACE}` is unavailable: slimline's commands did not load "
+                f"({type(err).__name__}: {err}); reinstall slimline into Poetry's environment",
+                file=sys.stderr,
+            )
+            return
+        loader = application.command_loader
+        for name in found:
+            if loader.has(f"{NAMESPACE} {name}"):  # another plugin's: keep it, and say so
+                print(f"slimline: `poetry {NAMESPACE} {name}` is taken by another plugin", file=sys.stderr)
+                continue
+            loader.register_factory(f"{NAMESPACE} {name}", _factory(application, name))
 
 
 def _factory(application: Application, name: str) -> Callable[[], Command]:
