@@ -134,7 +134,13 @@ def main() -> None:
     ap.add_argument("--readme", action="store_true")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="slimline-plugin-bench-"))
-    text = report(sample(setup(work), work, args.runs), args.runs)
+    sides = setup(work)
+    load = os.getloadavg()[0]
+    text = report(sample(sides, work, args.runs), args.runs)
+    text += (
+        f"\n\nLoad average while measuring: {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end, "
+        f"on {os.cpu_count()} cores (wall-clock times scatter with it; CPU times much less)."
+    )
     print(text)
     if args.readme:
         write_readme("plugin", text)
