@@ -173,3 +173,23 @@ class Lines:
 
     def done(self, text: str) -> None:
         self.lines.append(text)
+
+
+def slimline_wheel(dest: Path) -> Path:
+    """A wheel of this worktree's slimline (its sources as they are now), built into ``dest``."""
+    run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(dest), str(ROOT)], timeout=600)
+    return next(dest.glob("slimline-*.whl"))
+
+
+def poetry_venv(dest: Path, *wheels: Path) -> Path:
+    """A fresh venv holding the Poetry this suite runs (same version, from the package index; or
+    ``SLIMLINE_TEST_POETRY``'s, e.g. ``2.0.1``) and ``wheels`` (slimline's, to install the plugin
+    the way ``poetry self add`` would); its ``poetry``."""
+    from importlib.metadata import version
+
+    wanted = os.environ.get("SLIMLINE_TEST_POETRY") or version("poetry")
+    alone = {"PYTHONPATH": ""}  # not this worktree's sources: the venv's own packages
+    run([sys.executable, "-m", "venv", str(dest)], env=alone, timeout=300)
+    pip = [str(dest / "bin" / "python"), "-m", "pip", "install", "-q"]
+    run([*pip, f"poetry=={wanted}", *map(str, wheels)], env=alone, timeout=900)
+    return dest / "bin" / "poetry"

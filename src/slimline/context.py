@@ -3,6 +3,10 @@
 One :class:`Context` is made per command (by :mod:`slimline.cli`) and passed down instead of the
 same three or four parameters everywhere.  Functions that need only the cache take the cache.
 
+Credentials a caller already holds (the Poetry plugin: Poetry's own for the project's sources)
+travel in :attr:`Context.credentials` as :class:`SourceAuth` values, in memory only; they are
+consulted first by :func:`slimline.artifacts.sources.credentials_for`.
+
 Contract: :attr:`Context.http` is made on first use (loading the network client costs time that
 a rebuild served from the memo never needs) and is shared by every thread of the command.
 """
@@ -17,9 +21,19 @@ from slimline.cache.store import Cache
 from slimline.report import Quiet, Reporter
 
 if TYPE_CHECKING:
-    from slimline.http import Http
+    from slimline.http import BasicAuth, Http
 
-__all__ = ["Context"]
+__all__ = ["Context", "SourceAuth"]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceAuth:
+    """Credentials for the package source ``name`` at ``url``: used for that source by name, and
+    (as Poetry does) for other URLs on the same host; never for ``http://`` when ``url`` is https."""
+
+    name: str
+    url: str
+    auth: BasicAuth  # its repr hides the password
 
 
 @dataclass(frozen=True)
@@ -28,6 +42,7 @@ class Context:
     report: Reporter = field(default_factory=Quiet)
     insecure: tuple[str, ...] = ()  # registry hosts allowed plain HTTP or unverified TLS
     given_http: Http | None = None  # a client to use instead of making one
+    credentials: tuple[SourceAuth, ...] = field(default=(), repr=False)  # handed over in memory
     # shared by every context derived with with_report() (dataclasses.replace keeps it)
     _shared: _Shared = field(default_factory=lambda: _Shared(), repr=False, compare=False)
 

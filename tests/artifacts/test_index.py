@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from slimline.artifacts.buildenv import BuildEnvs
 from slimline.artifacts.fetch import fetch
 from slimline.artifacts.index import Index, IndexPageError
 from slimline.cache.store import Cache
-from slimline.context import Context
+from slimline.context import Context, SourceAuth
 from slimline.http import BasicAuth, Http, HttpError
 from slimline.plan.model import Artifact
 from tests.artifacts.helpers import LocalIndex, index_pkg, make_wheel, plan_of, serve, sha256
@@ -61,12 +62,15 @@ def test_missing_credentials_give_401_with_hint() -> None:
     assert WHEEL_NAME in {f.filename for f in files}
 
 
-def _fetch_tiny(index_url: str, cache: Cache, *, source: str) -> Path:
+def _fetch_tiny(
+    index_url: str, cache: Cache, *, source: str, credentials: tuple[SourceAuth, ...] = ()
+) -> Path:
     sel = index_pkg(
         "tinypkg", "1.0", Artifact(WHEEL_NAME, sha256(WHEEL), "wheel"), url=index_url, source=source
     )
     envs = BuildEnvs(cache=cache, index_url=index_url)
-    wheels = fetch(plan_of(sel), ctx=Context(cache), default_index=index_url, build_env=envs,
+    ctx = Context(cache, credentials=credentials)
+    wheels = fetch(plan_of(sel), ctx=ctx, default_index=index_url, build_env=envs,
                    project_root=cache.root)  # fmt: skip
     return wheels["tinypkg"]
 
@@ -81,6 +85,20 @@ def test_basic_auth_from_poetry_environment(tmp_path: Path, monkeypatch: pytest.
         assert [p for p, _ in idx.requests] == ["/simple/tinypkg/", f"/files/{WHEEL_NAME}"]
         assert all(h is not None for _, h in idx.requests)
     assert path.name == WHEEL_NAME and path.read_bytes() == WHEEL
+
+
+def test_basic_auth_handed_over_in_the_context(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POETRY_CONFIG_DIR", str(tmp_path / "no-poetry-config"))
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    with serve(_index(auth=("alice", "handed"))) as idx:
+        given = (SourceAuth("corp-index", idx.url, BasicAuth("alice", "handed", source="Poetry")),)
+        with pytest.raises(HttpError) as info:  # the same fetch without them: refused
+            _fetch_tiny(idx.url, Cache(tmp_path / "bare"), source="corp-index")
+        assert info.value.status == 401
+        path = _fetch_tiny(idx.url, Cache(tmp_path / "cache"), source="corp-index", credentials=given)
+        expected = f"Basic {base64.b64encode(b'alice:handed').decode()}"
+        assert idx.requests[-2:] == [("/simple/tinypkg/", expected), (f"/files/{WHEEL_NAME}", expected)]
+    assert path.read_bytes() == WHEEL
 
 
 def test_basic_auth_from_netrc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

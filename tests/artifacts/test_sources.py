@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from slimline.artifacts.sources import credentials_for, default_index_url
+from slimline.context import SourceAuth
 from slimline.http import BasicAuth
 
 INDEX_VARS = ("SLIMLINE_INDEX_URL", "PIP_INDEX_URL", "UV_DEFAULT_INDEX", "UV_INDEX_URL")
@@ -106,3 +107,33 @@ def test_credentials_from_url_then_netrc(clean_env: Path) -> None:
     (clean_env / "netrc").chmod(0o600)
     assert credentials_for("corp", "https://repo.example.invalid/simple") == BasicAuth("carol", "pw2")
     assert credentials_for("", "https://elsewhere.example.invalid/x") is None
+
+
+GIVEN = (
+    SourceAuth("corp", "https://repo.example.invalid/simple", BasicAuth("alice", "from-poetry")),
+    SourceAuth("team", "https://repo.example.invalid/team/simple", BasicAuth("tess", "team-pw")),
+    SourceAuth("plain", "http://plain.example.invalid/simple", BasicAuth("pat", "plain-pw")),
+)
+
+
+def test_handed_over_credentials_come_first_by_name(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POETRY_HTTP_BASIC_CORP_USERNAME", "env-user")
+    url = "https://repo.example.invalid/simple"
+    assert credentials_for("corp", url) == BasicAuth("env-user", "")  # without them: the environment
+    assert credentials_for("CORP", url, given=GIVEN) == BasicAuth("alice", "from-poetry")
+    assert credentials_for("team", url, given=GIVEN) == BasicAuth("tess", "team-pw")
+
+
+def test_handed_over_credentials_by_host_and_longest_path(clean_env: Path) -> None:
+    # a source the lock names differently, or a file URL: the source on the same host whose path fits best
+    assert credentials_for("", "https://repo.example.invalid/team/simple/x/", given=GIVEN) == GIVEN[1].auth
+    assert credentials_for("", "https://repo.example.invalid/files/x.whl", given=GIVEN) == GIVEN[0].auth
+    assert credentials_for("other", "https://repo.example.invalid/simple/", given=GIVEN) == GIVEN[0].auth
+    assert credentials_for("", "https://elsewhere.example.invalid/simple", given=GIVEN) is None
+    assert credentials_for("", "https://plain.example.invalid/simple", given=GIVEN) == GIVEN[2].auth
+
+
+def test_handed_over_https_credentials_never_go_over_http(clean_env: Path) -> None:
+    assert credentials_for("corp", "http://repo.example.invalid/simple", given=GIVEN) is None
+    assert credentials_for("", "http://repo.example.invalid/files/x.whl", given=GIVEN) is None
+    assert "from-poetry" not in repr(GIVEN)

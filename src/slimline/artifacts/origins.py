@@ -104,6 +104,7 @@ class Origins:
         self.default_index = default_index
         self.project_root = project_root
         self.report = ctx.report
+        self.credentials = ctx.credentials
         self.index = Index(http=ctx.http)
         self.accepted = frozenset(plan.target.tags())
 
@@ -160,7 +161,7 @@ class Origins:
         if hit is not None:
             return hit
         index_url = sel.origin.url or self.default_index
-        auth = credentials_for(sel.origin.name, index_url)
+        auth = credentials_for(sel.origin.name, index_url, given=self.credentials)
         listed = {f.filename: f for f in self.index.files(sel.name, index_url=index_url, auth=auth)}
         entry = listed.get(art.filename)
         if entry is None:
@@ -174,7 +175,7 @@ class Origins:
         same_host = (
             urlsplit(entry.url).netloc.rpartition("@")[2] == urlsplit(index_url).netloc.rpartition("@")[2]
         )
-        file_auth = auth if same_host else credentials_for("", entry.url)
+        file_auth = auth if same_host else credentials_for("", entry.url, given=self.credentials)
         self.report.detail(f"downloading {art.filename}")
         return self.http.download(
             entry.url,
@@ -226,7 +227,7 @@ class Origins:
             sha256=_one(expected),
             what=_what(expected, fallback),
             package=sel.name,
-            auth=credentials_for(sel.origin.name, url),
+            auth=credentials_for(sel.origin.name, url, given=self.credentials),
         )
         filename = _matched(sel, expected, blob.name, doing=doing, fallback=fallback)
         return self._wheel_or_build(sel, blob, blob.name, filename)

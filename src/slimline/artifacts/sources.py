@@ -11,8 +11,10 @@ configured it for their tools:
 5. pip's own built-in default (``pip._internal.models.index.PyPI.simple_url``), from the pip
    importable here or, failing that, from a ``python3``/``python`` on ``PATH`` that has pip.
 
-Credentials are looked up the way Poetry does it (see :func:`credentials_for`).  They are
-returned as :class:`~slimline.http.BasicAuth` values and are never logged or put in messages.
+Credentials are looked up the way Poetry does it (see :func:`credentials_for`), after those a
+caller handed over in memory (:class:`~slimline.context.SourceAuth`: the Poetry plugin passes
+Poetry's own).  They are returned as :class:`~slimline.http.BasicAuth` values and are never
+logged or put in messages.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ import shutil
 import subprocess
 import sys
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import platformdirs
 
+from slimline.context import SourceAuth
 from slimline.errors import SlimlineError
 from slimline.http import BasicAuth, strip_userinfo
 
@@ -192,15 +196,52 @@ def _netrc_auth(url: str) -> BasicAuth | None:
     return BasicAuth(login, password or "", source=f"{path} (machine {host})")
 
 
-def credentials_for(source_name: str, url: str) -> BasicAuth | None:
+def _host(url: str) -> str:
+    return urlsplit(url).netloc.rpartition("@")[2].lower()
+
+
+def _path_match(source_url: str, url: str) -> tuple[int, bool]:
+    """Leading path segments ``source_url`` shares with ``url``, and whether it shares them all."""
+    own = [s for s in urlsplit(source_url).path.split("/") if s]
+    other = [s for s in urlsplit(url).path.split("/") if s]
+    shared = 0
+    for a, b in zip(own, other, strict=False):
+        if a != b:
+            break
+        shared += 1
+    return shared, shared == len(own)
+
+
+def _given_for(source_name: str, url: str, given: Sequence[SourceAuth]) -> BasicAuth | None:
+    """The handed-over credentials for ``url``: its source's by name, else (as Poetry's
+    authenticator does) those of the source on the same host whose path best matches ``url``'s
+    (the first of equals).  Credentials given for an https source never go to another scheme."""
+    scheme = urlsplit(url).scheme.lower()
+    usable = [g for g in given if scheme == "https" or urlsplit(g.url).scheme.lower() != "https"]
+    if source_name:
+        named = [g for g in usable if g.name.lower() == source_name.lower()]
+        if named:
+            return named[0].auth
+    host = _host(url)
+    same_host = [g for g in usable if _host(g.url) == host]
+    if not same_host:
+        return None
+    return max(same_host, key=lambda g: _path_match(g.url, url)).auth
+
+
+def credentials_for(source_name: str, url: str, *, given: Sequence[SourceAuth] = ()) -> BasicAuth | None:
     """HTTP basic credentials for a source, found the way Poetry finds them.
 
-    Order: ``POETRY_HTTP_BASIC_<NAME>_USERNAME``/``_PASSWORD`` (name upper-cased, ``-`` and ``.``
+    Order: credentials handed over in ``given`` (see :func:`_given_for`);
+    ``POETRY_HTTP_BASIC_<NAME>_USERNAME``/``_PASSWORD`` (name upper-cased, ``-`` and ``.``
     turned into ``_``); ``[http-basic.<name>]`` in Poetry's ``auth.toml``/``config.toml``
     (``POETRY_CONFIG_DIR`` or the platform config dir); ``user:password@`` in ``url``; then the
     netrc file (``NETRC`` or ``~/.netrc``) entry for the URL's host.  ``source_name`` may be
-    empty (the default index): the Poetry lookups are then skipped.
+    empty (the default index): the lookups by name are then skipped.
     """
+    handed = _given_for(source_name, url, given)
+    if handed is not None:
+        return handed
     if source_name:
         key = _env_key(source_name)
         user = os.environ.get(f"POETRY_HTTP_BASIC_{key}_USERNAME")

@@ -238,7 +238,7 @@ def _target_builds(base: bases.Base, b: _Build) -> TargetBuilds | None:
         lambda: builder.assemble(base, b.settings.debian, ctx=b.ctx),
         ctx=b.ctx,
         index_url=index,
-        index_auth=sources.credentials_for("", index),
+        index_auth=sources.credentials_for("", index, given=b.ctx.credentials),
     )
 
 

@@ -52,7 +52,7 @@ def start(
     envs = build_backend.BuildEnvs(
         cache=ctx.cache,
         index_url=default_index,
-        index_auth=sources.credentials_for("", default_index),
+        index_auth=sources.credentials_for("", default_index, given=ctx.credentials),
         report=ctx.report,  # builds and their backends' warnings are part of the build's output
     )
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slimline-project")

@@ -19,11 +19,11 @@ from typing import TextIO
 # Only light modules here: `slimline build` starts the project's wheel before loading the rest.
 from slimline import __version__
 from slimline.cache.store import Cache, check_writable
-from slimline.context import Context
+from slimline.context import Context, SourceAuth
 from slimline.errors import SlimlineError, describe_os_error, os_hint
 from slimline.report import Quiet, Reporter, Stderr
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "main", "names", "parser"]
 
 COMMANDS = ("build", "base", "login", "cache")  # modules of slimline.cli, in --help's order
 
@@ -36,9 +36,19 @@ def _command(name: str) -> ModuleType:
     return next(m for m in _modules() if name in m.NAMES)
 
 
-def _parser() -> argparse.ArgumentParser:
+def names() -> list[str]:
+    """Every command's name (aliases too), in --help's order."""
+    return [name for module in _modules() for name in module.NAMES]
+
+
+def parser(prog: str = "slimline") -> argparse.ArgumentParser:
+    """The command line's parser; each command's table is ``parser().<subparsers>.choices[NAME]``."""
+    return _parser(prog)
+
+
+def _parser(prog: str = "slimline") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="slimline", description="Build OCI images from Poetry projects, without a container engine."
+        prog=prog, description="Build OCI images from Poetry projects, without a container engine."
     )
     p.add_argument("--version", action="version", version=f"slimline {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -67,21 +77,25 @@ def _warnings_to(report: Reporter) -> Callable[..., None]:
     return previous
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, *, prog: str = "slimline", credentials: Sequence[SourceAuth] = ()
+) -> int:
+    """Run one command; ``credentials`` are handed to it in memory (the Poetry plugin's: Poetry's own)."""
     # --insecure-registry is the user's explicit choice; do not repeat urllib3's warning per request
     warnings.filterwarnings("ignore", message="Unverified HTTPS request")
-    args = _parser().parse_args(argv)
+    args = _parser(prog).parse_args(argv)
     report: Reporter = Quiet() if args.quiet else Stderr(verbose=args.verbose)
     previous = _warnings_to(report)
     try:
-        return _main(args, report)
+        return _main(args, report, tuple(credentials))
     finally:
         warnings.showwarning = previous
 
 
-def _main(args: argparse.Namespace, report: Reporter) -> int:
+def _main(args: argparse.Namespace, report: Reporter, credentials: tuple[SourceAuth, ...] = ()) -> int:
     cache = Cache(args.cache_dir) if args.cache_dir else Cache.default()
-    ctx = Context(cache, report, insecure=tuple(getattr(args, "insecure_registry", ())))
+    insecure = tuple(getattr(args, "insecure_registry", ()))
+    ctx = Context(cache, report, insecure=insecure, credentials=credentials)
     try:
         check_writable(cache.root)
         command = _command(args.command)
