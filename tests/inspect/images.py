@@ -29,6 +29,7 @@ class Spec:
     files: dict[str, bytes]
     removes: tuple[str, ...] = ()  # plain whiteouts: paths of lower layers
     opaque: tuple[str, ...] = ()  # directories whose lower entries are hidden
+    links: dict[str, str] = field(default_factory=dict)  # symlinks: path -> target
     created_by: str = ""
 
 
@@ -72,6 +73,8 @@ def build(cache: Cache, specs: list[Spec], *, labels: dict[str, str] | None = No
         tree = TreeBuilder()
         for path, data in spec.files.items():
             tree.data(path, data)
+        for path, target in spec.links.items():
+            tree.symlink(path, target)
         for gone in spec.removes:
             head, _, name = gone.rpartition("/")
             tree.data(f"{head}/.wh.{name}" if head else f".wh.{name}", b"")

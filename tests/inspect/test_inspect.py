@@ -20,10 +20,25 @@ from slimline.oci.reference import OciRef
 from tests.inspect.images import Spec, build, dist_info, final_files, read_layout, status_stanza, write_layout
 
 SITE = "app/.venv/lib/python3.11/site-packages"
-LIBFOO = {"usr/lib/libfoo.so.1": b"F" * 3000, "usr/share/doc/libfoo/copyright": b"c" * 500}
+LIBFOO = {
+    "usr/lib/libfoo.so.1": b"F" * 3000,
+    "usr/share/doc/libfoo/copyright": b"c" * 500,
+    "usr/bin/foo": b"f" * 77,  # listed as /bin/foo: merged /usr, bin -> usr/bin
+}
 LIBBAR = {"usr/lib/libbar.so": b"B" * 2000}
 ALPHA = {"alpha/__init__.py": b"a" * 4000, "alpha/core.py": b"b" * 700, "../../../bin/alpha": b"#!/bin/sh\n"}
 BETA = {"beta.py": b"x" * 1000}
+
+
+# as dpkg lists them: directories too, and one file twice through the absolute link lib -> /usr/lib
+FOO_LIST = [
+    "/.",
+    "/usr",
+    "/usr/lib/libfoo.so.1",
+    "/lib/libfoo.so.1",
+    "/usr/share/doc/libfoo/copyright",
+    "/bin/foo",
+]
 
 
 def specs() -> list[Spec]:
@@ -34,7 +49,7 @@ def specs() -> list[Spec]:
     )
     base = {
         "var/lib/dpkg/status": status.encode(),
-        "var/lib/dpkg/info/libfoo.list": b"/.\n/usr\n/usr/lib/libfoo.so.1\n/usr/share/doc/libfoo/copyright\n",
+        "var/lib/dpkg/info/libfoo.list": "\n".join(FOO_LIST).encode(),
         "var/lib/dpkg/status.d/libbar": b"Package: libbar\nVersion: 0.9\nInstalled-Size: 4\n",
         "var/lib/dpkg/status.d/libbar.md5sums": b"0123456789abcdef  usr/lib/libbar.so\n",
         "var/lib/dpkg/status.d/libpython3.11-minimal": b"Package: libpython3.11-minimal\nVersion: 3.11.2-6\n",
@@ -51,7 +66,7 @@ def specs() -> list[Spec]:
     }
     top = {"etc/motd": b"new motd\n", "opt/cache/c": b"c" * 10, "app/main.py": b"print('hi')\n"}
     return [
-        Spec(base, created_by="base: debian files"),
+        Spec(base, links={"bin": "usr/bin", "lib": "/usr/lib"}, created_by="base: debian files"),
         Spec(venv, created_by="slimline: python venv"),
         Spec(top, removes=("opt/big.bin",), opaque=("opt/cache",), created_by="slimline: app files"),
     ]

@@ -32,6 +32,7 @@ __all__ = ["DebPackage", "PyDist", "debian", "owners", "python"]
 _STATUS = "var/lib/dpkg/status"
 _STATUS_D = "var/lib/dpkg/status.d/"
 _INFO = "var/lib/dpkg/info/"
+_MAX_HOPS = 40  # symlinks followed for one path, as Linux's limit
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,39 @@ def _headers(text: str) -> dict[str, str]:
 
 
 def _regular(final: Mapping[str, FinalEntry], paths: Iterator[str]) -> tuple[str, ...]:
-    return tuple(sorted({p for p in paths if (e := final.get(p)) is not None and e.kind is Kind.FILE}))
+    """The paths that are regular files once their directories' symlinks are followed."""
+    found = (_resolve(final, p) for p in paths)
+    return tuple(sorted({p for p in found if p and (e := final.get(p)) is not None and e.kind is Kind.FILE}))
+
+
+def _resolve(final: Mapping[str, FinalEntry], path: str) -> str | None:
+    """``path`` with symlinked parent directories followed inside the image (a merged-/usr
+    image lists ``/bin/bash`` in dpkg records and holds ``usr/bin/bash``); None after
+    :data:`_MAX_HOPS` links (a loop)."""
+    for _ in range(_MAX_HOPS):
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            entry = final.get(head := "/".join(parts[:i]))
+            if entry is not None and entry.kind is Kind.SYMLINK:
+                target = (
+                    entry.target
+                    if entry.target.startswith("/")
+                    else f"{posixpath.dirname(head)}/{entry.target}"
+                )
+                path = _inside(posixpath.normpath(f"{target}/{'/'.join(parts[i:])}"))
+                break
+        else:
+            return path
+    return None
+
+
+def _inside(path: str) -> str:
+    """A normalised path as a path inside the root: without a leading "/" or ".." (the root's
+    parent is the root)."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    while parts and parts[0] == "..":
+        parts.pop(0)
+    return "/".join(parts)
 
 
 def _record_paths(text: str, parent: str) -> Iterator[str]:
