@@ -17,6 +17,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import shutil
 import stat
 import tempfile
 import time
@@ -222,11 +223,12 @@ def _pybase() -> Path:
     if mirrors.security:
         sources.append(f"deb {mirrors.security} {SUITE}-security main")
     tarball.parent.mkdir(parents=True, exist_ok=True)
-    part = tarball.with_suffix(f".{os.getpid()}.part")
+    part = tarball.with_suffix(f".{os.getpid()}.part.tar")  # (mmdebstrap picks its format by the name too)
     run(
         [
             tool("mmdebstrap"),
             "--quiet",
+            "--format=tar",
             "--variant=minbase",
             "--include=python3,python3-venv",
             SUITE,
@@ -279,7 +281,7 @@ ENTRYPOINT ["/app/.venv/bin/python", "/app/main.py"]
 def test_an_image_buildah_built_from_a_dockerfile_agrees_with_its_unpacked_tree(tmp_path: Path) -> None:
     context = tmp_path / "context"
     context.mkdir()
-    os.link(_pybase(), context / "pybase.tar")
+    shutil.copyfile(_pybase(), context / "pybase.tar")
     _wheel(context)
     (context / "main.py").write_text("import tinyapp\nprint(tinyapp.VALUE)\n")
     (context / "Dockerfile").write_text(DOCKERFILE)

@@ -18,7 +18,7 @@ from typing import Any
 
 from slimline import layers
 from slimline.cache.store import Cache
-from slimline.layers.filetree import TreeBuilder
+from slimline.layers.filetree import Kind, TreeBuilder
 from slimline.oci import layout
 from slimline.oci.image import Config, History, Image, Platform
 from slimline.oci.reference import OciRef
@@ -67,7 +67,10 @@ def _join(site: str, rel: str) -> str:
     return "/".join(parts)
 
 
-def build(cache: Cache, specs: list[Spec], *, labels: dict[str, str] | None = None) -> Image:
+def build(
+    cache: Cache, specs: list[Spec], *, labels: dict[str, str] | None = None, dirs: bool = True
+) -> Image:
+    """An image of ``specs`` (one layer each); without ``dirs`` its layers list no directory."""
     made = []
     for spec in specs:
         tree = TreeBuilder()
@@ -80,7 +83,10 @@ def build(cache: Cache, specs: list[Spec], *, labels: dict[str, str] | None = No
             tree.data(f"{head}/.wh.{name}" if head else f".wh.{name}", b"")
         for d in spec.opaque:
             tree.data(f"{d}/.wh..wh..opq", b"")
-        made.append(layers.write(tree.freeze(), cache=cache))
+        frozen = tree.freeze()
+        if not dirs:
+            frozen = frozen.without([e.path for e in frozen.entries() if e.kind is Kind.DIR])
+        made.append(layers.write(frozen, cache=cache))
     return Image(
         platform=Platform.parse("linux/amd64"),
         layers=tuple(made),

@@ -177,3 +177,29 @@ def test_a_debian_base_reference_is_refused_with_a_hint(tmp_path: Path, capsys: 
     assert main(["inspect", "debian:bookworm", "--cache-dir", str(tmp_path / "cache")]) == 1
     err = capsys.readouterr().err
     assert "slimline base debian:bookworm --to oci:" in err and "Traceback" not in err
+
+
+def test_hostile_records_and_link_loops_stay_inside_and_end(tmp_path: Path, capsys: Any) -> None:
+    """A RECORD naming paths above the root, a dpkg list through a symlink loop, and a layer
+    that lists no directories: every package is found, nothing outside is counted, and it ends."""
+    site = "usr/lib/python3/dist-packages"
+    record = "evil/__init__.py,,\n../../../../../../etc/shadow,,\n/etc/passwd,,\n../../../../x\n"
+    layer = {
+        f"{site}/evil-6.6.dist-info/METADATA": b"Name: evil\nVersion: 6.6\n",
+        f"{site}/evil-6.6.dist-info/RECORD": record.encode(),
+        f"{site}/evil/__init__.py": b"e" * 10,
+        "etc/passwd": b"p" * 5,
+        "var/lib/dpkg/status": status_stanza("loopy", "1").encode(),
+        "var/lib/dpkg/info/loopy.list": b"/loop/a/b/c\n/usr/bin/real\n",
+        "usr/bin/real": b"r" * 9,
+    }
+    ref = write_layout(
+        build(Cache(tmp_path / "make"), [Spec(layer, links={"loop": "loop2", "loop2": "/loop"})], dirs=False),
+        tmp_path / "l",
+        "x",
+    )
+    (img,) = inspect_json(capsys, ref, tmp_path)["images"]
+    assert [(d["name"], d["size"], d["files"]) for d in img["python"]] == [
+        ("evil", 10 + 5, 2)
+    ]  # /etc/passwd is in the image
+    assert [(d["name"], d["size"]) for d in img["debian"]] == [("loopy", 9)]

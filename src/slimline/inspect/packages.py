@@ -124,7 +124,9 @@ def _record_paths(text: str, parent: str) -> Iterator[str]:
 def python(final: Mapping[str, FinalEntry]) -> list[PyDist]:
     """Every Python distribution of the final file system, largest first (then by name)."""
     out = []
-    for info in sorted(p for p, e in final.items() if e.kind is Kind.DIR and p.endswith(".dist-info")):
+    # from the files' paths: a layer need not list the directories it implies
+    infos = {head for p in final if (head := posixpath.dirname(p)).endswith(".dist-info")}
+    for info in sorted(infos):
         parent = posixpath.dirname(info)
         meta = _headers(_text(final.get(f"{info}/METADATA")))
         stem = posixpath.basename(info).removesuffix(".dist-info")
