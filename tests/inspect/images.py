@@ -30,6 +30,7 @@ class Spec:
     removes: tuple[str, ...] = ()  # plain whiteouts: paths of lower layers
     opaque: tuple[str, ...] = ()  # directories whose lower entries are hidden
     links: dict[str, str] = field(default_factory=dict)  # symlinks: path -> target
+    hardlinks: dict[str, str] = field(default_factory=dict)  # path -> the file it links to
     created_by: str = ""
 
 
@@ -78,6 +79,8 @@ def build(
             tree.data(path, data)
         for path, target in spec.links.items():
             tree.symlink(path, target)
+        for path, target in spec.hardlinks.items():
+            tree.hardlink(path, target)
         for gone in spec.removes:
             head, _, name = gone.rpartition("/")
             tree.data(f"{head}/.wh.{name}" if head else f".wh.{name}", b"")

@@ -51,7 +51,8 @@ def specs() -> list[Spec]:
         "var/lib/dpkg/status": status.encode(),
         "var/lib/dpkg/info/libfoo.list": "\n".join(FOO_LIST).encode(),
         "var/lib/dpkg/status.d/libbar": b"Package: libbar\nVersion: 0.9\nInstalled-Size: 4\n",
-        "var/lib/dpkg/status.d/libbar.md5sums": b"0123456789abcdef  usr/lib/libbar.so\n",
+        # names only a hard link to its file: the file's bytes are the package's
+        "var/lib/dpkg/status.d/libbar.md5sums": b"0123456789abcdef  usr/lib/libbar.so.0\n",
         "var/lib/dpkg/status.d/libpython3.11-minimal": b"Package: libpython3.11-minimal\nVersion: 3.11.2-6\n",
         **LIBFOO,
         **LIBBAR,
@@ -66,7 +67,12 @@ def specs() -> list[Spec]:
     }
     top = {"etc/motd": b"new motd\n", "opt/cache/c": b"c" * 10, "app/main.py": b"print('hi')\n"}
     return [
-        Spec(base, links={"bin": "usr/bin", "lib": "/usr/lib"}, created_by="base: debian files"),
+        Spec(
+            base,
+            links={"bin": "usr/bin", "lib": "/usr/lib"},
+            hardlinks={"usr/bin/foo-again": "usr/bin/foo", "usr/lib/libbar.so.0": "usr/lib/libbar.so"},
+            created_by="base: debian files",
+        ),
         Spec(venv, created_by="slimline: python venv"),
         Spec(top, removes=("opt/big.bin",), opaque=("opt/cache",), created_by="slimline: app files"),
     ]

@@ -72,9 +72,16 @@ def _headers(text: str) -> dict[str, str]:
 
 
 def _regular(final: Mapping[str, FinalEntry], paths: Iterator[str]) -> tuple[str, ...]:
-    """The paths that are regular files once their directories' symlinks are followed."""
-    found = (_resolve(final, p) for p in paths)
-    return tuple(sorted({p for p in found if p and (e := final.get(p)) is not None and e.kind is Kind.FILE}))
+    """The regular files ``paths`` name once their directories' symlinks are followed, a hard
+    link as the file it links to (its bytes count once, whichever names a package lists)."""
+    out = set()
+    for path in paths:
+        entry = final.get(found := _resolve(final, path) or "")
+        if entry is not None and entry.kind is Kind.HARDLINK:
+            entry = final.get(found := entry.target)
+        if entry is not None and entry.kind is Kind.FILE:
+            out.add(found)
+    return tuple(sorted(out))
 
 
 def _resolve(final: Mapping[str, FinalEntry], path: str) -> str | None:
