@@ -123,6 +123,9 @@ def final_files(specs: list[Spec]) -> dict[str, bytes]:
     return fs
 
 
+REF_NAME = "org.opencontainers.image.ref.name"
+
+
 @dataclass
 class Blobs:
     """A layout's image as Python's tarfile reads it: each layer's regular members (path -> size,
@@ -132,16 +135,17 @@ class Blobs:
     compressed: list[int] = field(default_factory=list)
 
 
-def read_layout(path: Path, tag: str) -> Blobs:
+def manifest(path: Path, tag: str) -> dict[str, Any]:
+    """The image manifest a layout's index tags ``tag``."""
     index = json.loads((path / "index.json").read_text())
-    entry = next(
-        m
-        for m in index["manifests"]
-        if m.get("annotations", {}).get("org.opencontainers.image.ref.name") == tag
-    )
-    manifest: dict[str, Any] = json.loads(_blob(path, entry["digest"]).read_bytes())
+    entry = next(m for m in index["manifests"] if m.get("annotations", {}).get(REF_NAME) == tag)
+    found: dict[str, Any] = json.loads(_blob(path, entry["digest"]).read_bytes())
+    return found
+
+
+def read_layout(path: Path, tag: str) -> Blobs:
     out = Blobs()
-    for desc in manifest["layers"]:
+    for desc in manifest(path, tag)["layers"]:
         out.compressed.append(desc["size"])
         members: dict[str, tuple[int, str]] = {}
         opener = gzip.open if desc["mediaType"].endswith("gzip") else open

@@ -131,9 +131,12 @@ def _record_paths(text: str, parent: str) -> Iterator[str]:
 def python(final: Mapping[str, FinalEntry]) -> list[PyDist]:
     """Every Python distribution of the final file system, largest first (then by name)."""
     out = []
-    # from the files' paths: a layer need not list the directories it implies
-    infos = {head for p in final if (head := posixpath.dirname(p)).endswith(".dist-info")}
-    for info in sorted(infos):
+    # found from the files' paths (a layer need not list the directories it implies), in one pass
+    children: dict[str, list[str]] = {}
+    for path in final:
+        if (head := posixpath.dirname(path)).endswith(".dist-info"):
+            children.setdefault(head, []).append(path)
+    for info in sorted(children):
         parent = posixpath.dirname(info)
         meta = _headers(_text(final.get(f"{info}/METADATA")))
         stem = posixpath.basename(info).removesuffix(".dist-info")
@@ -142,7 +145,7 @@ def python(final: Mapping[str, FinalEntry]) -> list[PyDist]:
         if record is not None and record.data is not None:
             files = _regular(final, _record_paths(_text(record), parent))
         else:
-            files = _regular(final, (p for p in final if p.startswith(f"{info}/")))
+            files = _regular(final, iter(children[info]))
         size = sum(final[p].size for p in files)
         out.append(
             PyDist(meta.get("Name") or name, meta.get("Version") or version, f"/{parent}", size, files)
@@ -156,8 +159,8 @@ def _stanzas(final: Mapping[str, FinalEntry]) -> Iterator[dict[str, str]]:
         status = fields.get("Status", "")
         if fields.get("Package") and status.endswith(" installed"):
             yield fields
-    for path in sorted(final):
-        if path.startswith(_STATUS_D) and "/" not in path[len(_STATUS_D) :] and not path.endswith(".md5sums"):
+    for path in sorted(p for p in final if p.startswith(_STATUS_D)):
+        if "/" not in path[len(_STATUS_D) :] and not path.endswith(".md5sums"):
             fields = _headers(_text(final.get(path)))
             if fields.get("Package"):
                 yield fields
