@@ -327,9 +327,9 @@ def test_an_image_buildah_built_from_a_dockerfile_agrees_with_its_unpacked_tree(
     )
 
     from_archive = _inspect(f"docker-archive:{archive}")  # the same image through another medium
-    assert {k: from_archive[k] for k in ("python", "debian", "size")} == {
-        k: img[k] for k in ("python", "debian", "size")
-    }
+    assert from_archive["python"] == img["python"] and from_archive["debian"] == img["debian"]
+    same = ("unpacked", "files", "wasted")  # (an archive's layers are not compressed)
+    assert {k: from_archive["size"][k] for k in same} == {k: img["size"][k] for k in same}
     html = tmp_path / "dockerfile.html"
     slimline("inspect", f"oci:{layout}:v1", "-q", "--html", str(html))
     from tests.inspect.chromium import open_page
