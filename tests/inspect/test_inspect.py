@@ -30,7 +30,9 @@ ALPHA = {"alpha/__init__.py": b"a" * 4000, "alpha/core.py": b"b" * 700, "../../.
 BETA = {"beta.py": b"x" * 1000}
 
 
-# as dpkg lists them: directories too, and one file twice through the absolute link lib -> /usr/lib
+# as dpkg lists them: directories too; one file twice, through the absolute link lib -> /usr/lib;
+# a hard link to one of its files (as perl-base's perl and perl5.36.0): its bytes count once;
+# a file a later layer removes (not in its size, its bytes still its own in the size map)
 FOO_LIST = [
     "/.",
     "/usr",
@@ -38,6 +40,8 @@ FOO_LIST = [
     "/lib/libfoo.so.1",
     "/usr/share/doc/libfoo/copyright",
     "/bin/foo",
+    "/usr/bin/foo-again",
+    "/opt/big.bin",
 ]
 
 

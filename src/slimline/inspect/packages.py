@@ -42,6 +42,7 @@ class PyDist:
     location: str  # the directory holding the dist-info, with a leading "/"
     size: int  # bytes of its files in the final file system
     files: tuple[str, ...]  # its regular files (paths without a leading "/")
+    listed: tuple[str, ...] = ()  # every path it names, there or not (a later layer removed it)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class DebPackage:
     installed_size: int | None  # bytes its control file declares
     size: int | None  # bytes of its listed files in the final file system; None: no file list
     files: tuple[str, ...]
+    listed: tuple[str, ...] = ()  # every path it names, there or not
 
 
 def _text(entry: FinalEntry | None) -> str:
@@ -71,17 +73,22 @@ def _headers(text: str) -> dict[str, str]:
     return out
 
 
-def _regular(final: Mapping[str, FinalEntry], paths: Iterator[str]) -> tuple[str, ...]:
-    """The regular files ``paths`` name once their directories' symlinks are followed, a hard
-    link as the file it links to (its bytes count once, whichever names a package lists)."""
-    out = set()
+def _regular(
+    final: Mapping[str, FinalEntry], paths: Iterator[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the regular files ``paths`` name once their directories' symlinks are followed, a hard
+    link as the file it links to: its bytes count once, whichever names a package lists;
+    every path named, so resolved, whether the final file system has it or not)."""
+    out, named = set(), set()
     for path in paths:
         entry = final.get(found := _resolve(final, path) or "")
+        named.add(found)
         if entry is not None and entry.kind is Kind.HARDLINK:
             entry = final.get(found := entry.target)
         if entry is not None and entry.kind is Kind.FILE:
             out.add(found)
-    return tuple(sorted(out))
+    named.discard("")
+    return tuple(sorted(out)), tuple(sorted(named))
 
 
 def _resolve(final: Mapping[str, FinalEntry], path: str) -> str | None:
@@ -143,13 +150,12 @@ def python(final: Mapping[str, FinalEntry]) -> list[PyDist]:
         name, _, version = stem.partition("-")
         record = final.get(f"{info}/RECORD")
         if record is not None and record.data is not None:
-            files = _regular(final, _record_paths(_text(record), parent))
+            files, listed = _regular(final, _record_paths(_text(record), parent))
         else:
-            files = _regular(final, iter(children[info]))
+            files, listed = _regular(final, iter(children[info]))
         size = sum(final[p].size for p in files)
-        out.append(
-            PyDist(meta.get("Name") or name, meta.get("Version") or version, f"/{parent}", size, files)
-        )
+        name, version = meta.get("Name") or name, meta.get("Version") or version
+        out.append(PyDist(name, version, f"/{parent}", size, files, listed))
     return sorted(out, key=lambda d: (-d.size, d.name.lower()))
 
 
@@ -166,7 +172,9 @@ def _stanzas(final: Mapping[str, FinalEntry]) -> Iterator[dict[str, str]]:
                 yield fields
 
 
-def _deb_files(final: Mapping[str, FinalEntry], name: str, arch: str) -> tuple[str, ...] | None:
+def _deb_files(
+    final: Mapping[str, FinalEntry], name: str, arch: str
+) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
     for listing in (f"{_INFO}{name}.list", f"{_INFO}{name}:{arch}.list"):
         if (entry := final.get(listing)) is not None and entry.data is not None:
             return _regular(final, (line.strip().lstrip("/") for line in _text(entry).splitlines()))
@@ -185,7 +193,8 @@ def debian(final: Mapping[str, FinalEntry]) -> list[DebPackage]:
     for fields in _stanzas(final):
         name, arch = fields["Package"].split(":")[0], fields.get("Architecture", "")
         declared = fields.get("Installed-Size", "")
-        files = _deb_files(final, name, arch)
+        found_files = _deb_files(final, name, arch)
+        files, listed = found_files if found_files is not None else (None, ())
         found[name] = DebPackage(
             name=name,
             version=fields.get("Version", ""),
@@ -193,17 +202,19 @@ def debian(final: Mapping[str, FinalEntry]) -> list[DebPackage]:
             installed_size=int(declared) * 1024 if declared.isdigit() else None,
             size=None if files is None else sum(final[p].size for p in files),
             files=files or (),
+            listed=listed,
         )
     return sorted(found.values(), key=lambda d: (-(d.size or 0), d.name))
 
 
 def owners(dists: list[PyDist], debs: list[DebPackage]) -> dict[str, str]:
-    """Path -> the package that owns it ("python: NAME" or "debian: NAME")."""
+    """Path -> the package that names it ("python: NAME" or "debian: NAME"), also a path a
+    later layer removed (the size map shows whose bytes were wasted)."""
     out: dict[str, str] = {}
     for dist in sorted(dists, key=lambda d: d.name.lower()):
-        for path in dist.files:
+        for path in dist.listed:
             out.setdefault(path, f"python: {dist.name}")
     for deb in sorted(debs, key=lambda d: d.name):
-        for path in deb.files:
+        for path in deb.listed:
             out.setdefault(path, f"debian: {deb.name}")
     return out
