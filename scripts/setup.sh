@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything slimline needs on this machine: a virtualenv in .venv with slimline and its
 # test tools, and (with --system) the Debian tools the tests drive: podman, runc, skopeo, umoci,
-# the registry server, buildah, mmdebstrap, qemu for other architectures.
+# the registry server, buildah, mmdebstrap, qemu for other architectures, chromium (the HTML report test).
 # Idempotent: re-running only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,7 @@ done
 
 if [ "$want_system" = 1 ]; then
   pkgs=(podman runc skopeo umoci docker-registry buildah mmdebstrap qemu-user-static binfmt-support bubblewrap
-        apache2-utils busybox-static git openssl ca-certificates time)
+        apache2-utils busybox-static git openssl ca-certificates time chromium)
   missing=()
   for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -26,6 +26,7 @@ LEVELS: list[set[str]] = [
     {"plan"},
     {"artifacts"},
     {"trees"},
+    {"inspect"},
     {"build"},
     {"cli", "__main__"},
 ]

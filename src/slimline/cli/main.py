@@ -25,7 +25,8 @@ from slimline.report import Quiet, Reporter, Stderr
 
 __all__ = ["COMMANDS", "main", "names", "parser"]
 
-COMMANDS = ("build", "base", "login", "cache")  # modules of slimline.cli, in --help's order
+# modules of slimline.cli, in --help's order
+COMMANDS = ("build", "base", "inspect", "diff", "login", "cache")
 
 
 def _modules() -> list[ModuleType]:

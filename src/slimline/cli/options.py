@@ -10,7 +10,7 @@ from pathlib import Path
 
 from slimline.errors import SlimlineError
 
-__all__ = ["argv_list", "common", "key_value", "size", "split"]
+__all__ = ["argv_list", "common", "key_value", "reading", "size", "split"]
 
 
 def common(p: argparse.ArgumentParser) -> None:
@@ -44,6 +44,23 @@ def common(p: argparse.ArgumentParser) -> None:
         "--cache-dir", type=Path, help="cache directory (default: $SLIMLINE_CACHE_DIR or the user cache)"
     )
     p.add_argument("-q", "--quiet", action="store_true", help="print only the digest")
+    p.add_argument("-v", "--verbose", action="store_true", help="say more about each step")
+
+
+def reading(p: argparse.ArgumentParser) -> None:
+    """The options of commands that only read images (inspect, diff)."""
+    p.add_argument(
+        "--insecure-registry",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="allow plain HTTP / unverified TLS for this registry host",
+    )
+    p.add_argument(
+        "--cache-dir", type=Path, help="cache directory (default: $SLIMLINE_CACHE_DIR or the user cache)"
+    )
+    p.add_argument("--json", action="store_true", help="print a JSON document (keys: see the README)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print no progress")
     p.add_argument("-v", "--verbose", action="store_true", help="say more about each step")
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "MAX_ENTRIES",
     "MAX_WANTED",
     "FinalEntry",
+    "Seen",
     "TooLarge",
     "final_files",
     "members",
@@ -111,8 +112,17 @@ class FinalEntry:
     data: bytes | None = None  # the bytes, when wanted and at most max_size (see final_files)
 
 
+# (layer index from 0, entry, member, tar): see final_files's ``seen``
+Seen = Callable[[int, FinalEntry, tarfile.TarInfo, tarfile.TarFile], None]
+
+
 def final_files(
-    layers: Iterable[Layer], *, wanted: Callable[[str], bool], max_size: int, max_total: int = MAX_WANTED
+    layers: Iterable[Layer],
+    *,
+    wanted: Callable[[str], bool],
+    max_size: int,
+    max_total: int = MAX_WANTED,
+    seen: Seen | None = None,
 ) -> Mapping[str, FinalEntry]:
     """The file system a container of an image with ``layers`` (base first) sees: path -> entry,
     in no particular order (sort when order matters).
@@ -135,11 +145,15 @@ def final_files(
       followed (a caller that needs a link resolved does it on the result).
     * the root is not an entry; parent directories a layer implies but does not list are not
       made up; a path listed twice in one layer is what its later member says.
+    * ``seen``, when given, is called once for every member that is not a whiteout, in archive
+      order, with the entry as read (a hard link's target not yet resolved): it may read the
+      rest of a regular file's bytes with ``tar.extractfile(member)`` when ``entry.data`` is
+      None (a scan that hashes or sizes each layer's own members in the same single pass).
     """
     fs: dict[str, FinalEntry] = {}
     budget = _Budget(max_size, max_total)
-    for layer in layers:
-        added, cut, opaque = _layer_entries(layer, fs, wanted=wanted, budget=budget)
+    for index, layer in enumerate(layers):
+        added, cut, opaque = _layer_entries(layer, fs, wanted=wanted, budget=budget, seen=_at(seen, index))
         if cut or opaque:
             fs = {p: e for p, e in fs.items() if not _hidden(p, cut, opaque)}
         fs.update(added)
@@ -167,8 +181,19 @@ class _Budget:
             )
 
 
+def _at(seen: Seen | None, index: int) -> Callable[[FinalEntry, tarfile.TarInfo, tarfile.TarFile], None]:
+    if seen is None:
+        return lambda entry, m, tar: None
+    return lambda entry, m, tar: seen(index, entry, m, tar)
+
+
 def _layer_entries(
-    layer: Layer, fs: Mapping[str, FinalEntry], *, wanted: Callable[[str], bool], budget: _Budget
+    layer: Layer,
+    fs: Mapping[str, FinalEntry],
+    *,
+    wanted: Callable[[str], bool],
+    budget: _Budget,
+    seen: Callable[[FinalEntry, tarfile.TarInfo, tarfile.TarFile], None],
 ) -> tuple[dict[str, FinalEntry], set[str], set[str]]:
     """One layer's entries over the file system ``fs`` of the layers below: (entries it adds,
     lower paths it cuts with all below them, directories whose lower entries it hides)."""
@@ -189,6 +214,7 @@ def _layer_entries(
                 continue
             entry = _final_entry(path, m, tar, wanted=wanted, max_size=budget.size_cap())
             budget.take(path, m, entry, wanted)
+            seen(entry, m, tar)
             if m.islnk():
                 source = added.get(entry.target, fs.get(entry.target))
                 if source is not None:
