@@ -92,9 +92,12 @@ def test_installed_reads_status_and_status_d(tmp_path: Path) -> None:
     upper = TreeBuilder()
     upper.data("var/lib/dpkg/status.d/libstdc++6", b"Package: libstdc++6\n")
     upper.data("var/lib/dpkg/status.d/libstdc++6.md5sums", b"")
+    upper.data("var/lib/dpkg/status.d/python3.11-minimal", b"Package: python3.11-minimal\n")
+    upper.data("var/lib/dpkg/status.d/python3.11-minimal.md5sums", b"")
     image = Image(
         platform=Platform("amd64"),
         layers=(layers.write(lower.freeze(), cache=cache), layers.write(upper.freeze(), cache=cache)),
     )
-    assert dpkg.installed(image, cache=cache) == {"libc6", "libssl3", "libstdc++6"}
-    assert dpkg.installed(image, cache=cache) == {"libc6", "libssl3", "libstdc++6"}  # memoised
+    found = {"libc6", "libssl3", "libstdc++6", "python3.11-minimal"}  # names may hold dots
+    assert dpkg.installed(image, cache=cache) == found
+    assert dpkg.installed(image, cache=cache) == found  # memoised

@@ -40,8 +40,12 @@ def _from_status(text: str) -> set[str]:
     return out
 
 
+_FORMAT = 2  # 2: package names with dots (python3.11-minimal) are read from status.d
+_NOT_PACKAGES = (".md5sums", ".sha256sums", ".list", ".conffiles", ".shlibs", ".symbols", ".triggers")
+
+
 def installed(image: Image, *, cache: Cache) -> frozenset[str]:
-    key = hashlib.sha256(image.config_bytes).hexdigest()
+    key = keys.key("dpkg-installed", _FORMAT, hashlib.sha256(image.config_bytes).hexdigest())
     hit = cache.read_meta(keys.DPKG_INSTALLED, key)
     if hit is not None:
         return frozenset(json.loads(hit))
@@ -52,7 +56,7 @@ def installed(image: Image, *, cache: Cache) -> frozenset[str]:
             continue
         if name.startswith(_STATUS_D):
             base = posixpath.basename(name)
-            if "." not in base:  # skip <pkg>.md5sums and friends
+            if not base.endswith(_NOT_PACKAGES):  # <pkg>.md5sums and friends; names may hold dots
                 found.add(base.split(":")[0])
         elif name == _STATUS and entry.data is not None:
             found |= _from_status(entry.data.decode("utf-8", "replace"))
