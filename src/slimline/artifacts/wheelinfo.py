@@ -91,7 +91,8 @@ def _metadata(wheel: Path) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
             return "", (), sboms
         with zf.open(f"{dist_info[0]}/METADATA") as f:
             raw = f.read(_MAX_METADATA)
-    headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw.split(b"\n\n", 1)[0])
+    parser = email.parser.BytesHeaderParser(policy=email.policy.compat32)
+    headers = parser.parsebytes(raw.split(b"\n\n", 1)[0])
     expression = " ".join(str(headers.get("License-Expression") or "").split())
     classifiers = tuple(
         c.strip() for c in headers.get_all("Classifier") or () if str(c).strip().startswith("License ::")

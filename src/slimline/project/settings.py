@@ -95,6 +95,9 @@ class Settings:
     build_from_source: tuple[str, ...] = ()
     unverified: tuple[str, ...] = ()  # canonical names: url/file dependencies allowed without a lock hash
     plain_http: tuple[str, ...] = ()  # canonical names: url dependencies allowed over http://
+    sbom: bool = True  # attach an SBOM and provenance to every image (slimline.attest)
+    sbom_formats: tuple[str, ...] = ("cyclonedx",)  # "cyclonedx" and/or "spdx"
+    builder_id: str | None = None  # provenance's builder id (None: SLIMLINE_BUILDER_ID, else local)
     debian: DebianSettings = field(default_factory=DebianSettings)  # [tool.slimline.debian]
 
 
@@ -205,6 +208,13 @@ def _level(value: Any) -> int | None:
     return value
 
 
+def _sbom_formats(value: Any) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else _strs(value)
+    if not items or any(f not in ("cyclonedx", "spdx") for f in items):
+        raise _bad('a list of "cyclonedx" and "spdx"', value)
+    return tuple(dict.fromkeys(items))
+
+
 _DEBIAN: dict[str, tuple[str, Check]] = {
     "mirror": ("mirror", _opt_str),
     "security-mirror": ("security_mirror", _opt_str),
@@ -244,6 +254,9 @@ _KEYS: dict[str, tuple[str, Check]] = {
     "build-from-source": ("build_from_source", _packages),
     "unverified": ("unverified", _names),
     "plain-http": ("plain_http", _names),
+    "sbom": ("sbom", _bool),
+    "sbom-format": ("sbom_formats", _sbom_formats),
+    "builder-id": ("builder_id", _opt_str),
 }
 
 
