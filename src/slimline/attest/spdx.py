@@ -112,8 +112,8 @@ def _distribution(d: Distribution, spdx_id: str) -> Package:
     p.external_references = [_purl(PackageURL("pypi", None, d.name, d.version))]
     if d.sha256:
         p.checksums = [Checksum(ChecksumAlgorithm.SHA256, d.sha256)]
-    if d.source and d.kind in ("index", "url", "git"):
-        p.download_location = d.source if d.kind != "git" else f"git+{d.source}"
+    if d.source and d.kind in ("index", "url", "git"):  # not downloadLocation: SPDX's rule refuses some URLs
+        p.source_info = f"from the {d.kind} {d.source}"
     if d.filename:
         p.file_name = d.filename
     p.license_declared = SpdxNoAssertion()

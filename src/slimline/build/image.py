@@ -141,9 +141,7 @@ def _image(platform: Platform, b: _Build) -> Recipe:
     return replace(_recipe(image, partial, base, plan, place, b, wheel), documents=made_documents)
 
 
-def _documents(
-    base: bases.Base, plan: Plan, found: dict[str, WheelInfo], b: _Build
-) -> documents.Made | None:
+def _documents(base: bases.Base, plan: Plan, found: dict[str, WheelInfo], b: _Build) -> documents.Made | None:
     """The image's SBOM and provenance, before its digest is known (None with ``sbom = false``)."""
     if not b.settings.sbom:
         return None

@@ -37,6 +37,7 @@ __all__ = ["EMPTY", "Artifact", "fallback_tag", "find", "layout_entries", "push"
 
 EMPTY = Descriptor("application/vnd.oci.empty.v1+json", sha256_digest(b"{}"), 2)
 TITLE = "org.opencontainers.image.title"
+REF_NAME = "org.opencontainers.image.ref.name"
 CREATED = "org.opencontainers.image.created"
 MAX_REFERRERS = 1 << 20  # bytes of an existing fallback index read from a registry
 
@@ -113,7 +114,7 @@ def layout_entries(
         index = referrers_index([a.descriptor() for a in group])
         blobs[sha256_digest(index)] = index
         tag = fallback_tag(subject)
-        entries.append((tag, Descriptor(INDEX, sha256_digest(index), len(index)).to_json()))
+        entries.append((tag, Descriptor(INDEX, sha256_digest(index), len(index), {REF_NAME: tag}).to_json()))
     return blobs, entries
 
 
@@ -123,7 +124,7 @@ def find(root: Path, digest: str) -> list[dict[str, Any]]:
     tag = fallback_tag(digest)
     out: list[dict[str, Any]] = []
     for entry in index.get("manifests") or ():
-        if (entry.get("annotations") or {}).get("org.opencontainers.image.ref.name") != tag:
+        if (entry.get("annotations") or {}).get(REF_NAME) != tag:
             continue
         blob = root / "blobs" / "sha256" / str(entry["digest"]).removeprefix("sha256:")
         if blob.stat().st_size <= MAX_REFERRERS:
