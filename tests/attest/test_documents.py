@@ -187,3 +187,19 @@ def test_no_sbom_attaches_nothing_and_a_rewrite_drops_stale_referrers(
         for e in json.loads((tmp_path / "bare" / "index.json").read_text())["manifests"]
     ]
     assert tags == ["t"] and referrers.find(tmp_path / "bare", third) == []
+
+
+def test_a_lock_pointing_a_package_elsewhere_is_refused_before_any_download(
+    tmp_path: Path, index: LocalIndex, capsys: pytest.CaptureFixture[str], quiet_env: None
+) -> None:
+    with serve(LocalIndex(files={"tinydep": {WHEEL_NAME: WHEEL}})) as elsewhere:
+        root, base = _project(tmp_path, index)
+        lock = root / "poetry.lock"
+        lock.write_text(lock.read_text().replace(f'url = "{index.url}"', f'url = "{elsewhere.url}"'))
+        args = ["build", str(root), "--base", base, "--to", f"oci:{tmp_path / 'out'}:t"]
+        code = cli.main([*args, "--cache-dir", str(tmp_path / "cache")])
+        err = capsys.readouterr().err
+        assert code != 0
+        assert "tinydep 0.3.0: legacy " + elsewhere.url in err
+        assert elsewhere.requests == [] and index.requests == []
+        assert not (tmp_path / "out").exists()

@@ -42,7 +42,7 @@ from slimline.layers.job import Job
 from slimline.oci.image import Image, Platform
 from slimline.plan import select
 from slimline.plan.model import Plan
-from slimline.project import lockfile
+from slimline.project import lockfile, locksources
 from slimline.project.settings import DebianSettings, Settings
 
 if TYPE_CHECKING:
@@ -75,6 +75,7 @@ def build(
     memo needs to remake it after an edit of the project alone."""
     lock = lockfile.load(started.lock_path)
     lockfile.check_fresh(started.project, lock)
+    locksources.check(started.project, lock, default_index=started.default_index)
     settings = preflight.settle(
         started.project, lock, settings, report=ctx.report
     )  # the base, before downloads

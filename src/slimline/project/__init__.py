@@ -12,5 +12,6 @@ Modules, in order:
 * ``groups``: dependencies, dependency groups and extras of a pyproject
 * ``pyproject``: ``pyproject.toml`` (PEP 621 and ``[tool.poetry]``)
 * ``lockfile``: ``poetry.lock`` (lock versions 1.1 to 2.1) and its freshness
+* ``locksources``: every source the lock names is one the project configures
 * ``settings``: ``[tool.slimline]`` with the command line on top
 """
