@@ -34,11 +34,13 @@ def index() -> Iterator[LocalIndex]:
         yield idx
 
 
-def _project(tmp: Path, index: LocalIndex, *, formats: str = '["cyclonedx", "spdx"]') -> tuple[Path, str]:
+def _project(
+    tmp: Path, index: LocalIndex, *, formats: str = '["cyclonedx", "spdx"]', package: bool = True
+) -> tuple[Path, str]:
     from slimline.project import pyproject as project_mod
 
     base = make_base(Cache(tmp / "cache"), tmp / "base")
-    root = write_project(tmp / "proj", index.url, package=True)
+    root = write_project(tmp / "proj", index.url, package=package)
     text = (root / "pyproject.toml").read_text()
     (root / "pyproject.toml").write_text(
         text.replace("[tool.slimline]\n", f"[tool.slimline]\nsbom-format = {formats}\n")
