@@ -54,7 +54,7 @@ def test_pushed_referrers_are_found_by_oras_and_skopeo_through_the_fallback_tag(
 ) -> None:
     import hashlib
 
-    import oras.client
+    import oras.client  # type: ignore[import-untyped]
 
     for name in ("SOURCE_DATE_EPOCH", "SLIMLINE_NO_LAYER_CACHE"):
         monkeypatch.delenv(name, raising=False)
