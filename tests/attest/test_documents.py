@@ -205,3 +205,18 @@ def test_a_lock_pointing_a_package_elsewhere_is_refused_before_any_download(
         assert "tinydep 0.3.0: legacy " + elsewhere.url in err
         assert elsewhere.requests == [] and index.requests == []
         assert not (tmp_path / "out").exists()
+
+
+def test_a_docker_archive_output_says_it_holds_no_referrers(
+    tmp_path: Path, index: LocalIndex, capsys: pytest.CaptureFixture[str], quiet_env: None
+) -> None:
+    root, base = _project(tmp_path, index, formats='["cyclonedx"]')
+    archive = tmp_path / "app.tar"
+    args = ["build", str(root), "--base", base, "--to", f"docker-archive:{archive}:app:1"]
+    code = cli.main([*args, "--to", f"oci:{tmp_path / 'out'}:t", "--cache-dir", str(tmp_path / "cache")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    notes = [line for line in err.splitlines() if "cannot hold referrers" in line]
+    assert len(notes) == 1 and "docker-archive" in notes[0]
+    digest = json.loads((tmp_path / "out" / "index.json").read_text())["manifests"][0]["digest"]
+    assert len(referrers.find(tmp_path / "out", digest)) == 2  # the layout beside it has them

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,14 @@ from tests.support import run, tool
 
 pytestmark = pytest.mark.container
 
+MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 ARTIFACT_TYPES = ["application/spdx+json", "application/vnd.cyclonedx+json", "application/vnd.in-toto+json"]
+
+
+def raw_image(host: str, digest: str) -> bytes:
+    return run(
+        [tool("skopeo"), "inspect", "--raw", "--tls-verify=false", f"docker://{host}/apps/hello@{digest}"]
+    ).stdout.encode()
 
 
 @pytest.fixture
@@ -105,6 +113,23 @@ def test_pushed_referrers_are_found_by_oras_and_skopeo_through_the_fallback_tag(
             ]
         ).stdout
         assert json.loads(skopeo_view) == listing
+
+        # another tool's referrer in the tag survives a second push, which adds no duplicates
+        foreign = {"mediaType": MANIFEST, "digest": digest, "size": len(raw_image(reg.host, digest)),
+                   "artifactType": "application/vnd.example.other"}  # fmt: skip
+        body = json.dumps({**listing, "manifests": [*listing["manifests"], foreign]}).encode()
+        put = urllib.request.Request(
+            f"http://{reg.host}/v2/apps/hello/manifests/{tag}", data=body, method="PUT",
+            headers={"Content-Type": "application/vnd.oci.image.index.v1+json"},
+        )  # fmt: skip
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(put, timeout=30) as resp:
+            assert resp.status == 201
+        again_to = f"docker://{reg.host}/apps/hello:2"
+        assert _build(tmp_path, root, base, again_to, tmp_path / "s2", capsys, memo=True) == pushed
+        again = client.get_manifest(f"{reg.host}/apps/hello:{tag}")
+        assert sorted(m["artifactType"] for m in again["manifests"]) == sorted(
+            [*ARTIFACT_TYPES, "application/vnd.example.other"]
+        )
 
         # an edit: the memo serves the rebuild (the base is pinned by digest); documents as a full build's
         source = root / "main.py"
