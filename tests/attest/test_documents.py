@@ -220,3 +220,31 @@ def test_a_docker_archive_output_says_it_holds_no_referrers(
     assert len(notes) == 1 and "docker-archive" in notes[0]
     digest = json.loads((tmp_path / "out" / "index.json").read_text())["manifests"][0]["digest"]
     assert len(referrers.find(tmp_path / "out", digest)) == 2  # the layout beside it has them
+
+
+def test_an_untagged_layout_with_referrers_still_names_one_image(
+    tmp_path: Path, index: LocalIndex, capsys: pytest.CaptureFixture[str], quiet_env: None
+) -> None:
+    from slimline.oci import layout, reference
+    from slimline.oci.image import Platform
+
+    root, base = _project(tmp_path, index, formats='["cyclonedx"]')
+    args = [
+        "build",
+        str(root),
+        "--base",
+        base,
+        "--to",
+        f"oci:{tmp_path / 'out'}",
+        "--cache-dir",
+        str(tmp_path / "c"),
+    ]
+    assert cli.main(args) == 0
+    digest = capsys.readouterr().out.strip()
+    assert len(json.loads((tmp_path / "out" / "index.json").read_text())["manifests"]) == 2
+    read = layout.read(
+        reference.OciRef(tmp_path / "out", None),
+        platform=Platform.parse("linux/amd64"),
+        cache=Cache(tmp_path / "c"),
+    )
+    assert read.digest == digest

@@ -66,7 +66,7 @@ from slimline.oci.blobs import (
 from slimline.oci.image import Image, Platform, canonical_json, choose_manifest
 from slimline.oci.parse import HINT, ImageFormatError, image_from_json
 from slimline.oci.reference import OciRef
-from slimline.oci.referrers import Artifact, layout_entries
+from slimline.oci.referrers import Artifact, is_referrers_tag, layout_entries
 
 __all__ = ["LayoutError", "PlatformMismatch", "read", "write"]
 
@@ -196,6 +196,7 @@ def _select(index: Mapping[str, Any], ref: OciRef) -> Mapping[str, Any]:
             doing=f"reading {ref}",
             hint="name one of its tags: oci:PATH:TAG",
         )
+    entries = [e for e in entries if not is_referrers_tag(_tag(e))]  # (documents, not images)
     if len(entries) != 1:
         raise LayoutError(
             f"{ref.path} holds {len(entries)} images, so oci:PATH must name one (tags: {tags})",

@@ -21,6 +21,7 @@ Where they go:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from slimline.oci.registry_blobs import Uploader
     from slimline.oci.registry_client import Session
 
-__all__ = ["EMPTY", "Artifact", "fallback_tag", "find", "layout_entries", "push"]
+__all__ = ["EMPTY", "Artifact", "fallback_tag", "find", "is_referrers_tag", "layout_entries", "push"]
 
 EMPTY = Descriptor("application/vnd.oci.empty.v1+json", sha256_digest(b"{}"), 2)
 TITLE = "org.opencontainers.image.title"
@@ -88,6 +89,11 @@ class Artifact:
 def fallback_tag(digest: str) -> str:
     """The distribution spec's tag for the referrers of ``digest`` (``sha256-<hex>``)."""
     return digest.replace(":", "-", 1)
+
+
+def is_referrers_tag(tag: str | None) -> bool:
+    """Whether ``tag`` is a :func:`fallback_tag` (names referrers, not an image)."""
+    return tag is not None and re.fullmatch(r"sha256-[0-9a-f]{64}", tag) is not None
 
 
 def referrers_index(descriptors: Sequence[Mapping[str, Any]]) -> bytes:
