@@ -39,7 +39,6 @@ import json
 import os
 import shutil
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -343,7 +342,7 @@ def _publish(
             os.chmod(tmp, 0o755)
             blobs = tmp / "blobs" / "sha256"
             blobs.mkdir(parents=True)
-            _write_json_blobs(blobs, json_blobs, old=dest if old is not None else None)
+            swap.write_files(blobs, json_blobs, old=dest / "blobs" / "sha256" if old is not None else None)
             for digest, layer in layer_blobs.items():
                 target = blobs / digest.removeprefix("sha256:")
                 previous = dest / "blobs" / "sha256" / target.name
@@ -366,27 +365,6 @@ def _publish(
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-
-
-def _write_json_blobs(blobs: Path, json_blobs: Mapping[str, bytes], *, old: Path | None) -> None:
-    """Write (and fsync) the manifests, configs and documents; one the old layout holds with the
-    same size is hard-linked instead.  Written from a few threads at once: concurrent fsyncs
-    share the file system's journal commits, so each added referrer costs little."""
-
-    def one(item: tuple[str, bytes]) -> None:
-        digest, data = item
-        target = blobs / digest.removeprefix("sha256:")
-        previous = old / "blobs" / "sha256" / target.name if old is not None else None
-        if previous is not None and swap.same_size(previous, len(data)) and swap.link(previous, target):
-            return
-        swap.write_file(target, data)
-
-    if len(json_blobs) <= 2:
-        for item in json_blobs.items():
-            one(item)
-        return
-    with ThreadPoolExecutor(max_workers=min(8, len(json_blobs))) as pool:
-        list(pool.map(one, json_blobs.items()))
 
 
 def _existing(dest: Path, *, doing: str) -> dict[str, Any] | None:
