@@ -26,6 +26,7 @@ LEVELS: list[set[str]] = [
     {"plan"},
     {"artifacts"},
     {"trees"},
+    {"attest"},
     {"inspect"},
     {"build"},
     {"cli", "__main__"},

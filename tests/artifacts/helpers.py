@@ -75,13 +75,15 @@ def make_wheel(
     tag: str = "py3-none-any",
     body: str = "VALUE = 1\n",
     extra: dict[str, bytes] | None = None,
+    metadata: str = "",
 ) -> bytes:
-    """A small valid wheel holding one module ``<name>`` (and the ``extra`` files, by path)."""
+    """A small valid wheel holding one module ``<name>`` (and the ``extra`` files, by path;
+    ``metadata``: more METADATA header lines)."""
     dist = f"{name}-{version}.dist-info"
     files = {
         f"{name}/__init__.py": body.encode(),
         **(extra or {}),
-        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n".encode(),
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n{metadata}".encode(),
         f"{dist}/WHEEL": f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: {tag}\n".encode(),
     }
     record = "".join(

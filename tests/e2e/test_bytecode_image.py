@@ -55,12 +55,13 @@ for src, dfile in ((sys.argv[1], sys.argv[1]), ("/tmp/app.py", "/app/app.py")):
 
 
 def _base(platform: str) -> tuple[Image, Target]:
-    return build(
+    image, target, _ = build(
         DebianRef.parse("debian:trixie"),
         platform=Platform.parse(platform),
         settings=BaseSettings(),
         ctx=Context(Cache(cache_dir())),
     )
+    return image, target
 
 
 @pytest.fixture(scope="module")

@@ -323,7 +323,12 @@ def write_project(root: Path, spec: Project) -> Path:
 
     root.mkdir(parents=True, exist_ok=True)
     (root / "main.py").write_text("print('hello')\n")
-    deps = [p.name for p in spec.packages]
+    # a url source is named by the dependency, as Poetry writes it (slimline refuses a lock that
+    # takes a package from a URL the project does not name)
+    deps = [
+        f"{p.name} @ {p.source['url']}" if p.source is not None and p.source.get("type") == "url" else p.name
+        for p in spec.packages
+    ]
     urls = "".join(f"{json.dumps(k)} = {json.dumps(v)}\n" for k, v in spec.urls.items())
     settings = "".join(f"{k} = {_toml(v)}\n" for k, v in {"include": ["main.py"], **spec.slimline}.items())
     (root / "pyproject.toml").write_text(

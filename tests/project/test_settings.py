@@ -150,3 +150,13 @@ def test_wrong_types_name_the_key(table: dict[str, Any], key: str) -> None:
         settings.load(table)
     assert info.value.key == key
     assert key in str(info.value)
+
+
+def test_sbom_settings() -> None:
+    assert settings.load({}).sbom is True and settings.load({}).sbom_formats == ("cyclonedx",)
+    s = settings.load({"sbom-format": ["spdx", "cyclonedx", "spdx"], "builder-id": "urn:ci"})
+    assert s.sbom_formats == ("spdx", "cyclonedx") and s.builder_id == "urn:ci"
+    assert settings.load({"sbom": True}, overrides={"sbom": False}).sbom is False
+    with pytest.raises(SettingsError) as info:
+        settings.load({"sbom-format": ["swid"]})
+    assert info.value.key == "tool.slimline.sbom-format"

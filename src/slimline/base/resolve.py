@@ -18,6 +18,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from packaging.specifiers import SpecifierSet
 
@@ -33,13 +34,25 @@ from slimline.oci.image import Image, Platform
 from slimline.oci.parse import image_from_json
 from slimline.target import Target
 
-__all__ = ["Base", "Options", "resolve"]
+__all__ = ["Base", "DebPackage", "Options", "resolve"]
 
 DAY = 24 * 3600
 _OCI_MEDIA = {
     oci.DOCKER_LAYER_GZIP: oci.LAYER_GZIP,
     oci.DOCKER_LAYER_TAR: oci.LAYER_TAR,
 }
+
+
+@dataclass(frozen=True, slots=True)
+class DebPackage:
+    """A Debian package of an assembled base, as the signed archive named it."""
+
+    name: str
+    version: str
+    arch: str  # Debian's name ("amd64", "all")
+    source: str  # the source package's name
+    sha256: str  # of the .deb, verified when it was downloaded
+    suite: str  # "bookworm", "bookworm-security", ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +65,9 @@ class Base:
     # looked at again: a Debian pin's expiry, forever for a registry name with a digest, and
     # 0 for what may change at any time (tags, layouts and archives on disk).
     fresh_until: float = 0.0
+    # debian: bases: every package it holds, and [InRelease URL, sha256] of each suite read
+    packages: tuple[DebPackage, ...] = ()
+    releases: tuple[tuple[str, str], ...] = ()
 
     @property
     def assembled(self) -> bool:
@@ -78,8 +94,16 @@ def resolve(text: str | None, *, platform: Platform, options: Options, ctx: Cont
         ctx.report.detail(f"no base configured: {text} satisfies requires-python {options.requires_python}")
     parsed = reference.parse(text, role="base")
     if isinstance(parsed, reference.DebianBaseRef):
-        image, target, pinned_at = _debian(text, platform=platform, options=options, ctx=ctx)
-        return Base(text, image, target, digest=image.digest, fresh_until=pinned_at + options.max_age)
+        image, target, pinned_at, held = _debian(text, platform=platform, options=options, ctx=ctx)
+        return Base(
+            text,
+            image,
+            target,
+            digest=image.digest,
+            fresh_until=pinned_at + options.max_age,
+            packages=tuple(DebPackage(*(str(f) for f in p)) for p in held["packages"]),
+            releases=tuple((str(u), str(h)) for u, h in held["releases"]),
+        )
     ctx.report.step(f"reading base {text} ({platform})")
     image = transports.read(parsed, platform=platform, ctx=ctx)
     pinned = isinstance(parsed, reference.RegistryRef) and parsed.digest is not None
@@ -113,8 +137,11 @@ def _detect(image: Image, *, cache: Cache) -> Target:
     return target
 
 
-def _debian(text: str, *, platform: Platform, options: Options, ctx: Context) -> tuple[Image, Target, float]:
-    """The image and target of a Debian base, and when its pin was made."""
+def _debian(
+    text: str, *, platform: Platform, options: Options, ctx: Context
+) -> tuple[Image, Target, float, dict[str, Any]]:
+    """The image and target of a Debian base, when its pin was made, and what it holds
+    (:func:`slimline.base.debian.base.record`); a pin made before that was kept is made again."""
     ref = debian_ref.DebianRef.parse(text)
     cache = ctx.cache
     key = keys.key(
@@ -124,18 +151,23 @@ def _debian(text: str, *, platform: Platform, options: Options, ctx: Context) ->
     pin = cache.read_meta(keys.DEBIAN_PINS, key)
     if pin is not None and not options.refresh:
         d = json.loads(pin)
-        if time.time() - d["at"] < options.max_age:
+        if time.time() - d["at"] < options.max_age and "held" in d:
             image = image_from_json(d["manifest"].encode(), d["config"].encode(), blob_path=cache.digest_path)
             if all(lay.path.is_file() for lay in image.layers):
                 ctx.report.detail(f"base {text} ({platform}): pinned {image.digest}")
-                return image, _detect(image, cache=cache), float(d["at"])
+                return image, _detect(image, cache=cache), float(d["at"]), d["held"]
     ctx.report.step(f"assembling base {text} ({platform}) from Debian packages")
     from slimline.base.debian import base as debian_base  # heavy: signatures, indexes
 
-    image, target = debian_base.build(
+    image, target, held = debian_base.build(
         ref, platform=platform, settings=options.debian, ctx=ctx, compression=options.compression
     )
     now = time.time()
-    record = {"at": now, "manifest": image.manifest_bytes.decode(), "config": image.config_bytes.decode()}
+    record = {
+        "at": now,
+        "manifest": image.manifest_bytes.decode(),
+        "config": image.config_bytes.decode(),
+        "held": held,
+    }
     cache.write_meta(keys.DEBIAN_PINS, key, json.dumps(record).encode())
-    return image, target, now
+    return image, target, now, held

@@ -14,13 +14,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slimline.build import memo
 from slimline.context import Context
 from slimline.oci import publish, reference
 from slimline.oci.image import Image, Platform
 from slimline.oci.reference import ArchiveRef, OciRef, Ref
+
+if TYPE_CHECKING:
+    from slimline.attest.documents import Made
+    from slimline.oci.referrers import Artifact
 
 __all__ = ["Request", "base", "build"]
 
@@ -36,6 +40,7 @@ class Request:
     refresh: bool = False  # re-read the Debian archive even when a pin is fresh
     # what of the command line decides the images (the memo's key); outputs only name them
     command: Mapping[str, Any] | None = None
+    sbom_out: Path | None = None  # also write the SBOM and provenance files here
 
 
 def build(request: Request, ctx: Context) -> list[str]:
@@ -44,8 +49,9 @@ def build(request: Request, ctx: Context) -> list[str]:
     if memo_key is not None and (recalled := memo.recall(memo_key, cache=ctx.cache)) is not None:
         outputs = _outputs(request, name=recalled.name)
         images = memo.remake(recalled, request.root, also_exclude=_excluded(outputs), ctx=ctx)
-        if images is not None:
-            return publish.publish(images, outputs, name=recalled.name, ctx=ctx)
+        made = [r.documents for r in recalled.recipes]
+        if images is not None and (found := _referrers(request, images, made, ctx)) is not None:
+            return publish.publish(images, outputs, name=recalled.name, ctx=ctx, referrers=found)
     from slimline.build.start import start
     from slimline.project import pyproject, settings
 
@@ -61,7 +67,17 @@ def build(request: Request, ctx: Context) -> list[str]:
         )
     if memo_key is not None:
         memo.keep(memo_key, recipes, name=name, cache=ctx.cache)
-    return publish.publish([r.image for r in recipes], outputs, name=name, ctx=ctx)
+    images = [r.image for r in recipes]
+    found = _referrers(request, images, [r.documents for r in recipes], ctx)
+    return publish.publish(images, outputs, name=name, ctx=ctx, referrers=found or ())
+
+
+def _referrers(
+    request: Request, images: Sequence[Image], made: Sequence[Made | None], ctx: Context
+) -> list[Artifact] | None:
+    from slimline.build import attach
+
+    return attach.referrers(images, made, root=request.root, out=request.sbom_out, cache=ctx.cache)
 
 
 def base(

@@ -14,10 +14,11 @@ Dependency layers therefore stay byte-identical across commits even when CI sets
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,8 @@ from slimline.artifacts import sources
 from slimline.artifacts.build_backend import BuildFailed
 from slimline.artifacts.targetbuild import TargetBuilds, native_sources, pure
 from slimline.artifacts.wheelcache import tree_files, tree_hash
+from slimline.artifacts.wheelinfo import WheelInfo
+from slimline.attest import documents, facts
 from slimline.base import builder, native
 from slimline.base import resolve as bases
 from slimline.build import assemble, dependencies, imageconfig, preflight
@@ -34,12 +37,12 @@ from slimline.build.memo import Compiled, Recipe, WheelRef
 from slimline.build.start import Started
 from slimline.cache.store import sha256_file
 from slimline.context import Context
-from slimline.errors import SlimlineError
+from slimline.errors import SlimlineError, redact
 from slimline.layers.job import Job
 from slimline.oci.image import Image, Platform
 from slimline.plan import select
 from slimline.plan.model import Plan
-from slimline.project import lockfile, locks
+from slimline.project import lockfile, locks, locksources
 from slimline.project.settings import DebianSettings, Settings
 
 if TYPE_CHECKING:
@@ -72,6 +75,8 @@ def build(
     memo needs to remake it after an edit of the project alone."""
     lock = locks.load(started.lock_path, project_root=started.project.root)
     locks.check_fresh(started.project, lock)
+    if lock.format == "poetry":  # uv.lock and pylock.toml record their indexes themselves
+        locksources.check(started.project, lock, default_index=started.default_index)
     settings = preflight.settle(
         started.project, lock, settings, report=ctx.report
     )  # the base, before downloads
@@ -126,6 +131,7 @@ def _image(platform: Platform, b: _Build) -> Recipe:
     finally:
         if place.compiler is not None:  # its process and temporary directory go now, not when collected
             place.compiler.close()
+    made_documents = _documents(base, plan, found, b)
     config = imageconfig.make(proj, settings=settings, base=base, cache=ctx.cache)
     partial = assemble.below(base, jobs, made.layers[:-1], config=config, epoch=b.epoch)
     image = assemble.top(partial, project, made.layers[-1], epoch=b.epoch)
@@ -134,7 +140,28 @@ def _image(platform: Platform, b: _Build) -> Recipe:
         f"image {image.digest} ({platform}): {len(base.image.layers)} base layers, {made.reused} reused "
         f"and {len(made.layers) - made.reused} new of {len(made.layers)}, {mib:.1f} MiB compressed"
     )
-    return _recipe(image, partial, base, plan, place, b, wheel)
+    return replace(_recipe(image, partial, base, plan, place, b, wheel), documents=made_documents)
+
+
+def _documents(base: bases.Base, plan: Plan, found: dict[str, WheelInfo], b: _Build) -> documents.Made | None:
+    """The image's SBOM and provenance, before its digest is known (None with ``sbom = false``)."""
+    if not b.settings.sbom:
+        return None
+    gathered = facts.gather(
+        project=b.started.project,
+        lock=b.lock,
+        plan=plan,
+        infos=found,
+        base=base,
+        default_index=b.started.default_index,
+        venv=b.settings.venv,
+        parameters=json.loads(redact(json.dumps(asdict(b.settings), default=str, sort_keys=True))),
+        builder_id=b.settings.builder_id or os.environ.get("SLIMLINE_BUILDER_ID", ""),
+        epoch=b.epoch,
+    )
+    return documents.make(
+        gathered, formats=b.settings.sbom_formats, root=b.started.project.root, cache=b.ctx.cache
+    )
 
 
 def _realise(jobs: list[Job], platform: Platform, b: _Build) -> layers.Realised:

@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from slimline import __version__, layers
+from slimline.attest import vcs
+from slimline.attest.documents import Made, ready
 from slimline.build import assemble
 from slimline.build.jobs import AppFiles, Placement, project_job
 from slimline.cache import keys
@@ -49,7 +51,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FORMAT", "Compiled", "Recalled", "Recipe", "WheelRef", "keep", "key", "recall", "remake"]
 
-FORMAT = 4  # 4: layer keys from slimline.cache.keys
+FORMAT = 5  # 4: layer keys from slimline.cache.keys; 5: documents
 _ENV_PREFIXES = ("SLIMLINE_", "PIP_", "POETRY_", "SOURCE_DATE_EPOCH")
 _ENV_IGNORED = frozenset({"SLIMLINE_HTTP_DEADLINE", "SLIMLINE_DOWNLOAD_DEADLINE"})  # how long, not what
 
@@ -86,6 +88,7 @@ class Recipe:
     fresh_until: float  # time.time() after which the base must be resolved again
     compiled: Compiled | None  # bytecode = true: how the layers were compiled
     memoisable: bool  # False: the build had inputs the key does not capture
+    documents: Made | None = None  # the SBOM and provenance to finish (None: sbom = false)
 
     @property
     def package(self) -> bool:
@@ -119,6 +122,8 @@ def key(root: Path, *, command: Mapping[str, Any], env: Mapping[str, str] | None
         json.dumps(
             sorted((k, v) for k, v in env.items() if k.startswith(_ENV_PREFIXES) and k not in _ENV_IGNORED)
         ),
+        # the documents have a slot for the git revision only when the project is in a checkout
+        f"git checkout: {vcs.revision(root) is not None}",
     ):
         h.update(part.encode() + b"\0")
     for blob in (pyproject, *lock_blobs):  # every lock the choice is made from (locks.find)
@@ -153,6 +158,9 @@ def keep(memo_key: str, recipes: Sequence[Recipe], *, name: str, cache: Cache) -
                 "epoch": r.epoch,
                 "compression": [r.compression.name, r.compression.level],
                 "fresh_until": r.fresh_until if r.fresh_until != float("inf") else None,
+                "documents": None
+                if r.documents is None
+                else [r.documents.key, list(r.documents.kinds), r.documents.revision],
                 "compiled": None
                 if r.compiled is None
                 else {
@@ -306,6 +314,12 @@ def _recipe(d: Mapping[str, Any], cache: Cache) -> Recipe | None:
         return None
     wheel = None if d["wheel"] is None else WheelRef(str(d["wheel"][0]), str(d["wheel"][1]))
     project = layers.from_record(d["project_layer"], cache=cache)
+    made = None
+    if d["documents"] is not None:
+        key, kinds, revision = d["documents"]
+        made = Made(str(key), tuple(str(k) for k in kinds), bool(revision))
+        if not ready(made, cache=cache):
+            return None
     return Recipe(
         image=replace(partial, layers=(*partial.layers, project)),
         partial=partial,
@@ -325,6 +339,7 @@ def _recipe(d: Mapping[str, Any], cache: Cache) -> Recipe | None:
         fresh_until=float("inf") if d["fresh_until"] is None else float(d["fresh_until"]),
         compiled=None if d["compiled"] is None else _compiled(d["compiled"], cache),
         memoisable=True,
+        documents=made,
     )
 
 

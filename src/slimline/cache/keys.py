@@ -46,6 +46,7 @@ BYTECODE_PROBE = "bytecode-probe"  # what a base's interpreter said about itself
 REGISTRY_TAGS = "registry-tags"  # a registry tag -> digest, and when it was resolved
 REGISTRY_SOURCES = "registry-sources"  # a blob digest -> repositories known to hold it (mounts)
 DIFF_IDS = "oci-diff-ids"  # a base layer's blob digest -> its diff_id, verified by decompressing it
+ATTEST = "attest"  # an image's SBOM and provenance templates, by the facts they were made from
 
 METADATA = (
     LAYERS,
@@ -67,6 +68,7 @@ METADATA = (
     REGISTRY_TAGS,
     REGISTRY_SOURCES,
     DIFF_IDS,
+    ATTEST,
 )
 
 

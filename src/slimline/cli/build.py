@@ -79,7 +79,24 @@ def add(sub: Any) -> None:
         help="the lock file to build from: poetry.lock, uv.lock, pylock.toml or pylock.NAME.toml "
         "(default: the one the project has)",
     )
+    _sbom_options(b)
     common(b)
+
+
+def _sbom_options(b: Any) -> None:
+    b.add_argument(
+        "--no-sbom",
+        dest="sbom",
+        action="store_false",
+        default=None,
+        help="attach no SBOM and provenance to the images (the sbom setting)",
+    )
+    b.add_argument(
+        "--sbom-out",
+        type=Path,
+        metavar="DIR",
+        help="also write each image's SBOM and provenance files to DIR",
+    )
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -102,6 +119,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("labels", dict(args.label) if args.label else None),
         ("env", dict(args.env) if args.env else None),
         ("lock", args.lock.resolve() if args.lock else None),  # absolute: see settings._lock
+        ("sbom", args.sbom),
     ):
         if value is not None:
             out[key] = value
@@ -117,9 +135,12 @@ def run(args: argparse.Namespace, *, ctx: Context) -> list[str]:
         outputs=tuple(args.to or ()),
         load=args.load,
         refresh=args.refresh,
-        # outputs do not change the images: they only name them (--to, --load)
+        # outputs do not change the images: they only name them (--to, --load, --sbom-out)
         command={
-            k: v for k, v in vars(args).items() if k not in ("quiet", "verbose", "cache_dir", "to", "load")
+            k: v
+            for k, v in vars(args).items()
+            if k not in ("quiet", "verbose", "cache_dir", "to", "load", "sbom_out")
         },
+        sbom_out=args.sbom_out.resolve() if args.sbom_out is not None else None,
     )
     return conductor.build(request, ctx)

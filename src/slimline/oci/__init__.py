@@ -24,6 +24,7 @@ Modules, in order:
 * ``login``: ``slimline login`` and ``logout``: credentials checked, then stored
 * ``validate_read``: an image's files by name (directory or tar); a layer read once, hashed and listed
 * ``validate``: digests, sizes and diff_ids agree, for any medium
+* ``referrers``: documents attached to an image as OCI 1.1 referrers (layout tag, registry API, fallback)
 * ``transports``: the one table from a reference kind to its reader and writer
 * ``publish``: every output written, checked up front
 """

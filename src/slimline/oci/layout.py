@@ -65,6 +65,7 @@ from slimline.oci.blobs import (
 from slimline.oci.image import Image, Platform, canonical_json, choose_manifest
 from slimline.oci.parse import HINT, ImageFormatError, image_from_json
 from slimline.oci.reference import OciRef
+from slimline.oci.referrers import Artifact, is_referrers_tag, layout_entries
 
 __all__ = ["LayoutError", "PlatformMismatch", "read", "write"]
 
@@ -194,6 +195,7 @@ def _select(index: Mapping[str, Any], ref: OciRef) -> Mapping[str, Any]:
             doing=f"reading {ref}",
             hint="name one of its tags: oci:PATH:TAG",
         )
+    entries = [e for e in entries if not is_referrers_tag(_tag(e))]  # (documents, not images)
     if len(entries) != 1:
         raise LayoutError(
             f"{ref.path} holds {len(entries)} images, so oci:PATH must name one (tags: {tags})",
@@ -267,6 +269,7 @@ def write(
     *,
     annotations: Mapping[str, str] | None = None,
     name: str | None = None,
+    referrers: Sequence[Artifact] = (),
 ) -> str:
     """Write ``images`` (one per platform) to the layout ``ref`` atomically; return the digest to pull by.
 
@@ -274,6 +277,8 @@ def write(
     ``index.json`` lists that index.  The entry carries ``annotations`` plus, with a tag,
     ``org.opencontainers.image.ref.name`` = the tag and ``io.containerd.image.name`` = the full
     name (:func:`containerd_name`, from the tag or ``name``).  Other tags in the layout stay.
+    ``referrers`` (about these images) go in as :func:`slimline.oci.referrers.layout_entries`
+    says; a referrers tag whose image the layout no longer holds is dropped.
     """
     if not images:
         raise ValueError("write() needs at least one image")
@@ -302,10 +307,12 @@ def write(
         json_blobs[digest] = index
         entry = oci.Descriptor(oci.INDEX, digest, len(index), ann).to_json()
 
+    extra_blobs, extra = layout_entries(referrers) if referrers else ({}, [])
+    json_blobs.update(extra_blobs)
     dest = ref.path.expanduser().resolve()
     doing = f"writing {ref}"
     with os_errors(lambda problem: LayoutError(problem, path=dest, doing=doing)):
-        _publish(dest, entry, json_blobs, layer_blobs, tag=ref.tag, doing=doing)
+        _publish(dest, entry, json_blobs, layer_blobs, tag=ref.tag, doing=doing, extra=extra)
     return str(entry["digest"])
 
 
@@ -317,20 +324,25 @@ def _publish(
     *,
     tag: str | None,
     doing: str,
+    extra: Sequence[tuple[str, dict[str, Any]]] = (),
 ) -> None:
-    """Steps 1-5 of the module docstring."""
+    """Steps 1-5 of the module docstring (``extra``: more entries, by tag: referrers)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     with swap.locked(dest.parent):
         swap.recover(dest)
         old = _existing(dest, doing=doing)
         entries = layout_gc.merge(old["manifests"] if old else [], entry, tag=tag)
+        for extra_tag, extra_entry in extra:
+            entries = layout_gc.merge(entries, extra_entry, tag=extra_tag)
+        if old is not None:
+            alive = {d for d in json_blobs if d != entry["digest"]} | {str(entry["digest"])}
+            entries = layout_gc.drop_stale_referrers(dest, entries, alive=alive)
         tmp = swap.new_dir(dest)
         try:
             os.chmod(tmp, 0o755)
             blobs = tmp / "blobs" / "sha256"
             blobs.mkdir(parents=True)
-            for digest, data in json_blobs.items():
-                swap.write_file(blobs / digest.removeprefix("sha256:"), data)
+            swap.write_files(blobs, json_blobs, old=dest / "blobs" / "sha256" if old is not None else None)
             for digest, layer in layer_blobs.items():
                 target = blobs / digest.removeprefix("sha256:")
                 previous = dest / "blobs" / "sha256" / target.name

@@ -14,13 +14,16 @@ Neither changes the old layout.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from slimline.oci import swap
 from slimline.oci.blobs import INDEX_TYPES, MANIFEST_TYPES, MAX_JSON, REF_NAME, split_digest
 
-__all__ = ["carry_over", "merge"]
+__all__ = ["carry_over", "drop_stale_referrers", "merge"]
+
+_REFERRERS_TAG = re.compile(r"sha256-([0-9a-f]{64})")
 
 
 def merge(old: list[Any], entry: dict[str, Any], *, tag: str | None) -> list[Any]:
@@ -38,6 +41,23 @@ def merge(old: list[Any], entry: dict[str, Any], *, tag: str | None) -> list[Any
     if not placed:
         out.append(entry)
     return out
+
+
+def drop_stale_referrers(old: Path, entries: list[Any], *, alive: set[str]) -> list[Any]:
+    """``entries`` without the referrers tags (``sha256-<hex>``) of images no other entry reaches
+    in the layout ``old`` and not in ``alive`` (digests the write adds); all kept when the
+    layout holds something that cannot be understood."""
+
+    def referrers_of(e: Any) -> str | None:
+        tag = (e.get("annotations") or {}).get(REF_NAME) if isinstance(e, dict) else None
+        m = _REFERRERS_TAG.fullmatch(tag) if isinstance(tag, str) else None
+        return f"sha256:{m[1]}" if m else None
+
+    others = [e for e in entries if referrers_of(e) is None]
+    reachable = _reachable(old, [e for e in others if e.get("digest") not in alive])
+    if reachable is None:
+        return entries
+    return [e for e in entries if (d := referrers_of(e)) is None or d in alive or d in reachable]
 
 
 def carry_over(old: Path, new: Path, kept: list[Any]) -> None:

@@ -16,13 +16,23 @@ from slimline.errors import SlimlineError
 from slimline.oci import transports
 from slimline.oci.image import Image
 from slimline.oci.reference import Ref
+from slimline.oci.referrers import Artifact
 
 __all__ = ["publish"]
 
 
-def publish(images: Sequence[Image], refs: Sequence[Ref], *, name: str | None, ctx: Context) -> list[str]:
+def publish(
+    images: Sequence[Image],
+    refs: Sequence[Ref],
+    *,
+    name: str | None,
+    ctx: Context,
+    referrers: Sequence[Artifact] = (),
+) -> list[str]:
     """Write ``images`` (one per platform) to each of ``refs``; return one line per output.
-    ``name`` (``app:1.0``) is recorded by outputs that keep one."""
+    ``name`` (``app:1.0``) is recorded by outputs that keep one.  ``referrers`` (SBOMs,
+    provenance: :mod:`slimline.oci.referrers`) go with them to the outputs that can hold them;
+    for the others one line says they were not written."""
     if not images:
         raise SlimlineError("there is no image to write", doing="publishing")
     for ref in refs:
@@ -36,7 +46,9 @@ def publish(images: Sequence[Image], refs: Sequence[Ref], *, name: str | None, c
     lines: list[str] = []
     for ref in refs:
         ctx.report.step(f"writing {ref}")
-        line = transports.write(images, ref, name=name, ctx=ctx)
+        line = transports.write(images, ref, name=name, ctx=ctx, referrers=referrers)
         ctx.report.done(f"wrote {ref}: {line}")
+        if referrers and transports.transport(ref, role="output").with_referrers is None:
+            ctx.report.step(f"note: {ref} cannot hold referrers: its SBOM and provenance were not written")
         lines.append(line)
     return lines

@@ -58,6 +58,8 @@ from slimline.oci.image import (
 )
 from slimline.oci.parse import HINT, LAYER_TYPES, ImageFormatError, image_from_json
 from slimline.oci.reference import RegistryRef
+from slimline.oci.referrers import Artifact
+from slimline.oci.referrers import push as attach
 from slimline.oci.registry_blobs import Uploader, fetch_blob
 from slimline.oci.registry_client import RegistryError, Session, hex_of
 
@@ -323,6 +325,7 @@ def push(
     chunked_above: int = 32 << 20,
     chunk_size: int = 16 << 20,
     jobs: int = 4,
+    referrers: Sequence[Artifact] = (),
 ) -> str:
     """Push ``images`` to ``ref`` (a tag); return ``registry/repository@sha256:...``.
 
@@ -342,6 +345,9 @@ def push(
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(blobs)))) as pool:
         outcomes = list(pool.map(lambda d: up.blob(d, *blobs[d], mounts[d]), blobs))
     digest = _put_manifests(sess, images)
+    if referrers:
+        how = attach(sess, up, referrers)
+        ctx.report.detail(f"{len(referrers)} referrers put ({how})")
     _remember(ctx.cache, list(blobs), ref)
     counts = {k: outcomes.count(k) for k in ("uploaded", "mounted", "present")}
     ctx.report.done(

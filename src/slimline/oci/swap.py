@@ -6,7 +6,8 @@ Contract, for a destination ``DEST`` (with parent ``P`` and name ``NAME``):
   filesystem has no locks, writers go on without);
 - the new directory is built at ``P/.NAME.slimline-new-XXXX`` (:func:`new_dir`), on the same
   filesystem as ``DEST`` so that renames are atomic; its files are written and fsynced with
-  :func:`write_file`, :func:`copy_file`, :func:`link`, :func:`link_tree` and :func:`fsync_dir`;
+  :func:`write_file` (:func:`write_files` for many),
+  :func:`copy_file`, :func:`link`, :func:`link_tree` and :func:`fsync_dir`;
 - :func:`replace_dir` puts it at ``DEST``.  When ``DEST`` is absent or an empty directory, one
   ``rename``.  Otherwise ``renameat2(RENAME_EXCHANGE)`` exchanges the two in one atomic step;
   where the kernel or filesystem lacks it, two renames: ``DEST`` to ``P/.NAME.slimline-old-PID``,
@@ -32,7 +33,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from slimline.cache.store import CHUNK
@@ -49,6 +51,7 @@ __all__ = [
     "replace_dir",
     "same_size",
     "write_file",
+    "write_files",
 ]
 
 _NEW, _OLD = "slimline-new", "slimline-old"
@@ -181,6 +184,27 @@ def write_file(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.chmod(path, 0o644)
+
+
+def write_files(directory: Path, files: Mapping[str, bytes], *, old: Path | None) -> None:
+    """Write each ``files`` entry (a digest: its bytes) into ``directory`` under the digest's hex, like
+    :func:`write_file`; one that ``old`` (the old layout's blob directory) holds with the same
+    size is hard-linked instead.  From a few threads at once: concurrent fsyncs share the file
+    system's journal commits."""
+
+    def one(item: tuple[str, bytes]) -> None:
+        name, data = item[0].removeprefix("sha256:"), item[1]
+        target = directory / name
+        if old is not None and same_size(old / name, len(data)) and link(old / name, target):
+            return
+        write_file(target, data)
+
+    if len(files) <= 2:
+        for item in files.items():
+            one(item)
+        return
+    with ThreadPoolExecutor(max_workers=min(8, len(files))) as pool:
+        list(pool.map(one, files.items()))
 
 
 def fsync_dir(path: Path) -> None:

@@ -19,11 +19,14 @@ from slimline.context import Context
 from slimline.errors import SlimlineError
 from slimline.oci.image import LAYER_ZSTD, Image, Platform
 from slimline.oci.reference import ArchiveRef, DaemonRef, OciRef, Ref, RegistryRef
+from slimline.oci.referrers import Artifact
 
 __all__ = ["TRANSPORTS", "Transport", "read", "write"]
 
 Reader = Callable[[Any, Platform, Context], Image]
 Writer = Callable[[Sequence[Image], Any, str | None, Context], str]
+# writes the images and their referrers (see slimline.oci.referrers)
+ReferrersWriter = Callable[[Sequence[Image], Any, str | None, Context, Sequence[Artifact]], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,7 @@ class Transport:
     read: Reader | None  # None: not a source of images (a daemon is only loaded into)
     write: Writer | None
     single_platform: bool = False  # holds one image, not an index
+    with_referrers: ReferrersWriter | None = None  # None: the medium cannot hold referrers
 
 
 def _layout_read(ref: OciRef, platform: Platform, ctx: Context) -> Image:
@@ -43,6 +47,14 @@ def _layout_write(images: Sequence[Image], ref: OciRef, name: str | None, ctx: C
     from slimline.oci import layout
 
     return layout.write(images, ref, name=name)
+
+
+def _layout_write_referrers(
+    images: Sequence[Image], ref: OciRef, name: str | None, ctx: Context, referrers: Sequence[Artifact]
+) -> str:
+    from slimline.oci import layout
+
+    return layout.write(images, ref, name=name, referrers=referrers)
 
 
 def _archive_read(ref: ArchiveRef, platform: Platform, ctx: Context) -> Image:
@@ -71,6 +83,14 @@ def _registry_write(images: Sequence[Image], ref: RegistryRef, name: str | None,
     return registry.push(images, ref, ctx=ctx)
 
 
+def _registry_write_referrers(
+    images: Sequence[Image], ref: RegistryRef, name: str | None, ctx: Context, referrers: Sequence[Artifact]
+) -> str:
+    from slimline.oci import registry
+
+    return registry.push(images, ref, ctx=ctx, referrers=referrers)
+
+
 def _daemon_write(images: Sequence[Image], ref: DaemonRef, name: str | None, ctx: Context) -> str:
     from slimline.oci import daemon
 
@@ -78,9 +98,9 @@ def _daemon_write(images: Sequence[Image], ref: DaemonRef, name: str | None, ctx
 
 
 TRANSPORTS: dict[type, Transport] = {
-    OciRef: Transport(_layout_read, _layout_write),
+    OciRef: Transport(_layout_read, _layout_write, with_referrers=_layout_write_referrers),
     ArchiveRef: Transport(_archive_read, _archive_write, single_platform=True),
-    RegistryRef: Transport(_registry_read, _registry_write),
+    RegistryRef: Transport(_registry_read, _registry_write, with_referrers=_registry_write_referrers),
     DaemonRef: Transport(None, _daemon_write),  # (a daemon load picks the host's platform itself)
 }
 
@@ -107,8 +127,13 @@ def read(ref: Ref, *, platform: Platform, ctx: Context) -> Image:
     return reader(ref, platform, ctx)
 
 
-def write(images: Sequence[Image], ref: Ref, *, name: str | None, ctx: Context) -> str:
-    """Write ``images`` (one per platform) to ``ref``; the line to print for it."""
-    writer = transport(ref, role="output").write
-    assert writer is not None
-    return writer(images, ref, name, ctx)
+def write(
+    images: Sequence[Image], ref: Ref, *, name: str | None, ctx: Context, referrers: Sequence[Artifact] = ()
+) -> str:
+    """Write ``images`` (one per platform) to ``ref``, with ``referrers`` where the medium holds
+    them (:attr:`Transport.with_referrers`); the line to print for it."""
+    found = transport(ref, role="output")
+    if referrers and found.with_referrers is not None:
+        return found.with_referrers(images, ref, name, ctx, referrers)
+    assert found.write is not None
+    return found.write(images, ref, name, ctx)

@@ -15,5 +15,6 @@ Modules, in order:
 * ``uvlock``: ``uv.lock`` into the same ``Lock`` (typed reader), and its freshness
 * ``pylock``: PEP 751 ``pylock.toml`` into the same ``Lock`` (``packaging.pylock``)
 * ``locks``: which lock file a build reads (``--lock``, the ``lock`` setting, the one present)
+* ``locksources``: every source the lock names is one the project configures
 * ``settings``: ``[tool.slimline]`` with the command line on top
 """

@@ -98,6 +98,9 @@ class Settings:
     # the lock file: a file name in the project directory ([tool.slimline] lock), or an absolute
     # path (--lock); None: the one lock file the project has (slimline.project.locks.find)
     lock: str | None = None
+    sbom: bool = True  # attach an SBOM and provenance to every image (slimline.attest)
+    sbom_formats: tuple[str, ...] = ("cyclonedx",)  # "cyclonedx" and/or "spdx"
+    builder_id: str | None = None  # provenance's builder id (None: SLIMLINE_BUILDER_ID, else local)
     debian: DebianSettings = field(default_factory=DebianSettings)  # [tool.slimline.debian]
 
 
@@ -218,6 +221,13 @@ def _level(value: Any) -> int | None:
     return value
 
 
+def _sbom_formats(value: Any) -> tuple[str, ...]:
+    items = [value] if isinstance(value, str) else _strs(value)
+    if not items or any(f not in ("cyclonedx", "spdx") for f in items):
+        raise _bad('a list of "cyclonedx" and "spdx"', value)
+    return tuple(dict.fromkeys(items))
+
+
 _DEBIAN: dict[str, tuple[str, Check]] = {
     "mirror": ("mirror", _opt_str),
     "security-mirror": ("security_mirror", _opt_str),
@@ -258,6 +268,9 @@ _KEYS: dict[str, tuple[str, Check]] = {
     "unverified": ("unverified", _names),
     "plain-http": ("plain_http", _names),
     "lock": ("lock", _lock),
+    "sbom": ("sbom", _bool),
+    "sbom-format": ("sbom_formats", _sbom_formats),
+    "builder-id": ("builder_id", _opt_str),
 }
 
 

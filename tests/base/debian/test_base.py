@@ -70,7 +70,7 @@ def _build(
 ) -> Built:
     reports = Lines()
     cache = cache or Cache(cache_dir())
-    image, target = build(
+    image, target, _ = build(
         DebianRef.parse(ref),
         platform=platform,
         settings=settings or BaseSettings(),

@@ -33,7 +33,7 @@ def main() -> int:
         for p in base.resolution.packages:
             print(f"{p.name} {p.version} {p.architecture} ({p.installed_size} KiB)")
         if args.build:
-            image, target = build(ref, platform=platform, settings=settings, ctx=ctx)
+            image, target, _ = build(ref, platform=platform, settings=settings, ctx=ctx)
             print(f"{image.digest} {target}")
     except SlimlineError as err:
         print(f"error: {err}", file=sys.stderr)

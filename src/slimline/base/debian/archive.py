@@ -47,6 +47,7 @@ class Suite:
     mirror: str
     release: Release
     indexes: tuple[IndexFile, ...]  # main/binary-<arch> (and main/binary-all where needed)
+    inrelease_sha256: str = ""  # of the verified InRelease text: the archive state it names
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,14 +85,20 @@ def upstream_version(version: str) -> str:
 def _fetch_suite(
     http: Http, mirror: str, name: str, *, arch: str, keyring: Keyring, check_valid_until: bool
 ) -> Suite:
-    rel, _ = release_mod.fetch(http, mirror, name, keyring=keyring, check_valid_until=check_valid_until)
+    rel, body = release_mod.fetch(http, mirror, name, keyring=keyring, check_valid_until=check_valid_until)
     if rel.architectures and arch not in rel.architectures:
         raise ResolveError(
             f"architecture {arch}",
             f"Debian {name} does not offer it (it has {', '.join(rel.architectures)})",
             hint="choose another --platform or suite",
         )
-    return Suite(name=name, mirror=mirror, release=rel, indexes=rel.packages_indexes("main", arch))
+    return Suite(
+        name=name,
+        mirror=mirror,
+        release=rel,
+        indexes=rel.packages_indexes("main", arch),
+        inrelease_sha256=hashlib.sha256(body).hexdigest(),
+    )
 
 
 def fetch_archive(

@@ -227,8 +227,9 @@ def build(
     ctx: Context,
     mtime: int = 0,
     compression: layers.Compression | None = None,
-) -> tuple[Image, Target]:
-    """The base image for ``platform`` and its :class:`Target` (see the module contract)."""
+) -> tuple[Image, Target, dict[str, list[list[str]]]]:
+    """The base image for ``platform``, its :class:`Target` (see the module contract) and
+    :func:`record` of what it holds."""
     platform = platform.normalised()
     jobs, groups, base, target = _jobs(ref, platform=platform, settings=settings, ctx=ctx, mtime=mtime)
     built = layers.realise(jobs, cache=ctx.cache, compression=compression or layers.Compression()).layers
@@ -243,7 +244,7 @@ def build(
         f"base {ref} ({platform}): {image.digest}, {len(built)} layers, "
         f"{sum(lay.size for lay in built) / 1e6:.1f} MB compressed"
     )
-    return image, target
+    return image, target, record(base)
 
 
 def files(
@@ -272,6 +273,22 @@ def _jobs(
 
     jobs = [job(i, g, n) for i, (g, n) in enumerate(assigned)]
     return jobs, [g for g, _ in assigned], base, target
+
+
+def record(base: BaseResolution) -> dict[str, list[list[str]]]:
+    """What an SBOM and provenance say of the base, kept with its pin (no archive access later):
+    ``packages``: [name, version, architecture, source package, verified .deb sha256, suite];
+    ``releases``: [InRelease URL (credentials removed), sha256 of its verified text]."""
+    suites = base.archive.suites
+    return {
+        "packages": [
+            [p.name, p.version, p.architecture, p.source_name, p.sha256, suites[p.origin].name]
+            for p in base.resolution.packages
+        ],
+        "releases": [
+            [redact(f"{s.release.base}/InRelease"), s.inrelease_sha256] for s in suites if s.inrelease_sha256
+        ],
+    }
 
 
 def _layer_key(
