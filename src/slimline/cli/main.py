@@ -25,7 +25,7 @@ from slimline.report import Quiet, Reporter, Stderr
 
 __all__ = ["COMMANDS", "main"]
 
-COMMANDS = ("build", "base", "login", "cache")  # modules of slimline.cli, in --help's order
+COMMANDS = ("build", "base", "verify", "login", "cache")  # modules of slimline.cli, in --help's order
 
 
 def _modules() -> list[ModuleType]:
@@ -94,7 +94,7 @@ def _main(args: argparse.Namespace, report: Reporter) -> int:
             print(line, flush=True)
     except SlimlineError as err:
         print(f"slimline: error: {err}", file=sys.stderr)
-        return 1
+        return int(getattr(err, "exit_status", 1))  # VerificationFailed: 3
     except OSError as err:  # the last resort: one the stage meeting it did not explain
         hint = os_hint(err)
         print(
