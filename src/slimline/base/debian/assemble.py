@@ -34,8 +34,8 @@ __all__ = [
     "ca_bundle",
     "os_release",
     "python_links",
-    "static_files",
     "sha256sums",
+    "static_files",
     "status_entry",
 ]
 
