@@ -29,7 +29,8 @@ class Problem:
 @dataclass
 class Findings:
     problems: list[Problem] = field(default_factory=list)
-    counts: Counter[str] = field(default_factory=Counter)
+    counts: Counter[str] = field(default_factory=Counter)  # files, by how they were accounted for
+    dists: Counter[str] = field(default_factory=Counter)  # distributions, by how the lock accounts for them
     notes: list[str] = field(default_factory=list)
     accounted: set[str] = field(default_factory=set)
 

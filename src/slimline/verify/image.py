@@ -65,6 +65,7 @@ def verify(
         problems += [f"{platform}: {p}" for p in found.problems]
         lines.append(f"{ref} ({platform}) {digest}: {sum(found.counts.values())} files accounted for")
         lines += [f"  {n} {how}" for how, n in sorted(found.counts.items())]
+        lines += [f"  {n} {how}" for how, n in sorted(found.dists.items())]
         lines += [f"  note: {note}" for note in found.notes]
     if problems:
         raise VerificationFailed(problems, doing=f"verifying {ref}")

@@ -47,7 +47,7 @@ def check_lock(root: Path, dists: Iterable[Dist], found: Findings) -> None:
         locked = [p for p in by_name.get(name, []) if _same_version(p.version, dist.version)]
         if not locked:
             if name == own and dist.artifact is None:
-                found.counts["the project's own distribution"] += 1
+                found.dists["the project's own distribution"] += 1
                 continue
             found.problem(record, f"{dist.label} is not in {lock.path.name}", dist.label)
             continue
@@ -56,7 +56,7 @@ def check_lock(root: Path, dists: Iterable[Dist], found: Findings) -> None:
             if files:
                 found.problem(record, "has no record of the artifact it was installed from", dist.label)
             else:
-                found.counts["distributions locked without a hash (path or VCS)"] += 1
+                found.dists["distributions locked without a hash (path or VCS)"] += 1
             continue
         if not any(f.sha256 == dist.artifact.sha256 for f in files):
             found.problem(
@@ -66,7 +66,7 @@ def check_lock(root: Path, dists: Iterable[Dist], found: Findings) -> None:
                 dist.label,
             )
         else:
-            found.counts["distributions matching poetry.lock"] += 1
+            found.dists["distributions matching poetry.lock"] += 1
 
 
 def check_app_files(s: Scan, paths: Iterable[str], root: Path | None, found: Findings) -> None:
