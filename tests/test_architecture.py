@@ -26,6 +26,7 @@ LEVELS: list[set[str]] = [
     {"plan"},
     {"artifacts"},
     {"trees"},
+    {"sign"},
     {"build"},
     {"verify"},
     {"cli", "__main__"},

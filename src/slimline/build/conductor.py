@@ -14,13 +14,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slimline.build import memo
 from slimline.context import Context
 from slimline.oci import publish, reference
 from slimline.oci.image import Image, Platform
 from slimline.oci.reference import ArchiveRef, OciRef, Ref
+
+if TYPE_CHECKING:
+    from slimline.sign.keys import SigningKey
 
 __all__ = ["Request", "base", "build"]
 
@@ -36,6 +39,7 @@ class Request:
     refresh: bool = False  # re-read the Debian archive even when a pin is fresh
     # what of the command line decides the images (the memo's key); outputs only name them
     command: Mapping[str, Any] | None = None
+    signing_key: SigningKey | None = None  # sign every image written (slimline.sign.cosign)
 
 
 def build(request: Request, ctx: Context) -> list[str]:
@@ -45,7 +49,7 @@ def build(request: Request, ctx: Context) -> list[str]:
         outputs = _outputs(request, name=recalled.name)
         images = memo.remake(recalled, request.root, also_exclude=_excluded(outputs), ctx=ctx)
         if images is not None:
-            return publish.publish(images, outputs, name=recalled.name, ctx=ctx)
+            return _publish(images, outputs, name=recalled.name, request=request, ctx=ctx)
     from slimline.build.start import start
     from slimline.project import pyproject, settings
 
@@ -61,7 +65,19 @@ def build(request: Request, ctx: Context) -> list[str]:
         )
     if memo_key is not None:
         memo.keep(memo_key, recipes, name=name, cache=ctx.cache)
-    return publish.publish([r.image for r in recipes], outputs, name=name, ctx=ctx)
+    return _publish([r.image for r in recipes], outputs, name=name, request=request, ctx=ctx)
+
+
+def _publish(
+    images: Sequence[Image], outputs: Sequence[Ref], *, name: str, request: Request, ctx: Context
+) -> list[str]:
+    """Write every output, then sign what was written (with a key)."""
+    lines = publish.publish(images, outputs, name=name, ctx=ctx)
+    if request.signing_key is not None:
+        from slimline.sign import cosign
+
+        cosign.sign_outputs(images, outputs, key=request.signing_key, name=name, ctx=ctx)
+    return lines
 
 
 def base(

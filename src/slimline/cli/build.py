@@ -72,7 +72,29 @@ def add(sub: Any) -> None:
         help="let slimline build PACKAGE from source where the named base has no wheel for it but "
         "another Debian suite has (repeatable, or comma-separated; :all: for every package)",
     )
+    signing(b)
     common(b)
+
+
+def signing(b: argparse.ArgumentParser) -> None:
+    b.add_argument(
+        "--sign-key",
+        type=Path,
+        metavar="PATH",
+        help="sign each image with this ECDSA P-256 or Ed25519 PEM key, as cosign does "
+        "(or set SLIMLINE_SIGNING_KEY; passphrase from SLIMLINE_SIGNING_PASSWORD or a prompt)",
+    )
+
+
+def _signing_key(args: argparse.Namespace) -> Any:
+    """The key to sign with (read before the build, so a wrong passphrase costs no build), or None."""
+    import os
+
+    if args.sign_key is None and not os.environ.get("SLIMLINE_SIGNING_KEY"):
+        return None
+    from slimline.sign import keys
+
+    return keys.load_private(args.sign_key)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -109,9 +131,12 @@ def run(args: argparse.Namespace, *, ctx: Context) -> list[str]:
         outputs=tuple(args.to or ()),
         load=args.load,
         refresh=args.refresh,
-        # outputs do not change the images: they only name them (--to, --load)
+        # outputs do not change the images: they only name them (--to, --load), nor do signatures
         command={
-            k: v for k, v in vars(args).items() if k not in ("quiet", "verbose", "cache_dir", "to", "load")
+            k: v
+            for k, v in vars(args).items()
+            if k not in ("quiet", "verbose", "cache_dir", "to", "load", "sign_key")
         },
+        signing_key=_signing_key(args),
     )
     return conductor.build(request, ctx)

@@ -74,5 +74,17 @@ def run(args: argparse.Namespace, *, ctx: Context) -> list[str]:
             hint="give the project's directory",
         )
     ref = parse(args.ref, role="base")
-    lines = image.verify(ref, platforms=platforms, ctx=ctx, project=args.project, skip_base=args.skip_base)
+    check = None
+    if args.key is not None:
+        from slimline.sign import keys
+
+        check = image.signature_check(keys.load_public(args.key))
+    lines = image.verify(
+        ref,
+        platforms=platforms,
+        ctx=ctx,
+        project=args.project,
+        skip_base=args.skip_base,
+        check_signature=check,
+    )
     return lines[-1:] if args.quiet else lines

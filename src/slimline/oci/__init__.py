@@ -26,4 +26,5 @@ Modules, in order:
 * ``validate``: digests, sizes and diff_ids agree, for any medium
 * ``transports``: the one table from a reference kind to its reader and writer
 * ``publish``: every output written, checked up front
+* ``attached``: manifests stored beside an image under a tag of their own (cosign's ``sha256-<hex>.sig``)
 """

@@ -24,13 +24,24 @@ from slimline.layers.filetree import Kind
 from slimline.oci import transports
 from slimline.oci.image import Image, Platform
 from slimline.oci.reference import Ref
+from slimline.sign import cosign
+from slimline.sign.keys import PublicKey
 from slimline.verify import bytecode, debian, lock, python
 from slimline.verify.findings import Findings, Problem
 from slimline.verify.scan import Scan, scan
 
-__all__ = ["check_image", "verify"]
+__all__ = ["check_image", "signature_check", "verify"]
 
 SignatureCheck = Callable[[Ref, Image, Context], list[str]]  # lines of what it checked; raises on failure
+
+
+def signature_check(key: PublicKey) -> SignatureCheck:
+    """The check of an image's cosign signature with ``key`` (:func:`slimline.sign.cosign.check`)."""
+
+    def check(ref: Ref, image: Image, ctx: Context) -> list[str]:
+        return [cosign.check(ref, image.origin or image.digest, key, ctx=ctx)]
+
+    return check
 
 
 def verify(
