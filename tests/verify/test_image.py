@@ -188,11 +188,12 @@ def test_the_scan_hashes_sources_and_stops_at_the_cap() -> None:
 
     from slimline.verify.scan import summarise
 
-    small = summarise("a.py", io.BytesIO(b"x = 1\n"))
+    small = summarise("a.py", io.BytesIO(b"x = 1\n"), magic=importlib.util.MAGIC_NUMBER)
     assert small.sha256 == hashlib.sha256(b"x = 1\n").hexdigest()
     assert small.source_hash == importlib.util.source_hash(b"x = 1\n")
-    big = summarise("b.py", io.BytesIO(b"#" * (MAX_SOURCE + 1)))
+    big = summarise("b.py", io.BytesIO(b"#" * (MAX_SOURCE + 1)), magic=importlib.util.MAGIC_NUMBER)
     assert big.source_hash is None and big.size == MAX_SOURCE + 1
+    assert summarise("a.py", io.BytesIO(b"x = 1\n")).source_hash is None  # no magic: no key
 
 
 def test_bytecode_is_tied_to_its_source(
