@@ -44,7 +44,16 @@ def _members(out: Path) -> dict[str, tuple[int, bytes | None]]:
     return found
 
 
-@pytest.mark.parametrize("app", ["cli-app", "fastapi-app", "pandas-job"])
+@pytest.mark.parametrize(
+    "app",
+    [
+        "cli-app",
+        "fastapi-app",
+        "pandas-job",
+        # its sdists are compiled in the builder (bubblewrap), as tests/e2e/test_compiled.py does
+        pytest.param("compiled-app", marks=[pytest.mark.container, pytest.mark.slow]),
+    ],
+)
 def test_a_fresh_build_of_each_example_verifies(app: str, tmp_path: Path) -> None:
     proj, out = _build(app, tmp_path)
     code, stdout, err = _verify(out, "--project", str(proj))
