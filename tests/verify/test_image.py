@@ -4,6 +4,7 @@ kept consistent: only the check of the contents can notice."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -113,6 +114,27 @@ def test_a_file_no_package_owns_is_reported(
     assert code == FAILED
     assert f"/{SITE}/sitecustomize.py: in the venv, but listed in no distribution's RECORD" in err
     assert "/usr/bin/backdoor: outside the venv" in err
+
+
+def test_a_record_cannot_account_for_a_file_outside_the_venv(
+    world: tuple[Path, Path, str], index: LocalIndex, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A changed base file whose new hash is added to a RECORD is still the base's file."""
+    tmp, cache_dir, base = world
+    build(capsys, write_project(tmp / "proj", index.url, package=True), base, tmp / "out", cache_dir)
+    record = f"{SITE}/tinydep-0.3.0.dist-info/RECORD"
+    evil = b"import sys\nsep = '\\\\'\n"
+    digest = base64.urlsafe_b64encode(hashlib.sha256(evil).digest()).rstrip(b"=")
+    edit_file(tmp / "out", "usr/lib/python3.11/os.py", lambda _: evil)
+    edit_file(
+        tmp / "out",
+        record,
+        lambda d: d + b"../../../../../usr/lib/python3.11/os.py,sha256=" + digest + b",%d\n" % len(evil),
+    )
+    code, _, err = _verify(capsys, tmp / "out", cache_dir)
+    assert code == FAILED
+    assert f"/{record} [tinydep 0.3.0]: lists /usr/lib/python3.11/os.py, outside the venv" in err
+    assert "/usr/lib/python3.11/os.py [python3.11-minimal]: differs from its package" in err
 
 
 def test_a_removed_base_file_is_reported(

@@ -2,7 +2,8 @@
 
 Contract of :func:`check_venv`: every regular file under the venv's prefix is accounted for by
 one of: a RECORD row of a distribution in ``site-packages`` whose sha256 (urlsafe base64, as
-wheels write it) and size match the file's; the RECORD itself; ``pyvenv.cfg`` equal to what
+wheels write it) and size match the file's (a row naming a path outside the venv is a problem
+and accounts for nothing); the RECORD itself; ``pyvenv.cfg`` equal to what
 :func:`slimline.trees.venv.venv_tree` makes for the image's target (when its labels name one);
 bytecode (:mod:`slimline.verify.bytecode`).  A file no rule explains, a mismatch, or a file a
 RECORD lists that the image lacks is a problem naming the file and its distribution.  The
@@ -114,7 +115,7 @@ def check_venv(s: Scan, prefix: str, found: Findings) -> list[Dist]:
     site = f"{prefix}/lib/python{xy}/site-packages"
     all_dists = list(dists(s, site))
     for dist in all_dists:
-        _check_dist(s, dist, found)
+        _check_dist(s, dist, prefix, found)
     if target is not None:
         _check_skeleton(s, target, prefix, found)
     return all_dists
@@ -128,8 +129,11 @@ def _python_xy(s: Scan, prefix: str) -> str | None:
     return None
 
 
-def _check_dist(s: Scan, dist: Dist, found: Findings) -> None:
+def _check_dist(s: Scan, dist: Dist, prefix: str, found: Findings) -> None:
     for path, (hash_field, size) in dist.rows.items():
+        if not path.startswith(prefix + "/"):
+            found.problem(f"{dist.dist_info}/RECORD", f"lists /{path}, outside the venv", dist.label)
+            continue
         entry = s.files.get(path)
         digest = s.digest(path)
         if entry is None or entry.kind not in (Kind.FILE, Kind.HARDLINK) or digest is None:
