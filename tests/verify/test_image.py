@@ -137,6 +137,37 @@ def test_a_record_cannot_account_for_a_file_outside_the_venv(
     assert "/usr/lib/python3.11/os.py [python3.11-minimal]: differs from its package" in err
 
 
+def test_a_file_changed_with_its_record_row_is_caught_by_the_locked_wheel(
+    world: tuple[Path, Path, str], index: LocalIndex, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tmp, cache_dir, base = world
+    root = write_project(tmp / "proj", index.url, package=True)
+    build(capsys, root, base, tmp / "out", cache_dir)
+    record = f"{SITE}/tinydep-0.3.0.dist-info/RECORD"
+    evil = b"import os; os.system('id')\n"
+    digest = base64.urlsafe_b64encode(hashlib.sha256(evil).digest()).rstrip(b"=")
+
+    def rewrite(data: bytes) -> bytes:
+        lines = [
+            b"tinydep/__init__.py,sha256=" + digest + b",%d" % len(evil)
+            if line.startswith(b"tinydep/__init__.py,")
+            else line
+            for line in data.splitlines()
+        ]
+        return b"\n".join(lines) + b"\n"
+
+    edit_file(tmp / "out", TINYDEP, lambda _: evil)
+    edit_file(tmp / "out", record, rewrite)
+    code, _, err = _verify(capsys, tmp / "out", cache_dir)
+    assert code == VERIFIED, err  # consistent on its own
+    code, _, err = _verify(capsys, tmp / "out", cache_dir, "--project", str(root))
+    assert code == FAILED
+    assert f"/{TINYDEP} [tinydep 0.3.0]: its RECORD row differs from the locked wheel's" in err
+    code, out, err = _verify(capsys, tmp / "out", tmp / "empty-cache", "--project", str(root))
+    assert code == VERIFIED, err  # without the wheel, the RECORD is trusted, and it says so
+    assert "1 distributions whose wheel is not in the cache (RECORD trusted)" in out
+
+
 def test_a_removed_base_file_is_reported(
     world: tuple[Path, Path, str], index: LocalIndex, capsys: pytest.CaptureFixture[str]
 ) -> None:

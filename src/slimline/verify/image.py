@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from slimline.cache.store import Cache
 from slimline.context import Context
 from slimline.errors import SlimlineError, VerificationFailed
 from slimline.layers.filetree import Kind
@@ -72,7 +73,7 @@ def verify(
             except VerificationFailed as err:
                 problems += [f"{platform}: {p}" for p in err.problems]
         ctx.report.step(f"checking the files of {digest} ({len(image.layers)} layers)")
-        found = check_image(image, project=project, skip_base=skip_base)
+        found = check_image(image, project=project, skip_base=skip_base, cache=ctx.cache)
         problems += [f"{platform}: {p}" for p in found.problems]
         lines.append(f"{ref} ({platform}) {digest}: {sum(found.counts.values())} files accounted for")
         lines += [f"  {n} {how}" for how, n in sorted(found.counts.items())]
@@ -83,7 +84,9 @@ def verify(
     return [*lines, f"verified {ref}"]
 
 
-def check_image(image: Image, *, project: Path | None = None, skip_base: bool = False) -> Findings:
+def check_image(
+    image: Image, *, project: Path | None = None, skip_base: bool = False, cache: Cache | None = None
+) -> Findings:
     """Every regular file of ``image`` accounted for or reported (see the module contract)."""
     s = scan(image)
     found = Findings()
@@ -109,7 +112,7 @@ def check_image(image: Image, *, project: Path | None = None, skip_base: bool = 
         _account(s, path, entry.layer, found, recorded=recorded, owners=owners, prefix=prefix, app=app)
     lock.check_app_files(s, app, project, found)
     if project is not None:
-        lock.check_lock(project, dists, found)
+        lock.check_lock(project, dists, found, cache=cache)
     return found
 
 

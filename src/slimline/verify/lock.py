@@ -5,7 +5,8 @@ Contract of :func:`check_lock`: each distribution in the venv must be the projec
 package the lock holds at that version; one that carries an artifact record
 (:mod:`slimline.trees.artifactrecord`) must name a file the lock lists for it with the same
 sha256; one without a record is accepted only when the lock gives it no hashed file (path and
-VCS dependencies).  Distributions the lock holds but the image lacks are not problems (groups,
+VCS dependencies), and its RECORD must agree with the locked wheel's when the cache holds it
+(:mod:`slimline.verify.wheels`).  Distributions the lock holds but the image lacks are not problems (groups,
 extras and markers leave packages out).
 """
 
@@ -18,8 +19,10 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from slimline.cache.store import Cache
 from slimline.project import lockfile, pyproject
 from slimline.project.lockfile import LockedPackage
+from slimline.verify import wheels
 from slimline.verify.findings import Findings
 from slimline.verify.python import Dist
 from slimline.verify.scan import Scan
@@ -34,7 +37,8 @@ def _same_version(a: str, b: str) -> bool:
         return a == b
 
 
-def check_lock(root: Path, dists: Iterable[Dist], found: Findings) -> None:
+def check_lock(root: Path, dists: Iterable[Dist], found: Findings, *, cache: Cache | None = None) -> None:
+    """See the module contract; with ``cache``, also :func:`slimline.verify.wheels.check_wheel`."""
     project = pyproject.load(root)
     lock = lockfile.load(root / "poetry.lock")
     by_name: dict[str, list[LockedPackage]] = {}
@@ -67,6 +71,8 @@ def check_lock(root: Path, dists: Iterable[Dist], found: Findings) -> None:
             )
         else:
             found.dists["distributions matching poetry.lock"] += 1
+            if cache is not None:
+                wheels.check_wheel(dist, cache, found)
 
 
 def check_app_files(s: Scan, paths: Iterable[str], root: Path | None, found: Findings) -> None:
