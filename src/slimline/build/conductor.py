@@ -76,7 +76,7 @@ def _publish(
     if request.signing_key is not None:
         from slimline.sign import cosign
 
-        cosign.sign_outputs(images, outputs, key=request.signing_key, name=name, ctx=ctx)
+        cosign.sign_outputs(images, outputs, lines, key=request.signing_key, name=name, ctx=ctx)
     return lines
 
 

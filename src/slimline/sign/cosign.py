@@ -29,7 +29,7 @@ from slimline.cache.store import Cache
 from slimline.context import Context
 from slimline.errors import HashMismatch, VerificationFailed
 from slimline.oci import attached
-from slimline.oci.image import Config, History, Image, Layer, Platform, index_bytes, sha256_digest
+from slimline.oci.image import Config, History, Image, Layer, Platform
 from slimline.oci.reference import LOCALHOST, OciRef, Ref, ReferenceError_, RegistryRef, parse_name
 from slimline.sign.keys import PublicKey, SigningKey
 from slimline.sign.payloads import SIMPLE_SIGNING, signed_digest, simple_signing
@@ -87,23 +87,23 @@ def _repository(ref: Ref, name: str | None) -> str:
         return ""
 
 
-def _digests(images: Sequence[Image]) -> list[str]:
-    """What a writer's pull digest is (a single manifest, or the index of several), then each manifest."""
-    if len(images) == 1:
-        return [images[0].digest]
-    index = sha256_digest(index_bytes([img.descriptor() for img in images]))
-    return [index, *(img.digest for img in images)]
-
-
 def sign_outputs(
-    images: Sequence[Image], refs: Sequence[Ref], *, key: SigningKey, name: str | None, ctx: Context
+    images: Sequence[Image],
+    refs: Sequence[Ref],
+    lines: Sequence[str],
+    *,
+    key: SigningKey,
+    name: str | None,
+    ctx: Context,
 ) -> None:
-    """Sign and store, for every output that can hold it (see the module contract)."""
-    for ref in refs:
+    """Sign and store, for every output that can hold it (see the module contract); ``lines``
+    are what the writers returned, one per output (the digest to pull by, or ``NAME@digest``)."""
+    for ref, line in zip(refs, lines, strict=True):
         if not isinstance(ref, OciRef | RegistryRef):
             ctx.report.step(f"note: {ref} cannot hold signatures: not signed")
             continue
-        for digest in _digests(images):
+        pulled = line.strip().rpartition("@")[2]
+        for digest in dict.fromkeys([pulled, *(img.digest for img in images)]):
             sig = signature_image(_repository(ref, name), digest, key, cache=ctx.cache)
             attached.write(sig, ref, attached.tag_for(digest, "sig"), ctx=ctx)
             ctx.report.done(f"signed {digest} in {ref} ({attached.tag_for(digest, 'sig')})")
