@@ -120,3 +120,36 @@ def test_a_changed_payload_or_a_missing_signature_fails(
     (out / "index.json").write_text(json.dumps(index))
     code, _, err = run(capsys, *verify)
     assert code == 3 and f"has no signature for {digest}" in err
+
+
+def test_a_multi_platform_build_signs_its_index_and_each_manifest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    cache_dir = tmp_path / "cache"
+    platforms = ("linux/amd64", "linux/arm64")
+    base = recorded_base(Cache(cache_dir), tmp_path / "base", platforms=platforms)
+    private, public = write_keys(tmp_path, "ed25519")
+    wheel = make_wheel("tinydep", "0.3.0")
+    with serve(LocalIndex(files={"tinydep": {"tinydep-0.3.0-py3-none-any.whl": wheel}})) as idx:
+        root = write_project(tmp_path / "proj", idx.url, package=True)
+        out = tmp_path / "out"
+        code, stdout, err = run(
+            capsys, "build", str(root), "--base", base, "--to", f"oci:{out}:t", "--cache-dir", str(cache_dir),
+            "--platform", platforms[0], "--platform", platforms[1], "--sign-key", str(private),
+        )  # fmt: skip
+        assert code == 0, err
+    index_digest = stdout.strip().splitlines()[-1]
+    index = json.loads(_blob(out, index_digest).read_bytes())
+    signed = [index_digest, *(m["digest"] for m in index["manifests"])]
+    assert len(signed) == 3
+    for digest in signed:
+        tag = f"sha256-{digest.removeprefix('sha256:')}.sig"
+        manifest = json.loads(_blob(out, _entry(out, tag)["digest"]).read_bytes())
+        assert payloads.signed_digest(_blob(out, manifest["layers"][0]["digest"]).read_bytes()) == digest
+    code, stdout, err = run(
+        capsys, "verify", f"oci:{out}:t", "--cache-dir", str(cache_dir), "--key", str(public),
+        "--platform", platforms[0], "--platform", platforms[1], "--project", str(root),
+    )  # fmt: skip
+    assert code == 0, err
+    assert stdout.count("verified with the key") == 2 and "(linux/arm64/v8)" in stdout

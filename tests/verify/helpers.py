@@ -37,9 +37,9 @@ PACKAGES: dict[str, dict[str, bytes]] = {
 }
 
 
-def recorded_base(cache: Cache, dest: Path) -> str:
-    """A base as slimline's Debian assembly lays one, with fake packages; its ``oci:`` ref
-    relative to ``dest``'s parent."""
+def recorded_base(cache: Cache, dest: Path, *, platforms: tuple[str, ...] = ("linux/amd64",)) -> str:
+    """A base as slimline's Debian assembly lays one, with fake packages, for ``platforms``; its
+    ``oci:`` ref relative to ``dest``'s parent."""
     b = TreeBuilder()
     assemble.static_files(b, version="12.8", codename="bookworm", merged=())
     for package, files in PACKAGES.items():
@@ -55,13 +55,16 @@ def recorded_base(cache: Cache, dest: Path) -> str:
         LABEL_LIBC: "glibc-2.36",
         "dev.slimline.debian.suite": "bookworm",
     }
-    image = Image(
-        platform=Platform.parse("linux/amd64"),
-        layers=(layers.write(b.freeze(), cache=cache),),
-        config=Config(env=("PATH=/usr/bin:/bin",), labels=labels, user="65532"),
-        history=(History("slimline debian:bookworm: files (3 packages)"),),
-    )
-    layout.write([image], reference.OciRef(dest, "base"))
+    images = [
+        Image(
+            platform=Platform.parse(platform),
+            layers=(layers.write(b.freeze(), cache=cache),),
+            config=Config(env=("PATH=/usr/bin:/bin",), labels=labels, user="65532"),
+            history=(History("slimline debian:bookworm: files (3 packages)"),),
+        )
+        for platform in platforms
+    ]
+    layout.write(images, reference.OciRef(dest, "base"))
     return f"oci:{dest.name}:base"
 
 
