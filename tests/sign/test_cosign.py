@@ -153,3 +153,18 @@ def test_a_multi_platform_build_signs_its_index_and_each_manifest(
     )  # fmt: skip
     assert code == 0, err
     assert stdout.count("verified with the key") == 2 and "(linux/arm64/v8)" in stdout
+
+
+def test_signing_settings_stay_out_of_the_memo_key(tmp_path: Path) -> None:
+    """Signing changes no image, and a passphrase must not be hashed into a cache file's name."""
+    from slimline.build import memo
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "pyproject.toml").write_text('[project]\nname = "x"\n')
+    (root / "poetry.lock").write_text("")
+    plain = memo.key(root, command={}, env={})
+    assert plain is not None
+    signing = {keys.ENV_KEY: "key.pem", keys.ENV_PASSWORD: "pw"}
+    assert memo.key(root, command={}, env=signing) == plain
+    assert memo.key(root, command={}, env={"SLIMLINE_OTHER": "1"}) != plain
