@@ -67,6 +67,24 @@ def test_a_fresh_build_verifies_against_its_lock(
     assert "files matching their Debian package" in out and "distributions matching poetry.lock" in out
 
 
+def test_a_docker_archive_verifies_too(
+    world: tuple[Path, Path, str], index: LocalIndex, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tmp, cache_dir, base = world
+    root = write_project(tmp / "proj", index.url, package=True)
+    archive = tmp / "app.tar"
+    code, out, err = run(
+        capsys, "build", str(root), "--base", base, "--to", f"docker-archive:{archive}:hello:1",
+        "--cache-dir", str(cache_dir),
+    )  # fmt: skip
+    assert code == 0, err
+    code, out, err = run(
+        capsys, "verify", f"docker-archive:{archive}", "--project", str(root), "--cache-dir", str(cache_dir)
+    )
+    assert code == VERIFIED, err
+    assert "distributions whose RECORD matches the locked wheel's" in out
+
+
 def test_one_flipped_byte_in_a_venv_file_names_the_file_and_its_distribution(
     world: tuple[Path, Path, str], index: LocalIndex, capsys: pytest.CaptureFixture[str]
 ) -> None:
