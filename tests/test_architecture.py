@@ -28,6 +28,8 @@ LEVELS: list[set[str]] = [
     {"trees"},
     {"attest"},
     {"inspect"},
+    {"sign"},
+    {"verify"},
     {"build"},
     {"cli", "__main__"},
 ]

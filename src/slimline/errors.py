@@ -16,6 +16,7 @@ __all__ = [
     "HashMismatch",
     "SlimlineError",
     "UnsafePath",
+    "VerificationFailed",
     "describe_os_error",
     "os_hint",
     "redact",
@@ -102,6 +103,25 @@ class UnsafePath(SlimlineError):
         self.path = path
         self.archive = archive
         self.reason = reason
+
+
+class VerificationFailed(SlimlineError):
+    """An image is not what it claims to be: a file differs from the package it came from, a
+    signature does not verify ...  ``problems`` lists each (a file and its package); the command
+    line exits with :attr:`exit_status` (3), apart from other errors (1)."""
+
+    exit_status = 3
+    MAX_SHOWN = 50
+
+    def __init__(self, problems: list[str], *, doing: str, hint: str = "") -> None:
+        self.problems = tuple(problems)
+        shown = "\n  ".join(self.problems[: self.MAX_SHOWN])
+        more = len(self.problems) - self.MAX_SHOWN
+        super().__init__(
+            f"{len(self.problems)} problem(s):\n  {shown}" + (f"\n  (and {more} more)" if more > 0 else ""),
+            doing=doing,
+            hint=hint or "do not run this image: it is not what was built from the lock",
+        )
 
 
 # the authority's userinfo: everything up to the last "@" before the path, query or fragment

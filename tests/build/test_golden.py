@@ -26,8 +26,8 @@ from tests.artifacts.helpers import LocalIndex, make_wheel, serve
 from tests.build.helpers import make_base, write_project
 
 # Golden digests: what these inputs build into.  Change only with a deliberate format change.
-PACKAGED_DIGEST = "sha256:aaf02b72f59c4b860401542e97a1130bf5a303a0991f162c33c9253c9ecd1ced"
-APP_DIGEST = "sha256:b699bb4b22e85a6857b4409925ec810049e36c2b71e7e5f455bac68d5a64326f"
+PACKAGED_DIGEST = "sha256:0a4e7380cfd297d1fb5d3f813a9961a45a1de118ef34dae8293c7885fcc0b34e"
+APP_DIGEST = "sha256:200176b1d98b06a534fd703efb203915e982e49ed8413b1841cdae1042c90dda"
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ from slimline.oci.reference import ArchiveRef, OciRef, Ref
 if TYPE_CHECKING:
     from slimline.attest.documents import Made
     from slimline.oci.referrers import Artifact
+    from slimline.sign.keys import SigningKey
 
 __all__ = ["Request", "base", "build"]
 
@@ -41,6 +42,7 @@ class Request:
     # what of the command line decides the images (the memo's key); outputs only name them
     command: Mapping[str, Any] | None = None
     sbom_out: Path | None = None  # also write the SBOM and provenance files here
+    signing_key: SigningKey | None = None  # sign every image written (slimline.sign.cosign)
 
 
 def build(request: Request, ctx: Context) -> list[str]:
@@ -51,7 +53,7 @@ def build(request: Request, ctx: Context) -> list[str]:
         images = memo.remake(recalled, request.root, also_exclude=_excluded(outputs), ctx=ctx)
         made = [r.documents for r in recalled.recipes]
         if images is not None and (found := _referrers(request, images, made, ctx)) is not None:
-            return publish.publish(images, outputs, name=recalled.name, ctx=ctx, referrers=found)
+            return _publish(images, outputs, name=recalled.name, request=request, ctx=ctx, referrers=found)
     from slimline.build.start import start
     from slimline.project import pyproject, settings
 
@@ -69,7 +71,7 @@ def build(request: Request, ctx: Context) -> list[str]:
         memo.keep(memo_key, recipes, name=name, cache=ctx.cache)
     images = [r.image for r in recipes]
     found = _referrers(request, images, [r.documents for r in recipes], ctx)
-    return publish.publish(images, outputs, name=name, ctx=ctx, referrers=found or ())
+    return _publish(images, outputs, name=name, request=request, ctx=ctx, referrers=found or ())
 
 
 def _referrers(
@@ -78,6 +80,24 @@ def _referrers(
     from slimline.build import attach
 
     return attach.referrers(images, made, root=request.root, out=request.sbom_out, cache=ctx.cache)
+
+
+def _publish(
+    images: Sequence[Image],
+    outputs: Sequence[Ref],
+    *,
+    name: str,
+    request: Request,
+    ctx: Context,
+    referrers: Sequence[Artifact],
+) -> list[str]:
+    """Write every output with the images' referrers, then sign what was written (with a key)."""
+    lines = publish.publish(images, outputs, name=name, ctx=ctx, referrers=referrers)
+    if request.signing_key is not None:
+        from slimline.sign import cosign
+
+        cosign.sign_outputs(images, outputs, lines, key=request.signing_key, name=name, ctx=ctx)
+    return lines
 
 
 def base(

@@ -31,6 +31,7 @@ from slimline.layers.job import Job
 from slimline.plan import grouping
 from slimline.plan.model import Plan, Selected
 from slimline.report import Nested
+from slimline.trees import artifactrecord
 
 __all__ = ["Wheels", "direct_url", "infos", "jobs", "needs"]
 
@@ -113,12 +114,18 @@ def jobs(plan: Plan, found: Mapping[str, WheelInfo], wheels: Wheels, *, place: P
     third = [p for p in plan.packages if not _by_content(p)]
     for group in _groups(third, found):
         names = ", ".join(f"{p.name} {p.version}" for p in group)
-        parts: tuple[object, ...] = (*where, [_artifact_id(p) for p in group])
+        parts: tuple[object, ...] = (*where, [_artifact_id(p) for p in group], artifactrecord.FORMAT)
         make = _installer(group, wheels, place=place)
         out.append(job("deps", parts, make, created_by=f"slimline: dependencies {names}", compiler=made_with))
     for p in (p for p in plan.packages if _by_content(p)):
         wheel = wheels.get()[p.name]  # known: infos() fetched them
-        parts = (*where, p.name, sha256_file(wheel), json.dumps(direct_url(p), sort_keys=True))
+        parts = (
+            *where,
+            p.name,
+            sha256_file(wheel),
+            json.dumps(direct_url(p), sort_keys=True),
+            _artifact_id(p),
+        )
         make, said = _installer([p], wheels, place=place), f"slimline: local dependency {p.name} {p.version}"
         out.append(job("local", parts, make, created_by=said, compiler=made_with))
     return out
@@ -154,7 +161,11 @@ def _installer(group: Sequence[Selected], wheels: Wheels, *, place: Placement) -
                     f"no wheel was fetched for {p.name}", doing="laying out dependency layers"
                 )
             wheel_tree = install.wheel_tree(
-                got[p.name], target=place.target, prefix=place.venv, direct_url=direct_url(p)
+                got[p.name],
+                target=place.target,
+                prefix=place.venv,
+                direct_url=direct_url(p),
+                artifact=(p.artifact.filename, p.artifact.sha256) if p.artifact is not None else None,
             )
             tree = tree.merge(wheel_tree)
         return tree

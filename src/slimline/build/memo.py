@@ -53,7 +53,15 @@ __all__ = ["FORMAT", "Compiled", "Recalled", "Recipe", "WheelRef", "keep", "key"
 
 FORMAT = 5  # 4: layer keys from slimline.cache.keys; 5: documents
 _ENV_PREFIXES = ("SLIMLINE_", "PIP_", "POETRY_", "SOURCE_DATE_EPOCH")
-_ENV_IGNORED = frozenset({"SLIMLINE_HTTP_DEADLINE", "SLIMLINE_DOWNLOAD_DEADLINE"})  # how long, not what
+# how long, not what; signing does not change the image (and a passphrase is hashed into nothing)
+_ENV_IGNORED = frozenset(
+    {
+        "SLIMLINE_HTTP_DEADLINE",
+        "SLIMLINE_DOWNLOAD_DEADLINE",
+        "SLIMLINE_SIGNING_KEY",
+        "SLIMLINE_SIGNING_PASSWORD",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,6 +80,7 @@ def add(sub: Any) -> None:
         "(default: the one the project has)",
     )
     _sbom_options(b)
+    signing(b)
     common(b)
 
 
@@ -97,6 +98,27 @@ def _sbom_options(b: Any) -> None:
         metavar="DIR",
         help="also write each image's SBOM and provenance files to DIR",
     )
+
+
+def signing(b: argparse.ArgumentParser) -> None:
+    b.add_argument(
+        "--sign-key",
+        type=Path,
+        metavar="PATH",
+        help="sign each image with this ECDSA P-256 or Ed25519 PEM key, as cosign does "
+        "(or set SLIMLINE_SIGNING_KEY; passphrase from SLIMLINE_SIGNING_PASSWORD or a prompt)",
+    )
+
+
+def _signing_key(args: argparse.Namespace) -> Any:
+    """The key to sign with (read before the build, so a wrong passphrase costs no build), or None."""
+    import os
+
+    if args.sign_key is None and not os.environ.get("SLIMLINE_SIGNING_KEY"):
+        return None
+    from slimline.sign import keys
+
+    return keys.load_private(args.sign_key)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -135,12 +157,14 @@ def run(args: argparse.Namespace, *, ctx: Context) -> list[str]:
         outputs=tuple(args.to or ()),
         load=args.load,
         refresh=args.refresh,
-        # outputs do not change the images: they only name them (--to, --load, --sbom-out)
+        # outputs do not change the images: they only name them (--to, --load, --sbom-out), nor
+        # do signatures
         command={
             k: v
             for k, v in vars(args).items()
-            if k not in ("quiet", "verbose", "cache_dir", "to", "load", "sbom_out")
+            if k not in ("quiet", "verbose", "cache_dir", "to", "load", "sbom_out", "sign_key")
         },
         sbom_out=args.sbom_out.resolve() if args.sbom_out is not None else None,
+        signing_key=_signing_key(args),
     )
     return conductor.build(request, ctx)

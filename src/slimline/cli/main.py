@@ -26,7 +26,7 @@ from slimline.report import Quiet, Reporter, Stderr
 __all__ = ["COMMANDS", "main", "names", "parser"]
 
 # modules of slimline.cli, in --help's order
-COMMANDS = ("build", "base", "inspect", "diff", "login", "cache")
+COMMANDS = ("build", "base", "inspect", "diff", "verify", "login", "cache")
 
 
 def _modules() -> list[ModuleType]:
@@ -109,7 +109,7 @@ def _main(args: argparse.Namespace, report: Reporter, credentials: tuple[SourceA
             print(line, flush=True)
     except SlimlineError as err:
         print(f"slimline: error: {err}", file=sys.stderr)
-        return 1
+        return int(getattr(err, "exit_status", 1))  # VerificationFailed: 3
     except OSError as err:  # the last resort: one the stage meeting it did not explain
         hint = os_hint(err)
         print(

@@ -10,10 +10,12 @@ of lower layers below ``d``; other ``.wh..wh.*`` names are AUFS metadata; ``.wh.
 from __future__ import annotations
 
 import contextlib
+import io
 import posixpath
 import tarfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from typing import IO
 
 from slimline.errors import SlimlineError
 from slimline.layers.filetree import Bytes, Entry, FileTree, Kind
@@ -26,6 +28,7 @@ __all__ = [
     "MAX_WANTED",
     "FinalEntry",
     "Seen",
+    "Summarise",
     "TooLarge",
     "final_files",
     "members",
@@ -35,6 +38,9 @@ __all__ = [
 
 MAX_ENTRIES = 1_000_000  # paths of an image's file system held at once (some 250 bytes each: 250 MB)
 MAX_WANTED = 256 << 20  # bytes of wanted files held at once, all together (see final_files)
+
+# (path, the file's bytes as a stream) -> a small value kept on its entry (see final_files)
+Summarise = Callable[[str, IO[bytes]], object]
 
 
 class TooLarge(SlimlineError):
@@ -110,6 +116,10 @@ class FinalEntry:
     target: str = ""  # a symlink's text as written; a hard link's target as an entry path
     size: int = 0  # a regular file's size (a hard link's: its target's, when known)
     data: bytes | None = None  # the bytes, when wanted and at most max_size (see final_files)
+    layer: int = field(default=-1, compare=False)  # the index (base first) of the entry's layer
+    summary: object = field(
+        default=None, compare=False
+    )  # what ``summarise`` said of a regular file's bytes (see final_files)
 
 
 # (layer index from 0, entry, member, tar): see final_files's ``seen``
@@ -123,6 +133,7 @@ def final_files(
     max_size: int,
     max_total: int = MAX_WANTED,
     seen: Seen | None = None,
+    summarise: Summarise | None = None,
 ) -> Mapping[str, FinalEntry]:
     """The file system a container of an image with ``layers`` (base first) sees: path -> entry,
     in no particular order (sort when order matters).
@@ -149,11 +160,20 @@ def final_files(
       order, with the entry as read (a hard link's target not yet resolved): it may read the
       rest of a regular file's bytes with ``tar.extractfile(member)`` when ``entry.data`` is
       None (a scan that hashes or sizes each layer's own members in the same single pass).
+    * with ``summarise``, every regular file's bytes (of every layer, hidden later or not) are
+      passed to it once, as a stream it reads and must not close, and its result is the entry's
+      ``summary`` (a hard link gets its target's): how a caller hashes every file in the same
+      single pass.  ``layer`` is the index of the entry's layer.
+    ``seen`` and ``summarise`` both read files' bytes from the stream: pass one of them, not both.
     """
+    if seen is not None and summarise is not None:
+        raise ValueError("final_files: pass seen or summarise, not both")
     fs: dict[str, FinalEntry] = {}
     budget = _Budget(max_size, max_total)
     for index, layer in enumerate(layers):
-        added, cut, opaque = _layer_entries(layer, fs, wanted=wanted, budget=budget, seen=_at(seen, index))
+        added, cut, opaque = _layer_entries(
+            layer, fs, wanted=wanted, budget=budget, seen=_at(seen, index), summarise=summarise, index=index
+        )
         if cut or opaque:
             fs = {p: e for p, e in fs.items() if not _hidden(p, cut, opaque)}
         fs.update(added)
@@ -194,6 +214,8 @@ def _layer_entries(
     wanted: Callable[[str], bool],
     budget: _Budget,
     seen: Callable[[FinalEntry, tarfile.TarInfo, tarfile.TarFile], None],
+    summarise: Summarise | None = None,
+    index: int = -1,
 ) -> tuple[dict[str, FinalEntry], set[str], set[str]]:
     """One layer's entries over the file system ``fs`` of the layers below: (entries it adds,
     lower paths it cuts with all below them, directories whose lower entries it hides)."""
@@ -212,13 +234,16 @@ def _layer_entries(
                 elif (gone := whiteout_target(path)) is not None:
                     cut.add(gone)
                 continue
-            entry = _final_entry(path, m, tar, wanted=wanted, max_size=budget.size_cap())
+            entry = _final_entry(path, m, tar, wanted=wanted, max_size=budget.size_cap(), summarise=summarise)
             budget.take(path, m, entry, wanted)
             seen(entry, m, tar)
             if m.islnk():
                 source = added.get(entry.target, fs.get(entry.target))
                 if source is not None:
-                    entry = FinalEntry(path, Kind.HARDLINK, entry.target, source.size, source.data)
+                    entry = FinalEntry(
+                        path, Kind.HARDLINK, entry.target, source.size, source.data, summary=source.summary
+                    )
+            entry = replace(entry, layer=index)
             lower = fs.get(path)
             if entry.kind is not Kind.DIR and lower is not None and lower.kind is Kind.DIR:
                 cut.add(path)
@@ -229,7 +254,13 @@ def _layer_entries(
 
 
 def _final_entry(
-    path: str, m: tarfile.TarInfo, tar: tarfile.TarFile, *, wanted: Callable[[str], bool], max_size: int
+    path: str,
+    m: tarfile.TarInfo,
+    tar: tarfile.TarFile,
+    *,
+    wanted: Callable[[str], bool],
+    max_size: int,
+    summarise: Summarise | None = None,
 ) -> FinalEntry:
     if m.isdir():
         return FinalEntry(path, Kind.DIR)
@@ -243,7 +274,14 @@ def _final_entry(
     if m.size <= max_size and wanted(path):
         f = tar.extractfile(m)
         data = f.read() if f is not None else b""
-    return FinalEntry(path, Kind.FILE, size=m.size, data=data)
+    summary = None
+    if summarise is not None:
+        if data is not None:
+            summary = summarise(path, io.BytesIO(data))
+        else:
+            stream = tar.extractfile(m)
+            summary = summarise(path, stream if stream is not None else io.BytesIO())
+    return FinalEntry(path, Kind.FILE, size=m.size, data=data, summary=summary)
 
 
 def _hidden(path: str, cut: set[str], opaque: set[str]) -> bool:

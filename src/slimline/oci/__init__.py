@@ -27,4 +27,5 @@ Modules, in order:
 * ``referrers``: documents attached to an image as OCI 1.1 referrers (layout tag, registry API, fallback)
 * ``transports``: the one table from a reference kind to its reader and writer
 * ``publish``: every output written, checked up front
+* ``attached``: manifests stored beside an image under a tag of their own (cosign's ``sha256-<hex>.sig``)
 """

@@ -7,6 +7,7 @@ Modules, in order:
 
 * ``venv``: the venv's layout in the image, and its skeleton
 * ``members``: wheel members as sources checked against RECORD while they stream
+* ``artifactrecord``: the record in each dist-info of the locked artifact it came from
 * ``install``: wheels installed into the venv through pypa ``installer``
 * ``appfiles``: a ``package-mode = false`` project's files
 * ``compileserver``: the base's interpreter started here as a compile server, and its protocol

@@ -19,7 +19,7 @@ Contracts of :func:`wheel_tree`:
   member when the layer is written, so the wheel file must stay in place (the cache's blob
   store) until then; ``#!python`` scripts are streamed too, their first line replaced.  Only
   small generated files (entry-point scripts, RECORD, INSTALLER, REQUESTED,
-  direct_url.json) are held as bytes, and what is read whole (RECORD, METADATA, WHEEL,
+  direct_url.json, slimline_artifact.json) are held as bytes, and what is read whole (RECORD, METADATA, WHEEL,
   entry_points.txt) is capped by the limits above.
 * Shebangs name the venv's interpreter inside the image (``#!/app/.venv/bin/python``).
   Prefixes that would need installer's ``/bin/sh`` trampoline (spaces, over 125 bytes)
@@ -61,6 +61,7 @@ from slimline.errors import SlimlineError, UnsafePath
 from slimline.layers.archives import ArchiveRefused, check_zip
 from slimline.layers.filetree import FileTree, TreeBuilder
 from slimline.target import Target
+from slimline.trees import artifactrecord
 from slimline.trees.members import (
     CHUNK,
     Check,
@@ -240,22 +241,20 @@ def wheel_tree(
     direct_url: Mapping[str, Any] | None = None,
     requested: bool = False,
     filename: str | None = None,
+    artifact: tuple[str, str] | None = None,
 ) -> FileTree:
     """Install ``wheel`` into the venv at ``prefix`` as a file tree (see the module contracts).
 
     ``filename`` is the wheel's real name when ``wheel`` is a cache blob path (whose name is
     a hash); the name carries the distribution and version installer needs.  ``direct_url``
     is the PEP 610 document for path/git/URL dependencies; ``requested`` marks a direct
-    dependency of the project (PEP 376 ``REQUESTED``).
+    dependency of the project (PEP 376 ``REQUESTED``).  ``artifact`` is the locked artifact's
+    (file name, sha256) the wheel is, or was built from: recorded in the dist-info
+    (:mod:`slimline.trees.artifactrecord`).
     """
     name = filename or wheel.name
     layout = VenvLayout.of(target, prefix)
-    metadata = {"INSTALLER": f"{INSTALLER_NAME}\n".encode()}
-    if requested:
-        metadata["REQUESTED"] = b""
-    if direct_url is not None:
-        text = json.dumps(dict(direct_url), sort_keys=True, separators=(",", ":"))
-        metadata["direct_url.json"] = text.encode()
+    metadata = _metadata(requested=requested, direct_url=direct_url, artifact=artifact)
     builder = TreeBuilder(uid=uid, gid=gid, archive=name)
     try:
         with zipfile.ZipFile(wheel) as zf:
@@ -288,6 +287,21 @@ def wheel_tree(
             hint="check that the file exists and is readable (a cleaned cache?)",
         ) from err
     return builder.freeze()
+
+
+def _metadata(
+    *, requested: bool, direct_url: Mapping[str, Any] | None, artifact: tuple[str, str] | None
+) -> dict[str, bytes]:
+    """The files installer adds to the dist-info (and lists in its RECORD)."""
+    metadata = {"INSTALLER": f"{INSTALLER_NAME}\n".encode()}
+    if requested:
+        metadata["REQUESTED"] = b""
+    if direct_url is not None:
+        text = json.dumps(dict(direct_url), sort_keys=True, separators=(",", ":"))
+        metadata["direct_url.json"] = text.encode()
+    if artifact is not None:
+        metadata[artifactrecord.FILENAME] = artifactrecord.render(*artifact)
+    return metadata
 
 
 def _check_record_rows(zf: zipfile.ZipFile, name: str) -> None:

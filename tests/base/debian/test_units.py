@@ -5,6 +5,7 @@ Inputs are generated here (indexes, .deb files, apt source files); no network.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -393,6 +394,18 @@ def test_unpack_deb(tmp_path: Path, compression: str) -> None:
     assert (
         md5.source.open().read() == b"abc  lib/x86_64-linux-gnu/libdemo.so.1.0\n"
     )  # dropped files not listed
+    # every regular file installed, by its path in the image, hashed from the .deb's bytes, sorted
+    sums = builder.get("var/lib/dpkg/status.d/demo.sha256sums")
+    assert sums is not None and sums.source is not None
+    want = {
+        "usr/lib/x86_64-linux-gnu/libdemo.so.1.0": b"ELF",
+        "usr/share/demo/copy": b"payload",
+        "usr/share/demo/data": b"payload",
+        "usr/share/doc/demo/copyright": b"MIT",
+    }
+    assert sums.source.open().read() == b"".join(
+        f"{hashlib.sha256(data).hexdigest()}  {path}\n".encode() for path, data in sorted(want.items())
+    )
 
 
 @pytest.mark.parametrize("name", ["./../../etc/evil", "../evil", "usr/../../evil"])

@@ -11,11 +11,16 @@
   locations ``/usr/lib/ssl/cert.pem`` and ``/usr/lib/ssl/certs`` point at it.
 * ``/usr/bin/python3`` and ``/usr/bin/python`` -> ``python3.X`` (python3-minimal's symlinks).
 * ``/var/lib/dpkg/status.d/<pkg>`` (the package's control file) and ``<pkg>.md5sums`` (its
-  md5sums, limited to the files installed), as distroless does, for vulnerability scanners.
+  md5sums, limited to the files installed), as distroless does, for vulnerability scanners;
+  and ``<pkg>.sha256sums``: ``<sha256 hex>  <path>`` for every regular file the package
+  installed, as laid into the image (paths after the merged-/usr rewrite, sorted by bytes),
+  hashed from the bytes of the signed ``.deb``: what ``slimline verify`` checks the image's
+  files against (:data:`SHA256SUMS`).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 
 from slimline.base.debian.deb import Control
@@ -25,14 +30,18 @@ from slimline.layers.filetree import Bytes, Entry, Kind, TreeBuilder
 __all__ = [
     "CA_BUNDLE",
     "NONROOT",
+    "SHA256SUMS",
     "ca_bundle",
     "os_release",
     "python_links",
+    "sha256sums",
     "static_files",
     "status_entry",
 ]
 
 NONROOT = 65532
+STATUS_DIR = "var/lib/dpkg/status.d"
+SHA256SUMS = ".sha256sums"  # the suffix of a package's file hashes in STATUS_DIR
 CA_BUNDLE = "etc/ssl/certs/ca-certificates.crt"
 _CA_DIR = "usr/share/ca-certificates/"
 
@@ -142,3 +151,21 @@ def status_entry(builder: TreeBuilder, name: str, control: Control, installed: f
     if kept:
         data = b"".join(kept)
         builder.file(f"var/lib/dpkg/status.d/{name}.md5sums", Bytes(data), len(data))
+    sums = sha256sums(builder, installed)
+    if sums:
+        builder.file(f"{STATUS_DIR}/{name}{SHA256SUMS}", Bytes(sums), len(sums))
+
+
+def sha256sums(builder: TreeBuilder, installed: frozenset[str]) -> bytes:
+    """``<hex>  <path>`` lines for the regular files among ``installed``, sorted by path bytes."""
+    lines: list[bytes] = []
+    for path in sorted(installed, key=lambda p: p.encode()):
+        entry = builder.get(path)
+        if entry is None or entry.kind is not Kind.FILE or entry.source is None:
+            continue
+        h = hashlib.sha256()
+        with entry.source.open() as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        lines.append(f"{h.hexdigest()}  {path}\n".encode())
+    return b"".join(lines)

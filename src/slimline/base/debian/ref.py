@@ -18,7 +18,7 @@ from slimline.oci.image import Platform
 from slimline.project.settings import DebianSettings as BaseSettings
 from slimline.target import Target
 
-BUILD_FORMAT = "4"  # bump when a base's bytes change for the same inputs (3: builders; 4: the whole stdlib)
+BUILD_FORMAT = "5"  # bump when a base's bytes change (3: builders; 4: the whole stdlib; 5: sha256sums)
 
 __all__ = [
     "BUILD_FORMAT",

@@ -1,0 +1,133 @@
+"""Signatures of images stored as cosign stores them, and checked.
+
+Layout (what ``cosign verify --key`` reads): for each image manifest digest ``sha256:<hex>``
+slimline signs, a manifest tagged ``sha256-<hex>.sig`` in the same repository or ``oci:``
+layout, whose config is a minimal image config (platform ``unknown/unknown``) and whose one
+layer is the simple-signing payload (:func:`slimline.sign.payloads.simple_signing`, media type
+``application/vnd.dev.cosign.simplesigning.v1+json``), annotated with
+``dev.cosignproject.cosign/signature`` = the base64 signature of the payload's bytes.
+Attestations (:func:`attestation_image`) are DSSE envelopes as layers of media type
+``application/vnd.dsse.envelope.v1+json`` with a ``predicateType`` annotation, tagged
+``sha256-<hex>.att``.
+
+Contracts: :func:`sign_outputs` signs the digest each output is pulled by and, for an index,
+each platform's manifest; a ``docker-archive:`` or daemon output is reported as unsigned.
+ECDSA signatures differ per run (Ed25519 ones do not); the images' digests never change.
+:func:`check` raises :class:`~slimline.errors.VerificationFailed` unless a signature layer
+stored for the image's digest verifies with the key and its payload names that digest.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+from collections.abc import Sequence
+
+from slimline.cache.store import Cache
+from slimline.context import Context
+from slimline.errors import HashMismatch, VerificationFailed
+from slimline.oci import attached
+from slimline.oci.image import Config, History, Image, Layer, Platform
+from slimline.oci.reference import LOCALHOST, OciRef, Ref, ReferenceError_, RegistryRef, parse_name
+from slimline.sign.keys import PublicKey, SigningKey
+from slimline.sign.payloads import SIMPLE_SIGNING, signed_digest, simple_signing
+
+__all__ = [
+    "ATTESTATION",
+    "SIGNATURE_ANNOTATION",
+    "attestation_image",
+    "check",
+    "sign_outputs",
+    "signature_image",
+]
+
+SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
+ATTESTATION = "application/vnd.dsse.envelope.v1+json"
+_UNKNOWN = Platform(architecture="unknown", os="unknown")
+
+
+def _artifact(blobs: Sequence[tuple[bytes, str, dict[str, str]]], *, cache: Cache, what: str) -> Image:
+    """An image value of ``blobs`` (bytes, media type, annotations) as uncompressed layers."""
+    layers: list[Layer] = []
+    for data, media, notes in blobs:
+        hexdigest, size = cache.put_stream(
+            io.BytesIO(data), expected=hashlib.sha256(data).hexdigest(), what=what
+        )
+        digest = f"sha256:{hexdigest}"
+        layers.append(Layer(digest, digest, size, media, cache.blob_path(hexdigest), notes))
+    history = tuple(History(created_by=f"slimline: {what}") for _ in layers)
+    return Image(platform=_UNKNOWN, config=Config()).append(tuple(layers), history)
+
+
+def signature_image(reference: str, digest: str, key: SigningKey, *, cache: Cache) -> Image:
+    """The ``.sig`` manifest for image ``digest`` in repository ``reference``."""
+    payload = simple_signing(reference, digest)
+    signature = base64.b64encode(key.sign(payload)).decode()
+    return _artifact(
+        [(payload, SIMPLE_SIGNING, {SIGNATURE_ANNOTATION: signature})], cache=cache, what="signature"
+    )
+
+
+def attestation_image(envelopes: Sequence[tuple[bytes, str]], *, cache: Cache) -> Image:
+    """The ``.att`` manifest of DSSE ``envelopes`` (envelope bytes, predicate type)."""
+    blobs = [(e, ATTESTATION, {SIGNATURE_ANNOTATION: "", "predicateType": t}) for e, t in envelopes]
+    return _artifact(blobs, cache=cache, what="attestation")
+
+
+def _repository(ref: Ref, name: str | None) -> str:
+    """The ``docker-reference`` signed: the registry repository, or (a layout) the image's full
+    name as containerd reads it from the layout (``localhost/app``)."""
+    if isinstance(ref, RegistryRef):
+        return ref.name
+    try:
+        return parse_name(name, default_registry=LOCALHOST).name if name else ""
+    except ReferenceError_:
+        return ""
+
+
+def sign_outputs(
+    images: Sequence[Image],
+    refs: Sequence[Ref],
+    lines: Sequence[str],
+    *,
+    key: SigningKey,
+    name: str | None,
+    ctx: Context,
+) -> None:
+    """Sign and store, for every output that can hold it (see the module contract); ``lines``
+    are what the writers returned, one per output (the digest to pull by, or ``NAME@digest``)."""
+    for ref, line in zip(refs, lines, strict=True):
+        if not isinstance(ref, OciRef | RegistryRef):
+            ctx.report.step(f"note: {ref} cannot hold signatures: not signed")
+            continue
+        pulled = line.strip().rpartition("@")[2]
+        for digest in dict.fromkeys([pulled, *(img.digest for img in images)]):
+            sig = signature_image(_repository(ref, name), digest, key, cache=ctx.cache)
+            attached.write(sig, ref, attached.tag_for(digest, "sig"), ctx=ctx)
+            ctx.report.done(f"signed {digest} in {ref} ({attached.tag_for(digest, 'sig')})")
+
+
+def check(ref: Ref, digest: str, key: PublicKey, *, ctx: Context) -> str:
+    """The line saying which signature of ``digest`` verified (see the module contract)."""
+    tag = attached.tag_for(digest, "sig")
+    doing = f"checking the signature of {digest}"
+    try:
+        found = attached.read(ref, tag, ctx=ctx)
+    except HashMismatch as err:
+        raise VerificationFailed([f"{tag} was altered: {err.problem}"], doing=doing) from err
+    if found is None:
+        raise VerificationFailed([f"{ref} has no signature for {digest} (no tag {tag})"], doing=doing)
+    manifest, blobs = found
+    for layer in manifest.get("layers") or []:
+        payload = blobs.get(str(layer.get("digest")), b"")
+        try:
+            signature = base64.b64decode(
+                (layer.get("annotations") or {}).get(SIGNATURE_ANNOTATION, ""), validate=True
+            )
+        except (binascii.Error, ValueError):
+            continue
+        if key.verify(signature, payload) and signed_digest(payload) == digest:
+            return f"  signature {tag} verified with the key"
+    raise VerificationFailed([f"no signature in {tag} verifies with the key for {digest}"], doing=doing)
