@@ -11,6 +11,7 @@ import pytest
 
 from slimline import __version__
 from slimline.cache.store import Cache
+from slimline.errors import ExitStatus
 from slimline.project import pyproject as project_mod
 from tests.artifacts.helpers import LocalIndex, make_wheel, serve, sha256
 from tests.build.helpers import make_base, tinydep_lock
@@ -34,7 +35,7 @@ def test_version_usage_and_errors(form: str, tmp_path: Path) -> None:
     missing.mkdir()
     env = {"SLIMLINE_CACHE_DIR": str(tmp_path / "cache")}
     error = run([*cmd, "build", str(missing), "-q"], env=env, check=False)
-    assert error.returncode == 1, error.stderr
+    assert error.returncode == ExitStatus.INPUT, error.stderr
     assert error.stderr.startswith("slimline: error: ") and "pyproject.toml does not exist" in error.stderr
     assert error.stdout == ""
 

@@ -36,7 +36,7 @@ from slimline.artifacts.buildenv import BuildEnv, BuildEnvError, BuildEnvs, outp
 from slimline.artifacts.wheelcache import built_wheel, keep_built
 from slimline.cache import keys
 from slimline.cache.store import Cache
-from slimline.errors import SlimlineError, redact
+from slimline.errors import ExitStatus, SlimlineError, redact
 from slimline.target import Target
 
 __all__ = [
@@ -56,6 +56,8 @@ _BACKEND_CONFIG = ("pyproject.toml", "setup.py", "setup.cfg")
 
 class BuildFailed(SlimlineError):
     """The PEP 517 backend failed to build a wheel."""
+
+    exit_status = ExitStatus.BUILD
 
     def __init__(self, *, what: str, problem: str, output: str = "", hint: str = "") -> None:
         text = f"{problem}\n{output_tail(output)}" if output.strip() else problem

@@ -34,7 +34,7 @@ from slimline.build.memo import Compiled, Recipe, WheelRef
 from slimline.build.start import Started
 from slimline.cache.store import sha256_file
 from slimline.context import Context
-from slimline.errors import SlimlineError
+from slimline.errors import ExitStatus, SlimlineError
 from slimline.layers.job import Job
 from slimline.oci.image import Image, Platform
 from slimline.plan import select
@@ -49,7 +49,9 @@ __all__ = ["BuildError", "build", "build_epoch"]
 
 
 class BuildError(SlimlineError):
-    pass
+    """What the settings must change: a bad SOURCE_DATE_EPOCH, libraries the base lacks."""
+
+    exit_status = ExitStatus.INPUT
 
 
 @dataclass(frozen=True, slots=True)

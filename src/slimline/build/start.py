@@ -17,7 +17,7 @@ from pathlib import Path
 
 from slimline.artifacts import build_backend, sources
 from slimline.context import Context
-from slimline.errors import SlimlineError
+from slimline.errors import InputError
 from slimline.project import pyproject
 
 __all__ = ["Started", "start"]
@@ -48,7 +48,7 @@ def start(proj: pyproject.Project, *, index_setting: str | None, ctx: Context) -
     root = proj.root
     lock_path = root / "poetry.lock"
     if not lock_path.is_file():
-        raise SlimlineError(
+        raise InputError(
             f"{lock_path} does not exist",
             doing=f"reading {root}",
             hint="run `poetry lock` in the project first",
