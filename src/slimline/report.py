@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Protocol, TextIO
 
-__all__ = ["Nested", "Quiet", "Reporter", "Stderr"]
+__all__ = ["Collect", "Nested", "Quiet", "Reporter", "Stderr"]
 
 
 class Reporter(Protocol):
@@ -74,3 +74,25 @@ class Nested:
 
     def done(self, text: str) -> None:
         self._outer.detail(text)
+
+
+class Collect:
+    """Everything passed on to ``outer``; the steps that are warnings also kept in :attr:`warnings`
+    (without the ``warning:`` prefix), for a machine-readable result."""
+
+    def __init__(self, outer: Reporter) -> None:
+        self._outer = outer
+        self._lock = threading.Lock()
+        self.warnings: list[str] = []
+
+    def step(self, text: str) -> None:
+        if text.startswith("warning:"):
+            with self._lock:
+                self.warnings.append(text.removeprefix("warning:").strip())
+        self._outer.step(text)
+
+    def detail(self, text: str) -> None:
+        self._outer.detail(text)
+
+    def done(self, text: str) -> None:
+        self._outer.done(text)

@@ -1,7 +1,8 @@
 """Stage: the conductor, which calls the other stages in order.
 
 Takes a :class:`~slimline.build.conductor.Request` and a :class:`~slimline.context.Context`;
-returns one line per output written.
+returns a :class:`~slimline.build.result.Result` (the images made, layer by layer, and the
+outputs written), which the command line shows as lines or JSON.
 
 Modules, in order:
 
@@ -14,4 +15,5 @@ Modules, in order:
 * ``assemble``: layers to image: the tail the memo shares
 * ``image``: a full build, one image per platform
 * ``memo``: the last build's result below the project layer, to remake only that layer
+* ``result``: what a command made and wrote, as values (``--json`` is their document)
 """

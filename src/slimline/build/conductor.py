@@ -1,4 +1,4 @@
-"""The conductor: a command's request in, every output written, one line per output out.
+"""The conductor: a command's request in, every output written, a :class:`~slimline.build.result.Result` out.
 
 :func:`build` reads like the recipe it is: try the memo (only the project layer is made again,
 through the same tail as a full build); else read the project once, start its wheel, build one
@@ -11,16 +11,18 @@ full build runs (and then while the project's wheel is being built).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from slimline.build import memo
+from slimline.build.result import Built, Result, Written, statuses
 from slimline.context import Context
 from slimline.oci import publish, reference
-from slimline.oci.image import Image, Platform
-from slimline.oci.reference import ArchiveRef, OciRef, Ref
+from slimline.oci.image import Platform
+from slimline.oci.reference import ArchiveRef, OciRef, Ref, RegistryRef
 
 __all__ = ["Request", "base", "build"]
 
@@ -38,14 +40,15 @@ class Request:
     command: Mapping[str, Any] | None = None
 
 
-def build(request: Request, ctx: Context) -> list[str]:
-    """Build the project and write every output; one line per output (the digest to pull by)."""
+def build(request: Request, ctx: Context) -> Result:
+    """Build the project and write every output; what was made and written."""
+    started_at = time.perf_counter()
     memo_key = memo.key(request.root, command=request.command) if request.command is not None else None
     if memo_key is not None and (recalled := memo.recall(memo_key, cache=ctx.cache)) is not None:
         outputs = _outputs(request, name=recalled.name)
-        images = memo.remake(recalled, request.root, also_exclude=_excluded(outputs), ctx=ctx)
-        if images is not None:
-            return publish.publish(images, outputs, name=recalled.name, ctx=ctx)
+        remade = memo.remake(recalled, request.root, also_exclude=_excluded(outputs), ctx=ctx)
+        if remade is not None:
+            return _publish("build", remade, outputs, recalled.name, memoised=True, since=started_at, ctx=ctx)
     from slimline.build.start import start
     from slimline.project import pyproject, settings
 
@@ -56,12 +59,30 @@ def build(request: Request, ctx: Context) -> list[str]:
     with start(proj, index_setting=chosen.index_url, ctx=ctx) as started:
         from slimline.build import image  # the heavy part, loaded while the project's wheel builds
 
-        recipes = image.build(
+        made = image.build(
             started, settings=chosen, refresh=request.refresh, exclude_outputs=_excluded(outputs), ctx=ctx
         )
     if memo_key is not None:
-        memo.keep(memo_key, recipes, name=name, cache=ctx.cache)
-    return publish.publish([r.image for r in recipes], outputs, name=name, ctx=ctx)
+        memo.keep(memo_key, [recipe for recipe, _ in made], name=name, cache=ctx.cache)
+    return _publish("build", [b for _, b in made], outputs, name, memoised=False, since=started_at, ctx=ctx)
+
+
+def _publish(
+    command: Any,
+    built: Sequence[Built],
+    refs: Sequence[Ref],
+    name: str,
+    *,
+    memoised: bool,
+    since: float,
+    ctx: Context,
+) -> Result:
+    """Write ``built`` to every output; the command's result."""
+    made_at = time.perf_counter()
+    lines = publish.publish([b.image for b in built], refs, name=name, ctx=ctx)
+    seconds = {"build": made_at - since, "publish": time.perf_counter() - made_at}
+    written = tuple(Written(_text(ref), line) for ref, line in zip(refs, lines, strict=True))
+    return Result(command, name, tuple(built), written, memoised, seconds)
 
 
 def base(
@@ -73,7 +94,7 @@ def base(
     outputs: Sequence[str] = (),
     refresh: bool = False,
     ctx: Context,
-) -> list[str]:
+) -> Result:
     """Write the base ``text`` names (``debian:SUITE``, or any base reference) for ``platforms``."""
     from packaging.specifiers import SpecifierSet
 
@@ -87,13 +108,21 @@ def base(
         compression=layers.Compression(),
         refresh=refresh,
     )
-    images: list[Image] = [
-        resolve.resolve(text, platform=Platform.parse(p), options=options, ctx=ctx).image for p in platforms
-    ]
+    started_at = time.perf_counter()
+    built: list[Built] = []
+    for p in platforms:
+        made_at = time.perf_counter()
+        image = resolve.resolve(text, platform=Platform.parse(p), options=options, ctx=ctx).image
+        built.append(Built(image, statuses(base=len(image.layers), made=()), time.perf_counter() - made_at))
     name = "python-base:" + text.replace("debian:", "").replace("/", "-").replace(":", "-")
     default = f"oci:{Path('dist/base').resolve()}:{name.rpartition(':')[2]}"
     refs = [reference.parse(t, role="output") for t in (outputs or [default])]
-    return publish.publish(images, refs, name=name, ctx=ctx)
+    return _publish("base", built, refs, name, memoised=False, since=started_at, ctx=ctx)
+
+
+def _text(ref: Ref) -> str:
+    """An output as --to takes it (a registry's with its ``docker://``)."""
+    return f"docker://{ref}" if isinstance(ref, RegistryRef) else str(ref)
 
 
 def _default_name(proj: Any) -> str:

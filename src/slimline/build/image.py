@@ -4,7 +4,9 @@ For each platform: the base (resolved, then completed with the Debian packages t
 native code needs), the plan (distributions selected for the base's interpreter), what is known
 of the wheels, the bytecode compiler (chosen before any layer is keyed), the layer jobs, the
 layers (found in the layer cache or made), and the image (:mod:`slimline.build.assemble`).
-Returns :class:`~slimline.build.memo.Recipe` values; writes nothing but cache entries.
+Returns, per platform, a :class:`~slimline.build.memo.Recipe` (for the memo) and a
+:class:`~slimline.build.result.Built` (what was made, for the command's result); writes nothing
+but cache entries.
 
 Times: every file in every layer has mtime 0 except the project layer, whose files get the
 build epoch (``SOURCE_DATE_EPOCH``, else 0); the image's ``created`` is the build epoch too.
@@ -31,6 +33,7 @@ from slimline.base import resolve as bases
 from slimline.build import assemble, dependencies, imageconfig, preflight
 from slimline.build.jobs import AppFiles, Placement, project_job, stdlib_job
 from slimline.build.memo import Compiled, Recipe, WheelRef
+from slimline.build.result import Built, statuses
 from slimline.build.start import Started
 from slimline.cache.store import sha256_file
 from slimline.context import Context
@@ -69,9 +72,9 @@ class _Build:
 
 def build(
     started: Started, *, settings: Settings, refresh: bool, exclude_outputs: Sequence[Path], ctx: Context
-) -> list[Recipe]:
+) -> list[tuple[Recipe, Built]]:
     """One image per platform of ``settings.platforms`` (in that order), each with what the
-    memo needs to remake it after an edit of the project alone."""
+    memo needs to remake it after an edit of the project alone, and what was made."""
     lock = lockfile.load(started.lock_path)
     lockfile.check_fresh(started.project, lock)
     settings = preflight.settle(
@@ -107,8 +110,9 @@ def compression(settings: Settings, *, base: bool) -> layers.Compression:
     return layers.Compression(settings.compression, 6 if base else 1)
 
 
-def _image(platform: Platform, b: _Build) -> Recipe:
-    """The image for one platform, and how the memo can remake it."""
+def _image(platform: Platform, b: _Build) -> tuple[Recipe, Built]:
+    """The image for one platform, how the memo can remake it, and what was made."""
+    started_at = time.perf_counter()
     ctx, settings, proj = b.ctx, b.settings, b.started.project
     base = _base(platform, b, settings.debian)
     ctx.report.step(f"base {base.name}: {base.target}")
@@ -136,7 +140,9 @@ def _image(platform: Platform, b: _Build) -> Recipe:
         f"image {image.digest} ({platform}): {len(base.image.layers)} base layers, {made.reused} reused "
         f"and {len(made.layers) - made.reused} new of {len(made.layers)}, {mib:.1f} MiB compressed"
     )
-    return _recipe(image, partial, base, plan, place, b, wheel)
+    status = statuses(base=len(base.image.layers), made=made.made)
+    built = Built(image, status, time.perf_counter() - started_at)
+    return _recipe(image, partial, base, plan, place, b, wheel), built
 
 
 def _realise(jobs: list[Job], platform: Platform, b: _Build) -> layers.Realised:
@@ -325,6 +331,7 @@ def _recipe(
         # project's wheel from the one this host built, which is not what a target build makes
         memoisable=not any(p.origin.kind in ("directory", "file") for p in plan.packages)
         and (wheel is None or pure(wheel.name)),
+        base_layers=len(base.image.layers),
     )
 
 

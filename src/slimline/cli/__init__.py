@@ -5,13 +5,16 @@
     slimline login|logout REGISTRY
     slimline cache info|prune
 
-Exit status: 0 on success, 1 for a :class:`~slimline.errors.SlimlineError` (its message on
-stderr) or an :class:`OSError` no stage explained (what it means and on which path; its
-traceback too with ``-v``), 2 for bad usage, 130 when interrupted.  The image digest (or, for a
-registry, ``NAME@sha256:...``) is the only thing written to stdout, one line per output.
+Exit status (:class:`~slimline.errors.ExitStatus`): 0 on success, 2 for bad usage, 130 when
+interrupted, else the ``exit_status`` of the :class:`~slimline.errors.SlimlineError` (its
+message on stderr: input 3, network 4, build 5, verification 6, other 1), or 1 for an
+:class:`OSError` no stage explained (what it means and on which path; its traceback too with
+``-v``).  The image digest (or, for a registry, ``NAME@sha256:...``) is the only thing written
+to stdout, one line per output; with ``--json``, one JSON document instead.
 
 Modules: ``main`` (the entry point and the command table), ``options`` (shared options and
-argument types), one per command: ``build``, ``base``, ``login`` (also logout), ``cache``.
+argument types), ``results`` (lines or the ``--json`` document), one per command: ``build``,
+``base``, ``login`` (also logout), ``cache``.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from slimline.cli.options import argv_list, common, key_value, split
+from slimline.cli.results import add_json, shown
 from slimline.context import Context
 
 __all__ = ["NAMES", "add", "run"]
@@ -73,6 +74,7 @@ def add(sub: Any) -> None:
         "another Debian suite has (repeatable, or comma-separated; :all: for every package)",
     )
     common(b)
+    add_json(b)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -111,7 +113,9 @@ def run(args: argparse.Namespace, *, ctx: Context) -> list[str]:
         refresh=args.refresh,
         # outputs do not change the images: they only name them (--to, --load)
         command={
-            k: v for k, v in vars(args).items() if k not in ("quiet", "verbose", "cache_dir", "to", "load")
+            k: v
+            for k, v in vars(args).items()
+            if k not in ("quiet", "verbose", "cache_dir", "to", "load", "json")
         },
     )
-    return conductor.build(request, ctx)
+    return shown(args, ctx, lambda c: conductor.build(request, c))

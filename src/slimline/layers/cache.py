@@ -90,6 +90,7 @@ def write_many(jobs: list[Callable[[], Layer]], *, workers: int | None = None) -
 class Realised:
     layers: tuple[Layer, ...]  # one per job, in the jobs' order
     reused: int  # how many were found in the cache
+    made: tuple[bool, ...] = ()  # per job: True when its layer was made now, False when found
 
 
 def realise(jobs: Sequence[Job], *, cache: Cache, compression: Compression) -> Realised:
@@ -100,7 +101,8 @@ def realise(jobs: Sequence[Job], *, cache: Cache, compression: Compression) -> R
         _maker(j, cache=cache, compression=compression) if f is None else _found(f)
         for j, f in zip(jobs, found, strict=True)
     ]
-    return Realised(tuple(write_many(makers)), sum(f is not None for f in found))
+    made = tuple(f is None for f in found)
+    return Realised(tuple(write_many(makers)), made.count(False), made)
 
 
 def _found(layer: Layer) -> Callable[[], Layer]:
