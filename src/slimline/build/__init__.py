@@ -16,4 +16,5 @@ Modules, in order:
 * ``image``: a full build, one image per platform
 * ``memo``: the last build's result below the project layer, to remake only that layer
 * ``result``: what a command made and wrote, as values (``--json`` is their document)
+* ``dryrun``: ``--dry-run``: the plan (base, target, groups, artifacts, layers), nothing fetched or written
 """

@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slimline.build import memo
 from slimline.build.result import Built, Result, Written, statuses
@@ -24,7 +24,10 @@ from slimline.oci import publish, reference
 from slimline.oci.image import Platform
 from slimline.oci.reference import ArchiveRef, OciRef, Ref, RegistryRef
 
-__all__ = ["Request", "base", "build"]
+if TYPE_CHECKING:
+    from slimline.build.dryrun import DryRun
+
+__all__ = ["Request", "base", "build", "plan"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,17 @@ def build(request: Request, ctx: Context) -> Result:
     if memo_key is not None:
         memo.keep(memo_key, [recipe for recipe, _ in made], name=name, cache=ctx.cache)
     return _publish("build", [b for _, b in made], outputs, name, memoised=False, since=started_at, ctx=ctx)
+
+
+def plan(request: Request, ctx: Context) -> DryRun:
+    """What :func:`build` would do, without fetching, building or writing (:mod:`~slimline.build.dryrun`)."""
+    from slimline.build import dryrun
+    from slimline.project import pyproject, settings
+
+    proj = pyproject.load(request.root)
+    chosen = settings.load(proj.slimline, overrides=request.overrides)
+    outputs = [_text(o) for o in _outputs(request, name=chosen.tag or _default_name(proj))]
+    return dryrun.plan(proj, chosen, outputs=outputs, refresh=request.refresh, ctx=ctx)
 
 
 def _publish(

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from slimline.cli.options import argv_list, common, key_value, split
-from slimline.cli.results import add_json, shown
+from slimline.cli.results import add_json, dumps, shown
 from slimline.context import Context
 
 __all__ = ["NAMES", "add", "run"]
@@ -75,6 +75,12 @@ def add(sub: Any) -> None:
     )
     common(b)
     add_json(b)
+    b.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show the plan (base, target, groups, each distribution's artifact, the layers) "
+        "without downloading, building or writing anything; with --json as JSON",
+    )
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -115,7 +121,10 @@ def run(args: argparse.Namespace, *, ctx: Context) -> list[str]:
         command={
             k: v
             for k, v in vars(args).items()
-            if k not in ("quiet", "verbose", "cache_dir", "to", "load", "json")
+            if k not in ("quiet", "verbose", "cache_dir", "to", "load", "json", "dry_run")
         },
     )
+    if args.dry_run:
+        planned = conductor.plan(request, ctx)
+        return [dumps(planned.to_json())] if args.json else planned.lines()
     return shown(args, ctx, lambda c: conductor.build(request, c))

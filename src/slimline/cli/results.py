@@ -15,7 +15,7 @@ from slimline.report import Collect
 if TYPE_CHECKING:
     from slimline.build.result import Result
 
-__all__ = ["add_json", "shown"]
+__all__ = ["add_json", "dumps", "shown"]
 
 
 def add_json(p: argparse.ArgumentParser) -> None:
