@@ -37,6 +37,7 @@ from slimline.artifacts.wheelcache import built_wheel, keep_built
 from slimline.cache import keys
 from slimline.cache.store import Cache
 from slimline.errors import ExitStatus, SlimlineError, redact
+from slimline.report import progress
 from slimline.target import Target
 
 __all__ = [
@@ -172,7 +173,10 @@ def build_cached(
     if hit is not None:
         return hit
     envs.report.step(f"building {what}")
-    with tempfile.TemporaryDirectory(prefix="slimline-wheel-") as out:
+    with (
+        progress(envs.report, f"building {what}"),
+        tempfile.TemporaryDirectory(prefix="slimline-wheel-") as out,
+    ):
         wheel = build_wheel(source_dir, envs=envs, out_dir=Path(out), what=what)
         return keep_built(cache, wheel, key=key)
 

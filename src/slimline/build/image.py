@@ -147,7 +147,9 @@ def _image(platform: Platform, b: _Build) -> tuple[Recipe, Built]:
 
 def _realise(jobs: list[Job], platform: Platform, b: _Build) -> layers.Realised:
     started_at = time.perf_counter()
-    made = layers.realise(jobs, cache=b.ctx.cache, compression=compression(b.settings, base=False))
+    made = layers.realise(
+        jobs, cache=b.ctx.cache, compression=compression(b.settings, base=False), report=b.ctx.report
+    )
     b.ctx.report.detail(
         f"layers ({platform}): {len(made.layers) - made.reused} of {len(made.layers)} made in "
         f"{time.perf_counter() - started_at:.3f} s"

@@ -223,9 +223,8 @@ def remake(
             patched = None
             if found is None and wheel is not None and compiler is None:
                 patched = _patched(r, wheel, cache=ctx.cache)
-            made = layers.realise(
-                [replace(job, make=patched) if patched else job], cache=ctx.cache, compression=r.compression
-            )
+            jobs = [replace(job, make=patched) if patched else job]
+            made = layers.realise(jobs, cache=ctx.cache, compression=r.compression, report=ctx.report)
         finally:
             if compiler is not None:
                 compiler.close()

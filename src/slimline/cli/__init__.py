@@ -13,7 +13,8 @@ message on stderr: input 3, network 4, build 5, verification 6, other 1), or 1 f
 to stdout, one line per output; with ``--json``, one JSON document instead.
 
 Modules: ``main`` (the entry point and the command table), ``options`` (shared options and
-argument types), ``results`` (lines or the ``--json`` document), one per command: ``build``,
+argument types), ``results`` (lines or the ``--json`` document), ``terminal`` (the
+reporter with progress bars, when stderr is a terminal), one per command: ``build``,
 ``base``, ``login`` (also logout), ``cache``.
 """
 

@@ -85,6 +85,8 @@ def _on_interrupt(signum: int, frame: object) -> None:
     cache entries are written atomically, so ending there is as safe as a kill."""
 
     def end() -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write("\x1b[?25h")  # the cursor a live progress display hid
         print(_INTERRUPTED, file=sys.stderr, flush=True)
         os._exit(int(ExitStatus.INTERRUPTED))
 
@@ -115,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="Unverified HTTPS request")
     args = _parser().parse_args(argv)
     restore = _handle_interrupts()
-    report: Reporter = Quiet() if args.quiet else Stderr(verbose=args.verbose)
+    report = _reporter(args)
     previous = _warnings_to(report)
     try:
         return _main(args, report)
@@ -124,17 +126,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         restore()
 
 
+def _reporter(args: argparse.Namespace) -> Reporter:
+    """Nothing with -q; on a terminal, lines and progress bars (rich, loaded only then); else lines."""
+    if args.quiet:
+        return Quiet()
+    if sys.stderr.isatty() and os.environ.get("TERM", "") not in ("dumb", "unknown"):
+        from slimline.cli.terminal import Terminal
+
+        return Terminal(verbose=args.verbose, stream=sys.stderr)
+    return Stderr(verbose=args.verbose)
+
+
+def _close(report: Reporter) -> None:
+    """End a live display (progress bars) before anything else is printed."""
+    close = getattr(report, "close", None)
+    if close is not None:
+        close()
+
+
 def _main(args: argparse.Namespace, report: Reporter) -> int:
     cache = Cache(args.cache_dir) if args.cache_dir else Cache.default()
     ctx = Context(cache, report, insecure=tuple(getattr(args, "insecure_registry", ())))
     try:
         check_writable(cache.root)
         command = _command(args.command)
-        if not getattr(command, "LOCKS_CACHE", True):
-            lines = command.run(args, ctx=ctx)
-        else:
-            with cache.lock():  # shared: pruning waits until no build uses the cache
+        try:
+            if not getattr(command, "LOCKS_CACHE", True):
                 lines = command.run(args, ctx=ctx)
+            else:
+                with cache.lock():  # shared: pruning waits until no build uses the cache
+                    lines = command.run(args, ctx=ctx)
+        finally:
+            _close(report)
         for line in lines:
             print(line, flush=True)
     except SlimlineError as err:

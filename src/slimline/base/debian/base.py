@@ -46,6 +46,7 @@ from slimline.errors import redact
 from slimline.layers.filetree import FileTree, TreeBuilder
 from slimline.layers.job import Job
 from slimline.oci.image import Config, History, Image, Platform, rfc3339
+from slimline.report import progress
 from slimline.target import Target
 
 __all__ = [
@@ -237,13 +238,16 @@ def build(
     def job(i: int, group: policy.Group, names: list[str]) -> Job:
         def make() -> FileTree:
             report(f"assembling layer {group.name} ({len(names)} packages)")
-            return _make_tree(base, group, names, first=i == 0, settings=settings, ctx=ctx)
+            with progress(ctx.report, f"unpacking {group.name} ({len(names)} Debian packages)"):
+                return _make_tree(base, group, names, first=i == 0, settings=settings, ctx=ctx)
 
         key = _layer_key(base, group, names, first=i == 0, settings=settings)
         return Job(key, make, f"slimline {ref}: {group.name} ({len(names)} packages)", mtime)
 
     jobs = [job(i, g, n) for i, (g, n) in enumerate(assigned)]
-    built = layers.realise(jobs, cache=ctx.cache, compression=compression or layers.Compression()).layers
+    built = layers.realise(
+        jobs, cache=ctx.cache, compression=compression or layers.Compression(), report=ctx.report
+    ).layers
     created = rfc3339(mtime)
     history = tuple(
         History(created_by=j.created_by, created=created, comment=g.description)
