@@ -1,5 +1,6 @@
 """The command itself: the console script and ``python -m slimline`` are one command, with the
-exit statuses the cli module documents (0 done, 1 a slimline error, 2 bad usage)."""
+exit statuses the cli module documents (0 done, 2 bad usage, 3 an input error; every status is
+made for real in tests/test_exit_statuses.py)."""
 
 from __future__ import annotations
 
