@@ -1,5 +1,6 @@
 """The command itself: the console script and ``python -m slimline`` are one command, with the
-exit statuses the cli module documents (0 done, 1 a slimline error, 2 bad usage)."""
+exit statuses the cli module documents (0 done, 2 bad usage, 3 an input error; every status is
+made for real in tests/test_exit_statuses.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 from slimline import __version__
 from slimline.cache.store import Cache
+from slimline.errors import ExitStatus
 from slimline.project import pyproject as project_mod
 from tests.artifacts.helpers import LocalIndex, make_wheel, serve, sha256
 from tests.build.helpers import make_base, tinydep_lock
@@ -34,7 +36,7 @@ def test_version_usage_and_errors(form: str, tmp_path: Path) -> None:
     missing.mkdir()
     env = {"SLIMLINE_CACHE_DIR": str(tmp_path / "cache")}
     error = run([*cmd, "build", str(missing), "-q"], env=env, check=False)
-    assert error.returncode == 1, error.stderr
+    assert error.returncode == ExitStatus.INPUT, error.stderr
     assert error.stderr.startswith("slimline: error: ") and "pyproject.toml does not exist" in error.stderr
     assert error.stdout == ""
 

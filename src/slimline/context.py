@@ -51,7 +51,7 @@ class Context:
         """The command's pooled HTTP client: ``given_http``, else one made on first use."""
         if self.given_http is not None:
             return self.given_http
-        return self._shared.http()
+        return self._shared.http(self.report)
 
     def with_report(self, report: Reporter) -> Context:
         """The same context reporting to ``report`` (the HTTP client stays shared)."""
@@ -63,10 +63,12 @@ class _Shared:
         self._lock = threading.Lock()
         self._http: Http | None = None
 
-    def http(self) -> Http:
+    def http(self, report: Reporter) -> Http:
+        """The client, made on first use; its downloads show progress on that first ``report``
+        (a nested reporter passes progress on to the command's)."""
         with self._lock:
             if self._http is None:
                 from slimline.http import Http
 
-                self._http = Http()
+                self._http = Http(report=report)
             return self._http

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import errno
 import re
+from enum import IntEnum
+from typing import ClassVar
 
 __all__ = [
     "RELOCK_HINT",
+    "ExitStatus",
     "HashMismatch",
+    "InputError",
+    "NotVerified",
     "SlimlineError",
     "UnsafePath",
+    "UsageError",
     "VerificationFailed",
     "describe_os_error",
     "os_hint",
@@ -24,12 +30,30 @@ __all__ = [
 ]
 
 
+class ExitStatus(IntEnum):
+    """The exit statuses of the command line, one per kind of failure (README: "Exit statuses").
+
+    The numbers are a public interface: scripts and CI act on them.  Never renumber; add."""
+
+    OK = 0
+    ERROR = 1  # any other failure: the cache, an output, a malformed base image, the host
+    USAGE = 2  # the command line (argparse's own status, and options checked after parsing)
+    INPUT = 3  # the project, its lock or settings, or what they name, is wrong or unusable
+    NETWORK = 4  # an index, a Debian mirror or a registry could not be reached or refused
+    BUILD = 5  # a package (or the project) failed to build from source
+    VERIFICATION = 6  # bytes or signatures are not what was promised; `verify` found a fault
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)
+
+
 class SlimlineError(Exception):
     """An error with a message for users.
 
     ``doing``: what slimline was doing ("downloading requests 2.32.3");
     ``problem``: what went wrong; ``hint``: what the user can do (may be empty).
+    ``exit_status`` (a class attribute): the kind of failure, the command's exit status.
     """
+
+    exit_status: ClassVar[ExitStatus] = ExitStatus.ERROR
 
     def __init__(self, problem: str, *, doing: str = "", hint: str = "") -> None:
         super().__init__(problem)
@@ -44,13 +68,32 @@ class SlimlineError(Exception):
         return text
 
 
+class UsageError(SlimlineError):
+    """An option's value that the command line's parser could not check (a JSON list, ...)."""
+
+    exit_status = ExitStatus.USAGE
+
+
+class InputError(SlimlineError):
+    """The project, its lock or its settings (or a file or variable they name) is wrong or unusable.
+    Stages with their own error classes (``ProjectError``, ``SettingsError``...) set the same status."""
+
+    exit_status = ExitStatus.INPUT
+
+
+class VerificationFailed(SlimlineError):
+    """Something is not what it was promised to be: a digest, a signature, an attestation."""
+
+    exit_status = ExitStatus.VERIFICATION
+
+
 RELOCK_HINT = (
     "the file was changed after it was locked or signed; do not trust it. "
     "If the source really re-published it, re-lock (poetry lock) and build again."
 )
 
 
-class HashMismatch(SlimlineError):
+class HashMismatch(VerificationFailed):
     """Bytes that are not the ones promised: by a lock file, a signed index, an image's
     descriptor or config, or a cache file's name.
 
@@ -105,12 +148,11 @@ class UnsafePath(SlimlineError):
         self.reason = reason
 
 
-class VerificationFailed(SlimlineError):
+class NotVerified(VerificationFailed):
     """An image is not what it claims to be: a file differs from the package it came from, a
     signature does not verify ...  ``problems`` lists each (a file and its package); the command
-    line exits with :attr:`exit_status` (3), apart from other errors (1)."""
+    line exits with :attr:`exit_status` (6, as every verification failure)."""
 
-    exit_status = 3
     MAX_SHOWN = 50
 
     def __init__(self, problems: list[str], *, doing: str, hint: str = "") -> None:

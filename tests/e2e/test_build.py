@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from slimline.errors import ExitStatus
 from tests.support import ROOT, podman, podman_run, run, skopeo_inspect, slimline, tool
 
 pytestmark = [pytest.mark.network, pytest.mark.container]
@@ -252,7 +253,7 @@ def test_tampered_cached_wheel_fails_and_keeps_old_output(locked_cli: Path, tmp_
     blob.write_bytes(bytes(data))
 
     proc = slimline("build", str(proj), "--to", f"oci:{layout}:t", env=env, check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == ExitStatus.VERIFICATION
     assert "click" in proc.stderr and click_hash in proc.stderr and "expected" in proc.stderr
     after = {p: p.read_bytes() for p in layout.rglob("*") if p.is_file()}
     assert after == before

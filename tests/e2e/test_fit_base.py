@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from slimline.errors import ExitStatus
 from tests.plan.helpers import write_project
 from tests.support import podman_run, poetry_lock, run, slimline, tool
 
@@ -62,7 +63,7 @@ def test_a_named_base_without_the_wheels_fails_before_downloading_anything(
     code, err = offline(
         "build", str(project), "--base", "debian:trixie", "--to", f"oci:{tmp_path / 'o'}", cache=cache
     )
-    assert code == 1, err
+    assert code == ExitStatus.INPUT, err
     assert "slimline: error: checking the base debian:trixie against poetry.lock" in err
     assert "markupsafe 2.1.2 has no wheel for Python 3.13 (trixie), while debian:bookworm has wheels" in err
     assert "use --base debian:bookworm" in err and "Traceback" not in err
@@ -71,7 +72,7 @@ def test_a_named_base_without_the_wheels_fails_before_downloading_anything(
 
 def test_the_default_base_is_chosen_before_downloading_anything(project: Path, tmp_path: Path) -> None:
     code, err = offline("build", str(project), "--to", f"oci:{tmp_path / 'o'}", cache=tmp_path / "cache")
-    assert code == 1  # the base cannot be assembled without the archive
+    assert code == ExitStatus.NETWORK  # the base cannot be assembled without the archive
     lines = err.splitlines()
     assert any(line.endswith(WHY) for line in lines), err
     assert "groups: main; not included: dev (use --with)" in err

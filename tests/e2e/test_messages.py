@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from slimline.cache.store import Cache
+from slimline.errors import ExitStatus
 from slimline.project import pyproject as project_mod
 from tests.build.helpers import make_base
 from tests.support import cache_dir, run, tool
@@ -65,7 +66,7 @@ def test_a_project_with_no_package_is_pointed_at_package_mode(tmp_path: Path) ->
     )
     (root / "app.py").write_text("print('hi')\n")
     code, err = build(root, tmp_path)
-    assert code == 1, err
+    assert code == ExitStatus.BUILD, err
     assert "slimline: error: building a wheel of the project in" in err
     assert "hint: the backend found no package to put in the wheel" in err
     assert "set package-mode = false under [tool.poetry]" in err and "Traceback" not in err.split("hint:")[1]
@@ -81,7 +82,7 @@ def test_a_version_from_git_without_git_is_named_as_the_cause(tmp_path: Path) ->
         "scmapp",
     )
     code, err = build(root, tmp_path)
-    assert code == 1, err
+    assert code == ExitStatus.BUILD, err
     assert "hint: setuptools-scm takes the version from git" in err and "not in a git checkout" in err
 
 

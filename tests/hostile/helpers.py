@@ -33,6 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from slimline.errors import ExitStatus
 from slimline.target import LABEL_INTERPRETER, LABEL_LIBC, LABEL_PYTHON
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -349,6 +350,12 @@ def registry_paths(
     return out
 
 
+# the statuses of a refusal (README, "Exit statuses"): which kind depends on the case
+REFUSED = frozenset(
+    {ExitStatus.ERROR, ExitStatus.INPUT, ExitStatus.NETWORK, ExitStatus.BUILD, ExitStatus.VERIFICATION}
+)
+
+
 # --- running slimline and watching the file system ----------------------------------------------
 
 
@@ -360,8 +367,8 @@ class Run:
     peak: int  # the child's peak resident memory, bytes
 
     def refused(self, *phrases: str) -> None:
-        """Exit 1 with one ``slimline: error:`` line naming every phrase, and no traceback."""
-        assert self.code == 1, f"exit {self.code}\n{self.err[-3000:]}"
+        """A refusal's exit status, one ``slimline: error:`` line naming every phrase, no traceback."""
+        assert self.code in REFUSED, f"exit {self.code}\n{self.err[-3000:]}"
         assert "Traceback" not in self.err, self.err[-3000:]
         assert self.err.count("slimline: error:") == 1, self.err[-3000:]
         for phrase in phrases:

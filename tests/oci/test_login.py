@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 
 from slimline.cache.store import Cache
 from slimline.context import Context
+from slimline.errors import ExitStatus
 from slimline.http import Http
 from slimline.oci.credentials import Credentials
 from slimline.oci.reference import RegistryRef, parse
@@ -29,7 +31,13 @@ def _slimline(*args: str, stdin: str, auth: Path) -> subprocess.CompletedProcess
         capture_output=True,
         timeout=120,
         check=False,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(auth.parent), "REGISTRY_AUTH_FILE": str(auth)},
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(auth.parent),
+            "REGISTRY_AUTH_FILE": str(auth),
+            # the slimline under test, not the one the venv's console script would import
+            **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"},
+        },
     )
 
 
@@ -39,7 +47,7 @@ def test_login_checks_then_stores_and_logout_removes(tmp_path: Path) -> None:
     with registry(tmp_path / "reg", auth="htpasswd") as r:
         password = r.users["alice"]
         wrong = _slimline("login", r.host, "-u", "alice", "--password-stdin", stdin="nope-nope\n", auth=auth)
-        assert wrong.returncode == 1
+        assert wrong.returncode == ExitStatus.NETWORK
         assert "401" in wrong.stderr or "credentials" in wrong.stderr
         assert "nope-nope" not in wrong.stderr + wrong.stdout
         assert r.host not in json.loads(auth.read_text())["auths"]  # nothing stored

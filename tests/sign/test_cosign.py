@@ -80,7 +80,7 @@ def test_verify_checks_the_signature_with_the_key(
     other.mkdir()
     _, other_public = write_keys(other, "ed25519")
     code, _, err = run(capsys, *verify, "--key", str(other_public))
-    assert code == 3 and f"no signature in sha256-{digest[7:]}.sig verifies with the key" in err
+    assert code == 6 and f"no signature in sha256-{digest[7:]}.sig verifies with the key" in err
 
 
 def test_a_changed_payload_or_a_missing_signature_fails(
@@ -95,7 +95,7 @@ def test_a_changed_payload_or_a_missing_signature_fails(
     payload_path.chmod(0o644)
     payload_path.write_bytes(flip(payload))
     code, _, err = run(capsys, *verify)
-    assert code == 3 and f"{tag} was altered" in err  # a blob changed alone: its digest tells
+    assert code == 6 and f"{tag} was altered" in err  # a blob changed alone: its digest tells
     payload_path.write_bytes(payload)
 
     # one byte changed with every digest that names it rewritten: only the signature tells
@@ -112,14 +112,14 @@ def test_a_changed_payload_or_a_missing_signature_fails(
             e.update(digest=manifest_digest, size=len(manifest_bytes))
     (out / "index.json").write_text(json.dumps(index))
     code, _, err = run(capsys, *verify)
-    assert code == 3 and f"no signature in {tag} verifies with the key" in err
+    assert code == 6 and f"no signature in {tag} verifies with the key" in err
 
     index["manifests"] = [
         e for e in index["manifests"] if e["annotations"]["org.opencontainers.image.ref.name"] != tag
     ]
     (out / "index.json").write_text(json.dumps(index))
     code, _, err = run(capsys, *verify)
-    assert code == 3 and f"has no signature for {digest}" in err
+    assert code == 6 and f"has no signature for {digest}" in err
 
 
 def test_a_multi_platform_build_signs_its_index_and_each_manifest(

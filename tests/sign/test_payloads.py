@@ -14,7 +14,7 @@ from securesystemslib import dsse
 from securesystemslib.exceptions import UnverifiedSignatureError, VerificationError
 from securesystemslib.signer import Signature, SSlibKey  # type: ignore[attr-defined]  # re-exported without __all__
 
-from slimline.errors import VerificationFailed
+from slimline.errors import NotVerified
 from slimline.sign import keys, payloads
 from tests.sign.helpers import write_keys
 
@@ -74,7 +74,7 @@ def test_a_dsse_envelope_verifies_independently_and_not_after_one_byte(tmp_path:
     tampered = json.dumps(d).encode()
     with pytest.raises(VerificationError):
         dsse.Envelope.from_dict(d).verify([_independent(public)], 1)
-    with pytest.raises(VerificationFailed, match="no signature of the envelope verifies"):
+    with pytest.raises(NotVerified, match="no signature of the envelope verifies"):
         payloads.open_envelope(tampered, keys.load_public(public))
 
 
@@ -82,9 +82,9 @@ def test_an_envelope_does_not_verify_with_another_key(tmp_path: Path) -> None:
     private, _ = write_keys(tmp_path, "ecdsa")
     _, other = write_keys(tmp_path, "ed25519")
     envelope = payloads.envelope(STATEMENT, keys.load_private(private, env={}))
-    with pytest.raises(VerificationFailed):
+    with pytest.raises(NotVerified):
         payloads.open_envelope(envelope, keys.load_public(other))
-    with pytest.raises(VerificationFailed, match="not a DSSE envelope"):
+    with pytest.raises(NotVerified, match="not a DSSE envelope"):
         payloads.open_envelope(b"{}", keys.load_public(other))
 
 

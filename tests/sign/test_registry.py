@@ -79,7 +79,7 @@ def test_a_pushed_signature_is_found_by_skopeo_and_verified_from_the_registry(
         code, _, err = run(
             capsys, "verify", f"docker://{app}", "--key", str(other), "--cache-dir", str(cache_dir)
         )
-        assert code == 3 and "verifies with the key" in err
+        assert code == 6 and "verifies with the key" in err
         signature = base64.b64decode(layer["annotations"][cosign.SIGNATURE_ANNOTATION])
         run_tool(
             [

@@ -35,7 +35,8 @@ from slimline.artifacts.buildenv import BuildEnv, BuildEnvError, BuildEnvs, outp
 from slimline.artifacts.wheelcache import built_wheel, keep_built
 from slimline.cache import keys
 from slimline.cache.store import Cache
-from slimline.errors import SlimlineError, redact
+from slimline.errors import ExitStatus, SlimlineError, redact
+from slimline.report import progress
 from slimline.target import Target
 
 __all__ = [
@@ -55,6 +56,8 @@ _BACKEND_CONFIG = ("pyproject.toml", "setup.py", "setup.cfg")
 
 class BuildFailed(SlimlineError):
     """The PEP 517 backend failed to build a wheel."""
+
+    exit_status = ExitStatus.BUILD
 
     def __init__(self, *, what: str, problem: str, output: str = "", hint: str = "") -> None:
         text = f"{problem}\n{output_tail(output)}" if output.strip() else problem
@@ -168,7 +171,10 @@ def build_cached(
     if hit is not None:
         return hit
     envs.report.step(f"building {what}")
-    with tempfile.TemporaryDirectory(prefix="slimline-wheel-") as out:
+    with (
+        progress(envs.report, f"building {what}"),
+        tempfile.TemporaryDirectory(prefix="slimline-wheel-") as out,
+    ):
         wheel = build_wheel(source_dir, envs=envs, out_dir=Path(out), what=what)
         return keep_built(cache, wheel, key=key)
 

@@ -33,7 +33,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from slimline.artifacts.wheelcache import host_identity
 from slimline.cache import keys
 from slimline.cache.store import Cache, atomic_write, touch
-from slimline.errors import SlimlineError, redact
+from slimline.errors import ExitStatus, SlimlineError, redact
 from slimline.http import BasicAuth
 from slimline.report import Quiet, Reporter
 
@@ -46,6 +46,8 @@ _TAIL = 3000
 
 class BuildEnvError(SlimlineError):
     """Installing a backend's requirements into a build environment failed."""
+
+    exit_status = ExitStatus.BUILD
 
     def __init__(self, *, requires: Sequence[str], output: str) -> None:
         super().__init__(

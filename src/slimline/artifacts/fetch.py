@@ -27,7 +27,7 @@ from slimline.artifacts.buildenv import BuildEnvs
 from slimline.artifacts.origins import Build, FetchError, Origins, Ready, Unusable
 from slimline.artifacts.targetbuild import TargetBuilds
 from slimline.context import Context
-from slimline.errors import SlimlineError
+from slimline.errors import ExitStatus, SlimlineError
 from slimline.plan.model import Plan, Selected
 from slimline.report import Reporter
 from slimline.target import Target
@@ -41,6 +41,8 @@ T = TypeVar("T")
 
 
 class NoUsableWheels(SlimlineError):
+    exit_status = ExitStatus.INPUT
+
     def __init__(self, *, target: Target, packages: tuple[Unusable, ...]) -> None:
         lines = "\n".join(f"  - {p.name} {p.version}: {p.reason}" for p in packages)
         super().__init__(

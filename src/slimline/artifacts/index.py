@@ -19,7 +19,7 @@ from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 from packaging.utils import canonicalize_name
 
-from slimline.errors import SlimlineError, redact
+from slimline.errors import ExitStatus, SlimlineError, redact
 from slimline.http import INDEX_FILES_CAP, INDEX_PAGE_CAP, BasicAuth, Http, status_error
 
 __all__ = ["Index", "IndexFile", "IndexPageError", "files", "project_url"]
@@ -39,6 +39,8 @@ class IndexFile:
 
 class IndexPageError(SlimlineError):
     """An index page could not be read or understood."""
+
+    exit_status = ExitStatus.NETWORK
 
     def __init__(self, *, project: str, index_url: str, problem: str, hint: str = "") -> None:
         safe = redact(index_url)

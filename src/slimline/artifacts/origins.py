@@ -47,7 +47,7 @@ from slimline.artifacts.wheelcache import (
     tree_hash,
 )
 from slimline.context import Context
-from slimline.errors import HashMismatch, SlimlineError, UnsafePath, redact
+from slimline.errors import ExitStatus, HashMismatch, SlimlineError, UnsafePath, redact
 from slimline.plan.model import Artifact, Plan, Selected
 
 __all__ = ["Build", "FetchError", "Origins", "Ready", "Unusable", "checkout_git"]
@@ -64,6 +64,8 @@ class Unusable:
 
 class FetchError(SlimlineError):
     """A source could not be obtained (missing path, git failure, file not on the index)."""
+
+    exit_status = ExitStatus.INPUT
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import platformdirs
 
 from slimline.context import SourceAuth
-from slimline.errors import SlimlineError
+from slimline.errors import ExitStatus, SlimlineError
 from slimline.http import BasicAuth, strip_userinfo
 
 __all__ = ["NoIndexConfigured", "credentials_for", "default_index_url", "pip_config_files"]
@@ -44,6 +44,8 @@ _PIP_DEFAULT_SNIPPET = "from pip._internal.models.index import PyPI; print(PyPI.
 
 
 class NoIndexConfigured(SlimlineError):
+    exit_status = ExitStatus.INPUT
+
     def __init__(self) -> None:
         super().__init__(
             "no package index is configured and pip's built-in default could not be found",
@@ -55,6 +57,8 @@ class NoIndexConfigured(SlimlineError):
 
 
 class BadCredentialsFile(SlimlineError):
+    exit_status = ExitStatus.INPUT
+
     def __init__(self, *, path: Path, problem: str) -> None:
         super().__init__(
             problem,

@@ -44,6 +44,7 @@ from slimline.cache.store import atomic_write
 from slimline.context import Context
 from slimline.http import BasicAuth
 from slimline.project.ignore import is_virtualenv, skip_when_hashing
+from slimline.report import progress
 
 __all__ = ["HINTS", "TargetBuilds", "native_sources", "pure"]
 
@@ -135,7 +136,8 @@ class TargetBuilds:
         with self._lock:  # builds run at once: the builder is unpacked by the first, once
             b.root  # noqa: B018
         self._ctx.report.step(f"building {what} for {b.target.platform} in the builder")
-        with tempfile.TemporaryDirectory(prefix="slimline-target-") as tmp:
+        task = f"building {what} for {b.target.platform}"
+        with progress(self._ctx.report, task), tempfile.TemporaryDirectory(prefix="slimline-target-") as tmp:
             src, out = Path(tmp, "src"), Path(tmp, "out")
             shutil.copytree(source, src, symlinks=True, ignore=_ignore(source))
             out.mkdir()

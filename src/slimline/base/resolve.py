@@ -34,7 +34,7 @@ from slimline.oci.image import Image, Platform
 from slimline.oci.parse import image_from_json
 from slimline.target import Target
 
-__all__ = ["Base", "DebPackage", "Options", "resolve"]
+__all__ = ["Base", "DebPackage", "Foreseen", "Options", "foresee", "resolve"]
 
 DAY = 24 * 3600
 _OCI_MEDIA = {
@@ -137,6 +137,60 @@ def _detect(image: Image, *, cache: Cache) -> Target:
     return target
 
 
+@dataclass(frozen=True, slots=True)
+class Foreseen:
+    """What :func:`resolve` would give for a base, as far as is known without the network."""
+
+    name: str
+    how: str  # "pinned" (a fresh Debian pin), "assemble" (from the archive), "read" (local), "pull"
+    image: Image | None  # None: not known before the archive or the registry is read
+    target: Target | None  # "assemble": the one the suite is known to have; "pull": None
+
+
+def foresee(text: str | None, *, platform: Platform, options: Options, ctx: Context) -> Foreseen:
+    """The base ``text`` names, without the network: a ``debian:`` base's fresh pin from the
+    cache, else the target its suite is known to have (``how="assemble"``); a base on the local
+    disk read as :func:`resolve` reads it (its blobs copied into the cache); a registry base not
+    read (``how="pull"``, no target)."""
+    if text is None:
+        ref = debian_ref.suite_for(options.requires_python)
+        text = f"debian:{ref.suite}" + (f"/python{ref.python}" if ref.python else "")
+    parsed = reference.parse(text, role="base")
+    if isinstance(parsed, reference.DebianBaseRef):
+        pinned = (
+            None if options.refresh else _pinned(text, platform=platform, options=options, cache=ctx.cache)
+        )
+        if pinned is not None:
+            return Foreseen(text, "pinned", pinned[0], _detect(pinned[0], cache=ctx.cache))
+        expected = debian_ref.expected_target(debian_ref.DebianRef.parse(text), platform)
+        return Foreseen(text, "assemble", None, expected)
+    if isinstance(parsed, reference.RegistryRef):
+        return Foreseen(text, "pull", None, None)
+    base = resolve(text, platform=platform, options=options, ctx=ctx)
+    return Foreseen(text, "read", base.image, base.target)
+
+
+def _pinned(
+    text: str, *, platform: Platform, options: Options, cache: Cache
+) -> tuple[Image, float, dict[str, Any]] | None:
+    """A Debian base's pin younger than ``options.max_age`` whose blobs are all in the cache, with
+    what it holds (a pin made before that was kept is not used)."""
+    key = keys.key(
+        "debian-pin", __version__, debian_ref.BUILD_FORMAT, text, str(platform), repr(options.debian),
+        options.compression.key(),
+    )  # fmt: skip
+    pin = cache.read_meta(keys.DEBIAN_PINS, key)
+    if pin is None:
+        return None
+    d = json.loads(pin)
+    if time.time() - d["at"] >= options.max_age or "held" not in d:
+        return None
+    image = image_from_json(d["manifest"].encode(), d["config"].encode(), blob_path=cache.digest_path)
+    if not all(lay.path.is_file() for lay in image.layers):
+        return None
+    return image, float(d["at"]), d["held"]
+
+
 def _debian(
     text: str, *, platform: Platform, options: Options, ctx: Context
 ) -> tuple[Image, Target, float, dict[str, Any]]:
@@ -148,14 +202,11 @@ def _debian(
         "debian-pin", __version__, debian_ref.BUILD_FORMAT, text, str(platform), repr(options.debian),
         options.compression.key(),
     )  # fmt: skip
-    pin = cache.read_meta(keys.DEBIAN_PINS, key)
-    if pin is not None and not options.refresh:
-        d = json.loads(pin)
-        if time.time() - d["at"] < options.max_age and "held" in d:
-            image = image_from_json(d["manifest"].encode(), d["config"].encode(), blob_path=cache.digest_path)
-            if all(lay.path.is_file() for lay in image.layers):
-                ctx.report.detail(f"base {text} ({platform}): pinned {image.digest}")
-                return image, _detect(image, cache=cache), float(d["at"]), d["held"]
+    pinned = None if options.refresh else _pinned(text, platform=platform, options=options, cache=cache)
+    if pinned is not None:
+        image, at, held = pinned
+        ctx.report.detail(f"base {text} ({platform}): pinned {image.digest}")
+        return image, _detect(image, cache=cache), at, held
     ctx.report.step(f"assembling base {text} ({platform}) from Debian packages")
     from slimline.base.debian import base as debian_base  # heavy: signatures, indexes
 

@@ -1,7 +1,8 @@
 """Stage: the conductor, which calls the other stages in order.
 
 Takes a :class:`~slimline.build.conductor.Request` and a :class:`~slimline.context.Context`;
-returns one line per output written.
+returns a :class:`~slimline.build.result.Result` (the images made, layer by layer, and the
+outputs written), which the command line shows as lines or JSON.
 
 Modules, in order:
 
@@ -15,4 +16,6 @@ Modules, in order:
 * ``image``: a full build, one image per platform
 * ``memo``: the last build's result below the project layer, to remake only that layer
 * ``attach``: the documents finished for the images, written to ``--sbom-out``, as referrers
+* ``result``: what a command made and wrote, as values (``--json`` is their document)
+* ``dryrun``: ``--dry-run``: the plan (base, target, groups, artifacts, layers), nothing fetched or written
 """

@@ -1,4 +1,4 @@
-"""The conductor: a command's request in, every output written, one line per output out.
+"""The conductor: a command's request in, every output written, a :class:`~slimline.build.result.Result` out.
 
 :func:`build` reads like the recipe it is: try the memo (only the project layer is made again,
 through the same tail as a full build); else read the project once, start its wheel, build one
@@ -11,23 +11,26 @@ full build runs (and then while the project's wheel is being built).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from slimline.build import memo
+from slimline.build.result import Built, Result, Written, statuses
 from slimline.context import Context
 from slimline.oci import publish, reference
 from slimline.oci.image import Image, Platform
-from slimline.oci.reference import ArchiveRef, OciRef, Ref
+from slimline.oci.reference import ArchiveRef, OciRef, Ref, RegistryRef
 
 if TYPE_CHECKING:
     from slimline.attest.documents import Made
+    from slimline.build.dryrun import DryRun
     from slimline.oci.referrers import Artifact
     from slimline.sign.keys import SigningKey
 
-__all__ = ["Request", "base", "build"]
+__all__ = ["Request", "base", "build", "plan"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,15 +48,19 @@ class Request:
     signing_key: SigningKey | None = None  # sign every image written (slimline.sign.cosign)
 
 
-def build(request: Request, ctx: Context) -> list[str]:
-    """Build the project and write every output; one line per output (the digest to pull by)."""
+def build(request: Request, ctx: Context) -> Result:
+    """Build the project and write every output; what was made and written."""
+    started_at = time.perf_counter()
     memo_key = memo.key(request.root, command=request.command) if request.command is not None else None
     if memo_key is not None and (recalled := memo.recall(memo_key, cache=ctx.cache)) is not None:
         outputs = _outputs(request, name=recalled.name)
-        images = memo.remake(recalled, request.root, also_exclude=_excluded(outputs), ctx=ctx)
-        made = [r.documents for r in recalled.recipes]
-        if images is not None and (found := _referrers(request, images, made, ctx)) is not None:
-            return _publish(images, outputs, name=recalled.name, request=request, ctx=ctx, referrers=found)
+        remade = memo.remake(recalled, request.root, also_exclude=_excluded(outputs), ctx=ctx)
+        documents = [r.documents for r in recalled.recipes]
+        if remade is not None and (found := _referrers(request, remade, documents, ctx)) is not None:
+            return _publish(
+                "build", remade, outputs, recalled.name, memoised=True, since=started_at, ctx=ctx,
+                request=request, referrers=found,
+            )  # fmt: skip
     from slimline.build.start import start
     from slimline.project import pyproject, settings
 
@@ -64,40 +71,64 @@ def build(request: Request, ctx: Context) -> list[str]:
     with start(proj, index_setting=chosen.index_url, lock=chosen.lock, ctx=ctx) as started:
         from slimline.build import image  # the heavy part, loaded while the project's wheel builds
 
-        recipes = image.build(
+        made = image.build(
             started, settings=chosen, refresh=request.refresh, exclude_outputs=_excluded(outputs), ctx=ctx
         )
+    recipes = [recipe for recipe, _ in made]
     if memo_key is not None:
         memo.keep(memo_key, recipes, name=name, cache=ctx.cache)
-    images = [r.image for r in recipes]
-    found = _referrers(request, images, [r.documents for r in recipes], ctx)
-    return _publish(images, outputs, name=name, request=request, ctx=ctx, referrers=found or ())
+    built = [b for _, b in made]
+    found = _referrers(request, built, [r.documents for r in recipes], ctx)
+    return _publish(
+        "build", built, outputs, name, memoised=False, since=started_at, ctx=ctx,
+        request=request, referrers=found or (),
+    )  # fmt: skip
 
 
 def _referrers(
-    request: Request, images: Sequence[Image], made: Sequence[Made | None], ctx: Context
+    request: Request, built: Sequence[Built], made: Sequence[Made | None], ctx: Context
 ) -> list[Artifact] | None:
     from slimline.build import attach
 
+    images: list[Image] = [b.image for b in built]
     return attach.referrers(images, made, root=request.root, out=request.sbom_out, cache=ctx.cache)
 
 
+def plan(request: Request, ctx: Context) -> DryRun:
+    """What :func:`build` would do, without fetching, building or writing (:mod:`~slimline.build.dryrun`)."""
+    from slimline.build import dryrun
+    from slimline.project import pyproject, settings
+
+    proj = pyproject.load(request.root)
+    chosen = settings.load(proj.slimline, overrides=request.overrides)
+    outputs = [_text(o) for o in _outputs(request, name=chosen.tag or _default_name(proj))]
+    return dryrun.plan(proj, chosen, outputs=outputs, refresh=request.refresh, ctx=ctx)
+
+
 def _publish(
-    images: Sequence[Image],
-    outputs: Sequence[Ref],
-    *,
+    command: Any,
+    built: Sequence[Built],
+    refs: Sequence[Ref],
     name: str,
-    request: Request,
+    *,
+    memoised: bool,
+    since: float,
     ctx: Context,
-    referrers: Sequence[Artifact],
-) -> list[str]:
-    """Write every output with the images' referrers, then sign what was written (with a key)."""
-    lines = publish.publish(images, outputs, name=name, ctx=ctx, referrers=referrers)
-    if request.signing_key is not None:
+    request: Request | None = None,
+    referrers: Sequence[Artifact] = (),
+) -> Result:
+    """Write ``built`` to every output with the images' referrers, then sign what was written
+    (when the request has a key); the command's result."""
+    made_at = time.perf_counter()
+    images = [b.image for b in built]
+    lines = publish.publish(images, refs, name=name, ctx=ctx, referrers=referrers)
+    if request is not None and request.signing_key is not None:
         from slimline.sign import cosign
 
-        cosign.sign_outputs(images, outputs, lines, key=request.signing_key, name=name, ctx=ctx)
-    return lines
+        cosign.sign_outputs(images, refs, lines, key=request.signing_key, name=name, ctx=ctx)
+    seconds = {"build": made_at - since, "publish": time.perf_counter() - made_at}
+    written = tuple(Written(_text(ref), line) for ref, line in zip(refs, lines, strict=True))
+    return Result(command, name, tuple(built), written, memoised, seconds)
 
 
 def base(
@@ -109,7 +140,7 @@ def base(
     outputs: Sequence[str] = (),
     refresh: bool = False,
     ctx: Context,
-) -> list[str]:
+) -> Result:
     """Write the base ``text`` names (``debian:SUITE``, or any base reference) for ``platforms``."""
     from packaging.specifiers import SpecifierSet
 
@@ -123,13 +154,21 @@ def base(
         compression=layers.Compression(),
         refresh=refresh,
     )
-    images: list[Image] = [
-        resolve.resolve(text, platform=Platform.parse(p), options=options, ctx=ctx).image for p in platforms
-    ]
+    started_at = time.perf_counter()
+    built: list[Built] = []
+    for p in platforms:
+        made_at = time.perf_counter()
+        image = resolve.resolve(text, platform=Platform.parse(p), options=options, ctx=ctx).image
+        built.append(Built(image, statuses(base=len(image.layers), made=()), time.perf_counter() - made_at))
     name = "python-base:" + text.replace("debian:", "").replace("/", "-").replace(":", "-")
     default = f"oci:{Path('dist/base').resolve()}:{name.rpartition(':')[2]}"
     refs = [reference.parse(t, role="output") for t in (outputs or [default])]
-    return publish.publish(images, refs, name=name, ctx=ctx)
+    return _publish("base", built, refs, name, memoised=False, since=started_at, ctx=ctx)
+
+
+def _text(ref: Ref) -> str:
+    """An output as --to takes it (a registry's with its ``docker://``)."""
+    return f"docker://{ref}" if isinstance(ref, RegistryRef) else str(ref)
 
 
 def _default_name(proj: Any) -> str:

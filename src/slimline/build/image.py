@@ -4,7 +4,9 @@ For each platform: the base (resolved, then completed with the Debian packages t
 native code needs), the plan (distributions selected for the base's interpreter), what is known
 of the wheels, the bytecode compiler (chosen before any layer is keyed), the layer jobs, the
 layers (found in the layer cache or made), and the image (:mod:`slimline.build.assemble`).
-Returns :class:`~slimline.build.memo.Recipe` values; writes nothing but cache entries.
+Returns, per platform, a :class:`~slimline.build.memo.Recipe` (for the memo) and a
+:class:`~slimline.build.result.Built` (what was made, for the command's result); writes nothing
+but cache entries.
 
 Times: every file in every layer has mtime 0 except the project layer, whose files get the
 build epoch (``SOURCE_DATE_EPOCH``, else 0); the image's ``created`` is the build epoch too.
@@ -34,10 +36,11 @@ from slimline.base import resolve as bases
 from slimline.build import assemble, dependencies, imageconfig, preflight
 from slimline.build.jobs import AppFiles, Placement, project_job, stdlib_job
 from slimline.build.memo import Compiled, Recipe, WheelRef
+from slimline.build.result import Built, statuses
 from slimline.build.start import Started
 from slimline.cache.store import sha256_file
 from slimline.context import Context
-from slimline.errors import SlimlineError, redact
+from slimline.errors import ExitStatus, SlimlineError, redact
 from slimline.layers.job import Job
 from slimline.oci.image import Image, Platform
 from slimline.plan import select
@@ -52,7 +55,9 @@ __all__ = ["BuildError", "build", "build_epoch"]
 
 
 class BuildError(SlimlineError):
-    pass
+    """What the settings must change: a bad SOURCE_DATE_EPOCH, libraries the base lacks."""
+
+    exit_status = ExitStatus.INPUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,9 +75,9 @@ class _Build:
 
 def build(
     started: Started, *, settings: Settings, refresh: bool, exclude_outputs: Sequence[Path], ctx: Context
-) -> list[Recipe]:
+) -> list[tuple[Recipe, Built]]:
     """One image per platform of ``settings.platforms`` (in that order), each with what the
-    memo needs to remake it after an edit of the project alone."""
+    memo needs to remake it after an edit of the project alone, and what was made."""
     lock = locks.load(started.lock_path, project_root=started.project.root)
     locks.check_fresh(started.project, lock)
     if lock.format == "poetry":  # uv.lock and pylock.toml record their indexes themselves
@@ -110,8 +115,9 @@ def compression(settings: Settings, *, base: bool) -> layers.Compression:
     return layers.Compression(settings.compression, 6 if base else 1)
 
 
-def _image(platform: Platform, b: _Build) -> Recipe:
-    """The image for one platform, and how the memo can remake it."""
+def _image(platform: Platform, b: _Build) -> tuple[Recipe, Built]:
+    """The image for one platform, how the memo can remake it, and what was made."""
+    started_at = time.perf_counter()
     ctx, settings, proj = b.ctx, b.settings, b.started.project
     base = _base(platform, b, settings.debian)
     ctx.report.step(f"base {base.name}: {base.target}")
@@ -140,7 +146,9 @@ def _image(platform: Platform, b: _Build) -> Recipe:
         f"image {image.digest} ({platform}): {len(base.image.layers)} base layers, {made.reused} reused "
         f"and {len(made.layers) - made.reused} new of {len(made.layers)}, {mib:.1f} MiB compressed"
     )
-    return replace(_recipe(image, partial, base, plan, place, b, wheel), documents=made_documents)
+    status = statuses(base=len(base.image.layers), made=made.made)
+    built = Built(image, status, time.perf_counter() - started_at)
+    return replace(_recipe(image, partial, base, plan, place, b, wheel), documents=made_documents), built
 
 
 def _documents(base: bases.Base, plan: Plan, found: dict[str, WheelInfo], b: _Build) -> documents.Made | None:
@@ -166,7 +174,9 @@ def _documents(base: bases.Base, plan: Plan, found: dict[str, WheelInfo], b: _Bu
 
 def _realise(jobs: list[Job], platform: Platform, b: _Build) -> layers.Realised:
     started_at = time.perf_counter()
-    made = layers.realise(jobs, cache=b.ctx.cache, compression=compression(b.settings, base=False))
+    made = layers.realise(
+        jobs, cache=b.ctx.cache, compression=compression(b.settings, base=False), report=b.ctx.report
+    )
     b.ctx.report.detail(
         f"layers ({platform}): {len(made.layers) - made.reused} of {len(made.layers)} made in "
         f"{time.perf_counter() - started_at:.3f} s"
@@ -350,6 +360,7 @@ def _recipe(
         # project's wheel from the one this host built, which is not what a target build makes
         memoisable=not any(p.origin.kind in ("directory", "file") for p in plan.packages)
         and (wheel is None or pure(wheel.name)),
+        base_layers=len(base.image.layers),
     )
 
 

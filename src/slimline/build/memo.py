@@ -37,6 +37,7 @@ from slimline.attest import vcs
 from slimline.attest.documents import Made, ready
 from slimline.build import assemble
 from slimline.build.jobs import AppFiles, Placement, project_job
+from slimline.build.result import Built, statuses
 from slimline.cache import keys
 from slimline.cache.store import Cache
 from slimline.context import Context
@@ -97,6 +98,7 @@ class Recipe:
     compiled: Compiled | None  # bytecode = true: how the layers were compiled
     memoisable: bool  # False: the build had inputs the key does not capture
     documents: Made | None = None  # the SBOM and provenance to finish (None: sbom = false)
+    base_layers: int | None = None  # how many of the image's layers are the base's (None: not recorded)
 
     @property
     def package(self) -> bool:
@@ -164,6 +166,7 @@ def keep(memo_key: str, recipes: Sequence[Recipe], *, name: str, cache: Cache) -
                     "exclude": list(r.app.exclude),
                 },
                 "epoch": r.epoch,
+                "base_layers": r.base_layers,
                 "compression": [r.compression.name, r.compression.level],
                 "fresh_until": r.fresh_until if r.fresh_until != float("inf") else None,
                 "documents": None
@@ -210,12 +213,13 @@ def recall(memo_key: str, *, cache: Cache) -> Recalled | None:
 
 def remake(
     recalled: Recalled, root: Path, *, also_exclude: Sequence[Path], ctx: Context
-) -> list[Image] | None:
+) -> list[Built] | None:
     """The images of the recalled build with only the project layer made anew from ``root``
     (whose outputs inside the project are ``also_exclude``), through the same tail as a full
     build (:func:`~slimline.build.jobs.project_job`, :func:`~slimline.layers.cache.realise`,
     :func:`~slimline.build.assemble.top`); None when the project's wheel needs its backend or
-    the bytecode compiler a full build would choose now is not the recorded one."""
+    the bytecode compiler a full build would choose now is not the recorded one.  Every layer
+    below the project's is reported as reused (the base's as base)."""
     wheel = None
     if any(r.package for r in recalled.recipes):
         from slimline.artifacts import derive
@@ -225,6 +229,7 @@ def remake(
             return None
     images = []
     for r in recalled.recipes:
+        started_at = time.perf_counter()
         compiler = _compiler(r.compiled, r.target, cache=ctx.cache) if r.compiled is not None else None
         if r.compiled is not None and compiler is None:
             return None
@@ -239,9 +244,8 @@ def remake(
             patched = None
             if found is None and wheel is not None and compiler is None:
                 patched = _patched(r, wheel, cache=ctx.cache)
-            made = layers.realise(
-                [replace(job, make=patched) if patched else job], cache=ctx.cache, compression=r.compression
-            )
+            jobs = [replace(job, make=patched) if patched else job]
+            made = layers.realise(jobs, cache=ctx.cache, compression=r.compression, report=ctx.report)
         finally:
             if compiler is not None:
                 compiler.close()
@@ -251,7 +255,10 @@ def remake(
             f"image {image.digest} ({r.target.platform}): {len(image.layers) - 1} layers as in the last "
             f"build (nothing but the project changed), project layer {how}"
         )
-        images.append(image)
+        below = len(r.partial.layers)
+        base = min(r.base_layers or 0, below)
+        status = statuses(base=base, made=(False,) * (below - base) + made.made)
+        images.append(Built(image, status, time.perf_counter() - started_at))
     return images
 
 
@@ -348,6 +355,7 @@ def _recipe(d: Mapping[str, Any], cache: Cache) -> Recipe | None:
         compiled=None if d["compiled"] is None else _compiled(d["compiled"], cache),
         memoisable=True,
         documents=made,
+        base_layers=None if d.get("base_layers") is None else int(d["base_layers"]),
     )
 
 

@@ -9,19 +9,21 @@
     slimline cache info|prune
     poetry image build|base|inspect|diff|verify|login|logout|cache ...   (slimline inside Poetry)
 
-Exit status: 0 on success, 1 for a :class:`~slimline.errors.SlimlineError` (its message on
-stderr) or an :class:`OSError` no stage explained (what it means and on which path; its
-traceback too with ``-v``), 2 for bad usage, 3 when ``verify`` finds the image is not what it
-should be (:class:`~slimline.errors.VerificationFailed`), 130 when interrupted.  The image digest
-(or, for a registry, ``NAME@sha256:...``) is the only thing build and base write to stdout, one
-line per output; inspect and diff write their report there.
+Exit status (:class:`~slimline.errors.ExitStatus`): 0 on success, 2 for bad usage, 130 when
+interrupted, else the ``exit_status`` of the :class:`~slimline.errors.SlimlineError` (its
+message on stderr: input 3, network 4, build 5, verification 6, other 1), or 1 for an
+:class:`OSError` no stage explained (what it means and on which path; its traceback too with
+``-v``).  The image digest (or, for a registry, ``NAME@sha256:...``) is the only thing build and
+base write to stdout, one line per output (with ``--json``, one JSON document instead); inspect,
+diff and verify write their report there.
 
 Modules: ``main`` (the entry point and the command table), ``options`` (shared options and
-argument types), one per command: ``build``, ``base``, ``inspect``, ``diff``, ``verify``,
-``login`` (also logout), ``cache``; the Poetry plugin: ``poetry_plugin`` (the entry point Poetry
-loads at every start: it imports only the command table and registers ``poetry image NAME`` for
-each command) and ``poetry_command`` (a command's argparse table as a Poetry command; Poetry's
-verbosity, project and credentials).
+argument types), ``results`` (lines or the ``--json`` document), ``terminal`` (the reporter
+with progress bars, when stderr is a terminal), one per command: ``build``, ``base``,
+``inspect``, ``diff``, ``verify``, ``login`` (also logout), ``cache``; the Poetry plugin:
+``poetry_plugin`` (the entry point Poetry loads at every start: it imports only the command
+table and registers ``poetry image NAME`` for each command) and ``poetry_command`` (a command's
+argparse table as a Poetry command; Poetry's verbosity, project and credentials).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from slimline.cli.options import common
+from slimline.cli.results import add_json, shown
 from slimline.context import Context
 
 __all__ = ["NAMES", "add", "run"]
@@ -19,17 +20,22 @@ def add(sub: Any) -> None:
     base.add_argument("--mirror", help="Debian mirror URL (default: the host's apt sources)")
     base.add_argument("--package", action="append", default=[], help="extra Debian package (repeatable)")
     common(base)
+    add_json(base)
 
 
 def run(args: argparse.Namespace, *, ctx: Context) -> list[str]:
     from slimline.build import conductor
 
-    return conductor.base(
-        args.ref,
-        platforms=args.platform or ["linux/amd64"],
-        packages=args.package,
-        mirror=args.mirror,
-        outputs=args.to or (),
-        refresh=args.refresh,
-        ctx=ctx,
+    return shown(
+        args,
+        ctx,
+        lambda c: conductor.base(
+            args.ref,
+            platforms=args.platform or ["linux/amd64"],
+            packages=args.package,
+            mirror=args.mirror,
+            outputs=args.to or (),
+            refresh=args.refresh,
+            ctx=c,
+        ),
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from slimline.cli.options import argv_list, common, key_value, split
+from slimline.cli.results import add_json, dumps, shown
 from slimline.context import Context
 
 __all__ = ["NAMES", "add", "run"]
@@ -82,6 +83,13 @@ def add(sub: Any) -> None:
     _sbom_options(b)
     signing(b)
     common(b)
+    add_json(b)
+    b.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show the plan (base, target, groups, each distribution's artifact, the layers) "
+        "without downloading, building or writing anything; with --json as JSON",
+    )
 
 
 def _sbom_options(b: Any) -> None:
@@ -162,9 +170,13 @@ def run(args: argparse.Namespace, *, ctx: Context) -> list[str]:
         command={
             k: v
             for k, v in vars(args).items()
-            if k not in ("quiet", "verbose", "cache_dir", "to", "load", "sbom_out", "sign_key")
+            if k
+            not in ("quiet", "verbose", "cache_dir", "to", "load", "sbom_out", "sign_key", "json", "dry_run")
         },
         sbom_out=args.sbom_out.resolve() if args.sbom_out is not None else None,
         signing_key=_signing_key(args),
     )
-    return conductor.build(request, ctx)
+    if args.dry_run:
+        planned = conductor.plan(request, ctx)
+        return [dumps(planned.to_json())] if args.json else planned.lines()
+    return shown(args, ctx, lambda c: conductor.build(request, c))

@@ -9,7 +9,7 @@ from typing import Any
 
 from slimline.cli.options import size
 from slimline.context import Context
-from slimline.errors import SlimlineError
+from slimline.errors import UsageError
 
 __all__ = ["LOCKS_CACHE", "NAMES", "add", "run"]
 
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace, *, ctx: Context) -> list[str]:
             lines.append(f"  least recently used entry: {days:.1f} days ago")
         return lines
     if args.older_than < 0:
-        raise SlimlineError("--older-than must be 0 or more days", doing="pruning the cache")
+        raise UsageError("--older-than must be 0 or more days", doing="pruning the cache")
     done = retention.prune(
         cache, older_than=args.older_than * retention.DAY, max_size=args.max_size, dry_run=args.dry_run
     )

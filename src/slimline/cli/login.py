@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from slimline.context import Context
-from slimline.errors import SlimlineError
+from slimline.errors import UsageError
 
 __all__ = ["NAMES", "add", "run"]
 
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace, *, ctx: Context) -> list[str]:
     username = args.username or input("Username: ").strip()
     password = sys.stdin.read().rstrip("\r\n") if args.password_stdin else getpass.getpass("Password: ")
     if not username or not password:
-        raise SlimlineError("a user name and a password are needed", doing=f"logging in to {args.registry}")
+        raise UsageError("a user name and a password are needed", doing=f"logging in to {args.registry}")
     login.login(
         args.registry,
         username=username,

@@ -4,13 +4,21 @@ Each command is a module of this package with ``NAMES`` (its subcommand names), 
 (its argparse table) and ``run(args, ctx=) -> list[str]`` (the lines for stdout); an optional
 ``LOCKS_CACHE = False`` runs it without the cache's shared lock.  Adding a command is a module
 and a line in :data:`COMMANDS`.
+
+Exit statuses (:class:`slimline.errors.ExitStatus`, the README's table): 0 done; 2 usage
+(argparse); a :class:`SlimlineError`'s ``exit_status`` (input 3, network 4, build 5,
+verification 6, else 1); 1 for an ``OSError`` no stage explained; 130 when interrupted.
+On failure nothing is printed on stdout.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from types import ModuleType
@@ -20,7 +28,7 @@ from typing import TextIO
 from slimline import __version__
 from slimline.cache.store import Cache, check_writable
 from slimline.context import Context, SourceAuth
-from slimline.errors import SlimlineError, describe_os_error, os_hint
+from slimline.errors import ExitStatus, SlimlineError, describe_os_error, os_hint
 from slimline.report import Quiet, Reporter, Stderr
 
 __all__ = ["COMMANDS", "main", "names", "parser"]
@@ -78,6 +86,43 @@ def _warnings_to(report: Reporter) -> Callable[..., None]:
     return previous
 
 
+INTERRUPT_GRACE = 2.0  # seconds the stages get to unwind after Ctrl-C before the process ends
+_INTERRUPTED = "slimline: interrupted; outputs were left as they were"
+
+
+def _on_interrupt(signum: int, frame: object) -> None:
+    """Ctrl-C: unwind as usual (KeyboardInterrupt), but end the process after
+    :data:`INTERRUPT_GRACE` seconds if a worker thread still waits on the network.  Outputs and
+    cache entries are written atomically, so ending there is as safe as a kill."""
+
+    def end() -> None:
+        if sys.stderr.isatty():
+            sys.stderr.write("\x1b[?25h")  # the cursor a live progress display hid
+        print(_INTERRUPTED, file=sys.stderr, flush=True)
+        os._exit(int(ExitStatus.INTERRUPTED))
+
+    timer = threading.Timer(INTERRUPT_GRACE, end)
+    timer.daemon = True
+    timer.start()
+    raise KeyboardInterrupt
+
+
+def _handle_interrupts() -> Callable[[], None]:
+    """Install :func:`_on_interrupt` (in the main thread, over Python's default); returns what
+    puts the previous handler back."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:
+        return lambda: None
+    signal.signal(signal.SIGINT, _on_interrupt)
+
+    def restore() -> None:
+        signal.signal(signal.SIGINT, previous)
+
+    return restore
+
+
 def main(
     argv: Sequence[str] | None = None, *, prog: str = "slimline", credentials: Sequence[SourceAuth] = ()
 ) -> int:
@@ -85,12 +130,32 @@ def main(
     # --insecure-registry is the user's explicit choice; do not repeat urllib3's warning per request
     warnings.filterwarnings("ignore", message="Unverified HTTPS request")
     args = _parser(prog).parse_args(argv)
-    report: Reporter = Quiet() if args.quiet else Stderr(verbose=args.verbose)
+    restore = _handle_interrupts()
+    report = _reporter(args)
     previous = _warnings_to(report)
     try:
         return _main(args, report, tuple(credentials))
     finally:
         warnings.showwarning = previous
+        restore()
+
+
+def _reporter(args: argparse.Namespace) -> Reporter:
+    """Nothing with -q; on a terminal, lines and progress bars (rich, loaded only then); else lines."""
+    if args.quiet:
+        return Quiet()
+    if sys.stderr.isatty() and os.environ.get("TERM", "") not in ("dumb", "unknown"):
+        from slimline.cli.terminal import Terminal
+
+        return Terminal(verbose=args.verbose, stream=sys.stderr)
+    return Stderr(verbose=args.verbose)
+
+
+def _close(report: Reporter) -> None:
+    """End a live display (progress bars) before anything else is printed."""
+    close = getattr(report, "close", None)
+    if close is not None:
+        close()
 
 
 def _main(args: argparse.Namespace, report: Reporter, credentials: tuple[SourceAuth, ...] = ()) -> int:
@@ -100,16 +165,19 @@ def _main(args: argparse.Namespace, report: Reporter, credentials: tuple[SourceA
     try:
         check_writable(cache.root)
         command = _command(args.command)
-        if not getattr(command, "LOCKS_CACHE", True):
-            lines = command.run(args, ctx=ctx)
-        else:
-            with cache.lock():  # shared: pruning waits until no build uses the cache
+        try:
+            if not getattr(command, "LOCKS_CACHE", True):
                 lines = command.run(args, ctx=ctx)
+            else:
+                with cache.lock():  # shared: pruning waits until no build uses the cache
+                    lines = command.run(args, ctx=ctx)
+        finally:
+            _close(report)
         for line in lines:
             print(line, flush=True)
     except SlimlineError as err:
         print(f"slimline: error: {err}", file=sys.stderr)
-        return int(getattr(err, "exit_status", 1))  # VerificationFailed: 3
+        return int(err.exit_status)
     except OSError as err:  # the last resort: one the stage meeting it did not explain
         hint = os_hint(err)
         print(
@@ -120,11 +188,11 @@ def _main(args: argparse.Namespace, report: Reporter, credentials: tuple[SourceA
             import traceback
 
             traceback.print_exception(err)
-        return 1
+        return int(ExitStatus.ERROR)
     except KeyboardInterrupt:
-        print("slimline: interrupted; outputs were left as they were", file=sys.stderr)
-        return 130
-    return 0
+        print(_INTERRUPTED, file=sys.stderr, flush=True)
+        return int(ExitStatus.INTERRUPTED)
+    return int(ExitStatus.OK)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
-from slimline.errors import SlimlineError
+from slimline.errors import UsageError
 
 __all__ = ["argv_list", "common", "key_value", "reading", "size", "split"]
 
@@ -71,7 +71,7 @@ def argv_list(text: str | None) -> list[str] | None:
     if stripped.startswith("["):
         value = json.loads(stripped)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise SlimlineError(f"{text!r} is not a JSON list of strings", doing="reading the command line")
+            raise UsageError(f"{text!r} is not a JSON list of strings", doing="reading the command line")
         return value
     return shlex.split(stripped)
 

@@ -51,6 +51,7 @@ from slimline.http.limits import (
     Cap,
     seconds_from_env,
 )
+from slimline.report import Reporter
 
 __all__ = ["BasicAuth", "Http", "basic_header", "read_capped", "release", "strip_userinfo"]
 
@@ -104,7 +105,7 @@ def _unverified_context() -> ssl.SSLContext:
 
 
 class Http:
-    """Thread-safe; share one per build.  Deadlines not given come from the environment."""
+    """Thread-safe; one per build.  Unset deadlines come from the environment; ``report`` shows downloads."""
 
     def __init__(
         self,
@@ -115,8 +116,10 @@ class Http:
         verify: bool = True,
         deadline: float | None = None,
         download_deadline: float | None = None,
+        report: Reporter | None = None,
     ) -> None:
         self._settings = (timeout, retries, backoff)
+        self.report = report
         self._deadlines = (
             deadline or seconds_from_env(ENV_DEADLINE, DEADLINE),
             download_deadline or seconds_from_env(ENV_DOWNLOAD_DEADLINE, DOWNLOAD_DEADLINE),
@@ -184,6 +187,7 @@ class Http:
                     verify=False,
                     deadline=self._deadlines[0],
                     download_deadline=self._deadlines[1],
+                    report=self.report,
                 )
             return self._unverified
 
@@ -269,11 +273,10 @@ class Http:
     ) -> Path:
         """Download into the cache's blob store, verifying ``sha256`` (hex) while streaming.
 
-        Returns the blob path.  If the blob is already cached (and still hashes right) no
-        request is made.  A download that breaks off is resumed or restarted (see the module
-        contract); ``size``, when known, is the file's exact length.  On a mismatch nothing
-        is stored and :class:`HashMismatch` is raised.
-        """
+        Returns the blob path.  If the blob is already cached (and still hashes right) no request
+        is made.  A download that breaks off is resumed or restarted (see the module contract);
+        ``size``, when known, is the file's exact length.  On a mismatch nothing is stored and
+        :class:`HashMismatch` is raised.  Its progress is shown on :attr:`report`."""
         if sha256 is not None:
             hit = cache.verified_blob(sha256, what=what, package=package)
             if hit is not None:
@@ -297,14 +300,15 @@ class Http:
                 size=size,
                 check_prefix=not sha256,
             )
+            shown = resume.Shown(reader, self.report, f"downloading {what}")
             try:
                 digest, _ = cache.put_stream(
-                    cast(BinaryIO, reader), expected=sha256, what=what, package=package
+                    cast(BinaryIO, shown), expected=sha256, what=what, package=package
                 )
             except deadlines.TransferError as err:
                 raise download_error(err, url=url, doing=doing) from None
             finally:
-                reader.close()
+                shown.close()
         return cache.blob_path(digest)
 
     def transfer_scope(self) -> AbstractContextManager[deadlines.Deadline]:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
-from slimline.errors import SlimlineError, redact
+from slimline.errors import ExitStatus, SlimlineError, redact
 from slimline.http import deadlines
 from slimline.http.limits import MAX_REDIRECTS
 
@@ -22,6 +22,8 @@ __all__ = ["DeadlineExceeded", "HttpError", "RedirectRefused", "TooLarge", "stat
 
 class HttpError(SlimlineError):
     """A request failed: ``status`` is the HTTP status, or 0 when no response came."""
+
+    exit_status = ExitStatus.NETWORK
 
     def __init__(self, *, url: str, status: int, problem: str, doing: str = "", hint: str = "") -> None:
         safe = redact(url)

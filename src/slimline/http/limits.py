@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from slimline.errors import SlimlineError
+from slimline.errors import InputError
 
 __all__ = [
     "DEADLINE",
@@ -73,7 +73,7 @@ def seconds_from_env(name: str, default: float) -> float:
     except ValueError:
         value = -1.0
     if not 0 < value < float("inf"):
-        raise SlimlineError(
+        raise InputError(
             f"{name}={text!r} is not a number of seconds",
             doing="reading the network settings",
             hint=f"set {name} to a positive number of seconds (default {default:g}), or unset it",

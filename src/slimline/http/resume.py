@@ -13,9 +13,11 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from slimline.http.deadlines import Deadline, Expired, TransferError
+from slimline.report import Reporter, Ticker, progress
 
 if TYPE_CHECKING:
     import urllib3
@@ -73,6 +75,7 @@ class Resuming:
         self._prefix = hashlib.sha256() if check_prefix else None
         self.offset = 0
         self.breaks: list[str] = []
+        self.length = size  # the file's length: ``size``, else what the first answer declared
 
     def read(self, n: int = -1) -> bytes:
         from http.client import HTTPException
@@ -148,6 +151,8 @@ class Resuming:
 
     def _check_length(self, resp: urllib3.BaseHTTPResponse) -> None:
         declared = resp.headers.get("Content-Length", "")
+        if self.length is None and declared.isdigit():
+            self.length = int(declared)
         if self._size is not None and declared.isdigit() and int(declared) > self._size:
             resp.close()
             raise Oversize(self._size)
@@ -164,6 +169,32 @@ class Resuming:
         if self._prefix is not None and again.digest() != self._prefix.copy().digest():
             resp.close()
             raise Changed("the file changed between two attempts")
+
+
+class Shown:
+    """``reader``'s reads shown as the progress task ``task`` on ``report``; the task starts at
+    the first read, once the answer has declared its length.  Closing closes ``reader``."""
+
+    def __init__(self, reader: Resuming, report: Reporter | None, task: str) -> None:
+        self._reader, self._report, self._task = reader, report, task
+        self._shown: AbstractContextManager[Ticker] | None = None
+        self._bar: Ticker | None = None
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._reader.read(n)
+        if self._bar is None:
+            self._shown = progress(self._report, self._task, self._reader.length)
+            self._bar = self._shown.__enter__()
+        self._bar.advance(len(data))
+        return data
+
+    def close(self) -> None:
+        try:
+            if self._shown is not None:
+                self._shown.__exit__(None, None, None)
+        finally:
+            self._shown = None
+            self._reader.close()
 
 
 def _range_start(resp: urllib3.BaseHTTPResponse) -> int:

@@ -22,6 +22,7 @@ from slimline.layers.filetree import FileTree
 from slimline.layers.job import Job
 from slimline.layers.write import FORMAT_VERSION, write
 from slimline.oci.image import Layer
+from slimline.report import Reporter
 
 __all__ = ["Realised", "from_record", "lookup", "realise", "record", "store", "write_many"]
 
@@ -67,10 +68,13 @@ def store(
     cache: Cache,
     mtime: int = 0,
     compression: Compression | None = None,
+    report: Reporter | None = None,
+    what: str = "a layer",
 ) -> Layer:
-    """``make()`` the layer for ``key``, write it and remember it for :func:`lookup`."""
+    """``make()`` the layer for ``key``, write it (its progress on ``report``) and remember it
+    for :func:`lookup`."""
     compression = compression or Compression()
-    layer = write(make(), cache=cache, mtime=mtime, compression=compression)
+    layer = write(make(), cache=cache, mtime=mtime, compression=compression, report=report, what=what)
     meta = json.dumps(record(layer)).encode()
     cache.write_meta(keys.LAYERS, _meta_key(key, mtime=mtime, compression=compression), meta)
     return layer
@@ -90,22 +94,32 @@ def write_many(jobs: list[Callable[[], Layer]], *, workers: int | None = None) -
 class Realised:
     layers: tuple[Layer, ...]  # one per job, in the jobs' order
     reused: int  # how many were found in the cache
+    made: tuple[bool, ...] = ()  # per job: True when its layer was made now, False when found
 
 
-def realise(jobs: Sequence[Job], *, cache: Cache, compression: Compression) -> Realised:
+def realise(
+    jobs: Sequence[Job], *, cache: Cache, compression: Compression, report: Reporter | None = None
+) -> Realised:
     """Each job's layer: found in the layer cache under its key, else made (in parallel), written
-    and remembered.  Nothing is made for a job whose layer is found."""
+    and remembered.  Nothing is made for a job whose layer is found.  Writing shows progress on
+    ``report``."""
     found = [lookup(j.key, cache=cache, mtime=j.mtime, compression=compression) for j in jobs]
     makers = [
-        _maker(j, cache=cache, compression=compression) if f is None else _found(f)
+        _maker(j, cache=cache, compression=compression, report=report) if f is None else _found(f)
         for j, f in zip(jobs, found, strict=True)
     ]
-    return Realised(tuple(write_many(makers)), sum(f is not None for f in found))
+    made = tuple(f is None for f in found)
+    return Realised(tuple(write_many(makers)), made.count(False), made)
 
 
 def _found(layer: Layer) -> Callable[[], Layer]:
     return lambda: layer
 
 
-def _maker(job: Job, *, cache: Cache, compression: Compression) -> Callable[[], Layer]:
-    return lambda: store(job.key, job.make, cache=cache, mtime=job.mtime, compression=compression)
+def _maker(
+    job: Job, *, cache: Cache, compression: Compression, report: Reporter | None
+) -> Callable[[], Layer]:
+    what = job.created_by.removeprefix("slimline: ") or "a layer"
+    return lambda: store(
+        job.key, job.make, cache=cache, mtime=job.mtime, compression=compression, report=report, what=what
+    )

@@ -162,6 +162,10 @@ class FileTree:
         """Entries sorted by UTF-8 path bytes; a directory sorts before what it contains."""
         return sorted(self._entries.values(), key=lambda e: _sort_key(e.path))
 
+    def file_bytes(self) -> int:
+        """The bytes of its regular files (a layer's uncompressed content, less tar headers)."""
+        return sum(e.size for e in self._entries.values() if e.kind is Kind.FILE)
+
     def merge(self, other: FileTree) -> FileTree:
         """Entries of both; ``other`` wins where a path is in both."""
         return FileTree({**self._entries, **other._entries})

@@ -22,6 +22,7 @@ from slimline.errors import SlimlineError
 from slimline.layers.compress import Compression, Sink
 from slimline.layers.filetree import Entry, FileTree, Kind
 from slimline.oci.image import Layer
+from slimline.report import Reporter, Ticker, progress
 
 __all__ = ["FORMAT_VERSION", "write"]
 
@@ -48,7 +49,7 @@ def _tarinfo(entry: Entry, mtime: int) -> tarfile.TarInfo:
     return info
 
 
-def _write_tar(tree: FileTree, sink: Sink, *, mtime: int) -> None:
+def _write_tar(tree: FileTree, sink: Sink, *, mtime: int, bar: Ticker) -> None:
     with tarfile.open(
         fileobj=sink,
         mode="w|",
@@ -63,6 +64,7 @@ def _write_tar(tree: FileTree, sink: Sink, *, mtime: int) -> None:
                     raise ValueError(f"file entry {entry.path} has no source")
                 with entry.source.open() as stream:
                     tar.addfile(info, _Exact(stream, entry.size, entry.path))
+                bar.advance(entry.size)
             else:
                 tar.addfile(info)
 
@@ -100,19 +102,23 @@ def write(
     mtime: int = 0,
     compression: Compression | None = None,
     threads: int | None = None,
+    report: Reporter | None = None,
+    what: str = "a layer",
 ) -> Layer:
     """Write ``tree`` as one layer blob into the cache's blob store; return the layer.
+    ``report`` shows its progress (``what``: the layer, in the task's name) in uncompressed bytes.
 
     ``threads``: how many threads deflate gzip blocks; None (the default) shares the process-wide
     pool of os.cpu_count() threads with every other layer being written.  The blob's bytes do not
     depend on it.  Must not be called from a deflate task (the shared pool could starve itself)."""
     compression = compression or Compression()
-    with cache.writing("writing a layer into the cache"):
-        return _write(tree, cache=cache, mtime=mtime, compression=compression, threads=threads)
+    task = f"compressing {what} ({compression.name})"
+    with cache.writing("writing a layer into the cache"), progress(report, task, tree.file_bytes()) as bar:
+        return _write(tree, cache=cache, mtime=mtime, compression=compression, threads=threads, bar=bar)
 
 
 def _write(
-    tree: FileTree, *, cache: Cache, mtime: int, compression: Compression, threads: int | None
+    tree: FileTree, *, cache: Cache, mtime: int, compression: Compression, threads: int | None, bar: Ticker
 ) -> Layer:
     blobs = cache.root / "blobs" / "sha256"
     blobs.mkdir(parents=True, exist_ok=True)
@@ -126,7 +132,7 @@ def _write(
         with os.fdopen(fd, "wb") as f:
             sink = Sink(f, compression, pool=own)
             try:
-                _write_tar(tree, sink, mtime=mtime)
+                _write_tar(tree, sink, mtime=mtime, bar=bar)
                 sink.close()
             except BaseException:
                 sink.abort()

@@ -23,7 +23,7 @@ from urllib.parse import urlencode, urlsplit
 
 import urllib3
 
-from slimline.errors import SlimlineError
+from slimline.errors import ExitStatus, SlimlineError
 from slimline.http import Http, basic_header
 from slimline.oci.credentials import Credential, Credentials
 
@@ -103,6 +103,8 @@ def parse_challenges(header: str) -> list[Challenge]:
 
 class AuthError(SlimlineError):
     """The token service refused or failed; carries the registry and status, never a secret."""
+
+    exit_status = ExitStatus.NETWORK
 
     def __init__(self, problem: str, *, registry: str, status: int, hint: str) -> None:
         super().__init__(problem, doing=f"authenticating to {registry}", hint=hint)

@@ -24,7 +24,7 @@ from slimline.errors import HashMismatch
 from slimline.http import release
 from slimline.oci.reference import RegistryRef
 from slimline.oci.registry_client import RegistryError, Session, hex_of
-from slimline.report import Reporter
+from slimline.report import Counted, Reporter, Ticker, progress
 
 __all__ = ["Uploader", "fetch_blob"]
 
@@ -143,6 +143,21 @@ class Uploader:
                 "POST", f"/v2/{repo}/blobs/uploads/", ok=(202,), what=f"starting the upload of the {what}"
             )
         location = self._location(start, sess.base)
+        with progress(self.report, f"pushing {what}", size) as bar:
+            self._upload(location, digest, size, _counted(source, bar), what, start)
+        self.report.detail(f"{what}: uploaded ({size} bytes)")
+        return "uploaded"
+
+    def _upload(
+        self,
+        location: str,
+        digest: str,
+        size: int,
+        source: Callable[[], BinaryIO | bytes],
+        what: str,
+        start: urllib3.BaseHTTPResponse,
+    ) -> None:
+        sess = self.sess
         if size > self.chunked_above:
             minimum = int(start.headers.get("OCI-Chunk-Min-Length") or 0)
             location = self._chunks(location, source, max(self.chunk_size, minimum), what)
@@ -160,8 +175,6 @@ class Uploader:
             ok=(201,),
             what=f"uploading the {what}",
         )
-        self.report.detail(f"{what}: uploaded ({size} bytes)")
-        return "uploaded"
 
     def _location(self, resp: urllib3.BaseHTTPResponse, base: str) -> str:
         loc = resp.headers.get("Location")
@@ -196,3 +209,16 @@ class Uploader:
                 location = self._location(resp, location)
                 offset = end + 1
         return location
+
+
+def _counted(source: Callable[[], BinaryIO | bytes], bar: Ticker) -> Callable[[], BinaryIO | bytes]:
+    """``source``, its streams advancing ``bar`` as they are read (bytes: all at once)."""
+
+    def opened() -> BinaryIO | bytes:
+        got = source()
+        if isinstance(got, bytes):
+            bar.advance(len(got))
+            return got
+        return cast(BinaryIO, Counted(got, bar))
+
+    return opened

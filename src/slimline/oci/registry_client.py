@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import urllib3
 
 from slimline.cache import store
-from slimline.errors import SlimlineError
+from slimline.errors import ExitStatus, SlimlineError
 from slimline.http import (
     ERROR_BODY_CAP,
     DeadlineExceeded,
@@ -47,6 +47,8 @@ __all__ = ["RegistryError", "Session", "api_host", "hex_of"]
 class RegistryError(SlimlineError):
     """A registry operation failed.  ``status`` is the HTTP status (0: no response); ``code`` the
     registry's error code (``NAME_UNKNOWN``, ``MANIFEST_UNKNOWN``, ``UNAUTHORIZED``, ...) or ""."""
+
+    exit_status = ExitStatus.NETWORK
 
     def __init__(
         self,

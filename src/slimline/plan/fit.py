@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from slimline.errors import SlimlineError
+from slimline.errors import ExitStatus, SlimlineError
 from slimline.plan import select, wheels
 from slimline.plan.model import Selected
 from slimline.project.lockfile import Artifact, Lock
@@ -36,6 +36,8 @@ ALL = ":all:"  # in ``build-from-source``: every package
 
 class FitError(SlimlineError):
     """No known suite can install the lock, or the named one lacks wheels another one has."""
+
+    exit_status = ExitStatus.INPUT
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from packaging.markers import InvalidMarker, Marker, UndefinedComparison, Undefi
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 
-from slimline.errors import SlimlineError
+from slimline.errors import InputError, SlimlineError
 from slimline.project.groups import MAIN
 from slimline.project.lockfile import Lock, LockedDependency, LockedPackage
 
@@ -111,4 +111,4 @@ def _holds(text: str, env: Mapping[str, object], context: str) -> bool:
 
 
 def _error(problem: str, *, hint: str = _HINT) -> SlimlineError:
-    return SlimlineError(problem, doing="selecting packages from a pylock.toml", hint=hint)
+    return InputError(problem, doing="selecting packages from a pylock.toml", hint=hint)

@@ -31,7 +31,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from slimline.errors import SlimlineError
+from slimline.errors import ExitStatus, SlimlineError
 from slimline.plan import formats, wheels
 from slimline.plan.model import Allowance, Origin, OriginKind, Plan, Selected
 from slimline.project.lockfile import Lock, LockedPackage
@@ -45,6 +45,8 @@ _SETS_OK = Version(packaging.__version__) >= Version("26.4")  # ``extra`` may be
 
 class SelectError(SlimlineError):
     """The requested groups/extras do not exist, or the lock cannot satisfy the project for this target."""
+
+    exit_status = ExitStatus.INPUT
 
     def __init__(self, problem: str, *, hint: str = "", doing: str = "selecting packages") -> None:
         super().__init__(problem, doing=doing, hint=hint)

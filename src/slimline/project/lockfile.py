@@ -26,7 +26,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from slimline.errors import SlimlineError
+from slimline.errors import ExitStatus, SlimlineError
 from slimline.project import toml
 from slimline.project.pyproject import Project
 from slimline.project.toml import (
@@ -73,6 +73,8 @@ class LockError(toml.TomlError):
 
 class StaleLock(SlimlineError):
     """pyproject.toml changed since poetry.lock was written (Poetry's content-hash differs)."""
+
+    exit_status = ExitStatus.INPUT
 
     def __init__(self, *, file: Path, expected: str, actual: str) -> None:
         super().__init__(

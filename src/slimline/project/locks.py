@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from slimline.errors import SlimlineError
+from slimline.errors import ExitStatus, SlimlineError
 
 if TYPE_CHECKING:  # the memo imports this module: it loads nothing more until a lock is read
     from slimline.project.lockfile import Lock, LockFormat
@@ -34,6 +34,8 @@ _HOW = 'choose one with `--lock PATH` or `lock = "FILE"` in [tool.slimline]'
 
 class LockChoiceError(SlimlineError):
     """No lock file, several without a choice, or a chosen file that is not a lock slimline reads."""
+
+    exit_status = ExitStatus.INPUT
 
 
 def format_of(path: Path) -> LockFormat | None:

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from slimline.errors import SlimlineError, redact
+from slimline.errors import ExitStatus, SlimlineError, redact
 from slimline.project.lockfile import Lock
 from slimline.project.pyproject import Project
 
@@ -31,6 +31,7 @@ __all__ = ["LockSourceError", "check"]
 
 
 class LockSourceError(SlimlineError):
+    exit_status = ExitStatus.INPUT
     pass
 
 

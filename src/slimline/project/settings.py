@@ -17,7 +17,7 @@ from typing import Any, Literal, cast
 
 from packaging.utils import canonicalize_name
 
-from slimline.errors import SlimlineError
+from slimline.errors import ExitStatus, SlimlineError
 from slimline.oci.image import Platform
 from slimline.project.toml import FieldError, check, check_list, check_table, within
 from slimline.target import machine_of
@@ -29,6 +29,8 @@ CompressionName = Literal["gzip", "zstd", "none"]
 
 class SettingsError(SlimlineError):
     """A ``[tool.slimline]`` key or command-line option that is unknown or has a bad value."""
+
+    exit_status = ExitStatus.INPUT
 
     def __init__(self, problem: str, *, key: str, hint: str = "") -> None:
         super().__init__(problem, doing=f"reading {key}", hint=hint)

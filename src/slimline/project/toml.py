@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, Self, TypeVar, overload
 
-from slimline.errors import SlimlineError
+from slimline.errors import ExitStatus, SlimlineError
 
 __all__ = [
     "FieldError",
@@ -51,6 +51,8 @@ class TomlError(SlimlineError):
     Subclasses name the fix (``fix``, the default hint) and may say more for a missing file
     (:meth:`missing`).
     """
+
+    exit_status = ExitStatus.INPUT
 
     fix = "correct the file"
 

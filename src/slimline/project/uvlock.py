@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from packaging.utils import canonicalize_name
 
-from slimline.errors import SlimlineError
+from slimline.errors import ExitStatus, SlimlineError
 from slimline.project import toml
 from slimline.project.groups import MAIN
 from slimline.project.lockfile import (
@@ -240,6 +240,8 @@ def _with_extra(dep: LockedDependency, extra: str) -> LockedDependency:
 
 class StaleUvLock(SlimlineError):
     """pyproject.toml asks for other packages than uv.lock recorded for it."""
+
+    exit_status = ExitStatus.INPUT
 
 
 def check_fresh(project: Project, lock: Lock) -> None:

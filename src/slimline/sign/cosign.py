@@ -13,7 +13,7 @@ Attestations (:func:`attestation_image`) are DSSE envelopes as layers of media t
 Contracts: :func:`sign_outputs` signs the digest each output is pulled by and, for an index,
 each platform's manifest; a ``docker-archive:`` or daemon output is reported as unsigned.
 ECDSA signatures differ per run (Ed25519 ones do not); the images' digests never change.
-:func:`check` raises :class:`~slimline.errors.VerificationFailed` unless a signature layer
+:func:`check` raises :class:`~slimline.errors.NotVerified` unless a signature layer
 stored for the image's digest verifies with the key and its payload names that digest.
 """
 
@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 from slimline.cache.store import Cache
 from slimline.context import Context
-from slimline.errors import HashMismatch, VerificationFailed
+from slimline.errors import HashMismatch, NotVerified
 from slimline.oci import attached
 from slimline.oci.image import Config, History, Image, Layer, Platform
 from slimline.oci.reference import LOCALHOST, OciRef, Ref, ReferenceError_, RegistryRef, parse_name
@@ -116,9 +116,9 @@ def check(ref: Ref, digest: str, key: PublicKey, *, ctx: Context) -> str:
     try:
         found = attached.read(ref, tag, ctx=ctx)
     except HashMismatch as err:
-        raise VerificationFailed([f"{tag} was altered: {err.problem}"], doing=doing) from err
+        raise NotVerified([f"{tag} was altered: {err.problem}"], doing=doing) from err
     if found is None:
-        raise VerificationFailed([f"{ref} has no signature for {digest} (no tag {tag})"], doing=doing)
+        raise NotVerified([f"{ref} has no signature for {digest} (no tag {tag})"], doing=doing)
     manifest, blobs = found
     for layer in manifest.get("layers") or []:
         payload = blobs.get(str(layer.get("digest")), b"")
@@ -130,4 +130,4 @@ def check(ref: Ref, digest: str, key: PublicKey, *, ctx: Context) -> str:
             continue
         if key.verify(signature, payload) and signed_digest(payload) == digest:
             return f"  signature {tag} verified with the key"
-    raise VerificationFailed([f"no signature in {tag} verifies with the key for {digest}"], doing=doing)
+    raise NotVerified([f"no signature in {tag} verifies with the key for {digest}"], doing=doing)

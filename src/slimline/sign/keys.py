@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from slimline.errors import SlimlineError
+from slimline.errors import ExitStatus, SlimlineError
 
 __all__ = ["ENV_KEY", "ENV_PASSWORD", "KeyError_", "PublicKey", "SigningKey", "load_private", "load_public"]
 
@@ -35,6 +35,8 @@ Public = ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 
 
 class KeyError_(SlimlineError):  # the name KeyError is a builtin
+    exit_status = ExitStatus.INPUT
+
     def __init__(self, problem: str, *, doing: str, hint: str = f"give {_KINDS}") -> None:
         super().__init__(problem, doing=doing, hint=hint)
 

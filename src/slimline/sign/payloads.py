@@ -8,7 +8,7 @@ Contracts:
 * :func:`envelope` wraps a payload in a DSSE envelope (https://github.com/secure-systems-lab/dsse,
   protocol v1): the signature is over ``PAE(payloadType, payload)``; the envelope is canonical
   JSON with ``keyid`` "" as cosign writes it.  :func:`open_envelope` returns the payload only
-  when a signature verifies with the key, else raises :class:`~slimline.errors.VerificationFailed`.
+  when a signature verifies with the key, else raises :class:`~slimline.errors.NotVerified`.
   The SBOM and provenance attestations go through these (``sha256-<hex>.att``).
 """
 
@@ -19,7 +19,7 @@ import binascii
 import json
 from typing import Any
 
-from slimline.errors import VerificationFailed
+from slimline.errors import NotVerified
 from slimline.sign.keys import PublicKey, SigningKey
 
 __all__ = [
@@ -89,11 +89,9 @@ def open_envelope(data: bytes, key: PublicKey, *, what: str = "the envelope") ->
         payload = base64.b64decode(d["payload"], validate=True)
         signatures = [base64.b64decode(s["sig"], validate=True) for s in d["signatures"]]
     except (ValueError, KeyError, TypeError, binascii.Error) as err:
-        raise VerificationFailed(
-            [f"{what} is not a DSSE envelope ({type(err).__name__})"], doing=doing
-        ) from err
+        raise NotVerified([f"{what} is not a DSSE envelope ({type(err).__name__})"], doing=doing) from err
     if not isinstance(payload_type, str) or not any(
         key.verify(s, pae(payload_type, payload)) for s in signatures
     ):
-        raise VerificationFailed([f"no signature of {what} verifies with the key"], doing=doing)
+        raise NotVerified([f"no signature of {what} verifies with the key"], doing=doing)
     return payload_type, payload

@@ -35,7 +35,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from slimline.errors import SlimlineError
+from slimline.errors import ExitStatus, SlimlineError
 from slimline.layers.filetree import FileOnDisk, FileTree, TreeBuilder
 from slimline.project.ignore import is_virtualenv, skip_when_copying
 
@@ -53,6 +53,8 @@ _DOING = "copying the project's files into the image"
 
 class AppFilesError(SlimlineError):
     """A project file cannot be copied into the image; ``path`` is relative to the project."""
+
+    exit_status = ExitStatus.INPUT
 
     def __init__(self, problem: str, *, path: str, hint: str = "") -> None:
         super().__init__(problem, doing=_DOING, hint=hint)

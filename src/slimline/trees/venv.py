@@ -21,7 +21,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 
-from slimline.errors import SlimlineError
+from slimline.errors import InputError
 from slimline.layers.filetree import FileTree, TreeBuilder
 from slimline.target import Target
 
@@ -43,13 +43,13 @@ class VenvLayout:
         """Validate ``prefix`` (absolute, normalised, no whitespace, shebang-safe length)."""
         norm = posixpath.normpath(prefix) if prefix else ""
         if not norm.startswith("/") or norm == "/" or norm.startswith("//"):
-            raise SlimlineError(
+            raise InputError(
                 f"the venv prefix {prefix!r} is not an absolute path below /",
                 doing="laying out the virtual environment",
                 hint="set the venv path to an absolute directory such as /app/.venv",
             )
         if any(ch.isspace() for ch in norm) or len(f"#!{norm}/bin/python\n".encode()) > 127:
-            raise SlimlineError(
+            raise InputError(
                 f"the venv prefix {prefix!r} contains whitespace or is too long for a #! line",
                 doing="laying out the virtual environment",
                 hint="choose a short path without spaces: scripts would need /bin/sh, "

@@ -2,7 +2,7 @@
 
 Takes an image reference (any transport slimline reads), optionally the project and a public
 key; returns the lines of what was accounted for, or raises
-:class:`~slimline.errors.VerificationFailed` (exit status 3) naming each file that differs
+:class:`~slimline.errors.VerificationFailed` (exit status 6) naming each file that differs
 and its package.
 
 Modules, in order:

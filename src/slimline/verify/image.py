@@ -10,7 +10,7 @@ file system accounted for, in this order: a Debian package's record
 slimline's base assembly generates.  With ``project``, the distributions are checked against its
 ``poetry.lock`` and the app files against its files; with ``key``, the image's signature
 (``check_signature``, given by the caller).  Any problem raises
-:class:`~slimline.errors.VerificationFailed` listing them all; else the lines to print.
+:class:`~slimline.errors.NotVerified` listing them all; else the lines to print.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from slimline.cache.store import Cache
 from slimline.context import Context
-from slimline.errors import SlimlineError, VerificationFailed
+from slimline.errors import NotVerified, SlimlineError
 from slimline.layers.filetree import Kind
 from slimline.oci import transports
 from slimline.oci.image import Image, Platform
@@ -70,7 +70,7 @@ def verify(
         if check_signature is not None:
             try:
                 lines += check_signature(ref, image, ctx)
-            except VerificationFailed as err:
+            except NotVerified as err:
                 problems += [f"{platform}: {p}" for p in err.problems]
         ctx.report.step(f"checking the files of {digest} ({len(image.layers)} layers)")
         found = check_image(image, project=project, skip_base=skip_base, cache=ctx.cache)
@@ -80,7 +80,7 @@ def verify(
         lines += [f"  {n} {how}" for how, n in sorted(found.dists.items())]
         lines += [f"  note: {note}" for note in found.notes]
     if problems:
-        raise VerificationFailed(problems, doing=f"verifying {ref}")
+        raise NotVerified(problems, doing=f"verifying {ref}")
     return [*lines, f"verified {ref}"]
 
 

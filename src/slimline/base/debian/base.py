@@ -46,6 +46,7 @@ from slimline.errors import redact
 from slimline.layers.filetree import FileTree, TreeBuilder
 from slimline.layers.job import Job
 from slimline.oci.image import Config, History, Image, Platform, rfc3339
+from slimline.report import progress
 from slimline.target import Target
 
 __all__ = [
@@ -266,7 +267,8 @@ def _jobs(
     def job(i: int, group: policy.Group, names: list[str]) -> Job:
         def make() -> FileTree:
             ctx.report.detail(f"assembling layer {group.name} ({len(names)} packages)")
-            return _make_tree(base, group, names, first=i == 0, settings=settings, ctx=ctx)
+            with progress(ctx.report, f"unpacking {group.name} ({len(names)} Debian packages)"):
+                return _make_tree(base, group, names, first=i == 0, settings=settings, ctx=ctx)
 
         key = _layer_key(base, group, names, first=i == 0, settings=settings)
         return Job(key, make, f"slimline {ref}: {group.name} ({len(names)} packages)", mtime)

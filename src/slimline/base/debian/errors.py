@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from slimline.errors import SlimlineError
+from slimline.errors import ExitStatus, SlimlineError
 
 __all__ = [
     "BadDebianRef",
@@ -22,6 +22,8 @@ class DebianError(SlimlineError):
 
 
 class BadDebianRef(DebianError):
+    exit_status = ExitStatus.INPUT
+
     def __init__(self, text: str, problem: str) -> None:
         super().__init__(
             f"{text!r} is not a Debian base reference: {problem}",
@@ -33,6 +35,8 @@ class BadDebianRef(DebianError):
 
 
 class NoSuitableSuite(DebianError):
+    exit_status = ExitStatus.INPUT
+
     def __init__(self, requires_python: str, known: dict[str, str]) -> None:
         listed = ", ".join(f"{suite} (Python {py})" for suite, py in known.items())
         super().__init__(
@@ -46,6 +50,8 @@ class NoSuitableSuite(DebianError):
 
 
 class MirrorNotFound(DebianError):
+    exit_status = ExitStatus.INPUT
+
     def __init__(self, looked_at: list[str]) -> None:
         where = ", ".join(looked_at) if looked_at else "nothing"
         super().__init__(
@@ -59,6 +65,8 @@ class MirrorNotFound(DebianError):
 
 class SignatureError(DebianError):
     """InRelease is not signed by a trusted Debian archive key (or is malformed around the signature)."""
+
+    exit_status = ExitStatus.VERIFICATION
 
     def __init__(self, url: str, problem: str, *, keyring: str) -> None:
         super().__init__(
@@ -76,6 +84,8 @@ class SignatureError(DebianError):
 class ReleaseError(DebianError):
     """A verified Release file does not describe what was asked for (wrong suite, expired, no index)."""
 
+    exit_status = ExitStatus.NETWORK
+
     def __init__(self, url: str, problem: str, *, hint: str = "") -> None:
         super().__init__(f"{url}: {problem}", doing="reading the Debian Release file", hint=hint)
         self.url = url
@@ -83,6 +93,8 @@ class ReleaseError(DebianError):
 
 class IndexError_(DebianError):
     """A Packages index is malformed or names an unsafe file."""
+
+    exit_status = ExitStatus.NETWORK
 
     def __init__(self, what: str, problem: str) -> None:
         super().__init__(
@@ -94,6 +106,8 @@ class IndexError_(DebianError):
 
 
 class ResolveError(DebianError):
+    exit_status = ExitStatus.INPUT
+
     def __init__(self, package: str, problem: str, *, needed_by: str = "", hint: str = "") -> None:
         chain = f" (needed by {needed_by})" if needed_by else ""
         super().__init__(
