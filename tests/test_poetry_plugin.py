@@ -147,7 +147,7 @@ def test_build_reads_the_project_poetry_found_and_maps_quiet(
     (project / "pyproject.toml").write_text('[project]\nname = "proj"\nversion = "1"\n')
     status = app.execute(f"image build --no-plugins -q -P {project} --cache-dir {tmp_path / 'c'}")
     captured = capsys.readouterr()
-    assert status == 1 and captured.out == ""
+    assert status == 3 and captured.out == ""  # an input error (errors.ExitStatus.INPUT)
     assert f"reading {project}: " in captured.err and "has no lock file" in captured.err
 
 

@@ -16,7 +16,7 @@ from tests.verify.helpers import edit_file, flip, layer_tar, manifest_of
 
 pytestmark = pytest.mark.network
 
-VERIFIED, FAILED = 0, 3
+VERIFIED, FAILED = 0, 6  # errors.ExitStatus.VERIFICATION
 
 
 def _build(app: str, tmp_path: Path, *more: str) -> tuple[Path, Path]:

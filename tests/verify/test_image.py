@@ -30,7 +30,7 @@ from tests.verify.helpers import (
 SITE = "app/.venv/lib/python3.11/site-packages"
 TINYDEP = f"{SITE}/tinydep/__init__.py"
 VERIFIED = 0
-FAILED = 3
+FAILED = 6  # errors.ExitStatus.VERIFICATION
 
 
 @pytest.fixture
