@@ -35,8 +35,10 @@ def written(out: Path) -> dict[str, Any]:
     """The manifest the layout's index.json names (one platform)."""
     index = json.loads((out / "index.json").read_text())
     # the image, not the index of its referrers (SBOM, provenance) tagged sha256-<hex>
-    ref = "org.opencontainers.image.ref.name"
-    (entry,) = [m for m in index["manifests"] if not m.get("annotations", {}).get(ref, "").startswith("sha256-")]
+    def tag(m: dict[str, Any]) -> str:
+        return str(m.get("annotations", {}).get("org.opencontainers.image.ref.name", ""))
+
+    (entry,) = [m for m in index["manifests"] if not tag(m).startswith("sha256-")]
     manifest = json.loads((out / "blobs" / "sha256" / entry["digest"].removeprefix("sha256:")).read_bytes())
     return {"digest": entry["digest"], "manifest": manifest}
 
