@@ -7,6 +7,7 @@ Modules, in order:
 
 * ``conductor``: the recipe: memo, or a full build; then publish
 * ``start``: the project's wheel started before the rest loads
+* ``writable``: directories owned by the image's user, added to the project's layer
 * ``jobs``: the project's layer job (shared with the memo) and how every job is keyed
 * ``preflight``: the groups line, and the base that fits the lock, before any download
 * ``dependencies``: the venv and dependency layer jobs; wheels fetched once, when needed

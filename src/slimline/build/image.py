@@ -28,7 +28,7 @@ from slimline.artifacts.targetbuild import TargetBuilds, native_sources, pure
 from slimline.artifacts.wheelcache import tree_files, tree_hash
 from slimline.base import builder, native
 from slimline.base import resolve as bases
-from slimline.build import assemble, dependencies, imageconfig, preflight
+from slimline.build import assemble, dependencies, imageconfig, preflight, writable
 from slimline.build.jobs import AppFiles, Placement, project_job, stdlib_job
 from slimline.build.memo import Compiled, Recipe, WheelRef
 from slimline.build.start import Started
@@ -115,18 +115,19 @@ def _image(platform: Platform, b: _Build) -> Recipe:
     wheels = dependencies.Wheels(plan, ctx=ctx, started=b.started, targets=targets)
     found = dependencies.infos(plan, wheels, ctx=ctx)
     base = _completed(base, dependencies.needs(found), platform, b)
+    config = imageconfig.make(proj, settings=settings, base=base, cache=ctx.cache)
+    open_to_user = writable.plan(settings.writable, user=config.user, base=base.image)
     place = Placement(settings.venv, plan.target, _compiler(base, plan, b))
     try:
         jobs = dependencies.jobs(plan, found, wheels, place=place)
         if place.compiler is not None:
             jobs.insert(0, stdlib_job(base.image, place))
         wheel = _project_wheel(b, targets)
-        project = _project_job(place, b, wheel)
+        project = _project_job(place, b, wheel, open_to_user)
         made = _realise([*jobs, project], platform, b)
     finally:
         if place.compiler is not None:  # its process and temporary directory go now, not when collected
             place.compiler.close()
-    config = imageconfig.make(proj, settings=settings, base=base, cache=ctx.cache)
     partial = assemble.below(base, jobs, made.layers[:-1], config=config, epoch=b.epoch)
     image = assemble.top(partial, project, made.layers[-1], epoch=b.epoch)
     mib = sum(layer.size for layer in image.layers) / (1 << 20)
@@ -134,7 +135,7 @@ def _image(platform: Platform, b: _Build) -> Recipe:
         f"image {image.digest} ({platform}): {len(base.image.layers)} base layers, {made.reused} reused "
         f"and {len(made.layers) - made.reused} new of {len(made.layers)}, {mib:.1f} MiB compressed"
     )
-    return _recipe(image, partial, base, plan, place, b, wheel)
+    return replace(_recipe(image, partial, base, plan, place, b, wheel), writable=open_to_user)
 
 
 def _realise(jobs: list[Job], platform: Platform, b: _Build) -> layers.Realised:
@@ -274,7 +275,9 @@ def _project_wheel(b: _Build, targets: TargetBuilds | None) -> Path | None:
     return targets.build(proj.root, key=key, what=f"the project {proj.name}", package=proj.name)
 
 
-def _project_job(place: Placement, b: _Build, wheel: Path | None) -> Job:
+def _project_job(
+    place: Placement, b: _Build, wheel: Path | None, open_to_user: writable.Writable | None
+) -> Job:
     proj = b.started.project
     return project_job(
         proj.root,
@@ -285,6 +288,7 @@ def _project_job(place: Placement, b: _Build, wheel: Path | None) -> Job:
         app=app_files(b.settings, b.exclude_outputs),
         epoch=b.epoch,
         cache=b.ctx.cache,
+        writable=open_to_user,
     )
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from slimline.artifacts.wheelcache import FileDigests
+from slimline.build.writable import Writable
+from slimline.build.writable import add as add_writable
 from slimline.cache import keys
 from slimline.cache.store import Cache, sha256_file
 from slimline.layers.filetree import FileOnDisk, FileTree
@@ -83,27 +85,34 @@ def project_job(
     app: AppFiles,
     epoch: int,
     cache: Cache | None = None,
+    writable: Writable | None = None,
 ) -> Job:
     """The project's layer: its wheel installed into the venv (package mode, ``wheel`` given),
     else its files copied under ``app.workdir`` (with ``cache``, files unchanged since the last
-    build are not read again to key the layer: :class:`slimline.artifacts.wheelcache.FileDigests`)."""
+    build are not read again to key the layer: :class:`slimline.artifacts.wheelcache.FileDigests`);
+    with ``writable``, its directories too (:func:`slimline.build.writable.add`)."""
     target = place.target
+    # without writable directories the key's parts are what they were before the setting existed
+    more: tuple[object, ...] = () if writable is None else (writable.to_json(),)
     if wheel is not None:
         digest = sha256_file(wheel)
 
         def install_wheel() -> FileTree:
             from slimline.trees import install
 
-            return install.wheel_tree(wheel, target=target, prefix=place.venv, requested=True)
+            tree = install.wheel_tree(wheel, target=target, prefix=place.venv, requested=True)
+            return tree if writable is None else add_writable(tree, writable)
 
-        parts: tuple[object, ...] = (place.venv, target.interpreter, digest)
+        parts: tuple[object, ...] = (place.venv, target.interpreter, digest, *more)
         return job(
             "project", parts, install_wheel, created_by=f"slimline: project {name} {version}",
             mtime=epoch, compiler=place.compiler,
         )  # fmt: skip
     tree, digest = _app_tree(root, app, cache=cache)
+    if writable is not None:
+        tree = add_writable(tree, writable)
     return job(
-        "app", (digest,), lambda: tree, created_by=f"slimline: app files {name}", mtime=epoch,
+        "app", (digest, *more), lambda: tree, created_by=f"slimline: app files {name}", mtime=epoch,
         compiler=place.compiler,
     )  # fmt: skip
 

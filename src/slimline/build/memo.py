@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from slimline import __version__, layers
 from slimline.build import assemble
 from slimline.build.jobs import AppFiles, Placement, project_job
+from slimline.build.writable import Writable
 from slimline.cache import keys
 from slimline.cache.store import Cache
 from slimline.context import Context
@@ -85,6 +86,7 @@ class Recipe:
     fresh_until: float  # time.time() after which the base must be resolved again
     compiled: Compiled | None  # bytecode = true: how the layers were compiled
     memoisable: bool  # False: the build had inputs the key does not capture
+    writable: Writable | None = None  # the writable directories of the project layer
 
     @property
     def package(self) -> bool:
@@ -146,6 +148,7 @@ def keep(memo_key: str, recipes: Sequence[Recipe], *, name: str, cache: Cache) -
                     "exclude": list(r.app.exclude),
                 },
                 "epoch": r.epoch,
+                "writable": None if r.writable is None else r.writable.to_json(),
                 "compression": [r.compression.name, r.compression.level],
                 "fresh_until": r.fresh_until if r.fresh_until != float("inf") else None,
                 "compiled": None
@@ -211,6 +214,7 @@ def remake(
         job = project_job(
             root, name=r.name, version=r.version, wheel=wheel if r.package else None, place=place,
             app=replace(r.app, also_exclude=tuple(also_exclude)), epoch=r.epoch, cache=ctx.cache,
+            writable=r.writable,
         )  # fmt: skip
         try:
             found = layers.lookup(job.key, cache=ctx.cache, mtime=job.mtime, compression=r.compression)
@@ -320,6 +324,7 @@ def _recipe(d: Mapping[str, Any], cache: Cache) -> Recipe | None:
         fresh_until=float("inf") if d["fresh_until"] is None else float(d["fresh_until"]),
         compiled=None if d["compiled"] is None else _compiled(d["compiled"], cache),
         memoisable=True,
+        writable=None if d.get("writable") is None else Writable.from_json(d["writable"]),
     )
 
 

@@ -95,6 +95,7 @@ class Settings:
     build_from_source: tuple[str, ...] = ()
     unverified: tuple[str, ...] = ()  # canonical names: url/file dependencies allowed without a lock hash
     plain_http: tuple[str, ...] = ()  # canonical names: url dependencies allowed over http://
+    writable: tuple[str, ...] = ()  # directories made in the project layer, owned by the image's user
     debian: DebianSettings = field(default_factory=DebianSettings)  # [tool.slimline.debian]
 
 
@@ -158,6 +159,36 @@ def _abs_path(value: Any) -> str:
     if not text.startswith("/") or "\0" in text:
         raise _bad("an absolute path inside the image", value)
     return text.rstrip("/") or "/"
+
+
+# where no writable directory may be: the system's own files, and links on Debian (/var/run)
+_SYSTEM_DIRS = (
+    "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run",
+    "/sbin", "/sys", "/usr", "/var/lib/dpkg", "/var/lock", "/var/run",
+)  # fmt: skip
+
+
+def _writable(value: Any) -> tuple[str, ...]:
+    """Absolute, normalised directory paths (no ``.``, ``..`` or empty parts), none of them
+    ``/``, ``/tmp`` (already writable by everyone) or in a system directory."""
+    out = []
+    for text in _strs(value):
+        parts = text.split("/")[1:]
+        if not text.startswith("/") or "\0" in text or any(p in ("", ".", "..") for p in parts):
+            raise _bad("absolute directory paths without '.', '..' or '//' (such as /app/data)", text)
+        system = next((d for d in _SYSTEM_DIRS if text == d or text.startswith(d + "/")), None)
+        if system is not None or text == "/tmp":
+            raise FieldError(
+                f"{text} cannot be made writable: "
+                + (
+                    f"{system} holds the system's own files"
+                    if system
+                    else "it is writable by everyone already"
+                ),
+                hint="use a directory of the app's own, such as /app/data or /var/cache/APP",
+            )
+        out.append(text)
+    return tuple(dict.fromkeys(out))
 
 
 def _platforms(value: Any) -> tuple[str, ...]:
@@ -244,6 +275,7 @@ _KEYS: dict[str, tuple[str, Check]] = {
     "build-from-source": ("build_from_source", _packages),
     "unverified": ("unverified", _names),
     "plain-http": ("plain_http", _names),
+    "writable": ("writable", _writable),
 }
 
 
@@ -304,4 +336,18 @@ def _load(table: Mapping[str, Any], overrides: Mapping[str, object]) -> Settings
             _apply(deb, {key.removeprefix("debian."): value}, _DEBIAN, lambda k: f"--debian-{k}")
         else:
             _apply(top, {key: value}, _KEYS, lambda k: f"--{k.replace('_', '-')}")
-    return Settings(**top, debian=DebianSettings(**deb))
+    settings = Settings(**top, debian=DebianSettings(**deb))
+    _check_writable(settings)
+    return settings
+
+
+def _check_writable(settings: Settings) -> None:
+    """No writable directory inside the venv: its files are the dependencies' own."""
+    venv = settings.venv
+    for path in settings.writable:
+        if path == venv or path.startswith(venv.rstrip("/") + "/") or venv.startswith(path + "/"):
+            raise SettingsError(
+                f"{path} cannot be made writable: it is or holds the virtual environment {venv}",
+                key="tool.slimline.writable",
+                hint="use a directory outside the venv, such as /app/data",
+            )
