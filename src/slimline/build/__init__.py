@@ -14,5 +14,6 @@ Modules, in order:
 * ``imageconfig``: entrypoint, env, user, labels and ports
 * ``assemble``: layers to image: the tail the memo shares
 * ``image``: a full build, one image per platform
+* ``debug``: the debug variant: the image plus a busybox layer, and where it is written
 * ``memo``: the last build's result below the project layer, to remake only that layer
 """

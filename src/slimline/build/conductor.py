@@ -45,7 +45,7 @@ def build(request: Request, ctx: Context) -> list[str]:
         outputs = _outputs(request, name=recalled.name)
         images = memo.remake(recalled, request.root, also_exclude=_excluded(outputs), ctx=ctx)
         if images is not None:
-            return publish.publish(images, outputs, name=recalled.name, ctx=ctx)
+            return _publish(images, recalled.recipes, outputs, name=recalled.name, ctx=ctx)
     from slimline.build.start import start
     from slimline.project import pyproject, settings
 
@@ -61,7 +61,31 @@ def build(request: Request, ctx: Context) -> list[str]:
         )
     if memo_key is not None:
         memo.keep(memo_key, recipes, name=name, cache=ctx.cache)
-    return publish.publish([r.image for r in recipes], outputs, name=name, ctx=ctx)
+    return _publish([r.image for r in recipes], recipes, outputs, name=name, ctx=ctx)
+
+
+def _publish(
+    images: Sequence[Image],
+    recipes: Sequence[memo.Recipe],
+    outputs: Sequence[Ref],
+    *,
+    name: str,
+    ctx: Context,
+) -> list[str]:
+    """Every output; with ``debug = true`` (the recipes hold a busybox layer), each output's
+    debug variant too (:mod:`slimline.build.debug`), after all the plain ones."""
+    lines = publish.publish(images, outputs, name=name, ctx=ctx)
+    if not any(r.debug_layer is not None for r in recipes):
+        return lines
+    from slimline.build import debug
+    from slimline.oci.image import rfc3339
+
+    variants = []
+    for image, r in zip(images, recipes, strict=True):
+        assert r.debug_layer is not None, "every platform's recipe has the debug layer, or none"
+        variants.append(debug.variant(image, r.debug_layer, created=rfc3339(r.epoch)))
+    debug_outputs = [debug.debug_ref(o) for o in outputs]
+    return lines + publish.publish(variants, debug_outputs, name=debug.debug_name(name), ctx=ctx)
 
 
 def base(

@@ -135,7 +135,19 @@ def _image(platform: Platform, b: _Build) -> Recipe:
         f"image {image.digest} ({platform}): {len(base.image.layers)} base layers, {made.reused} reused "
         f"and {len(made.layers) - made.reused} new of {len(made.layers)}, {mib:.1f} MiB compressed"
     )
-    return replace(_recipe(image, partial, base, plan, place, b, wheel), writable=open_to_user)
+    recipe = replace(_recipe(image, partial, base, plan, place, b, wheel), writable=open_to_user)
+    return _with_debug(recipe, base, platform, b) if settings.debug else recipe
+
+
+def _with_debug(recipe: Recipe, base: bases.Base, platform: Platform, b: _Build) -> Recipe:
+    """``recipe`` with the debug variant's busybox layer (``debug = true``)."""
+    from slimline.build import debug
+
+    layer, until = debug.busybox_layer(
+        base, platform, debian=b.settings.debian, compression=compression(b.settings, base=False),
+        refresh=b.refresh, ctx=b.ctx,
+    )  # fmt: skip
+    return replace(recipe, debug_layer=layer, fresh_until=min(recipe.fresh_until, until))
 
 
 def _realise(jobs: list[Job], platform: Platform, b: _Build) -> layers.Realised:

@@ -87,6 +87,7 @@ class Recipe:
     compiled: Compiled | None  # bytecode = true: how the layers were compiled
     memoisable: bool  # False: the build had inputs the key does not capture
     writable: Writable | None = None  # the writable directories of the project layer
+    debug_layer: Layer | None = None  # debug = true: the busybox layer of the debug variant
 
     @property
     def package(self) -> bool:
@@ -149,6 +150,7 @@ def keep(memo_key: str, recipes: Sequence[Recipe], *, name: str, cache: Cache) -
                 },
                 "epoch": r.epoch,
                 "writable": None if r.writable is None else r.writable.to_json(),
+                "debug_layer": None if r.debug_layer is None else layers.record(r.debug_layer),
                 "compression": [r.compression.name, r.compression.level],
                 "fresh_until": r.fresh_until if r.fresh_until != float("inf") else None,
                 "compiled": None
@@ -297,7 +299,10 @@ def _recipe(d: Mapping[str, Any], cache: Cache) -> Recipe | None:
     """A recorded recipe whose blobs are all still in the cache, else None.  Its ``image`` is
     the partial image plus the project layer the recorded build made (history as the partial's)."""
     partial = _image(d, cache)
-    if not all(layer.path.is_file() for layer in partial.layers):
+    debug_layer = None if d.get("debug_layer") is None else layers.from_record(d["debug_layer"], cache=cache)
+    if not all(layer.path.is_file() for layer in partial.layers) or (
+        debug_layer and not debug_layer.path.is_file()
+    ):
         return None
     app = d["app"]
     name, level = d["compression"]
@@ -325,6 +330,7 @@ def _recipe(d: Mapping[str, Any], cache: Cache) -> Recipe | None:
         compiled=None if d["compiled"] is None else _compiled(d["compiled"], cache),
         memoisable=True,
         writable=None if d.get("writable") is None else Writable.from_json(d["writable"]),
+        debug_layer=debug_layer,
     )
 
 

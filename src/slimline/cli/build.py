@@ -63,6 +63,13 @@ def add(sub: Any) -> None:
         help="ship .pyc files compiled ahead of time by the image's own Python (or, for other bases, "
         "by slimline's when it is the image's X.Y)",
     )
+    b.add_argument(
+        "--debug",
+        action="store_true",
+        default=None,
+        help="also write a debug image, tagged TAG-debug: the same image plus busybox (a shell and "
+        "tools) under /busybox",
+    )
     b.add_argument("--compression", choices=["gzip", "zstd"], help="layer compression (default gzip)")
     b.add_argument(
         "--build-from-source",
@@ -91,6 +98,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("tag", args.tag),
         ("compression", args.compression),
         ("bytecode", args.bytecode),
+        ("debug", args.debug),
         ("build-from-source", split(args.build_from_source)),
         ("labels", dict(args.label) if args.label else None),
         ("env", dict(args.env) if args.env else None),

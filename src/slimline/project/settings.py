@@ -96,6 +96,7 @@ class Settings:
     unverified: tuple[str, ...] = ()  # canonical names: url/file dependencies allowed without a lock hash
     plain_http: tuple[str, ...] = ()  # canonical names: url dependencies allowed over http://
     writable: tuple[str, ...] = ()  # directories made in the project layer, owned by the image's user
+    debug: bool = False  # also write IMAGE-debug: the image plus busybox (slimline.build.debug)
     debian: DebianSettings = field(default_factory=DebianSettings)  # [tool.slimline.debian]
 
 
@@ -276,6 +277,7 @@ _KEYS: dict[str, tuple[str, Check]] = {
     "unverified": ("unverified", _names),
     "plain-http": ("plain_http", _names),
     "writable": ("writable", _writable),
+    "debug": ("debug", _bool),
 }
 
 
