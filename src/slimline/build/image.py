@@ -117,17 +117,19 @@ def _image(platform: Platform, b: _Build) -> Recipe:
     base = _completed(base, dependencies.needs(found), platform, b)
     config = imageconfig.make(proj, settings=settings, base=base, cache=ctx.cache)
     open_to_user = writable.plan(settings.writable, user=config.user, base=base.image)
-    place = Placement(settings.venv, plan.target, _compiler(base, plan, b))
+    slim = settings.slim_keep if settings.slim else None
+    place = Placement(settings.venv, plan.target, _compiler(base, plan, b), slim)
+    stdlib = place.compiler or _stdlib_compiler(base, plan, b)
     try:
         jobs = dependencies.jobs(plan, found, wheels, place=place)
-        if place.compiler is not None:
-            jobs.insert(0, stdlib_job(base.image, place))
+        if stdlib is not None:
+            jobs.insert(0, stdlib_job(base.image, replace(place, compiler=stdlib)))
         wheel = _project_wheel(b, targets)
         project = _project_job(place, b, wheel, open_to_user)
-        made = _realise([*jobs, project], platform, b)
+        made = _realise([*jobs, project], platform, b, stdlib_first=stdlib is not None)
     finally:
-        if place.compiler is not None:  # its process and temporary directory go now, not when collected
-            place.compiler.close()
+        if stdlib is not None:  # its process and temporary directory go now, not when collected
+            stdlib.close()
     partial = assemble.below(base, jobs, made.layers[:-1], config=config, epoch=b.epoch)
     image = assemble.top(partial, project, made.layers[-1], epoch=b.epoch)
     mib = sum(layer.size for layer in image.layers) / (1 << 20)
@@ -150,9 +152,14 @@ def _with_debug(recipe: Recipe, base: bases.Base, platform: Platform, b: _Build)
     return replace(recipe, debug_layer=layer, fresh_until=min(recipe.fresh_until, until))
 
 
-def _realise(jobs: list[Job], platform: Platform, b: _Build) -> layers.Realised:
+def _realise(jobs: list[Job], platform: Platform, b: _Build, *, stdlib_first: bool) -> layers.Realised:
+    """Each job's layer; the standard library's (first, when ``stdlib_first``) compressed as the
+    base is: like the base, it is made once per base and pulled by every image on it."""
     started_at = time.perf_counter()
-    made = layers.realise(jobs, cache=b.ctx.cache, compression=compression(b.settings, base=False))
+    cache, lower = b.ctx.cache, jobs[:1] if stdlib_first else []
+    below = layers.realise(lower, cache=cache, compression=compression(b.settings, base=True))
+    rest = layers.realise(jobs[len(lower) :], cache=cache, compression=compression(b.settings, base=False))
+    made = layers.Realised(below.layers + rest.layers, below.reused + rest.reused)
     b.ctx.report.detail(
         f"layers ({platform}): {len(made.layers) - made.reused} of {len(made.layers)} made in "
         f"{time.perf_counter() - started_at:.3f} s"
@@ -265,6 +272,26 @@ def _compiler(base: bases.Base, plan: Plan, b: _Build) -> Compiler | None:
 
     compiler = bytecode.compiler_for(base.image, plan.target, cache=b.ctx.cache, run_image=base.assembled)
     b.ctx.report.detail(f"bytecode ({plan.target.platform}): compiled by {compiler.description}")
+    return compiler
+
+
+def _stdlib_compiler(base: bases.Base, plan: Plan, b: _Build) -> Compiler | None:
+    """Without ``bytecode``, what compiles the standard library of a ``debian:`` base (fast start
+    by default: one layer right above the base, keyed by its digest, shared by every app on it);
+    None for other bases, or when no compiler runs here (a warning says so: the image works, and
+    compiles what it imports at every start)."""
+    if not base.assembled or not b.settings.stdlib_bytecode:
+        return None
+    from slimline.trees import bytecode
+
+    try:
+        compiler = bytecode.compiler_for(base.image, plan.target, cache=b.ctx.cache, run_image=True)
+    except bytecode.BytecodeError as err:
+        b.ctx.report.step(f"warning: the standard library is not compiled ahead of time: {err.problem}")
+        return None
+    b.ctx.report.detail(
+        f"standard library bytecode ({plan.target.platform}): compiled by {compiler.description}"
+    )
     return compiler
 
 

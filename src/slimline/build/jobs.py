@@ -13,7 +13,7 @@ give; with a compiler, ``make`` also adds the ``.pyc`` files it compiles.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,6 +41,8 @@ class Placement:
     venv: str  # the virtualenv's prefix in the image ("/app/.venv")
     target: Target
     compiler: Compiler | None = None  # bytecode = true: compiles every .py the layers hold
+    # slim = true: the slim-keep patterns by distribution (dependency layers are slimmed); None: off
+    slim: Mapping[str, tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True, slots=True)

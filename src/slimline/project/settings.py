@@ -90,6 +90,8 @@ class Settings:
     index_url: str | None = None
     tag: str | None = None  # "name:tag" for outputs
     bytecode: bool = False
+    # a debian: base's standard library compiled ahead of time, in a layer above the base (fast start)
+    stdlib_bytecode: bool = True
     # packages (canonical names, or ":all:") that may be built from source on a named base that
     # has no wheel for them though another known Debian suite has (see slimline.plan.fit)
     build_from_source: tuple[str, ...] = ()
@@ -97,6 +99,8 @@ class Settings:
     plain_http: tuple[str, ...] = ()  # canonical names: url dependencies allowed over http://
     writable: tuple[str, ...] = ()  # directories made in the project layer, owned by the image's user
     debug: bool = False  # also write IMAGE-debug: the image plus busybox (slimline.build.debug)
+    slim: bool = False  # leave out of dependency layers what a running app does not read (trees.slim)
+    slim_keep: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # canonical name -> patterns
     debian: DebianSettings = field(default_factory=DebianSettings)  # [tool.slimline.debian]
 
 
@@ -192,6 +196,23 @@ def _writable(value: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def _slim_keep(value: Any) -> dict[str, tuple[str, ...]]:
+    """``{numpy = ["numpy/testing/**"]}``: per distribution (canonical name), patterns of paths
+    relative to site-packages that slim mode keeps."""
+    if not isinstance(value, Mapping):
+        raise _bad(
+            'a table of package names to lists of patterns, e.g. {numpy = ["numpy/testing/**"]}', value
+        )
+    out: dict[str, tuple[str, ...]] = {}
+    for name, patterns in value.items():
+        with within(str(name)):
+            names = _packages([name])
+            if names == (":all:",):
+                raise _bad("a package name", name)
+            out[names[0]] = _strs(patterns)
+    return dict(sorted(out.items()))
+
+
 def _platforms(value: Any) -> tuple[str, ...]:
     raw = [value] if isinstance(value, str) else _strs(value)
     items = [t for item in raw for t in re.split(r"[,\s]+", item) if t]  # "linux/amd64,linux/arm64"
@@ -273,11 +294,14 @@ _KEYS: dict[str, tuple[str, Check]] = {
     "index-url": ("index_url", _opt_str),
     "tag": ("tag", _opt_str),
     "bytecode": ("bytecode", _bool),
+    "stdlib-bytecode": ("stdlib_bytecode", _bool),
     "build-from-source": ("build_from_source", _packages),
     "unverified": ("unverified", _names),
     "plain-http": ("plain_http", _names),
     "writable": ("writable", _writable),
     "debug": ("debug", _bool),
+    "slim": ("slim", _bool),
+    "slim-keep": ("slim_keep", _slim_keep),
 }
 
 
