@@ -256,7 +256,8 @@ NOTES = [
     "environment made, every layer written. buildah with `--no-cache` after removing every image "
     "but the base and emptying the cache mounts: Poetry and the locked wheels downloaded.",
     "- **warm full build**: a line of the app changed and, for slimline, `SLIMLINE_NO_LAYER_CACHE=1` "
-    "(downloads cached, the project rebuilt, every slimline-made layer rebuilt and recompressed); "
+    "(downloads cached, the project rebuilt, every slimline-made layer rebuilt and recompressed but the "
+    "standard library's bytecode, made once per base as the base is); "
     "for buildah, a comment appended to poetry.lock as well: `poetry install` and every later step "
     "rerun, with Poetry's download cache warm (`RUN --mount=type=cache`) and the layer that "
     "installs Poetry reused.",
