@@ -163,6 +163,17 @@ def measure_slimline(app: App, s: Setup) -> dict[str, Any]:
         entrypoint="/app/.venv/bin/python",
     ).strip()
 
+    # --slim: the same build in slim mode, its size, and the smoke check passing on it
+    slim_repo = f"{app.key}/slimline-slim"
+    sh([*build_cmd(warm, f"docker://{s.registry_host}/{slim_repo}:1"), "--slim"], timeout=900)
+    slim_size = registry.image_size(s.registry_host, slim_repo, "1")
+    s.engine.run(
+        f"{s.registry_host}/{slim_repo}:1",
+        "-c",
+        CHECK.format(module=app.module),
+        entrypoint="/app/.venv/bin/python",
+    )
+
     # the same app on the Dockerfile's base (pulled from the local registry): the like-for-like size
     same_repo = f"{app.key}/slimline-on-pybase"
     pybase_ref = f"{s.registry_host}/{s.pybase_repo}:latest"
@@ -182,6 +193,7 @@ def measure_slimline(app: App, s: Setup) -> dict[str, Any]:
             )
         },
         "size": size_json(size, base_size),
+        "size_slim": size_json(slim_size, base_size),
         "size_on_dockerfile_base": size_json(on_pybase, pybase_size),
         "second_push_blob_uploads": second_push,
         "python": python,

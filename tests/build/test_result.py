@@ -34,6 +34,7 @@ def valid(document: Any) -> dict[str, Any]:
 def written(out: Path) -> dict[str, Any]:
     """The manifest the layout's index.json names (one platform)."""
     index = json.loads((out / "index.json").read_text())
+
     # the image, not the index of its referrers (SBOM, provenance) tagged sha256-<hex>
     def tag(m: dict[str, Any]) -> str:
         return str(m.get("annotations", {}).get("org.opencontainers.image.ref.name", ""))

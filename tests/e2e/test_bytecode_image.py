@@ -245,3 +245,35 @@ def test_the_python_of_a_base_slimline_did_not_assemble_never_runs_here(
     )
     assert proc.returncode == 1 and "debian: base" in proc.stderr, proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.container
+def test_by_default_the_standard_library_ships_compiled_in_a_layer_shared_with_bytecode_builds(
+    locked_cli: Path, tmp_path: Path
+) -> None:
+    layout = tmp_path / "out"
+    for tag, extra in (("def", []), ("none", ["--no-stdlib-bytecode"]), ("pyc", ["--bytecode"])):
+        slimline("build", str(locked_cli), *extra, "--to", f"oci:{layout}:{tag}", "-q")
+    layers = {
+        tag: [
+            la["digest"]
+            for la in json.loads(run([tool("skopeo"), "inspect", "--raw", f"oci:{layout}:{tag}"]).stdout)[
+                "layers"
+            ]
+        ]
+        for tag in ("def", "none", "pyc")
+    }
+    base = next(i for i, (a, b) in enumerate(zip(layers["def"], layers["none"], strict=False)) if a != b)
+    assert base == 3  # right above the base's layers
+    assert layers["def"] == [*layers["none"][:base], layers["pyc"][base], *layers["none"][base:]]
+    probe = (
+        "import importlib.util, os, json.decoder, email.message, pydoc, click\n"
+        "for m in (json.decoder, email.message, pydoc, click):\n"
+        "    print(m.__name__, os.path.exists(importlib.util.cache_from_source(m.__file__)))\n"
+    )
+    flags = ["--entrypoint", "/app/.venv/bin/python", "--read-only"]
+    out = podman_run(f"oci:{layout}:def", "-c", probe, flags=flags).stdout.split()
+    assert out == ["json.decoder", "True", "email.message", "True", "pydoc", "False", "click", "False"]
+    verbose = podman_run(f"oci:{layout}:def", "-v", "-c", "import json.decoder", flags=flags).stderr
+    assert "code object from '/usr/lib/python3.13/json/__pycache__/decoder.cpython-313.pyc'" in verbose
+    assert podman_run(f"oci:{layout}:def", "--name", "std").stdout.strip() == "hello, std!"

@@ -160,3 +160,17 @@ def test_sbom_settings() -> None:
     with pytest.raises(SettingsError) as info:
         settings.load({"sbom-format": ["swid"]})
     assert info.value.key == "tool.slimline.sbom-format"
+
+
+def test_slim_debug_and_slim_keep() -> None:
+    chosen = settings.load(
+        {"slim": True, "debug": True, "slim-keep": {"NumPy": ["numpy/testing/**"], "b_c": []}}
+    )
+    assert chosen.slim and chosen.debug and chosen.stdlib_bytecode
+    assert chosen.slim_keep == {"b-c": (), "numpy": ("numpy/testing/**",)}
+    assert settings.load({}, overrides={"slim": True, "stdlib-bytecode": False}).stdlib_bytecode is False
+    bad_values: list[object] = [["numpy"], {"numpy": "numpy/testing/**"}, {":all:": []}]
+    for bad in bad_values:
+        with pytest.raises(SettingsError) as err:
+            settings.load({"slim-keep": bad})
+        assert err.value.key.startswith("tool.slimline.slim-keep")

@@ -202,3 +202,34 @@ def test_a_cached_base_is_unpacked_once_appears_whole_and_is_marked_used(
     with pytest.raises(UnsafePath):
         rootfs.cached(evil, cache=cache)
     assert sorted(p.name for p in (cache.root / keys.ROOTFS).iterdir()) == sorted([root.name, won.name])
+
+
+def test_the_standard_library_is_compiled_but_for_what_a_service_never_imports(tmp_path: Path) -> None:
+    from slimline.oci.image import Config
+    from slimline.trees.bytecode import stdlib_tree
+
+    minor = sys.version_info.minor
+    lib = f"usr/lib/python3.{minor}"
+    sources = {
+        "json/__init__.py": b"X = 1\n",
+        "os.py": b"X = 2\n",
+        "pydoc.py": b"X = 3\n",  # a development tool
+        "unittest/__init__.py": b"X = 4\n",
+        "_pydecimal.py": b"X = 5\n",  # the fallback of _decimal
+        "encodings/__init__.py": b"X = 6\n",
+        "encodings/utf_8.py": b"X = 7\n",
+        "encodings/cp1252.py": b"X = 8\n",  # a rare codec
+        "site-packages/pkg.py": b"X = 9\n",  # not the standard library
+    }
+    layer = _layer(tmp_path, "lib", [(f"{lib}/{name}", "file", data) for name, data in sources.items()])
+    image = Image(platform=Platform("amd64"), layers=(layer,), config=Config())
+    tree = stdlib_tree(image, target=_target(minor), compiler=HostCompiler(_target(minor)))
+    tag = sys.implementation.cache_tag
+    compiled = {p.removeprefix(f"{lib}/") for p in tree.paths() if p.endswith(".pyc")}
+    assert compiled == {
+        f"json/__pycache__/__init__.{tag}.pyc",
+        f"__pycache__/os.{tag}.pyc",
+        f"encodings/__pycache__/__init__.{tag}.pyc",
+        f"encodings/__pycache__/utf_8.{tag}.pyc",
+    }
+    assert not any(p.endswith(".py") for p in tree.paths())  # the sources stay in the base's layers

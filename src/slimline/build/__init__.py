@@ -8,12 +8,14 @@ Modules, in order:
 
 * ``conductor``: the recipe: memo, or a full build; then publish
 * ``start``: the project's wheel started before the rest loads
+* ``writable``: directories owned by the image's user, added to the project's layer
 * ``jobs``: the project's layer job (shared with the memo) and how every job is keyed
 * ``preflight``: the groups line, and the base that fits the lock, before any download
 * ``dependencies``: the venv and dependency layer jobs; wheels fetched once, when needed
 * ``imageconfig``: entrypoint, env, user, labels and ports
 * ``assemble``: layers to image: the tail the memo shares
 * ``image``: a full build, one image per platform
+* ``debug``: the debug variant: the image plus a busybox layer, and where it is written
 * ``memo``: the last build's result below the project layer, to remake only that layer
 * ``attach``: the documents finished for the images, written to ``--sbom-out``, as referrers
 * ``result``: what a command made and wrote, as values (``--json`` is their document)

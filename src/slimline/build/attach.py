@@ -12,16 +12,26 @@ finished (its templates left the cache): the caller makes them again with a full
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from slimline.attest.documents import KINDS, Document, Made, finish
 from slimline.cache.store import Cache
-from slimline.errors import SlimlineError
+from slimline.errors import SlimlineError, redact
 from slimline.oci.image import Image
 from slimline.oci.referrers import Artifact
 
-__all__ = ["referrers"]
+if TYPE_CHECKING:
+    from slimline.artifacts.wheelinfo import WheelInfo
+    from slimline.base.resolve import Base
+    from slimline.build.start import Started
+    from slimline.context import Context
+    from slimline.plan.model import Plan
+    from slimline.project.lockfile import Lock
+    from slimline.project.settings import Settings
+
+__all__ = ["documents", "referrers"]
 
 
 def referrers(
@@ -57,3 +67,38 @@ def _write(out: Path, docs: Sequence[Document], *, prefix: str) -> None:
             doing="writing --sbom-out",
             hint="choose a directory you can write to",
         ) from err
+
+
+def documents(
+    base: Base,
+    plan: Plan,
+    found: Mapping[str, WheelInfo],
+    *,
+    started: Started,
+    lock: Lock,
+    settings: Settings,
+    epoch: int,
+    ctx: Context,
+) -> Made | None:
+    """An image's SBOM and provenance, before its digest is known (None with ``sbom = false``)."""
+    if not settings.sbom:
+        return None
+    import json
+    from dataclasses import asdict
+
+    from slimline.attest import documents as docs
+    from slimline.attest import facts
+
+    gathered = facts.gather(
+        project=started.project,
+        lock=lock,
+        plan=plan,
+        infos=dict(found),
+        base=base,
+        default_index=started.default_index,
+        venv=settings.venv,
+        parameters=json.loads(redact(json.dumps(asdict(settings), default=str, sort_keys=True))),
+        builder_id=settings.builder_id or os.environ.get("SLIMLINE_BUILDER_ID", ""),
+        epoch=epoch,
+    )
+    return docs.make(gathered, formats=settings.sbom_formats, root=started.project.root, cache=ctx.cache)

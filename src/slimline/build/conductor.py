@@ -59,7 +59,7 @@ def build(request: Request, ctx: Context) -> Result:
         if remade is not None and (found := _referrers(request, remade, documents, ctx)) is not None:
             return _publish(
                 "build", remade, outputs, recalled.name, memoised=True, since=started_at, ctx=ctx,
-                request=request, referrers=found,
+                request=request, referrers=found, recipes=recalled.recipes,
             )  # fmt: skip
     from slimline.build.start import start
     from slimline.project import pyproject, settings
@@ -81,7 +81,7 @@ def build(request: Request, ctx: Context) -> Result:
     found = _referrers(request, built, [r.documents for r in recipes], ctx)
     return _publish(
         "build", built, outputs, name, memoised=False, since=started_at, ctx=ctx,
-        request=request, referrers=found or (),
+        request=request, referrers=found or (), recipes=recipes,
     )  # fmt: skip
 
 
@@ -116,9 +116,11 @@ def _publish(
     ctx: Context,
     request: Request | None = None,
     referrers: Sequence[Artifact] = (),
+    recipes: Sequence[memo.Recipe] = (),
 ) -> Result:
     """Write ``built`` to every output with the images' referrers, then sign what was written
-    (when the request has a key); the command's result."""
+    (when the request has a key), then the debug variants (when the recipes hold a busybox
+    layer: ``debug = true``); the command's result."""
     made_at = time.perf_counter()
     images = [b.image for b in built]
     lines = publish.publish(images, refs, name=name, ctx=ctx, referrers=referrers)
@@ -126,9 +128,33 @@ def _publish(
         from slimline.sign import cosign
 
         cosign.sign_outputs(images, refs, lines, key=request.signing_key, name=name, ctx=ctx)
+    if any(r.debug_layer is not None for r in recipes):
+        more_refs, more_lines = _debug_variants(images, recipes, refs, name=name, ctx=ctx)
+        refs, lines = [*refs, *more_refs], [*lines, *more_lines]
     seconds = {"build": made_at - since, "publish": time.perf_counter() - made_at}
     written = tuple(Written(_text(ref), line) for ref, line in zip(refs, lines, strict=True))
     return Result(command, name, tuple(built), written, memoised, seconds)
+
+
+def _debug_variants(
+    images: Sequence[Image],
+    recipes: Sequence[memo.Recipe],
+    outputs: Sequence[Ref],
+    *,
+    name: str,
+    ctx: Context,
+) -> tuple[list[Ref], list[str]]:
+    """Each output's debug variant (:mod:`slimline.build.debug`), written after the plain ones:
+    the outputs and the lines they gave."""
+    from slimline.build import debug
+    from slimline.oci.image import rfc3339
+
+    variants = []
+    for image, r in zip(images, recipes, strict=True):
+        assert r.debug_layer is not None, "every platform's recipe has the debug layer, or none"
+        variants.append(debug.variant(image, r.debug_layer, created=rfc3339(r.epoch)))
+    debug_outputs = [debug.debug_ref(o) for o in outputs]
+    return debug_outputs, publish.publish(variants, debug_outputs, name=debug.debug_name(name), ctx=ctx)
 
 
 def base(

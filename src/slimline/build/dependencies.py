@@ -115,6 +115,7 @@ def jobs(plan: Plan, found: Mapping[str, WheelInfo], wheels: Wheels, *, place: P
     for group in _groups(third, found):
         names = ", ".join(f"{p.name} {p.version}" for p in group)
         parts: tuple[object, ...] = (*where, [_artifact_id(p) for p in group], artifactrecord.FORMAT)
+        parts += _slim_part(group, place)
         make = _installer(group, wheels, place=place)
         out.append(job("deps", parts, make, created_by=f"slimline: dependencies {names}", compiler=made_with))
     for p in (p for p in plan.packages if _by_content(p)):
@@ -126,9 +127,19 @@ def jobs(plan: Plan, found: Mapping[str, WheelInfo], wheels: Wheels, *, place: P
             json.dumps(direct_url(p), sort_keys=True),
             _artifact_id(p),
         )
+        parts += _slim_part([p], place)
         make, said = _installer([p], wheels, place=place), f"slimline: local dependency {p.name} {p.version}"
         out.append(job("local", parts, make, created_by=said, compiler=made_with))
     return out
+
+
+def _slim_part(group: Sequence[Selected], place: Placement) -> tuple[object, ...]:
+    """What slim mode adds to a dependency layer's key: nothing when it is off (keys as before)."""
+    if place.slim is None:
+        return ()
+    from slimline.trees import slim
+
+    return (["slim", slim.FORMAT, {p.name: list(place.slim.get(p.name, ())) for p in group}],)
 
 
 def _by_content(p: Selected) -> bool:
@@ -167,10 +178,21 @@ def _installer(group: Sequence[Selected], wheels: Wheels, *, place: Placement) -
                 direct_url=direct_url(p),
                 artifact=(p.artifact.filename, p.artifact.sha256) if p.artifact is not None else None,
             )
+            if place.slim is not None:
+                wheel_tree = _slimmed(wheel_tree, p.name, place)
             tree = tree.merge(wheel_tree)
         return tree
 
     return make
+
+
+def _slimmed(tree: FileTree, name: str, place: Placement) -> FileTree:
+    from slimline.trees import slim
+
+    assert place.slim is not None
+    venv = place.venv.strip("/")
+    site = f"{venv}/lib/python{place.target.python_xy}/site-packages"
+    return slim.prune(tree, venv=venv, site=site, keep=place.slim.get(name, ()), name=name)
 
 
 def direct_url(p: Selected) -> dict[str, object] | None:

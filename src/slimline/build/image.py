@@ -16,11 +16,10 @@ Dependency layers therefore stay byte-identical across commits even when CI sets
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,18 +28,16 @@ from slimline.artifacts import sources
 from slimline.artifacts.build_backend import BuildFailed
 from slimline.artifacts.targetbuild import TargetBuilds, native_sources, pure
 from slimline.artifacts.wheelcache import tree_files, tree_hash
-from slimline.artifacts.wheelinfo import WheelInfo
-from slimline.attest import documents, facts
 from slimline.base import builder, native
 from slimline.base import resolve as bases
-from slimline.build import assemble, dependencies, imageconfig, preflight
+from slimline.build import assemble, attach, dependencies, imageconfig, preflight, writable
 from slimline.build.jobs import AppFiles, Placement, project_job, stdlib_job
 from slimline.build.memo import Compiled, Recipe, WheelRef
 from slimline.build.result import Built, statuses
 from slimline.build.start import Started
 from slimline.cache.store import sha256_file
 from slimline.context import Context
-from slimline.errors import ExitStatus, SlimlineError, redact
+from slimline.errors import ExitStatus, SlimlineError
 from slimline.layers.job import Job
 from slimline.oci.image import Image, Platform
 from slimline.plan import select
@@ -126,19 +123,24 @@ def _image(platform: Platform, b: _Build) -> tuple[Recipe, Built]:
     wheels = dependencies.Wheels(plan, ctx=ctx, started=b.started, targets=targets)
     found = dependencies.infos(plan, wheels, ctx=ctx)
     base = _completed(base, dependencies.needs(found), platform, b)
-    place = Placement(settings.venv, plan.target, _compiler(base, plan, b))
+    config = imageconfig.make(proj, settings=settings, base=base, cache=ctx.cache)
+    open_to_user = writable.plan(settings.writable, user=config.user, base=base.image)
+    slim = settings.slim_keep if settings.slim else None
+    place = Placement(settings.venv, plan.target, _compiler(base, plan, b), slim)
+    stdlib = place.compiler or _stdlib_compiler(base, plan, b)
     try:
         jobs = dependencies.jobs(plan, found, wheels, place=place)
-        if place.compiler is not None:
-            jobs.insert(0, stdlib_job(base.image, place))
+        if stdlib is not None:
+            jobs.insert(0, stdlib_job(base.image, replace(place, compiler=stdlib)))
         wheel = _project_wheel(b, targets)
-        project = _project_job(place, b, wheel)
-        made = _realise([*jobs, project], platform, b)
+        project = _project_job(place, b, wheel, open_to_user)
+        made = _realise([*jobs, project], platform, b, stdlib_first=stdlib is not None)
     finally:
-        if place.compiler is not None:  # its process and temporary directory go now, not when collected
-            place.compiler.close()
-    made_documents = _documents(base, plan, found, b)
-    config = imageconfig.make(proj, settings=settings, base=base, cache=ctx.cache)
+        if stdlib is not None:  # its process and temporary directory go now, not when collected
+            stdlib.close()
+    made_documents = attach.documents(
+        base, plan, found, started=b.started, lock=b.lock, settings=settings, epoch=b.epoch, ctx=ctx
+    )
     partial = assemble.below(base, jobs, made.layers[:-1], config=config, epoch=b.epoch)
     image = assemble.top(partial, project, made.layers[-1], epoch=b.epoch)
     mib = sum(layer.size for layer in image.layers) / (1 << 20)
@@ -148,40 +150,48 @@ def _image(platform: Platform, b: _Build) -> tuple[Recipe, Built]:
     )
     status = statuses(base=len(base.image.layers), made=made.made)
     built = Built(image, status, time.perf_counter() - started_at)
-    return replace(_recipe(image, partial, base, plan, place, b, wheel), documents=made_documents), built
-
-
-def _documents(base: bases.Base, plan: Plan, found: dict[str, WheelInfo], b: _Build) -> documents.Made | None:
-    """The image's SBOM and provenance, before its digest is known (None with ``sbom = false``)."""
-    if not b.settings.sbom:
-        return None
-    gathered = facts.gather(
-        project=b.started.project,
-        lock=b.lock,
-        plan=plan,
-        infos=found,
-        base=base,
-        default_index=b.started.default_index,
-        venv=b.settings.venv,
-        parameters=json.loads(redact(json.dumps(asdict(b.settings), default=str, sort_keys=True))),
-        builder_id=b.settings.builder_id or os.environ.get("SLIMLINE_BUILDER_ID", ""),
-        epoch=b.epoch,
+    recipe = replace(
+        _recipe(image, partial, base, plan, place, b, wheel), documents=made_documents, writable=open_to_user
     )
-    return documents.make(
-        gathered, formats=b.settings.sbom_formats, root=b.started.project.root, cache=b.ctx.cache
-    )
+    return (_with_debug(recipe, base, platform, b) if settings.debug else recipe), built
 
 
-def _realise(jobs: list[Job], platform: Platform, b: _Build) -> layers.Realised:
+def _with_debug(recipe: Recipe, base: bases.Base, platform: Platform, b: _Build) -> Recipe:
+    """``recipe`` with the debug variant's busybox layer (``debug = true``)."""
+    from slimline.build import debug
+
+    layer, until = debug.busybox_layer(
+        base, platform, debian=b.settings.debian, compression=compression(b.settings, base=False),
+        refresh=b.refresh, ctx=b.ctx,
+    )  # fmt: skip
+    return replace(recipe, debug_layer=layer, fresh_until=min(recipe.fresh_until, until))
+
+
+def _realise(jobs: list[Job], platform: Platform, b: _Build, *, stdlib_first: bool) -> layers.Realised:
+    """Each job's layer; the standard library's (first, when ``stdlib_first``) compressed as the
+    base is and found even with ``SLIMLINE_NO_LAYER_CACHE=1``: like the base's layers, it is made
+    once per base and pulled by every image on it."""
+    cache, lower = b.ctx.cache, jobs[:1] if stdlib_first else []
     started_at = time.perf_counter()
-    made = layers.realise(
-        jobs, cache=b.ctx.cache, compression=compression(b.settings, base=False), report=b.ctx.report
+    below = layers.realise(
+        lower,
+        cache=cache,
+        compression=compression(b.settings, base=True),
+        base_like=True,
+        report=b.ctx.report,
+    )
+    if lower:
+        how = "found" if below.reused else f"made in {time.perf_counter() - started_at:.3f} s"
+        b.ctx.report.detail(f"standard library bytecode layer ({platform}): {how}")
+    started_at = time.perf_counter()
+    rest = layers.realise(
+        jobs[len(lower) :], cache=cache, compression=compression(b.settings, base=False), report=b.ctx.report
     )
     b.ctx.report.detail(
-        f"layers ({platform}): {len(made.layers) - made.reused} of {len(made.layers)} made in "
+        f"layers ({platform}): {len(rest.layers) - rest.reused} of {len(rest.layers)} made in "
         f"{time.perf_counter() - started_at:.3f} s"
-    )
-    return made
+    )  # the build's own layers (bench/sides.py reads this line)
+    return layers.Realised(below.layers + rest.layers, below.reused + rest.reused, below.made + rest.made)
 
 
 def _base(platform: Platform, b: _Build, debian: DebianSettings) -> bases.Base:
@@ -292,6 +302,26 @@ def _compiler(base: bases.Base, plan: Plan, b: _Build) -> Compiler | None:
     return compiler
 
 
+def _stdlib_compiler(base: bases.Base, plan: Plan, b: _Build) -> Compiler | None:
+    """Without ``bytecode``, what compiles the standard library of a ``debian:`` base (fast start
+    by default: one layer right above the base, keyed by its digest, shared by every app on it);
+    None for other bases, or when no compiler runs here (a warning says so: the image works, and
+    compiles what it imports at every start)."""
+    if not base.assembled or not b.settings.stdlib_bytecode:
+        return None
+    from slimline.trees import bytecode
+
+    try:
+        compiler = bytecode.compiler_for(base.image, plan.target, cache=b.ctx.cache, run_image=True)
+    except bytecode.BytecodeError as err:
+        b.ctx.report.step(f"warning: the standard library is not compiled ahead of time: {err.problem}")
+        return None
+    b.ctx.report.detail(
+        f"standard library bytecode ({plan.target.platform}): compiled by {compiler.description}"
+    )
+    return compiler
+
+
 def _project_wheel(b: _Build, targets: TargetBuilds | None) -> Path | None:
     """The project's wheel (package mode): the one built on this host, unless it is not pure
     Python (the project has extension modules) or could not be built here, and there is a
@@ -311,7 +341,9 @@ def _project_wheel(b: _Build, targets: TargetBuilds | None) -> Path | None:
     return targets.build(proj.root, key=key, what=f"the project {proj.name}", package=proj.name)
 
 
-def _project_job(place: Placement, b: _Build, wheel: Path | None) -> Job:
+def _project_job(
+    place: Placement, b: _Build, wheel: Path | None, open_to_user: writable.Writable | None
+) -> Job:
     proj = b.started.project
     return project_job(
         proj.root,
@@ -322,6 +354,7 @@ def _project_job(place: Placement, b: _Build, wheel: Path | None) -> Job:
         app=app_files(b.settings, b.exclude_outputs),
         epoch=b.epoch,
         cache=b.ctx.cache,
+        writable=open_to_user,
     )
 
 

@@ -13,12 +13,14 @@ give; with a compiler, ``make`` also adds the ``.pyc`` files it compiles.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from slimline.artifacts.wheelcache import FileDigests
+from slimline.build.writable import Writable
+from slimline.build.writable import add as add_writable
 from slimline.cache import keys
 from slimline.cache.store import Cache, sha256_file
 from slimline.layers.filetree import FileOnDisk, FileTree
@@ -39,6 +41,8 @@ class Placement:
     venv: str  # the virtualenv's prefix in the image ("/app/.venv")
     target: Target
     compiler: Compiler | None = None  # bytecode = true: compiles every .py the layers hold
+    # slim = true: the slim-keep patterns by distribution (dependency layers are slimmed); None: off
+    slim: Mapping[str, tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,27 +87,34 @@ def project_job(
     app: AppFiles,
     epoch: int,
     cache: Cache | None = None,
+    writable: Writable | None = None,
 ) -> Job:
     """The project's layer: its wheel installed into the venv (package mode, ``wheel`` given),
     else its files copied under ``app.workdir`` (with ``cache``, files unchanged since the last
-    build are not read again to key the layer: :class:`slimline.artifacts.wheelcache.FileDigests`)."""
+    build are not read again to key the layer: :class:`slimline.artifacts.wheelcache.FileDigests`);
+    with ``writable``, its directories too (:func:`slimline.build.writable.add`)."""
     target = place.target
+    # without writable directories the key's parts are what they were before the setting existed
+    more: tuple[object, ...] = () if writable is None else (writable.to_json(),)
     if wheel is not None:
         digest = sha256_file(wheel)
 
         def install_wheel() -> FileTree:
             from slimline.trees import install
 
-            return install.wheel_tree(wheel, target=target, prefix=place.venv, requested=True)
+            tree = install.wheel_tree(wheel, target=target, prefix=place.venv, requested=True)
+            return tree if writable is None else add_writable(tree, writable)
 
-        parts: tuple[object, ...] = (place.venv, target.interpreter, digest)
+        parts: tuple[object, ...] = (place.venv, target.interpreter, digest, *more)
         return job(
             "project", parts, install_wheel, created_by=f"slimline: project {name} {version}",
             mtime=epoch, compiler=place.compiler,
         )  # fmt: skip
     tree, digest = _app_tree(root, app, cache=cache)
+    if writable is not None:
+        tree = add_writable(tree, writable)
     return job(
-        "app", (digest,), lambda: tree, created_by=f"slimline: app files {name}", mtime=epoch,
+        "app", (digest, *more), lambda: tree, created_by=f"slimline: app files {name}", mtime=epoch,
         compiler=place.compiler,
     )  # fmt: skip
 

@@ -38,6 +38,7 @@ from slimline.attest.documents import Made, ready
 from slimline.build import assemble
 from slimline.build.jobs import AppFiles, Placement, project_job
 from slimline.build.result import Built, statuses
+from slimline.build.writable import Writable
 from slimline.cache import keys
 from slimline.cache.store import Cache
 from slimline.context import Context
@@ -99,6 +100,8 @@ class Recipe:
     memoisable: bool  # False: the build had inputs the key does not capture
     documents: Made | None = None  # the SBOM and provenance to finish (None: sbom = false)
     base_layers: int | None = None  # how many of the image's layers are the base's (None: not recorded)
+    writable: Writable | None = None  # the writable directories of the project layer
+    debug_layer: Layer | None = None  # debug = true: the busybox layer of the debug variant
 
     @property
     def package(self) -> bool:
@@ -167,6 +170,8 @@ def keep(memo_key: str, recipes: Sequence[Recipe], *, name: str, cache: Cache) -
                 },
                 "epoch": r.epoch,
                 "base_layers": r.base_layers,
+                "writable": None if r.writable is None else r.writable.to_json(),
+                "debug_layer": None if r.debug_layer is None else layers.record(r.debug_layer),
                 "compression": [r.compression.name, r.compression.level],
                 "fresh_until": r.fresh_until if r.fresh_until != float("inf") else None,
                 "documents": None
@@ -237,6 +242,7 @@ def remake(
         job = project_job(
             root, name=r.name, version=r.version, wheel=wheel if r.package else None, place=place,
             app=replace(r.app, also_exclude=tuple(also_exclude)), epoch=r.epoch, cache=ctx.cache,
+            writable=r.writable,
         )  # fmt: skip
         try:
             found = layers.lookup(job.key, cache=ctx.cache, mtime=job.mtime, compression=r.compression)
@@ -321,7 +327,10 @@ def _recipe(d: Mapping[str, Any], cache: Cache) -> Recipe | None:
     """A recorded recipe whose blobs are all still in the cache, else None.  Its ``image`` is
     the partial image plus the project layer the recorded build made (history as the partial's)."""
     partial = _image(d, cache)
-    if not all(layer.path.is_file() for layer in partial.layers):
+    debug_layer = None if d.get("debug_layer") is None else layers.from_record(d["debug_layer"], cache=cache)
+    if not all(layer.path.is_file() for layer in partial.layers) or (
+        debug_layer and not debug_layer.path.is_file()
+    ):
         return None
     app = d["app"]
     name, level = d["compression"]
@@ -356,6 +365,8 @@ def _recipe(d: Mapping[str, Any], cache: Cache) -> Recipe | None:
         memoisable=True,
         documents=made,
         base_layers=None if d.get("base_layers") is None else int(d["base_layers"]),
+        writable=None if d.get("writable") is None else Writable.from_json(d["writable"]),
+        debug_layer=debug_layer,
     )
 
 

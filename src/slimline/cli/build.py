@@ -64,6 +64,28 @@ def add(sub: Any) -> None:
         help="ship .pyc files compiled ahead of time by the image's own Python (or, for other bases, "
         "by slimline's when it is the image's X.Y)",
     )
+    b.add_argument(
+        "--no-stdlib-bytecode",
+        dest="stdlib_bytecode",
+        action="store_false",
+        default=None,
+        help="do not ship the debian: base's standard library compiled (a layer of about 2.7 MiB above "
+        "the base, shared by every image on it; without it every start compiles what it imports)",
+    )
+    b.add_argument(
+        "--slim",
+        action="store_true",
+        default=None,
+        help="leave out of dependency layers what a running app does not read: test suites, C/C++ "
+        "headers and sources, static libraries, docs and examples (see the README; slim-keep keeps paths)",
+    )
+    b.add_argument(
+        "--debug",
+        action="store_true",
+        default=None,
+        help="also write a debug image, tagged TAG-debug: the same image plus busybox (a shell and "
+        "tools) under /busybox",
+    )
     b.add_argument("--compression", choices=["gzip", "zstd"], help="layer compression (default gzip)")
     b.add_argument(
         "--build-from-source",
@@ -145,6 +167,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("tag", args.tag),
         ("compression", args.compression),
         ("bytecode", args.bytecode),
+        ("debug", args.debug),
+        ("slim", args.slim),
+        ("stdlib-bytecode", args.stdlib_bytecode),
         ("build-from-source", split(args.build_from_source)),
         ("labels", dict(args.label) if args.label else None),
         ("env", dict(args.env) if args.env else None),

@@ -3,7 +3,8 @@
 Contract: a key must capture every input of the tree its job makes (the wheels' hashes, the venv
 prefix, the target...); :func:`realise` then returns, for each job in order, the layer found
 under its key (its blob still in the cache) or the layer made from ``job.make()``, written and
-remembered.  ``SLIMLINE_NO_LAYER_CACHE=1`` finds nothing (benchmarks, debugging).
+remembered.  ``SLIMLINE_NO_LAYER_CACHE=1`` finds nothing (benchmarks, debugging) but the layers made
+once per base (``base_like``: the standard library's bytecode).
 """
 
 from __future__ import annotations
@@ -48,9 +49,13 @@ def from_record(d: Mapping[str, Any], *, cache: Cache) -> Layer:
     return Layer(digest, str(d["diff_id"]), int(d["size"]), str(d["media_type"]), cache.digest_path(digest))
 
 
-def lookup(key: str, *, cache: Cache, mtime: int = 0, compression: Compression | None = None) -> Layer | None:
-    """The cached layer for ``key`` (see :func:`cached`), or None.  Never builds anything."""
-    if os.environ.get("SLIMLINE_NO_LAYER_CACHE") == "1":
+def lookup(
+    key: str, *, cache: Cache, mtime: int = 0, compression: Compression | None = None, base_like: bool = False
+) -> Layer | None:
+    """The cached layer for ``key`` (see :func:`cached`), or None.  Never builds anything.
+    ``base_like``: a layer made once per base (the standard library's bytecode), found even with
+    ``SLIMLINE_NO_LAYER_CACHE=1``, as the base's own layers are (they come from its pin)."""
+    if os.environ.get("SLIMLINE_NO_LAYER_CACHE") == "1" and not base_like:
         return None
     meta = cache.read_meta(keys.LAYERS, _meta_key(key, mtime=mtime, compression=compression or Compression()))
     if meta is None:
@@ -98,12 +103,19 @@ class Realised:
 
 
 def realise(
-    jobs: Sequence[Job], *, cache: Cache, compression: Compression, report: Reporter | None = None
+    jobs: Sequence[Job],
+    *,
+    cache: Cache,
+    compression: Compression,
+    report: Reporter | None = None,
+    base_like: bool = False,
 ) -> Realised:
     """Each job's layer: found in the layer cache under its key, else made (in parallel), written
     and remembered.  Nothing is made for a job whose layer is found.  Writing shows progress on
-    ``report``."""
-    found = [lookup(j.key, cache=cache, mtime=j.mtime, compression=compression) for j in jobs]
+    ``report``; ``base_like``: see :func:`lookup`."""
+    found = [
+        lookup(j.key, cache=cache, mtime=j.mtime, compression=compression, base_like=base_like) for j in jobs
+    ]
     makers = [
         _maker(j, cache=cache, compression=compression, report=report) if f is None else _found(f)
         for j, f in zip(jobs, found, strict=True)

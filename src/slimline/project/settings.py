@@ -92,6 +92,8 @@ class Settings:
     index_url: str | None = None
     tag: str | None = None  # "name:tag" for outputs
     bytecode: bool = False
+    # a debian: base's standard library compiled ahead of time, in a layer above the base (fast start)
+    stdlib_bytecode: bool = True
     # packages (canonical names, or ":all:") that may be built from source on a named base that
     # has no wheel for them though another known Debian suite has (see slimline.plan.fit)
     build_from_source: tuple[str, ...] = ()
@@ -103,6 +105,10 @@ class Settings:
     sbom: bool = True  # attach an SBOM and provenance to every image (slimline.attest)
     sbom_formats: tuple[str, ...] = ("cyclonedx",)  # "cyclonedx" and/or "spdx"
     builder_id: str | None = None  # provenance's builder id (None: SLIMLINE_BUILDER_ID, else local)
+    writable: tuple[str, ...] = ()  # directories made in the project layer, owned by the image's user
+    debug: bool = False  # also write IMAGE-debug: the image plus busybox (slimline.build.debug)
+    slim: bool = False  # leave out of dependency layers what a running app does not read (trees.slim)
+    slim_keep: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # canonical name -> patterns
     debian: DebianSettings = field(default_factory=DebianSettings)  # [tool.slimline.debian]
 
 
@@ -176,6 +182,53 @@ def _lock(value: Any) -> str | None:
     if not text or Path(text).name != text or text in (".", ".."):
         raise _bad("a lock file name in the project directory (use --lock for another path)", value)
     return text
+
+
+# where no writable directory may be: the system's own files, and links on Debian (/var/run)
+_SYSTEM_DIRS = (
+    "/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run",
+    "/sbin", "/sys", "/usr", "/var/lib/dpkg", "/var/lock", "/var/run",
+)  # fmt: skip
+
+
+def _writable(value: Any) -> tuple[str, ...]:
+    """Absolute, normalised directory paths (no ``.``, ``..`` or empty parts), none of them
+    ``/``, ``/tmp`` (already writable by everyone) or in a system directory."""
+    out = []
+    for text in _strs(value):
+        parts = text.split("/")[1:]
+        if not text.startswith("/") or "\0" in text or any(p in ("", ".", "..") for p in parts):
+            raise _bad("absolute directory paths without '.', '..' or '//' (such as /app/data)", text)
+        system = next((d for d in _SYSTEM_DIRS if text == d or text.startswith(d + "/")), None)
+        if system is not None or text == "/tmp":
+            raise FieldError(
+                f"{text} cannot be made writable: "
+                + (
+                    f"{system} holds the system's own files"
+                    if system
+                    else "it is writable by everyone already"
+                ),
+                hint="use a directory of the app's own, such as /app/data or /var/cache/APP",
+            )
+        out.append(text)
+    return tuple(dict.fromkeys(out))
+
+
+def _slim_keep(value: Any) -> dict[str, tuple[str, ...]]:
+    """``{numpy = ["numpy/testing/**"]}``: per distribution (canonical name), patterns of paths
+    relative to site-packages that slim mode keeps."""
+    if not isinstance(value, Mapping):
+        raise _bad(
+            'a table of package names to lists of patterns, e.g. {numpy = ["numpy/testing/**"]}', value
+        )
+    out: dict[str, tuple[str, ...]] = {}
+    for name, patterns in value.items():
+        with within(str(name)):
+            names = _packages([name])
+            if names == (":all:",):
+                raise _bad("a package name", name)
+            out[names[0]] = _strs(patterns)
+    return dict(sorted(out.items()))
 
 
 def _platforms(value: Any) -> tuple[str, ...]:
@@ -266,6 +319,7 @@ _KEYS: dict[str, tuple[str, Check]] = {
     "index-url": ("index_url", _opt_str),
     "tag": ("tag", _opt_str),
     "bytecode": ("bytecode", _bool),
+    "stdlib-bytecode": ("stdlib_bytecode", _bool),
     "build-from-source": ("build_from_source", _packages),
     "unverified": ("unverified", _names),
     "plain-http": ("plain_http", _names),
@@ -273,6 +327,10 @@ _KEYS: dict[str, tuple[str, Check]] = {
     "sbom": ("sbom", _bool),
     "sbom-format": ("sbom_formats", _sbom_formats),
     "builder-id": ("builder_id", _opt_str),
+    "writable": ("writable", _writable),
+    "debug": ("debug", _bool),
+    "slim": ("slim", _bool),
+    "slim-keep": ("slim_keep", _slim_keep),
 }
 
 
@@ -333,4 +391,18 @@ def _load(table: Mapping[str, Any], overrides: Mapping[str, object]) -> Settings
             _apply(deb, {key.removeprefix("debian."): value}, _DEBIAN, lambda k: f"--debian-{k}")
         else:
             _apply(top, {key: value}, _KEYS, lambda k: f"--{k.replace('_', '-')}")
-    return Settings(**top, debian=DebianSettings(**deb))
+    settings = Settings(**top, debian=DebianSettings(**deb))
+    _check_writable(settings)
+    return settings
+
+
+def _check_writable(settings: Settings) -> None:
+    """No writable directory inside the venv: its files are the dependencies' own."""
+    venv = settings.venv
+    for path in settings.writable:
+        if path == venv or path.startswith(venv.rstrip("/") + "/") or venv.startswith(path + "/"):
+            raise SettingsError(
+                f"{path} cannot be made writable: it is or holds the virtual environment {venv}",
+                key="tool.slimline.writable",
+                hint="use a directory outside the venv, such as /app/data",
+            )

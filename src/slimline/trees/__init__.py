@@ -10,6 +10,7 @@ Modules, in order:
 * ``artifactrecord``: the record in each dist-info of the locked artifact it came from
 * ``install``: wheels installed into the venv through pypa ``installer``
 * ``appfiles``: a ``package-mode = false`` project's files
+* ``slim``: slim mode: what a running app does not read, left out of a distribution's tree
 * ``compileserver``: the base's interpreter started here as a compile server, and its protocol
 * ``compiler``: the interpreter that compiles bytecode (the base's own, or this one)
 * ``bytecode``: ``.pyc`` files for a tree and for the base's standard library

@@ -39,7 +39,30 @@ __all__ = [
     "stdlib_tree",
 ]
 
-STDLIB_FORMAT = "3"  # bump when stdlib_tree picks other files (2: modules that are symlinks, 3: whiteouts)
+STDLIB_FORMAT = (
+    "4"  # bump when stdlib_tree picks other files (2: symlinked modules, 3: whiteouts, 4: NOT_AHEAD)
+)
+
+# Standard-library modules (top-level names) a running service does not import, so they are not
+# compiled ahead of time (they still work: imported, they are compiled in memory, as before):
+# development and packaging tools, pure-Python fallbacks of C modules, modules deprecated by
+# PEP 594, interactive helpers.  Of ``encodings``, only the codecs in COMMON_CODECS are compiled.
+NOT_AHEAD = frozenset({
+    "__phello__", "_pydecimal", "_pyio", "_pylong", "_pydatetime", "aifc", "antigravity", "asynchat",
+    "asyncore", "bdb", "cgi", "cgitb", "chunk", "cmd", "code", "codeop", "compileall", "crypt",
+    "curses", "dbm", "distutils", "doctest", "ensurepip", "filecmp", "fileinput", "ftplib", "getopt",
+    "graphlib", "idlelib", "imaplib", "imghdr", "lib2to3", "mailbox", "mailcap", "modulefinder",
+    "msilib", "netrc", "nis", "nntplib", "optparse", "ossaudiodev", "pdb", "pickletools", "pipes",
+    "plistlib", "poplib", "profile", "cProfile", "pstats", "pty", "py_compile", "pyclbr", "pydoc",
+    "pydoc_data", "rlcompleter", "sched", "shelve", "smtpd", "sndhdr", "spwd", "sunau", "symtable",
+    "tabnanny", "telnetlib", "this", "timeit", "tkinter", "trace", "tty", "turtle", "turtledemo",
+    "unittest", "uu", "venv", "wave", "xdrlib", "xmlrpc", "zipapp",
+})  # fmt: skip
+COMMON_CODECS = frozenset({
+    "__init__", "aliases", "ascii", "base64_codec", "charmap", "cp437", "hex_codec", "idna",
+    "latin_1", "punycode", "raw_unicode_escape", "unicode_escape", "utf_16", "utf_16_be",
+    "utf_16_le", "utf_32", "utf_8", "utf_8_sig",
+})  # fmt: skip
 MAX_SOURCE = 16 << 20  # a bigger .py file of the base's standard library is not compiled (as pip skips)
 MAX_SOURCES = 128 << 20  # the standard library's sources read, all together; more stops the build
 
@@ -93,7 +116,8 @@ def stdlib_tree(image: Image, *, target: Target, compiler: Compiler) -> FileTree
     have a ``.pyc`` are left alone.  A module that is a symlink (Debian's ``sitecustomize.py``
     -> ``/etc/pythonX.Y/``) is compiled from its target, under its own path, as the import
     system does.  The tree also holds the directories leading to each ``__pycache__`` (root,
-    0755, as in the base).
+    0755, as in the base).  Modules a running service does not import (:data:`NOT_AHEAD`, and
+    the rarer codecs) are left out.
     """
     xy = target.python_xy
     roots = (f"usr/lib/python{xy}/", f"usr/local/lib/python{xy}/")
@@ -102,8 +126,17 @@ def stdlib_tree(image: Image, *, target: Target, compiler: Compiler) -> FileTree
     def in_stdlib(path: str) -> bool:
         return path.startswith(roots) and path.endswith(".py") and "-packages/" not in path
 
+    def ahead(path: str) -> bool:
+        """Compiled ahead of time: not in :data:`NOT_AHEAD`; of ``encodings``, :data:`COMMON_CODECS`."""
+        root = next(r for r in roots if path.startswith(r))
+        parts = path.removeprefix(root).split("/")
+        top = parts[0].removesuffix(".py") if parts else ""
+        if top == "encodings":
+            return len(parts) == 2 and parts[1].removesuffix(".py") in COMMON_CODECS
+        return top not in NOT_AHEAD
+
     files, links, have = _sources(image, in_stdlib, tag=tag)
-    wanted = [n for n in (*files, *links) if in_stdlib(n)]
+    wanted = [n for n in (*files, *links) if in_stdlib(n) and ahead(n)]
     builder = TreeBuilder()
     for path in sorted(wanted):
         source = files.get(_follow(path, links))
