@@ -14,4 +14,5 @@ Modules, in order:
 * ``assemble``: layers to image: the tail the memo shares
 * ``image``: a full build, one image per platform
 * ``memo``: the last build's result below the project layer, to remake only that layer
+* ``sharing``: the build cache shared through a registry (``cache-repo``), adapted to the stages
 """

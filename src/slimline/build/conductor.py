@@ -11,16 +11,21 @@ full build runs (and then while the project's wheel is being built).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slimline.build import memo
 from slimline.context import Context
 from slimline.oci import publish, reference
 from slimline.oci.image import Image, Platform
 from slimline.oci.reference import ArchiveRef, OciRef, Ref
+
+if TYPE_CHECKING:
+    from slimline.build.sharing import Sharing
+    from slimline.project.settings import Settings
 
 __all__ = ["Request", "base", "build"]
 
@@ -53,15 +58,34 @@ def build(request: Request, ctx: Context) -> list[str]:
     chosen = settings.load(proj.slimline, overrides=request.overrides)
     name = chosen.tag or _default_name(proj)
     outputs = _outputs(request, name=name)
-    with start(proj, index_setting=chosen.index_url, ctx=ctx) as started:
+    shared = _shared(chosen, outputs, request, ctx)
+    with start(
+        proj, index_setting=chosen.index_url, ctx=ctx, shared=shared.wheels if shared is not None else None
+    ) as started:
         from slimline.build import image  # the heavy part, loaded while the project's wheel builds
 
         recipes = image.build(
-            started, settings=chosen, refresh=request.refresh, exclude_outputs=_excluded(outputs), ctx=ctx
+            started,
+            settings=chosen,
+            refresh=request.refresh,
+            exclude_outputs=_excluded(outputs),
+            ctx=ctx,
+            shared=shared,
         )
     if memo_key is not None:
         memo.keep(memo_key, recipes, name=name, cache=ctx.cache)
+    if shared is not None:
+        ctx.report.done(shared.summary())
     return publish.publish([r.image for r in recipes], outputs, name=name, ctx=ctx)
+
+
+def _shared(chosen: Settings, outputs: Sequence[Ref], request: Request, ctx: Context) -> Sharing | None:
+    """The build cache shared through a registry, when one is set (see :mod:`slimline.build.sharing`)."""
+    if not (chosen.cache_repo or os.environ.get("SLIMLINE_CACHE_REPO")):
+        return None
+    from slimline.build import sharing
+
+    return sharing.open_shared(chosen, outputs, load=request.load, ctx=ctx)
 
 
 def base(

@@ -43,6 +43,7 @@ from slimline.project import lockfile
 from slimline.project.settings import DebianSettings, Settings
 
 if TYPE_CHECKING:
+    from slimline.build.sharing import Sharing
     from slimline.trees.compiler import Compiler
 
 __all__ = ["BuildError", "build", "build_epoch"]
@@ -63,10 +64,17 @@ class _Build:
     refresh: bool  # re-read the Debian archive
     exclude_outputs: tuple[Path, ...]  # outputs inside the project: never its files
     ctx: Context
+    shared: Sharing | None  # the build cache shared through a registry (cache-repo)
 
 
 def build(
-    started: Started, *, settings: Settings, refresh: bool, exclude_outputs: Sequence[Path], ctx: Context
+    started: Started,
+    *,
+    settings: Settings,
+    refresh: bool,
+    exclude_outputs: Sequence[Path],
+    ctx: Context,
+    shared: Sharing | None = None,
 ) -> list[Recipe]:
     """One image per platform of ``settings.platforms`` (in that order), each with what the
     memo needs to remake it after an edit of the project alone."""
@@ -75,7 +83,7 @@ def build(
     settings = preflight.settle(
         started.project, lock, settings, report=ctx.report
     )  # the base, before downloads
-    b = _Build(started, lock, settings, build_epoch(), refresh, tuple(exclude_outputs), ctx)
+    b = _Build(started, lock, settings, build_epoch(), refresh, tuple(exclude_outputs), ctx, shared)
     return [_image(Platform.parse(text), b) for text in settings.platforms]
 
 
@@ -113,7 +121,7 @@ def _image(platform: Platform, b: _Build) -> Recipe:
     plan = _plan(base, platform, b)
     targets = _target_builds(base, b)
     wheels = dependencies.Wheels(plan, ctx=ctx, started=b.started, targets=targets)
-    found = dependencies.infos(plan, wheels, ctx=ctx)
+    found = dependencies.infos(plan, wheels, ctx=ctx, shared=b.shared)
     base = _completed(base, dependencies.needs(found), platform, b)
     place = Placement(settings.venv, plan.target, _compiler(base, plan, b))
     try:
@@ -133,16 +141,20 @@ def _image(platform: Platform, b: _Build) -> Recipe:
     ctx.report.done(
         f"image {image.digest} ({platform}): {len(base.image.layers)} base layers, {made.reused} reused "
         f"and {len(made.layers) - made.reused} new of {len(made.layers)}, {mib:.1f} MiB compressed"
+        + (f" ({made.shared} from the shared cache)" if b.shared is not None else "")
     )
     return _recipe(image, partial, base, plan, place, b, wheel)
 
 
 def _realise(jobs: list[Job], platform: Platform, b: _Build) -> layers.Realised:
     started_at = time.perf_counter()
-    made = layers.realise(jobs, cache=b.ctx.cache, compression=compression(b.settings, base=False))
+    shared = b.shared.layers if b.shared is not None else None
+    made = layers.realise(
+        jobs, cache=b.ctx.cache, compression=compression(b.settings, base=False), shared=shared
+    )
     b.ctx.report.detail(
         f"layers ({platform}): {len(made.layers) - made.reused} of {len(made.layers)} made in "
-        f"{time.perf_counter() - started_at:.3f} s"
+        f"{time.perf_counter() - started_at:.3f} s ({made.shared} from the shared cache)"
     )
     return made
 

@@ -42,7 +42,13 @@ class Started:
         self.close()
 
 
-def start(proj: pyproject.Project, *, index_setting: str | None, ctx: Context) -> Started:
+def start(
+    proj: pyproject.Project,
+    *,
+    index_setting: str | None,
+    ctx: Context,
+    shared: build_backend.SharedWheels | None = None,
+) -> Started:
     """Check that ``proj`` has a lock, resolve its default index and start its wheel (see the
     module's contract)."""
     root = proj.root
@@ -59,6 +65,7 @@ def start(proj: pyproject.Project, *, index_setting: str | None, ctx: Context) -
         index_url=default_index,
         index_auth=sources.credentials_for("", default_index),
         report=ctx.report,  # builds and their backends' warnings are part of the build's output
+        shared=shared,  # built wheels shared through a registry (slimline.build.sharing)
     )
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slimline-project")
     wheel = (

@@ -12,6 +12,7 @@ from slimline.context import Context
 __all__ = ["NAMES", "add", "run"]
 
 NAMES = ("build",)
+_NOT_IN_IMAGE = ("quiet", "verbose", "cache_dir", "to", "load", "cache_repo", "cache_repo_readonly")
 
 
 def add(sub: Any) -> None:
@@ -72,7 +73,23 @@ def add(sub: Any) -> None:
         help="let slimline build PACKAGE from source where the named base has no wheel for it but "
         "another Debian suite has (repeatable, or comma-separated; :all: for every package)",
     )
+    _shared_cache_options(b)
     common(b)
+
+
+def _shared_cache_options(b: Any) -> None:
+    b.add_argument(
+        "--cache-repo",
+        metavar="REGISTRY/REPOSITORY",
+        help="a registry repository holding a build cache shared by many machines "
+        "(default: the cache-repo setting, else $SLIMLINE_CACHE_REPO)",
+    )
+    b.add_argument(
+        "--cache-repo-readonly",
+        action="store_true",
+        default=None,
+        help="use the shared cache without writing to it (for untrusted jobs)",
+    )
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -94,6 +111,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("build-from-source", split(args.build_from_source)),
         ("labels", dict(args.label) if args.label else None),
         ("env", dict(args.env) if args.env else None),
+        ("cache-repo", args.cache_repo),
+        ("cache-repo-readonly", args.cache_repo_readonly),
     ):
         if value is not None:
             out[key] = value
@@ -109,9 +128,7 @@ def run(args: argparse.Namespace, *, ctx: Context) -> list[str]:
         outputs=tuple(args.to or ()),
         load=args.load,
         refresh=args.refresh,
-        # outputs do not change the images: they only name them (--to, --load)
-        command={
-            k: v for k, v in vars(args).items() if k not in ("quiet", "verbose", "cache_dir", "to", "load")
-        },
+        # outputs do not change the images: they only name them (--to, --load); nor does a cache
+        command={k: v for k, v in vars(args).items() if k not in _NOT_IN_IMAGE},
     )
     return conductor.build(request, ctx)

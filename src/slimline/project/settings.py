@@ -96,6 +96,9 @@ class Settings:
     unverified: tuple[str, ...] = ()  # canonical names: url/file dependencies allowed without a lock hash
     plain_http: tuple[str, ...] = ()  # canonical names: url dependencies allowed over http://
     debian: DebianSettings = field(default_factory=DebianSettings)  # [tool.slimline.debian]
+    # a registry repository holding a build cache shared by many machines (slimline.build.sharing)
+    cache_repo: str | None = None
+    cache_repo_readonly: bool = False  # read it, never write it (untrusted jobs)
 
 
 # --- value checkers: value -> typed value, or FieldError (keyed by _apply) ---------------------
@@ -244,6 +247,8 @@ _KEYS: dict[str, tuple[str, Check]] = {
     "build-from-source": ("build_from_source", _packages),
     "unverified": ("unverified", _names),
     "plain-http": ("plain_http", _names),
+    "cache-repo": ("cache_repo", _opt_str),
+    "cache-repo-readonly": ("cache_repo_readonly", _bool),
 }
 
 
