@@ -13,6 +13,7 @@ import base64
 import json
 import re
 import shutil
+import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,43 +117,19 @@ def test_a_fresh_runner_needs_no_index_no_wheel_and_compresses_nothing(
     assert (made_a, shared_a) == (of_a, 0), stderr_a  # A made every layer
     assert "downloading " in stderr_a
     offset = reg.log.stat().st_size
-    # runner B: a namespace with loopback only, the registry serving the same storage inside it
-    script = (
-        "ip link set lo up\n"
-        # (the registry would read REGISTRY_AUTH_FILE as its own auth.file setting)
-        f'env -u REGISTRY_AUTH_FILE {REGISTRY_BIN} serve "$1" >>"$2" 2>&1 &\n'
-        "pid=$!\n"
-        f"for i in $(seq 150); do (exec 3<>/dev/tcp/{reg.host.replace(':', '/')}) 2>/dev/null && break\n"
-        "sleep 0.1; done\n"
-        'shift 2; "$@"; rc=$?\n'
-        'kill "$pid"; wait "$pid"; exit $rc\n'
-    )
     shutil.copytree(project, tmp_path / "b" / "greet")  # another checkout directory
-    with reg.stopped():
-        b = run(
-            [
-                tool("unshare"),
-                "-n",
-                "bash",
-                "-c",
-                script,
-                "runner-b",
-                str(reg.config),
-                str(reg.log),
-                tool("slimline"),
-                "build",
-                str(tmp_path / "b" / "greet"),
-                "--base",
-                base,
-                "--to",
-                f"docker://{reg.host}/apps/greet-b:b",
-                "--cache-repo",
-                f"{reg.host}/{CACHE}",
-                "-v",
-            ],
-            env={**env, "SLIMLINE_CACHE_DIR": str(tmp_path / "cache-b")},
-            check=False,
-        )
+    b = _offline(
+        reg,
+        [
+            "build",
+            str(tmp_path / "b" / "greet"),
+            "--base",
+            base,
+            "--to",
+            f"docker://{reg.host}/apps/greet-b:b",
+        ],
+        env={**env, "SLIMLINE_CACHE_DIR": str(tmp_path / "cache-b")},
+    )
     assert b.returncode == 0, b.stderr[-4000:]
     assert _digest(b.stdout) == digest_a
     made_b, of_b, shared_b = _made(b.stderr)
@@ -165,6 +142,59 @@ def test_a_fresh_runner_needs_no_index_no_wheel_and_compresses_nothing(
     # the only blob B sent is its image config; every layer was mounted from the cache repository
     assert all(r.endswith(config.replace(":", "%3A")) for r in uploads), uploads
     assert len(mounts) == of_b, requests
+
+
+def test_a_fresh_runner_needs_no_debian_archive_for_an_assembled_base(project: Path, tmp_path: Path) -> None:
+    """The Debian base's pin and layers come from the shared cache: no archive, no compression."""
+    with registry(tmp_path / "reg", auth="htpasswd") as reg:
+        env = _auth(tmp_path, reg)
+        flags = ["--to", f"oci:{tmp_path / 'out'}:x", "--cache-repo", f"{reg.host}/{CACHE}", "-v"]
+        a = slimline(
+            "build", str(project), *flags, env={**env, "SLIMLINE_CACHE_DIR": str(tmp_path / "cache-a")}
+        )
+        assert "assembling base" in a.stderr, a.stderr
+        b = _offline(
+            reg, ["build", str(project), *flags], env={**env, "SLIMLINE_CACHE_DIR": str(tmp_path / "cache-b")}
+        )
+    assert b.returncode == 0, b.stderr[-4000:]
+    assert _digest(b.stdout) == _digest(a.stdout)
+    assert "pin from the shared cache" in b.stderr and "assembling base" not in b.stderr, b.stderr
+    made, of, shared = _made(b.stderr)
+    assert (made, shared) == (0, of), b.stderr
+
+
+def _offline(reg: Registry, args: list[str], *, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``slimline ARGS --cache-repo ...`` in a network namespace with loopback only, ``reg``
+    restarted inside it on the same storage and port: neither index nor archive is reachable."""
+    script = (
+        "ip link set lo up\n"
+        # (the registry would read REGISTRY_AUTH_FILE as its own auth.file setting)
+        f'env -u REGISTRY_AUTH_FILE {REGISTRY_BIN} serve "$1" >>"$2" 2>&1 &\n'
+        "pid=$!\n"
+        f"for i in $(seq 150); do (exec 3<>/dev/tcp/{reg.host.replace(':', '/')}) 2>/dev/null && break\n"
+        "sleep 0.1; done\n"
+        'shift 2; "$@"; rc=$?\n'
+        'kill "$pid"; wait "$pid"; exit $rc\n'
+    )
+    cache = ["--cache-repo", f"{reg.host}/{CACHE}", "-v"] if "--cache-repo" not in args else []
+    with reg.stopped():
+        return run(
+            [
+                tool("unshare"),
+                "-n",
+                "bash",
+                "-c",
+                script,
+                "runner",
+                str(reg.config),
+                str(reg.log),
+                tool("slimline"),
+                *args,
+                *cache,
+            ],
+            env=env,
+            check=False,
+        )
 
 
 def test_digests_are_the_same_without_the_shared_cache(

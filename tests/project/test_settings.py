@@ -150,3 +150,13 @@ def test_wrong_types_name_the_key(table: dict[str, Any], key: str) -> None:
         settings.load(table)
     assert info.value.key == key
     assert key in str(info.value)
+
+
+def test_the_shared_cache_repository_and_read_only_flag() -> None:
+    table = {"cache-repo": "registry.example/team/slimline-cache"}
+    s = settings.load(table, overrides={"cache_repo_readonly": True})
+    assert (s.cache_repo, s.cache_repo_readonly) == ("registry.example/team/slimline-cache", True)
+    assert settings.load({}).cache_repo is None
+    with pytest.raises(SettingsError) as err:
+        settings.load({"cache-repo-readonly": "yes"})
+    assert err.value.key == "tool.slimline.cache-repo-readonly"

@@ -9,7 +9,9 @@ Debian bases are pinned: the first build records the assembled image (its manife
 config, whose blobs stay in the cache) under a key of reference, platform and settings; later
 builds reuse it without contacting the archive until the pin is older than ``max_age``
 seconds or ``refresh`` is asked for.  That is what keeps a code-change rebuild local; the
-archive state a pin came from is in the image's labels.
+archive state a pin came from is in the image's labels.  With a shared cache
+(``Options.shared``: :class:`SharedPins`), a pin missing here is looked up there before the
+archive is read, and a base assembled here is given to it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
 from packaging.specifiers import SpecifierSet
 
@@ -33,7 +37,7 @@ from slimline.oci.image import Image, Platform
 from slimline.oci.parse import image_from_json
 from slimline.target import Target
 
-__all__ = ["Base", "Options", "resolve"]
+__all__ = ["Base", "Options", "SharedPins", "resolve"]
 
 DAY = 24 * 3600
 _OCI_MEDIA = {
@@ -59,6 +63,17 @@ class Base:
         return self.name.startswith("debian:")
 
 
+class SharedPins(Protocol):
+    """Debian pins shared beyond this machine (see ``slimline.build.sharing``).
+
+    :meth:`find` returns the pin recorded under ``key`` (``{"at", "manifest", "config"}``, as
+    this module records pins) with every layer's blob verified in the local cache, or None;
+    :meth:`keep` records a pin and its image's layers (nothing when read-only)."""
+
+    def find(self, key: str) -> Mapping[str, Any] | None: ...
+    def keep(self, key: str, record: Mapping[str, Any], image: Image) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Options:
     """How to resolve a base, besides its reference and platform."""
@@ -68,6 +83,7 @@ class Options:
     compression: layers.Compression = field(default_factory=layers.Compression)  # of an assembled base
     refresh: bool = False  # re-read the Debian archive even when a pin is fresh
     max_age: int = DAY  # how long a Debian pin serves
+    shared: SharedPins | None = field(default=None, compare=False)  # pins shared through a registry
 
 
 def resolve(text: str | None, *, platform: Platform, options: Options, ctx: Context) -> Base:
@@ -122,13 +138,16 @@ def _debian(text: str, *, platform: Platform, options: Options, ctx: Context) ->
         options.compression.key(),
     )  # fmt: skip
     pin = cache.read_meta(keys.DEBIAN_PINS, key)
-    if pin is not None and not options.refresh:
-        d = json.loads(pin)
-        if time.time() - d["at"] < options.max_age:
-            image = image_from_json(d["manifest"].encode(), d["config"].encode(), blob_path=cache.digest_path)
-            if all(lay.path.is_file() for lay in image.layers):
-                ctx.report.detail(f"base {text} ({platform}): pinned {image.digest}")
-                return image, _detect(image, cache=cache), float(d["at"])
+    found = _pinned(json.loads(pin), options, cache) if pin is not None and not options.refresh else None
+    if found is None and options.shared is not None and not options.refresh:
+        shared = options.shared.find(key)
+        if shared is not None and (found := _pinned(shared, options, cache)) is not None:
+            cache.write_meta(keys.DEBIAN_PINS, key, json.dumps(dict(shared)).encode())
+            ctx.report.detail(f"base {text} ({platform}): pin from the shared cache")
+    if found is not None:
+        image, at = found
+        ctx.report.detail(f"base {text} ({platform}): pinned {image.digest}")
+        return image, _detect(image, cache=cache), at
     ctx.report.step(f"assembling base {text} ({platform}) from Debian packages")
     from slimline.base.debian import base as debian_base  # heavy: signatures, indexes
 
@@ -138,4 +157,18 @@ def _debian(text: str, *, platform: Platform, options: Options, ctx: Context) ->
     now = time.time()
     record = {"at": now, "manifest": image.manifest_bytes.decode(), "config": image.config_bytes.decode()}
     cache.write_meta(keys.DEBIAN_PINS, key, json.dumps(record).encode())
+    if options.shared is not None:
+        options.shared.keep(key, record, image)
     return image, target, now
+
+
+def _pinned(d: Mapping[str, Any], options: Options, cache: Cache) -> tuple[Image, float] | None:
+    """The image a pin record names and when it was made, if it is fresh and its blobs are here."""
+    if time.time() - float(d["at"]) >= options.max_age:
+        return None
+    image = image_from_json(
+        str(d["manifest"]).encode(), str(d["config"]).encode(), blob_path=cache.digest_path
+    )
+    if not all(lay.path.is_file() for lay in image.layers):
+        return None
+    return image, float(d["at"])

@@ -165,6 +165,7 @@ def _base(platform: Platform, b: _Build, debian: DebianSettings) -> bases.Base:
         debian=debian.for_image(),
         compression=compression(b.settings, base=True),
         refresh=b.refresh,
+        shared=b.shared.bases if b.shared is not None else None,
     )
     return bases.resolve(b.settings.base, platform=platform, options=options, ctx=b.ctx)
 

@@ -10,6 +10,9 @@ adapts the records of :mod:`slimline.oci.cacherepo` to the narrow interfaces the
   for :func:`slimline.layers.realise`;
 * built wheels (``wheel-<key>``: sdists keyed as the local wheel cache keys them, the project's
   own wheel by its source tree): :class:`slimline.artifacts.buildenv.SharedWheels`;
+* Debian bases (``base-<key>``, the local pin's key): the pin and the base's layers, so a
+  runner needs neither the Debian archive nor the compression of the base:
+  :class:`slimline.base.resolve.SharedPins`;
 * what grouping needs of a plan's wheels (``infos-<key>``, keyed by every wheel hash of the
   plan): :meth:`Sharing.recall_infos` / :meth:`Sharing.keep_infos`, so a runner whose layers
   are all shared downloads no wheel.
@@ -23,6 +26,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from slimline.artifacts.wheelcache import store_wheel
 from slimline.artifacts.wheelinfo import WheelInfo
@@ -32,7 +36,8 @@ from slimline.context import Context
 from slimline.errors import SlimlineError
 from slimline.oci import reference
 from slimline.oci.cacherepo import Blob, CacheRepo
-from slimline.oci.image import Layer
+from slimline.oci.image import Image, Layer
+from slimline.oci.parse import image_from_json
 from slimline.oci.reference import Ref, RegistryRef
 from slimline.project.settings import Settings
 
@@ -76,6 +81,7 @@ class Sharing:
         self.repo, self._ctx = repo, ctx
         self.layers = _Layers(repo, ctx)
         self.wheels = _Wheels(repo, ctx)
+        self.bases = _Bases(repo, ctx)
 
     def recall_infos(self, shas: Sequence[str]) -> bool:
         """Record locally what the shared cache knows of the wheels ``shas``; whether it knew."""
@@ -99,7 +105,7 @@ class Sharing:
             sha: {"size": i.size, "needs": list(i.needs), "packages": dict(i.packages)}
             for sha, i in infos.items()
         }
-        self.repo.put("infos", _infos_key(list(infos)), {"infos": record}, None)
+        self.repo.put("infos", _infos_key(list(infos)), {"infos": record})
 
     def summary(self) -> str:
         return self.repo.summary()
@@ -138,7 +144,7 @@ class _Layers:
 
     def keep(self, key: str, layer: Layer) -> None:
         blob = Blob(layer.digest, layer.size, layer.media_type)
-        self._repo.put("layer", key, {"diff_id": layer.diff_id}, (blob, layer.open))
+        self._repo.put("layer", key, {"diff_id": layer.diff_id}, [(blob, layer.open)])
 
 
 class _Wheels:
@@ -159,4 +165,46 @@ class _Wheels:
     def keep(self, key: str, wheel: Path) -> None:
         sha = sha256_file(wheel)
         blob = Blob(f"sha256:{sha}", wheel.stat().st_size, WHEEL_MEDIA)
-        self._repo.put("wheel", key, {"filename": wheel.name}, (blob, lambda: wheel.open("rb")))
+        self._repo.put("wheel", key, {"filename": wheel.name}, [(blob, lambda: wheel.open("rb"))])
+
+
+class _Bases:
+    """Pins of Debian bases; their layers are always fetched (the build reads the base's files)."""
+
+    def __init__(self, repo: CacheRepo, ctx: Context) -> None:
+        self._repo, self._ctx = repo, ctx
+
+    def find(self, key: str) -> Mapping[str, Any] | None:
+        entry = self._repo.get("base", key, fetch=True)
+        if entry is None:
+            return None
+        record = entry.record
+        try:
+            image = image_from_json(
+                str(record["manifest"]).encode(),
+                str(record["config"]).encode(),
+                blob_path=self._ctx.cache.digest_path,
+            )
+            float(record["at"])
+        except (KeyError, TypeError, ValueError, SlimlineError) as err:
+            self._ignored(key, f"its pin is malformed ({err})")
+            return None
+        if [lay.digest for lay in image.layers] != [b.digest for b in entry.blobs]:
+            self._ignored(key, "its pin names other layers than it holds")
+            return None
+        from slimline.oci import diffid
+
+        try:
+            diffid.verify(image.layers, cache=self._ctx.cache, source=f"the shared cache {self._repo.ref}")
+        except SlimlineError as err:
+            self._ignored(key, err.problem)
+            return None
+        return {k: record[k] for k in ("at", "manifest", "config")}
+
+    def _ignored(self, key: str, why: str) -> None:
+        self._repo.counts.add(hits=-1, ignored=1)
+        self._ctx.report.step(f"warning: shared cache record base-{key[:12]} ignored: {why}")
+
+    def keep(self, key: str, record: Mapping[str, Any], image: Image) -> None:
+        blobs = [(Blob(lay.digest, lay.size, lay.media_type), lay.open) for lay in image.layers]
+        self._repo.put("base", key, dict(record), blobs)

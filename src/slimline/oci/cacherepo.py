@@ -3,12 +3,13 @@
 Each record is an OCI image manifest tagged ``<kind>-<key>`` (``key``: 64 hex digits) in the
 cache repository, with ``artifactType`` :data:`ARTIFACT`; its config blob (:data:`RECORD`, JSON)
 holds ``{"kind", "key", "slimline", ...}`` plus what the kind needs (a layer's ``diff_id``, a
-wheel's ``filename``); its ``layers`` list the one blob it describes (a layer as it was pushed,
-a wheel) or nothing (a record that is only JSON).  Because the manifest names the blob, the
-registry's garbage collection keeps the blob while the tag exists: pruning is deleting tags.
+wheel's ``filename``, a base's pin); its ``layers`` list the blobs it describes (a layer as it
+was pushed, a wheel, a base's layers) or nothing (a record that is only JSON).  Because the
+manifest names the blobs, the registry's garbage collection keeps them while the tag exists:
+pruning is deleting tags.
 
 Contract of :meth:`CacheRepo.get`: a record is returned only when its manifest, its config (the
-kind and key it names) and its blob check out: the blob is downloaded into the local cache and
+kind and key it names) and its blobs check out: each blob is downloaded into the local cache and
 verified (``fetch``), or, left on the registry for a cross-repository mount, answered by HEAD;
 this cache then records the repository as a place that holds it (pushes mount from there).
 Anything else (no tag, a malformed record, a missing blob, other bytes) is counted as
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -38,12 +39,15 @@ from slimline.oci.registry import remember_sources
 from slimline.oci.registry_blobs import Uploader, fetch_blob
 from slimline.oci.registry_client import RegistryError, Session
 
-__all__ = ["ARTIFACT", "RECORD", "Blob", "CacheRepo", "Counts", "Entry", "tag"]
+__all__ = ["ARTIFACT", "RECORD", "Blob", "CacheRepo", "Counts", "Entry", "Opener", "tag"]
+
+Opener = Callable[[], BinaryIO]  # a fresh stream of a blob's bytes, closed by the caller
 
 ARTIFACT = "application/vnd.slimline.cache.v1"
 RECORD = "application/vnd.slimline.cache.record.v1+json"
 RECORD_CAP = 64 << 10  # bytes of a record's config read at most
-KINDS = frozenset({"layer", "wheel", "infos"})
+KINDS = frozenset({"layer", "wheel", "infos", "base"})
+MAX_BLOBS = 64  # blobs one record may name
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,8 +62,19 @@ class Blob:
 @dataclass(frozen=True, slots=True)
 class Entry:
     record: Mapping[str, Any]  # the record's JSON (kind, key, slimline, and the kind's fields)
-    blob: Blob | None
-    path: Path | None  # the blob in the local cache when fetched; None when left on the registry
+    blobs: tuple[Blob, ...]
+    paths: tuple[
+        Path | None, ...
+    ]  # each blob in the local cache when fetched; None when left on the registry
+
+    @property
+    def blob(self) -> Blob | None:
+        """The first (for most kinds, the only) blob."""
+        return self.blobs[0] if self.blobs else None
+
+    @property
+    def path(self) -> Path | None:
+        return self.paths[0] if self.paths else None
 
 
 @dataclass
@@ -132,14 +147,14 @@ class CacheRepo:
         return entry
 
     def put(
-        self, kind: str, key: str, record: Mapping[str, Any], blob: tuple[Blob, Callable[[], BinaryIO]] | None
+        self, kind: str, key: str, record: Mapping[str, Any], blobs: Sequence[tuple[Blob, Opener]] = ()
     ) -> None:
-        """Write the record of ``kind`` under ``key`` (and its blob when the registry lacks it);
+        """Write the record of ``kind`` under ``key`` (and its blobs the registry lacks);
         nothing when read-only or after the registry failed once."""
         if self.readonly or self._broken:
             return
         try:
-            self._put(kind, key, record, blob)
+            self._put(kind, key, record, blobs)
         except SlimlineError as err:
             self._give_up(err, "writing")
 
@@ -165,11 +180,8 @@ class CacheRepo:
         config, layers = manifest["config"], manifest["layers"]
         path = self._fetch(Blob(*_descriptor(config, RECORD_CAP), RECORD), "record")
         record = _record(path.read_bytes(), kind, key)
-        if not layers:
-            return Entry(record, None, None)
-        digest, size = _descriptor(layers[0], None)
-        blob = Blob(digest, size, str(layers[0].get("mediaType")))
-        return Entry(record, blob, self._blob(blob, fetch))
+        blobs = tuple(Blob(*_descriptor(d, None), str(d.get("mediaType"))) for d in layers)
+        return Entry(record, blobs, tuple(self._blob(b, fetch) for b in blobs))
 
     def _blob(self, blob: Blob, fetch: bool) -> Path | None:
         """The record's blob in the local cache (``fetch``), else checked to be on the registry."""
@@ -202,14 +214,13 @@ class CacheRepo:
     # -- writing ---------------------------------------------------------------------------------
 
     def _put(
-        self, kind: str, key: str, record: Mapping[str, Any], blob: tuple[Blob, Callable[[], BinaryIO]] | None
+        self, kind: str, key: str, record: Mapping[str, Any], blobs: Sequence[tuple[Blob, Opener]]
     ) -> None:
         up = Uploader(self._sess, report=_Quietly(), chunked_above=32 << 20, chunk_size=16 << 20)
         data = canonical_json({**record, "kind": kind, "key": key, "slimline": __version__})
         layers: list[dict[str, Any]] = []
         with self._sess.transfer_scope():
-            if blob is not None:
-                b, opener = blob
+            for b, opener in blobs:
                 if up.blob(b.digest, b.size, opener, f"cached blob {b.digest[7:19]}", []) == "uploaded":
                     self.counts.add(uploaded=b.size)
                 layers.append({"mediaType": b.media_type, "digest": b.digest, "size": b.size})
@@ -269,7 +280,7 @@ def _manifest(body: bytes, media: str) -> dict[str, Any]:
         and isinstance(d.get("config"), dict)
         and d["config"].get("mediaType") == RECORD
         and isinstance(d.get("layers"), list)
-        and len(d["layers"]) <= 1
+        and len(d["layers"]) <= MAX_BLOBS
         and all(isinstance(x, dict) for x in d["layers"])
     )
     if not ok:
