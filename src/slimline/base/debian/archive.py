@@ -195,16 +195,18 @@ def resolve_base(
         except (ValueError, KeyError, TypeError):
             report("ignoring an unreadable cached resolution; resolving again")
 
-    def load(job: tuple[int, Suite, IndexFile]) -> list[Stanza]:
+    def load(job: tuple[int, Suite, IndexFile]) -> dict[str, Stanza]:
+        # each index reduced to its best stanza per package as it is read: neither its text nor
+        # its other architectures' stanzas are held (the main index is 60 MB of text)
         i, s, index = job
         path: Path = packages.download(http, s.release, index, cache=cache)
-        return list(packages.parse(packages.read_index(path, index), origin=i, what=f"{s.name} {index.path}"))
+        return packages.read_stanzas(path, index, origin=i, what=f"{s.name} {index.path}", arch=arch)
 
     report(f"reading the Packages indexes of {', '.join(s.name for s in archive.suites)} ({arch})")
     jobs = [(i, s, index) for i, s in enumerate(archive.suites) for index in s.indexes]
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
         parsed = list(pool.map(load, jobs))
-    index = packages.merge(parsed, arch=arch)
+    index = packages.merge([p.values() for p in parsed], arch=arch)
     xy = python or _default_python(index, suite)
     _check_python(index, xy, suite)
     stdlib = [pkg for pkg, virtual in policy.stdlib_packages(xy) if _provides(index.get(pkg), virtual)]
