@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""How build time, memory and image size grow with the lock: locks of about 1, 25, 125 and 250
+packages, each locked by the real Poetry at bench time from ``bench/scale-packages.txt``.
+
+The names are locked once together; the lock of size N is then Poetry's lock of the first names
+whose dependency closure (as that first lock records it) has at least N packages.  Locks are
+written to the bench's work directory only (their sources are stripped as in a PyPI project;
+no lock naming an index host is ever committed).  For each size, with the real ``slimline``:
+
+* cold build: an empty cache (the Debian base assembled, every wheel downloaded, every layer made);
+* warm full build: downloads and base cached, every layer made again (``SLIMLINE_NO_LAYER_CACHE=1``);
+* one-line change: a line appended to the app (the memo rebuilds the app layer);
+* lock edit changing one package: ``six`` pinned to another version and locked again by Poetry
+  (the layer group holding it is made again, the others are reused);
+* peak memory: the resident peak of the ``slimline`` process (GNU ``time`` ``%M``), cold and warm;
+* image size, compressed and unpacked.
+
+Targets (issue 16): warm full build at most linear in unpacked bytes (the table shows seconds per
+100 MiB unpacked), one-line change < 0.15 s at 250 packages, peak memory < 300 MB at every size.
+Usage: ``.venv/bin/python bench/scale.py [--sizes 1,25,125,250] [--runs 3] [--readme]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _common import ROOT, interpreter, measure, mib, sh, write_readme
+from build_times import image_sizes
+from tests.support import poetry_lock
+
+SLIMLINE = str(Path(sys.executable).parent / "slimline")
+NAMES = ROOT / "bench" / "scale-packages.txt"
+EDITED = ("six", "1.16.0")  # the package the lock edit pins to another version (in every lock)
+APP = 'import sys\n\nprint("scale app", sys.version)\n'
+
+
+def names() -> list[str]:
+    return [n.strip() for n in NAMES.read_text().splitlines() if n.strip() and not n.startswith("#")]
+
+
+def write_project(root: Path, deps: list[str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    listed = ",\n".join(f'    "{d}"' for d in deps)
+    (root / "pyproject.toml").write_text(
+        f'[project]\nname = "scale"\nversion = "0.1.0"\nrequires-python = ">=3.11,<3.14"\n'
+        f"dependencies = [\n{listed}\n]\n\n[tool.poetry]\npackage-mode = false\n\n"
+        f'[tool.slimline]\nentrypoint = ["/app/.venv/bin/python", "/app/main.py"]\n'
+    )
+    (root / "main.py").write_text(APP)
+    return root
+
+
+def closure(lock: dict[str, object], roots: list[str]) -> set[str]:
+    """Canonical names of ``roots`` and everything they depend on, as the lock records it."""
+    packages = {
+        _canon(str(p["name"])): [_canon(d) for d in p.get("dependencies", {})]  # type: ignore[union-attr]
+        for p in lock["package"]  # type: ignore[attr-defined]
+    }
+    seen: set[str] = set()
+    todo = [_canon(r) for r in roots]
+    while todo:
+        name = todo.pop()
+        if name in seen or name not in packages:
+            continue
+        seen.add(name)
+        todo.extend(packages[name])
+    return seen
+
+
+def _canon(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def prefixes(work: Path, sizes: list[int]) -> dict[int, list[str]]:
+    """For each size, the shortest prefix of the names whose closure has at least that many packages."""
+    everything = names()
+    plan = write_project(work / "plan", everything)
+    poetry_lock(plan)
+    lock = tomllib.loads((plan / "poetry.lock").read_text())
+    out: dict[int, list[str]] = {}
+    for size in sizes:
+        k = next(
+            (k for k in range(1, len(everything) + 1) if len(closure(lock, everything[:k])) >= size), None
+        )
+        if k is None:
+            raise SystemExit(f"bench: the names in {NAMES} lock to fewer than {size} packages; add names")
+        out[size] = everything[:k]
+    return out
+
+
+@dataclass
+class Row:
+    packages: int
+    cold: float
+    warm: float
+    change: float
+    lock_edit: float
+    peak_cold: int
+    peak_warm: int
+    compressed: int
+    unpacked: int
+
+
+def timed_build(
+    app: Path, out: Path, tag: str, cache: Path, *, extra: dict[str, str] | None = None
+) -> tuple[float, int]:
+    """(seconds, peak resident bytes of slimline) of one build."""
+    rss = out.parent / f"{tag}.rss"
+    t0 = time.perf_counter()
+    sh(
+        [
+            "/usr/bin/time",
+            "-f",
+            "%M",
+            "-o",
+            str(rss),
+            SLIMLINE,
+            "build",
+            str(app),
+            "--to",
+            f"oci:{out}:{tag}",
+            "-q",
+        ],
+        env={"SLIMLINE_CACHE_DIR": str(cache), **(extra or {})},
+    )
+    return time.perf_counter() - t0, int(rss.read_text().split()[-1]) * 1024
+
+
+def one_size(work: Path, size: int, deps: list[str], runs: int) -> Row:
+    app = write_project(work / f"app-{size}", deps)
+    poetry_lock(app)
+    count = len(tomllib.loads((app / "poetry.lock").read_text())["package"])
+    cache, out = work / f"cache-{size}", work / f"out-{size}"
+    print(f"bench: {count} packages ({len(deps)} names): cold build", file=sys.stderr)
+    cold, peak_cold = timed_build(app, out, "cold", cache)
+    warm, peak_warm = timed_build(app, out, "warm", cache, extra={"SLIMLINE_NO_LAYER_CACHE": "1"})
+    timed_build(app, out, "memo", cache)  # writes the memo the one-line changes use
+    main = app / "main.py"
+    change = measure(
+        "one-line change",
+        runs,
+        lambda i: timed_build(app, out, f"change{i}", cache),
+        before=lambda i: main.write_text(main.read_text() + f"EDIT = {i}  # {time.time_ns()}\n"),
+    )
+    pyproject = app / "pyproject.toml"
+    text = pyproject.read_text()
+    pin = f'    "{EDITED[0]}=={EDITED[1]}",\n'
+    pyproject.write_text(text.replace("dependencies = [\n", "dependencies = [\n" + pin, 1))
+    poetry_lock(app)  # Poetry 2 keeps every other locked version
+    lock_edit, _ = timed_build(app, out, "lock-edit", cache)
+    compressed, unpacked, _ = image_sizes(out, "lock-edit")
+    return Row(count, cold, warm, change.median, lock_edit, peak_cold, peak_warm, compressed, unpacked)
+
+
+def table(rows: list[Row], args: argparse.Namespace) -> str:
+    def mb(n: int) -> str:
+        return f"{n / 1e6:.0f} MB"
+
+    lines = [
+        "Locks of the first names in `bench/scale-packages.txt`, locked by Poetry at bench time; "
+        f"package-mode app on the default base, {os.cpu_count()} cores, slimline on {interpreter()}, "
+        f"`bench/scale.py --sizes {args.sizes} --runs {args.runs}` (one-line change: median of {args.runs}):",
+        "",
+        "| packages | cold build | warm full build | warm s per 100 MiB unpacked | one-line change | "
+        "lock edit (one package) | peak memory cold / warm | image compressed / unpacked |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        per = r.warm / (r.unpacked / (100 << 20)) if r.unpacked else 0.0
+        lines.append(
+            f"| {r.packages} | {r.cold:.1f} s | {r.warm:.2f} s | {per:.2f} s | {r.change:.3f} s | "
+            f"{r.lock_edit:.2f} s | {mb(r.peak_cold)} / {mb(r.peak_warm)} | "
+            f"{mib(r.compressed)} / {mib(r.unpacked)} |"
+        )
+    biggest = rows[-1]
+    peak = max(max(r.peak_cold, r.peak_warm) for r in rows)
+    lines += [
+        "",
+        f"Targets: one-line change < 0.15 s at the largest lock ({biggest.change:.3f} s: "
+        f"{'met' if biggest.change < 0.15 else 'MISSED'}); peak memory < 300 MB at every size "
+        f"({mb(peak)}: {'met' if peak < 300e6 else 'MISSED'}); warm full build linear in unpacked bytes "
+        "(the seconds per 100 MiB column should not grow).",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="1,25,125,250", help="lock sizes, in packages (comma-separated)")
+    ap.add_argument("--runs", type=int, default=3, help="runs of the one-line change")
+    ap.add_argument("--readme", action="store_true", help="write the table into README.md")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    work = Path(tempfile.mkdtemp(prefix="slimline-scale-"))
+    try:
+        chosen = prefixes(work, sizes)
+        rows = [one_size(work, size, chosen[size], args.runs) for size in sizes]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    text = table(rows, args)
+    print(text)
+    if args.json:
+        args.json.write_text(json.dumps([r.__dict__ for r in rows], indent=2))
+    if args.readme:
+        write_readme("scale", text)
+
+
+if __name__ == "__main__":
+    main()
