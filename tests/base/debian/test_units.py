@@ -221,9 +221,9 @@ def test_an_index_is_read_as_it_decompresses_and_reduced_per_package(
     got = packages.read_stanzas(path, index, origin=1, what="test", arch="amd64")
     assert got == packages.merge([packages.parse(text, origin=1, what="test")], arch="amd64")
     assert got["libfoo"].version == "1.1-1" and "libbar" not in got
-    monkeypatch.setattr(
-        packages, "PACKAGES_TEXT_CAP", type(packages.PACKAGES_TEXT_CAP)(len(text) - 1, "test")
-    )
+    from slimline.http import PACKAGES_TEXT_CAP
+
+    monkeypatch.setattr(packages, "PACKAGES_TEXT_CAP", type(PACKAGES_TEXT_CAP)(len(text) - 1, "test"))
     with pytest.raises(IndexError_, match="more than"):
         packages.read_stanzas(path, index, origin=1, what="test", arch="amd64")
 
