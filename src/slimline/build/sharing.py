@@ -93,8 +93,9 @@ class Sharing:
             return False
         for sha, d in infos.items():
             try:
-                info = WheelInfo(int(d["size"]), tuple(map(str, d["needs"])), dict(d["packages"]))
-            except (KeyError, TypeError, ValueError):
+                packages = {str(k): str(v) for k, v in d["packages"].items()}
+                info = WheelInfo(int(d["size"]), tuple(map(str, d["needs"])), packages)
+            except (KeyError, TypeError, ValueError, AttributeError):
                 return False
             info.remember(sha, cache=self._ctx.cache)
         return True
