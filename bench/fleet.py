@@ -39,9 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import ROOT, interpreter, mib, write_readme
-from scale import names, prefixes, write_project
+from scale import names, poetry_lock, prefixes, write_project
 from tests.oci.registry_helpers import Proxy, Registry, registry
-from tests.support import poetry_lock
 
 SLIMLINE = str(Path(sys.executable).parent / "slimline")
 EXAMPLES = ("cli-app", "fastapi-app", "pandas-job")

@@ -41,12 +41,24 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import ROOT, interpreter, mib, sh, write_readme
 from build_times import image_sizes
-from tests.support import poetry_lock
+from tests.support import poetry_lock as _poetry_lock
 
 SLIMLINE = str(Path(sys.executable).parent / "slimline")
 NAMES = ROOT / "bench" / "scale-packages.txt"
 EDITED = ("six", "1.16.0")  # the package the lock edit pins to another version (in every lock)
 APP = 'import sys\n\nprint("scale app", sys.version)\n'
+
+
+def poetry_lock(project: Path) -> None:
+    """Lock ``project`` with the real Poetry (see ``tests.support.poetry_lock``).  Poetry runs
+    without this checkout on ``PYTHONPATH``: it loads the slimline plugin installed beside it,
+    which need not be the code measured here."""
+    saved = os.environ.pop("PYTHONPATH", None)
+    try:
+        _poetry_lock(project)
+    finally:
+        if saved is not None:
+            os.environ["PYTHONPATH"] = saved
 
 
 def names() -> list[str]:
