@@ -213,9 +213,12 @@ def table(rows: list[Row], args: argparse.Namespace) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        per = r.warm.cpu / (r.made / (100 << 20)) if r.made else 0.0
+        # a few KiB made (one small package) give no meaningful rate
+        per = (
+            f"{r.warm.cpu / (r.made / (100 << 20)):.2f} s" if r.made >= 10 << 20 else f"({mib(r.made)} made)"
+        )
         lines.append(
-            f"| {r.packages} | {r.cold.text(1)} | {r.warm.text()} | {per:.2f} s | {r.change.text(3)} | "
+            f"| {r.packages} | {r.cold.text(1)} | {r.warm.text()} | {per} | {r.change.text(3)} | "
             f"{r.lock_edit.text()} | {mb(r.cold.peak)} / {mb(r.warm.peak)} | "
             f"{mib(r.compressed)} / {mib(r.unpacked)} |"
         )
