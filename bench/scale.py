@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import ROOT, interpreter, mib, sh, write_readme
 from build_times import image_sizes
-from tests.support import poetry_lock as _poetry_lock
+from tests.support import index_url, poetry_env, run, strip_sources, tool
 
 SLIMLINE = str(Path(sys.executable).parent / "slimline")
 NAMES = ROOT / "bench" / "scale-packages.txt"
@@ -50,15 +50,17 @@ APP = 'import sys\n\nprint("scale app", sys.version)\n'
 
 
 def poetry_lock(project: Path) -> None:
-    """Lock ``project`` with the real Poetry (see ``tests.support.poetry_lock``).  Poetry runs
-    without this checkout on ``PYTHONPATH``: it loads the slimline plugin installed beside it,
-    which need not be the code measured here."""
-    saved = os.environ.pop("PYTHONPATH", None)
-    try:
-        _poetry_lock(project)
-    finally:
-        if saved is not None:
-            os.environ["PYTHONPATH"] = saved
+    """Lock ``project`` with the real Poetry against the configured simple index, then remove that
+    source again, as ``tests.support.poetry_lock`` does.  Poetry runs with ``--no-plugins``: the
+    plugins installed beside it (slimline's own among them) are not what is measured here."""
+    poetry, env = tool("poetry"), poetry_env()
+    pyproject = project / "pyproject.toml"
+    original = pyproject.read_text()
+    add = ["source", "add", "--priority=primary", "bench-index", index_url()]
+    run([poetry, "--no-plugins", *add], cwd=project, env=env)
+    run([poetry, "--no-plugins", "lock"], cwd=project, env=env, timeout=1800)
+    pyproject.write_text(original)
+    strip_sources(project / "poetry.lock", project)
 
 
 def names() -> list[str]:
