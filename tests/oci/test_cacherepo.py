@@ -20,6 +20,8 @@ from slimline.oci.registry_client import Session
 from tests.oci.registry_helpers import Proxy, free_port, image, registry
 from tests.support import Lines
 
+pytestmark = pytest.mark.container  # Debian's docker-registry, as the other registry tests
+
 KEY = "ab" * 32
 WRITES = ("PUT", "POST", "PATCH", "DELETE")
 
