@@ -128,3 +128,15 @@ def test_cached_wheel_needs_no_network(tmp_path: Path) -> None:
         url = idx.url
     # the server is gone: a second fetch must be served from the cache alone
     assert _fetch_tiny(url, cache, source="") == first
+
+
+def test_find_keeps_only_the_file_asked_for() -> None:
+    with serve(_index()) as idx:
+        index = Index(http=Http())
+        found = index.find("TinyPkg", SDIST_NAME, index_url=idx.url, auth=None)
+        assert found is not None and found.filename == SDIST_NAME
+        assert index.find("tinypkg", SDIST_NAME, index_url=idx.url + "/", auth=None) == found
+        assert len(idx.requests) == 1
+        assert index.find("tinypkg", "tinypkg-9.9.tar.gz", index_url=idx.url, auth=None) is None
+        assert len(idx.requests) == 2
+        assert index._pages == {}  # no page is held

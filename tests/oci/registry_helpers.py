@@ -250,11 +250,37 @@ class Registry:
     tls: Tls | None = None
     users: dict[str, str] = field(default_factory=dict)
     token: TokenServer | None = None
+    config: Path | None = None
+    proc: subprocess.Popen[bytes] | None = None
+
+    @contextlib.contextmanager
+    def stopped(self) -> Iterator[None]:
+        """The registry stopped for the block (another process may serve its storage and port
+        meanwhile, e.g. in a network namespace), then started again with the same config."""
+        assert self.proc is not None and self.config is not None
+        _stop(self.proc)
+        try:
+            yield
+        finally:
+            with self.log.open("ab") as log:
+                self.proc = subprocess.Popen(
+                    [REGISTRY_BIN, "serve", str(self.config)], stdout=log, stderr=subprocess.STDOUT
+                )
+            _wait_listening(int(self.host.rpartition(":")[2]), self.proc, self.log)
 
     @property
     def tls_flags(self) -> list[str]:
         """skopeo/podman flags to reach this registry."""
         return [f"--cert-dir={self.tls.cert_dir}"] if self.tls else ["--tls-verify=false"]
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _wait_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -310,20 +336,15 @@ def registry(
                 "rootcertbundle": str(reg.token.cert),
             }
         }
-    cfg = tmp / "config.yml"
+    cfg = reg.config = tmp / "config.yml"
     cfg.write_text(json.dumps(config))  # JSON is YAML
     with reg.log.open("wb") as log:
-        proc = subprocess.Popen([REGISTRY_BIN, "serve", str(cfg)], stdout=log, stderr=subprocess.STDOUT)
+        reg.proc = subprocess.Popen([REGISTRY_BIN, "serve", str(cfg)], stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_listening(port, proc, reg.log)
+        _wait_listening(port, reg.proc, reg.log)
         yield reg
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(reg.proc)
         if reg.token is not None:
             reg.token.close()
 

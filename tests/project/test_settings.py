@@ -174,3 +174,13 @@ def test_slim_debug_and_slim_keep() -> None:
         with pytest.raises(SettingsError) as err:
             settings.load({"slim-keep": bad})
         assert err.value.key.startswith("tool.slimline.slim-keep")
+
+
+def test_the_shared_cache_repository_and_read_only_flag() -> None:
+    table = {"cache-repo": "registry.example/team/slimline-cache"}
+    s = settings.load(table, overrides={"cache_repo_readonly": True})
+    assert (s.cache_repo, s.cache_repo_readonly) == ("registry.example/team/slimline-cache", True)
+    assert settings.load({}).cache_repo is None
+    with pytest.raises(SettingsError) as err:
+        settings.load({"cache-repo-readonly": "yes"})
+    assert err.value.key == "tool.slimline.cache-repo-readonly"

@@ -31,8 +31,8 @@ from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from slimline.artifacts import backend_hints, derive
-from slimline.artifacts.buildenv import BuildEnv, BuildEnvError, BuildEnvs, output_tail
-from slimline.artifacts.wheelcache import built_wheel, keep_built
+from slimline.artifacts.buildenv import BuildEnv, BuildEnvError, BuildEnvs, SharedWheels, output_tail
+from slimline.artifacts.wheelcache import build_key, built_wheel, keep_built, tree_hash
 from slimline.cache import keys
 from slimline.cache.store import Cache
 from slimline.errors import ExitStatus, SlimlineError, redact
@@ -44,6 +44,7 @@ __all__ = [
     "BuildEnvError",
     "BuildEnvs",
     "BuildFailed",
+    "SharedWheels",
     "build_cached",
     "build_project_wheel",
     "build_tree_wheel",
@@ -164,25 +165,41 @@ def _report_warnings(label: str, caught: list[str], outputs: list[str], envs: Bu
 
 
 def build_cached(
-    source_dir: Path, *, key: str, envs: BuildEnvs, cache: Cache, what: str, package: str = ""
+    source_dir: Path,
+    *,
+    key: str,
+    envs: BuildEnvs,
+    cache: Cache,
+    what: str,
+    package: str = "",
+    shared_key: str | None = None,
 ) -> Path:
-    """The wheel recorded under ``key``, or build ``source_dir`` now and record it."""
+    """The wheel recorded under ``key``, else the one ``envs.shared`` has under ``shared_key``
+    (default ``key``; one without local paths), else build ``source_dir`` now and record it in
+    both."""
     hit = built_wheel(cache, key, package=package or what)
     if hit is not None:
         return hit
+    shared_key = shared_key or key
+    if envs.shared is not None and (found := envs.shared.find(shared_key, package=package or what)):
+        envs.report.detail(f"{what}: wheel from the shared cache")
+        return keep_built(cache, found, key=key)
     envs.report.step(f"building {what}")
     with (
         progress(envs.report, f"building {what}"),
         tempfile.TemporaryDirectory(prefix="slimline-wheel-") as out,
     ):
         wheel = build_wheel(source_dir, envs=envs, out_dir=Path(out), what=what)
-        return keep_built(cache, wheel, key=key)
+        kept = keep_built(cache, wheel, key=key)
+    if envs.shared is not None:
+        envs.shared.keep(shared_key, kept)
+    return kept
 
 
 def build_tree_wheel(source_dir: Path, *, envs: BuildEnvs, cache: Cache, what: str = "") -> Path:
     """Wheel of a local source tree, rebuilt only when the tree's files changed, and derived
     from the previous build without the backend when only copied modules changed
-    (:mod:`slimline.artifacts.derive`)."""
+    (:mod:`slimline.artifacts.derive`).  A shared cache knows it by its files alone."""
     known = derive.known(source_dir, cache=cache)
     if known.wheel is not None:
         if known.derived:
@@ -190,7 +207,10 @@ def build_tree_wheel(source_dir: Path, *, envs: BuildEnvs, cache: Cache, what: s
                 f"{what or source_dir}: wheel derived from the previous build (only modules changed)"
             )
         return known.wheel
-    wheel = build_cached(source_dir, key=known.key, envs=envs, cache=cache, what=what or str(source_dir))
+    shared_key = build_key(kind="tree", tree=tree_hash(known.files))
+    wheel = build_cached(
+        source_dir, key=known.key, envs=envs, cache=cache, what=what or str(source_dir), shared_key=shared_key
+    )
     derive.remember(source_dir, known.files, wheel, cache=cache, slot=known.slot)
     return wheel
 

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import build.env
@@ -37,7 +38,19 @@ from slimline.errors import ExitStatus, SlimlineError, redact
 from slimline.http import BasicAuth
 from slimline.report import Quiet, Reporter
 
-__all__ = ["ENV_FORMAT", "BuildEnv", "BuildEnvError", "BuildEnvs", "output_tail"]
+__all__ = ["ENV_FORMAT", "BuildEnv", "BuildEnvError", "BuildEnvs", "SharedWheels", "output_tail"]
+
+
+class SharedWheels(Protocol):
+    """Built wheels shared beyond this machine (a registry: see ``slimline.build.sharing``).
+
+    ``key`` is the key a build's inputs give (without local paths); :meth:`find` returns the
+    wheel recorded under it, verified and stored in the local cache, or None (never raises for
+    a record it cannot use); :meth:`keep` records a wheel just built (nothing when read-only)."""
+
+    def find(self, key: str, *, package: str) -> Path | None: ...
+    def keep(self, key: str, wheel: Path) -> None: ...
+
 
 ENV_FORMAT = 1
 _MARKER = ".slimline-env.json"
@@ -127,8 +140,10 @@ class BuildEnvs:
         index_url: str | None = None,
         index_auth: BasicAuth | None = None,
         report: Reporter | None = None,
+        shared: SharedWheels | None = None,
     ) -> None:
         self.cache = cache
+        self.shared = shared  # built wheels are looked up there before a build, and kept there after
         self.root = cache.root / keys.BUILD_ENVS
         self._index_url = index_url
         self._index_auth = index_auth

@@ -5,8 +5,10 @@ URLs (relative ones are resolved against the page's final URL, or an HTML ``<bas
 the sha256 the index advertises (None when it gives none).  A page is read up to
 :data:`slimline.http.INDEX_PAGE_CAP` (16 MiB) and may list up to
 :data:`slimline.http.INDEX_FILES_CAP` files (more is refused), and is kept in memory for the
-life of the :class:`Index` (one build); nothing is written to disk: with a lock file's hashes
-a warm build never needs an index page at all.
+life of the :class:`Index` (one build).  :meth:`Index.find` keeps only the file it was asked
+for: a build that needs one file of each of hundreds of projects (some list thousands of
+files) holds the pages it is reading, not every page it read.  Nothing is written to disk:
+with a lock file's hashes a warm build never needs an index page at all.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class Index:
     def __init__(self, *, http: Http) -> None:
         self._http = http
         self._pages: dict[tuple[str, str], list[IndexFile]] = {}
+        self._found: dict[tuple[tuple[str, str], str], IndexFile | None] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -70,6 +73,21 @@ class Index:
             if key not in self._pages:
                 self._pages[key] = _fetch(project, index_url=index_url, auth=auth, http=self._http)
             return self._pages[key]
+
+    def find(
+        self, project: str, filename: str, *, index_url: str, auth: BasicAuth | None
+    ) -> IndexFile | None:
+        """The file named ``filename`` on ``project``'s page, or None (see the module's contract)."""
+        key = (index_url.rstrip("/"), str(canonicalize_name(project)))
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key in self._pages:
+                return next((f for f in self._pages[key] if f.filename == filename), None)
+            if (key, filename) not in self._found:
+                page = _fetch(project, index_url=index_url, auth=auth, http=self._http)
+                self._found[key, filename] = next((f for f in page if f.filename == filename), None)
+            return self._found[key, filename]
 
 
 def files(project: str, *, index_url: str, auth: BasicAuth | None, http: Http) -> list[IndexFile]:

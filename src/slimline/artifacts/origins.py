@@ -164,8 +164,7 @@ class Origins:
             return hit
         index_url = sel.origin.url or self.default_index
         auth = credentials_for(sel.origin.name, index_url, given=self.credentials)
-        listed = {f.filename: f for f in self.index.files(sel.name, index_url=index_url, auth=auth)}
-        entry = listed.get(art.filename)
+        entry = self.index.find(sel.name, art.filename, index_url=index_url, auth=auth)
         if entry is None:
             raise FetchError(
                 f"the index does not list {art.filename}",

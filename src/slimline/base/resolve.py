@@ -9,7 +9,9 @@ Debian bases are pinned: the first build records the assembled image (its manife
 config, whose blobs stay in the cache) under a key of reference, platform and settings; later
 builds reuse it without contacting the archive until the pin is older than ``max_age``
 seconds or ``refresh`` is asked for.  That is what keeps a code-change rebuild local; the
-archive state a pin came from is in the image's labels.
+archive state a pin came from is in the image's labels.  With a shared cache
+(``Options.shared``: :class:`SharedPins`), a pin missing here is looked up there before the
+archive is read, and a base assembled here is given to it.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from packaging.specifiers import SpecifierSet
 
@@ -34,7 +37,7 @@ from slimline.oci.image import Image, Platform
 from slimline.oci.parse import image_from_json
 from slimline.target import Target
 
-__all__ = ["Base", "DebPackage", "Foreseen", "Options", "foresee", "resolve"]
+__all__ = ["Base", "DebPackage", "Foreseen", "Options", "SharedPins", "foresee", "resolve"]
 
 DAY = 24 * 3600
 _OCI_MEDIA = {
@@ -75,6 +78,17 @@ class Base:
         return self.name.startswith("debian:")
 
 
+class SharedPins(Protocol):
+    """Debian pins shared beyond this machine (see ``slimline.build.sharing``).
+
+    :meth:`find` returns the pin recorded under ``key`` (``{"at", "manifest", "config"}``, as
+    this module records pins) with every layer's blob verified in the local cache, or None;
+    :meth:`keep` records a pin and its image's layers (nothing when read-only)."""
+
+    def find(self, key: str) -> Mapping[str, Any] | None: ...
+    def keep(self, key: str, record: Mapping[str, Any], image: Image) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Options:
     """How to resolve a base, besides its reference and platform."""
@@ -84,6 +98,7 @@ class Options:
     compression: layers.Compression = field(default_factory=layers.Compression)  # of an assembled base
     refresh: bool = False  # re-read the Debian archive even when a pin is fresh
     max_age: int = DAY  # how long a Debian pin serves
+    shared: SharedPins | None = field(default=None, compare=False)  # pins shared through a registry
 
 
 def resolve(text: str | None, *, platform: Platform, options: Options, ctx: Context) -> Base:
@@ -180,15 +195,7 @@ def _pinned(
         options.compression.key(),
     )  # fmt: skip
     pin = cache.read_meta(keys.DEBIAN_PINS, key)
-    if pin is None:
-        return None
-    d = json.loads(pin)
-    if time.time() - d["at"] >= options.max_age or "held" not in d:
-        return None
-    image = image_from_json(d["manifest"].encode(), d["config"].encode(), blob_path=cache.digest_path)
-    if not all(lay.path.is_file() for lay in image.layers):
-        return None
-    return image, float(d["at"]), d["held"]
+    return None if pin is None else _from_record(json.loads(pin), options, cache)
 
 
 def _debian(
@@ -202,9 +209,14 @@ def _debian(
         "debian-pin", __version__, debian_ref.BUILD_FORMAT, text, str(platform), repr(options.debian),
         options.compression.key(),
     )  # fmt: skip
-    pinned = None if options.refresh else _pinned(text, platform=platform, options=options, cache=cache)
-    if pinned is not None:
-        image, at, held = pinned
+    found = None if options.refresh else _pinned(text, platform=platform, options=options, cache=cache)
+    if found is None and options.shared is not None and not options.refresh:
+        shared = options.shared.find(key)
+        if shared is not None and (found := _from_record(shared, options, cache)) is not None:
+            cache.write_meta(keys.DEBIAN_PINS, key, json.dumps(dict(shared)).encode())
+            ctx.report.detail(f"base {text} ({platform}): pin from the shared cache")
+    if found is not None:
+        image, at, held = found
         ctx.report.detail(f"base {text} ({platform}): pinned {image.digest}")
         return image, _detect(image, cache=cache), at, held
     ctx.report.step(f"assembling base {text} ({platform}) from Debian packages")
@@ -221,4 +233,21 @@ def _debian(
         "held": held,
     }
     cache.write_meta(keys.DEBIAN_PINS, key, json.dumps(record).encode())
+    if options.shared is not None:
+        options.shared.keep(key, record, image)
     return image, target, now, held
+
+
+def _from_record(
+    d: Mapping[str, Any], options: Options, cache: Cache
+) -> tuple[Image, float, dict[str, Any]] | None:
+    """The image a pin record names, when it was made and what it holds, if it is fresh, holds
+    that (pins made before it was kept do not) and its blobs are here."""
+    if time.time() - float(d["at"]) >= options.max_age or "held" not in d:
+        return None
+    image = image_from_json(
+        str(d["manifest"]).encode(), str(d["config"]).encode(), blob_path=cache.digest_path
+    )
+    if not all(lay.path.is_file() for lay in image.layers):
+        return None
+    return image, float(d["at"]), dict(d["held"])

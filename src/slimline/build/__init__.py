@@ -20,4 +20,5 @@ Modules, in order:
 * ``attach``: the documents finished for the images, written to ``--sbom-out``, as referrers
 * ``result``: what a command made and wrote, as values (``--json`` is their document)
 * ``dryrun``: ``--dry-run``: the plan (base, target, groups, artifacts, layers), nothing fetched or written
+* ``sharing``: the build cache shared through a registry (``cache-repo``), adapted to the stages
 """

@@ -11,6 +11,7 @@ full build runs (and then while the project's wheel is being built).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +28,9 @@ from slimline.oci.reference import ArchiveRef, OciRef, Ref, RegistryRef
 if TYPE_CHECKING:
     from slimline.attest.documents import Made
     from slimline.build.dryrun import DryRun
+    from slimline.build.sharing import Sharing
     from slimline.oci.referrers import Artifact
+    from slimline.project.settings import Settings
     from slimline.sign.keys import SigningKey
 
 __all__ = ["Request", "base", "build", "plan"]
@@ -68,15 +71,29 @@ def build(request: Request, ctx: Context) -> Result:
     chosen = settings.load(proj.slimline, overrides=request.overrides)
     name = chosen.tag or _default_name(proj)
     outputs = _outputs(request, name=name)
-    with start(proj, index_setting=chosen.index_url, lock=chosen.lock, ctx=ctx) as started:
+    shared = _shared(chosen, outputs, request, ctx)
+    with start(
+        proj,
+        index_setting=chosen.index_url,
+        lock=chosen.lock,
+        ctx=ctx,
+        shared=shared.wheels if shared is not None else None,
+    ) as started:
         from slimline.build import image  # the heavy part, loaded while the project's wheel builds
 
         made = image.build(
-            started, settings=chosen, refresh=request.refresh, exclude_outputs=_excluded(outputs), ctx=ctx
+            started,
+            settings=chosen,
+            refresh=request.refresh,
+            exclude_outputs=_excluded(outputs),
+            ctx=ctx,
+            shared=shared,
         )
     recipes = [recipe for recipe, _ in made]
     if memo_key is not None:
         memo.keep(memo_key, recipes, name=name, cache=ctx.cache)
+    if shared is not None:
+        ctx.report.done(shared.summary())
     built = [b for _, b in made]
     found = _referrers(request, built, [r.documents for r in recipes], ctx)
     return _publish(
@@ -92,6 +109,15 @@ def _referrers(
 
     images: list[Image] = [b.image for b in built]
     return attach.referrers(images, made, root=request.root, out=request.sbom_out, cache=ctx.cache)
+
+
+def _shared(chosen: Settings, outputs: Sequence[Ref], request: Request, ctx: Context) -> Sharing | None:
+    """The build cache shared through a registry, when one is set (see :mod:`slimline.build.sharing`)."""
+    if not (chosen.cache_repo or os.environ.get("SLIMLINE_CACHE_REPO")):
+        return None
+    from slimline.build import sharing
+
+    return sharing.open_shared(chosen, outputs, load=request.load, ctx=ctx)
 
 
 def plan(request: Request, ctx: Context) -> DryRun:

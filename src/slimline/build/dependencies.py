@@ -16,6 +16,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from slimline.artifacts import fetch
 from slimline.artifacts.targetbuild import TargetBuilds
@@ -32,6 +33,9 @@ from slimline.plan import grouping
 from slimline.plan.model import Plan, Selected
 from slimline.report import Nested
 from slimline.trees import artifactrecord
+
+if TYPE_CHECKING:
+    from slimline.build.sharing import Sharing
 
 __all__ = ["Wheels", "direct_url", "infos", "jobs", "needs"]
 
@@ -62,9 +66,24 @@ class Wheels:
             return self._done
 
 
-def infos(plan: Plan, wheels: Wheels, *, ctx: Context) -> dict[str, WheelInfo]:
+def infos(plan: Plan, wheels: Wheels, *, ctx: Context, shared: Sharing | None = None) -> dict[str, WheelInfo]:
     """Every distribution's :class:`WheelInfo`; fetches the wheels only when some is not known
-    (or there are local dependencies, whose wheels key their layers)."""
+    here nor to ``shared`` (or there are local dependencies, whose wheels key their layers)."""
+    found = _known(plan, ctx)
+    if len(found) == len(plan.packages):
+        return found
+    shas = [p.artifact.sha256 for p in plan.packages if p.artifact is not None and not p.is_local]
+    if shared is not None and len(shas) == len(plan.packages) and shared.recall_infos(shas):
+        found = _known(plan, ctx)
+        if len(found) == len(plan.packages):
+            return found
+    found = _fetched(plan, wheels, found, ctx=ctx)
+    if shared is not None and len(shas) == len(plan.packages):
+        shared.keep_infos({p.artifact.sha256: found[p.name] for p in plan.packages if p.artifact is not None})
+    return found
+
+
+def _known(plan: Plan, ctx: Context) -> dict[str, WheelInfo]:
     found: dict[str, WheelInfo] = {}
     for p in plan.packages:
         info = (
@@ -72,8 +91,12 @@ def infos(plan: Plan, wheels: Wheels, *, ctx: Context) -> dict[str, WheelInfo]:
         )
         if info is not None:
             found[p.name] = info
-    if len(found) == len(plan.packages):
-        return found
+    return found
+
+
+def _fetched(
+    plan: Plan, wheels: Wheels, found: dict[str, WheelInfo], *, ctx: Context
+) -> dict[str, WheelInfo]:
     got = wheels.get()
     providers = _providers(wheels.targets)
     for p in plan.packages:

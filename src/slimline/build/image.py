@@ -46,6 +46,7 @@ from slimline.project import lockfile, locks, locksources
 from slimline.project.settings import DebianSettings, Settings
 
 if TYPE_CHECKING:
+    from slimline.build.sharing import Sharing
     from slimline.trees.compiler import Compiler
 
 __all__ = ["BuildError", "build", "build_epoch"]
@@ -68,10 +69,17 @@ class _Build:
     refresh: bool  # re-read the Debian archive
     exclude_outputs: tuple[Path, ...]  # outputs inside the project: never its files
     ctx: Context
+    shared: Sharing | None  # the build cache shared through a registry (cache-repo)
 
 
 def build(
-    started: Started, *, settings: Settings, refresh: bool, exclude_outputs: Sequence[Path], ctx: Context
+    started: Started,
+    *,
+    settings: Settings,
+    refresh: bool,
+    exclude_outputs: Sequence[Path],
+    ctx: Context,
+    shared: Sharing | None = None,
 ) -> list[tuple[Recipe, Built]]:
     """One image per platform of ``settings.platforms`` (in that order), each with what the
     memo needs to remake it after an edit of the project alone, and what was made."""
@@ -82,7 +90,7 @@ def build(
     settings = preflight.settle(
         started.project, lock, settings, report=ctx.report
     )  # the base, before downloads
-    b = _Build(started, lock, settings, build_epoch(), refresh, tuple(exclude_outputs), ctx)
+    b = _Build(started, lock, settings, build_epoch(), refresh, tuple(exclude_outputs), ctx, shared)
     return [_image(Platform.parse(text), b) for text in settings.platforms]
 
 
@@ -121,7 +129,7 @@ def _image(platform: Platform, b: _Build) -> tuple[Recipe, Built]:
     plan = _plan(base, platform, b)
     targets = _target_builds(base, b)
     wheels = dependencies.Wheels(plan, ctx=ctx, started=b.started, targets=targets)
-    found = dependencies.infos(plan, wheels, ctx=ctx)
+    found = dependencies.infos(plan, wheels, ctx=ctx, shared=b.shared)
     base = _completed(base, dependencies.needs(found), platform, b)
     config = imageconfig.make(proj, settings=settings, base=base, cache=ctx.cache)
     open_to_user = writable.plan(settings.writable, user=config.user, base=base.image)
@@ -147,6 +155,7 @@ def _image(platform: Platform, b: _Build) -> tuple[Recipe, Built]:
     ctx.report.done(
         f"image {image.digest} ({platform}): {len(base.image.layers)} base layers, {made.reused} reused "
         f"and {len(made.layers) - made.reused} new of {len(made.layers)}, {mib:.1f} MiB compressed"
+        + (f" ({made.shared} from the shared cache)" if b.shared is not None else "")
     )
     status = statuses(base=len(base.image.layers), made=made.made)
     built = Built(image, status, time.perf_counter() - started_at)
@@ -185,13 +194,22 @@ def _realise(jobs: list[Job], platform: Platform, b: _Build, *, stdlib_first: bo
         b.ctx.report.detail(f"standard library bytecode layer ({platform}): {how}")
     started_at = time.perf_counter()
     rest = layers.realise(
-        jobs[len(lower) :], cache=cache, compression=compression(b.settings, base=False), report=b.ctx.report
+        jobs[len(lower) :],
+        cache=cache,
+        compression=compression(b.settings, base=False),
+        report=b.ctx.report,
+        shared=b.shared.layers if b.shared is not None else None,
     )
     b.ctx.report.detail(
         f"layers ({platform}): {len(rest.layers) - rest.reused} of {len(rest.layers)} made in "
-        f"{time.perf_counter() - started_at:.3f} s"
+        f"{time.perf_counter() - started_at:.3f} s ({rest.shared} from the shared cache)"
     )  # the build's own layers (bench/sides.py reads this line)
-    return layers.Realised(below.layers + rest.layers, below.reused + rest.reused, below.made + rest.made)
+    return layers.Realised(
+        below.layers + rest.layers,
+        below.reused + rest.reused,
+        made=below.made + rest.made,
+        shared=rest.shared,
+    )
 
 
 def _base(platform: Platform, b: _Build, debian: DebianSettings) -> bases.Base:
@@ -200,6 +218,7 @@ def _base(platform: Platform, b: _Build, debian: DebianSettings) -> bases.Base:
         debian=debian.for_image(),
         compression=compression(b.settings, base=True),
         refresh=b.refresh,
+        shared=b.shared.bases if b.shared is not None else None,
     )
     return bases.resolve(b.settings.base, platform=platform, options=options, ctx=b.ctx)
 

@@ -42,7 +42,12 @@ class Started:
 
 
 def start(
-    proj: pyproject.Project, *, index_setting: str | None, ctx: Context, lock: str | None = None
+    proj: pyproject.Project,
+    *,
+    index_setting: str | None,
+    ctx: Context,
+    lock: str | None = None,
+    shared: build_backend.SharedWheels | None = None,
 ) -> Started:
     """Find ``proj``'s lock (``lock``: the lock setting), resolve its default index and start
     its wheel (see the module's contract)."""
@@ -54,6 +59,7 @@ def start(
         index_url=default_index,
         index_auth=sources.credentials_for("", default_index, given=ctx.credentials),
         report=ctx.report,  # builds and their backends' warnings are part of the build's output
+        shared=shared,  # built wheels shared through a registry (slimline.build.sharing)
     )
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slimline-project")
     wheel = (

@@ -13,6 +13,10 @@ from slimline.context import Context
 __all__ = ["NAMES", "add", "run"]
 
 NAMES = ("build",)
+_NOT_IN_IMAGE = (
+    "quiet", "verbose", "cache_dir", "to", "load", "sbom_out", "sign_key", "json", "dry_run",
+    "cache_repo", "cache_repo_readonly",
+)  # fmt: skip
 
 
 def add(sub: Any) -> None:
@@ -104,6 +108,7 @@ def add(sub: Any) -> None:
     )
     _sbom_options(b)
     signing(b)
+    _shared_cache_options(b)
     common(b)
     add_json(b)
     b.add_argument(
@@ -151,6 +156,21 @@ def _signing_key(args: argparse.Namespace) -> Any:
     return keys.load_private(args.sign_key)
 
 
+def _shared_cache_options(b: Any) -> None:
+    b.add_argument(
+        "--cache-repo",
+        metavar="REGISTRY/REPOSITORY",
+        help="a registry repository holding a build cache shared by many machines "
+        "(default: the cache-repo setting, else $SLIMLINE_CACHE_REPO)",
+    )
+    b.add_argument(
+        "--cache-repo-readonly",
+        action="store_true",
+        default=None,
+        help="use the shared cache without writing to it (for untrusted jobs)",
+    )
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in (
@@ -175,6 +195,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         ("env", dict(args.env) if args.env else None),
         ("lock", args.lock.resolve() if args.lock else None),  # absolute: see settings._lock
         ("sbom", args.sbom),
+        ("cache-repo", args.cache_repo),
+        ("cache-repo-readonly", args.cache_repo_readonly),
     ):
         if value is not None:
             out[key] = value
@@ -190,14 +212,9 @@ def run(args: argparse.Namespace, *, ctx: Context) -> list[str]:
         outputs=tuple(args.to or ()),
         load=args.load,
         refresh=args.refresh,
-        # outputs do not change the images: they only name them (--to, --load, --sbom-out), nor
-        # do signatures
-        command={
-            k: v
-            for k, v in vars(args).items()
-            if k
-            not in ("quiet", "verbose", "cache_dir", "to", "load", "sbom_out", "sign_key", "json", "dry_run")
-        },
+        # outputs do not change the images: they only name them (--to, --load, --sbom-out); nor
+        # do signatures, a shared cache, --json or --dry-run
+        command={k: v for k, v in vars(args).items() if k not in _NOT_IN_IMAGE},
         sbom_out=args.sbom_out.resolve() if args.sbom_out is not None else None,
         signing_key=_signing_key(args),
     )

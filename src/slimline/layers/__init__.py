@@ -12,7 +12,8 @@ Modules, in order:
 * ``write``: a tree -> one layer blob, reproducibly
 * ``read``: a blob -> tar members; the final file system of a stack of layers (whiteouts applied)
 * ``job``: a layer to produce
-* ``cache``: the layer cache: ``realise(jobs)`` finds or makes each job's layer
+* ``shared``: the interface of a cache shared beyond this machine (``SharedLayers``)
+* ``cache``: the layer cache: ``realise(jobs)`` finds (here, else shared) or makes each job's layer
 
 The common verbs are re-exported here (``layers.write``, ``layers.walk``, ...).
 """

@@ -21,6 +21,7 @@ from slimline.cache.store import Cache
 from slimline.layers.compress import Compression
 from slimline.layers.filetree import FileTree
 from slimline.layers.job import Job
+from slimline.layers.shared import SharedLayers
 from slimline.layers.write import FORMAT_VERSION, write
 from slimline.oci.image import Layer
 from slimline.report import Reporter
@@ -98,8 +99,9 @@ def write_many(jobs: list[Callable[[], Layer]], *, workers: int | None = None) -
 @dataclass(frozen=True, slots=True)
 class Realised:
     layers: tuple[Layer, ...]  # one per job, in the jobs' order
-    reused: int  # how many were found in the cache
+    reused: int  # how many were found (in the local cache or the shared one)
     made: tuple[bool, ...] = ()  # per job: True when its layer was made now, False when found
+    shared: int = 0  # how many of those found came from the shared cache
 
 
 def realise(
@@ -109,29 +111,72 @@ def realise(
     compression: Compression,
     report: Reporter | None = None,
     base_like: bool = False,
+    shared: SharedLayers | None = None,
 ) -> Realised:
-    """Each job's layer: found in the layer cache under its key, else made (in parallel), written
-    and remembered.  Nothing is made for a job whose layer is found.  Writing shows progress on
-    ``report``; ``base_like``: see :func:`lookup`."""
+    """Each job's layer: found in the layer cache under its key, else in ``shared`` (when given),
+    else made (in parallel), written, remembered and given to ``shared``.  Nothing is made for a
+    job whose layer is found.  Writing shows progress on ``report``; ``base_like``: see
+    :func:`lookup`."""
     found = [
         lookup(j.key, cache=cache, mtime=j.mtime, compression=compression, base_like=base_like) for j in jobs
     ]
+    from_shared = 0
+    if shared is not None and os.environ.get("SLIMLINE_NO_LAYER_CACHE") != "1":
+        missing = [i for i, f in enumerate(found) if f is None]
+        finders = [_finder(jobs[i], shared, cache=cache, compression=compression) for i in missing]
+        for i, layer in zip(missing, _parallel(finders), strict=True):
+            found[i] = layer
+            from_shared += layer is not None
     makers = [
-        _maker(j, cache=cache, compression=compression, report=report) if f is None else _found(f)
+        _maker(j, cache=cache, compression=compression, report=report, shared=shared)
+        if f is None
+        else _found(f)
         for j, f in zip(jobs, found, strict=True)
     ]
     made = tuple(f is None for f in found)
-    return Realised(tuple(write_many(makers)), made.count(False), made)
+    return Realised(tuple(write_many(makers)), made.count(False), made=made, shared=from_shared)
+
+
+def _parallel(jobs: list[Callable[[], Layer | None]]) -> list[Layer | None]:
+    """Run lookups (network-bound) a few at a time; keep order."""
+    if len(jobs) <= 1:
+        return [job() for job in jobs]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(len(jobs), 4)) as pool:
+        return list(pool.map(lambda job: job(), jobs))
 
 
 def _found(layer: Layer) -> Callable[[], Layer]:
     return lambda: layer
 
 
+def _finder(
+    job: Job, shared: SharedLayers, *, cache: Cache, compression: Compression
+) -> Callable[[], Layer | None]:
+    """Find ``job``'s layer in ``shared``; remember it locally when its blob is here."""
+    key = _meta_key(job.key, mtime=job.mtime, compression=compression)
+
+    def find() -> Layer | None:
+        layer = shared.find(key)
+        if layer is not None and layer.path.is_file():
+            cache.write_meta(keys.LAYERS, key, json.dumps(record(layer)).encode())
+        return layer
+
+    return find
+
+
 def _maker(
-    job: Job, *, cache: Cache, compression: Compression, report: Reporter | None
+    job: Job, *, cache: Cache, compression: Compression, report: Reporter | None, shared: SharedLayers | None
 ) -> Callable[[], Layer]:
     what = job.created_by.removeprefix("slimline: ") or "a layer"
-    return lambda: store(
-        job.key, job.make, cache=cache, mtime=job.mtime, compression=compression, report=report, what=what
-    )
+
+    def make() -> Layer:
+        layer = store(
+            job.key, job.make, cache=cache, mtime=job.mtime, compression=compression, report=report, what=what
+        )
+        if shared is not None:
+            shared.keep(_meta_key(job.key, mtime=job.mtime, compression=compression), layer)
+        return layer
+
+    return make

@@ -21,6 +21,7 @@ Modules, in order:
 * ``registry_blobs``: blobs fetched into the cache verified; uploaded by HEAD, mount, PUT or chunks
 * ``registry_manifests``: manifests and indexes fetched verified (media type decided), and put
 * ``registry``: ``pull`` and ``push`` (``docker://``), each given a ``Context``
+* ``cacherepo``: a build cache in a registry repository: records tagged ``<kind>-<key>``, read and written
 * ``login``: ``slimline login`` and ``logout``: credentials checked, then stored
 * ``validate_read``: an image's files by name (directory or tar); a layer read once, hashed and listed
 * ``validate``: digests, sizes and diff_ids agree, for any medium

@@ -63,7 +63,7 @@ from slimline.oci.referrers import push as attach
 from slimline.oci.registry_blobs import Uploader, fetch_blob
 from slimline.oci.registry_client import RegistryError, Session, hex_of
 
-__all__ = ["RegistryError", "RegistryRef", "pull", "push"]
+__all__ = ["RegistryError", "RegistryRef", "pull", "push", "remember_sources"]
 
 Blob = tuple[str, int, str]  # digest, size, what it is (for messages)
 Upload = tuple[int, Callable[[], BinaryIO | bytes], str]  # size, opener, what it is
@@ -98,7 +98,7 @@ def pull(
     _fetch_missing(sess, ctx, blobs, jobs=jobs)
     image = _image(ref, ctx.cache, digest, body, config=blobs[0][0], platform=platform)
     diffid.verify(image.layers, cache=ctx.cache, source=str(ref), jobs=jobs)
-    _remember(ctx.cache, [d for d, _, _ in blobs], ref)
+    remember_sources(ctx.cache, [d for d, _, _ in blobs], ref)
     ctx.report.detail(f"{ref}: {digest}")
     return image
 
@@ -294,7 +294,7 @@ def _cached(cache: Cache, digest: str, size: int, *, ref: RegistryRef) -> bool:
     return path.is_file() and path.stat().st_size == size
 
 
-def _remember(cache: Cache, digests: Sequence[str], ref: RegistryRef) -> None:
+def remember_sources(cache: Cache, digests: Sequence[str], ref: RegistryRef) -> None:
     """Record that ``ref``'s repository holds these blobs (hints for cross-repository mounts)."""
     where = f"{ref.registry}/{ref.repository}"
     for digest in digests:
@@ -348,7 +348,7 @@ def push(
     if referrers:
         how = attach(sess, up, referrers)
         ctx.report.detail(f"{len(referrers)} referrers put ({how})")
-    _remember(ctx.cache, list(blobs), ref)
+    remember_sources(ctx.cache, list(blobs), ref)
     counts = {k: outcomes.count(k) for k in ("uploaded", "mounted", "present")}
     ctx.report.done(
         f"pushed {ref.registry}/{ref.repository}@{digest} "

@@ -110,6 +110,9 @@ class Settings:
     slim: bool = False  # leave out of dependency layers what a running app does not read (trees.slim)
     slim_keep: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # canonical name -> patterns
     debian: DebianSettings = field(default_factory=DebianSettings)  # [tool.slimline.debian]
+    # a registry repository holding a build cache shared by many machines (slimline.build.sharing)
+    cache_repo: str | None = None
+    cache_repo_readonly: bool = False  # read it, never write it (untrusted jobs)
 
 
 # --- value checkers: value -> typed value, or FieldError (keyed by _apply) ---------------------
@@ -331,6 +334,8 @@ _KEYS: dict[str, tuple[str, Check]] = {
     "debug": ("debug", _bool),
     "slim": ("slim", _bool),
     "slim-keep": ("slim_keep", _slim_keep),
+    "cache-repo": ("cache_repo", _opt_str),
+    "cache-repo-readonly": ("cache_repo_readonly", _bool),
 }
 
 

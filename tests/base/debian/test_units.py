@@ -202,6 +202,33 @@ def test_packages_parse_reads_only_fields_not_continuations() -> None:
     assert out[0].depends == "libc6 (>= 2.36)" and out[0].size == 1234
 
 
+def test_an_index_is_read_as_it_decompresses_and_reduced_per_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import lzma
+
+    from slimline.base.debian.release import IndexFile
+
+    other = (
+        PACKAGES.format(sha="b" * 64)
+        .replace("libfoo", "libbar")
+        .replace("Architecture: amd64", "Architecture: arm64")
+    )
+    newer = PACKAGES.format(sha="c" * 64).replace("1.0-1", "1.1-1")
+    text = PACKAGES.format(sha="a" * 64) + "\n" + other + "\n" + newer
+    path = tmp_path / "Packages.xz"
+    path.write_bytes(lzma.compress(text.encode()))
+    index = IndexFile("main/binary-amd64/Packages.xz", "0" * 64, path.stat().st_size)
+    got = packages.read_stanzas(path, index, origin=1, what="test", arch="amd64")
+    assert got == packages.merge([packages.parse(text, origin=1, what="test")], arch="amd64")
+    assert got["libfoo"].version == "1.1-1" and "libbar" not in got
+    from slimline.http import PACKAGES_TEXT_CAP
+
+    monkeypatch.setattr(packages, "PACKAGES_TEXT_CAP", type(PACKAGES_TEXT_CAP)(len(text) - 1, "test"))
+    with pytest.raises(IndexError_, match="more than"):
+        packages.read_stanzas(path, index, origin=1, what="test", arch="amd64")
+
+
 @pytest.mark.parametrize(
     ("filename", "sha"),
     [

@@ -242,14 +242,16 @@ def _merged(archive: Archive, arch: str, ctx: Context) -> dict[str, Stanza]:
         except (ValueError, KeyError, TypeError, IndexError):
             report("ignoring an unreadable record of parsed Packages indexes; parsing them again")
 
-    def load(job: tuple[int, Suite, IndexFile]) -> list[Stanza]:
+    def load(job: tuple[int, Suite, IndexFile]) -> dict[str, Stanza]:
+        # each index reduced to its best stanza per package as it is read: neither its text nor
+        # its other architectures' stanzas are held (the main index is 60 MB of text)
         i, s, index = job
         path: Path = packages.download(ctx.http, s.release, index, cache=cache)
-        return list(packages.parse(packages.read_index(path, index), origin=i, what=f"{s.name} {index.path}"))
+        return packages.read_stanzas(path, index, origin=i, what=f"{s.name} {index.path}", arch=arch)
 
     report(f"reading the Packages indexes of {names} ({arch})")
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-        merged = packages.merge(pool.map(load, jobs), arch=arch)
+        merged = packages.merge([p.values() for p in pool.map(load, jobs)], arch=arch)
     cache.write_meta(keys.DEBIAN_INDEXES, key, packages.to_record(merged))
     return _merged_memo.setdefault(key, merged)
 

@@ -4,20 +4,22 @@ Trust chain, step 2: each index is downloaded by the SHA256 that the verified Re
 (:meth:`slimline.http.Http.download` hashes while streaming, stops at the size the Release
 gives and stores nothing that does not match), so every stanza parsed here, including each
 ``.deb``'s SHA256, is vouched for by the archive signature.  Parsing reads only the fields the
-resolver needs, with one regular expression pass over the text (a 60k-stanza index parses in
-well under a second or two).
+resolver needs, line by line as the index decompresses (:func:`read_stanzas`): neither the
+text nor the stanzas of other architectures are held, so reading the 60k-stanza main index
+costs the memory of the stanzas kept, not of its 60 MB of text.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import lzma
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 from debian.debian_support import version_compare
 
@@ -26,7 +28,7 @@ from slimline.base.debian.release import IndexFile, Release
 from slimline.cache.store import Cache
 from slimline.http import PACKAGES_TEXT_CAP, Http, HttpError
 
-__all__ = ["Stanza", "download", "from_record", "merge", "parse", "read_index", "to_record"]
+__all__ = ["Stanza", "download", "from_record", "merge", "parse", "read_index", "read_stanzas", "to_record"]
 
 _FIELDS = (
     "Package",
@@ -109,8 +111,16 @@ def _stanza(d: dict[str, str], *, origin: int, what: str) -> Stanza:
 
 def parse(text: str, *, origin: int, what: str) -> Iterator[Stanza]:
     """Stanzas of a Packages file, in file order.  ``Package`` starts each stanza (as the archive writes)."""
+    return parse_lines(io.StringIO(text), origin=origin, what=what)
+
+
+def parse_lines(lines: Iterable[str], *, origin: int, what: str) -> Iterator[Stanza]:
+    """:func:`parse` over the lines of a Packages file, read one at a time."""
     current: dict[str, str] = {}
-    for m in _LINE.finditer(text):
+    for line in lines:
+        m = _LINE.match(line)
+        if m is None:
+            continue  # continuation lines, blank lines, fields nobody reads
         key, value = m.group(1), m.group(2)
         if key == "Package":
             if current:
@@ -128,6 +138,41 @@ def _decompressed(path: Path, index: IndexFile) -> BinaryIO:
     if index.path.endswith(".gz"):
         return cast(BinaryIO, gzip.open(path))
     return path.open("rb")
+
+
+class _Capped(io.RawIOBase):
+    """At most ``limit`` bytes of ``raw``; more is an :class:`IndexError_`."""
+
+    def __init__(self, raw: BinaryIO, limit: int, what: str) -> None:
+        self._raw, self._left, self._limit, self._what = raw, limit, limit, what
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._raw.read(min(len(buffer), self._left + 1))
+        if len(data) > self._left:
+            raise IndexError_(
+                self._what, f"it holds more than {self._limit} bytes, the most slimline reads for one index"
+            )
+        self._left -= len(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def read_stanzas(path: Path, index: IndexFile, *, origin: int, what: str, arch: str) -> dict[str, Stanza]:
+    """:func:`merge` of the stanzas of a downloaded (already hash-verified) index file, parsed as it
+    decompresses (at most :data:`slimline.http.PACKAGES_TEXT_CAP` bytes of text)."""
+    try:
+        with _decompressed(path, index) as f:
+            text = io.TextIOWrapper(
+                io.BufferedReader(_Capped(f, PACKAGES_TEXT_CAP.bytes, index.path), 1 << 20),
+                encoding="utf-8",
+                errors="replace",
+            )
+            return merge([parse_lines(text, origin=origin, what=what)], arch=arch)
+    except (lzma.LZMAError, OSError, EOFError) as err:
+        raise IndexError_(index.path, f"cannot decompress: {err}") from err
 
 
 def read_index(path: Path, index: IndexFile) -> str:
