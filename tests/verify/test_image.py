@@ -299,3 +299,32 @@ def _lock_hash(lock: Path) -> str:
     return next(
         line.split('"')[1] for line in lock.read_text().splitlines() if line.startswith("content-hash")
     )
+
+
+def test_a_slim_image_verifies_and_a_file_slim_mode_did_not_list_is_still_missed(
+    world: tuple[Path, Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Slim mode drops tinydep's tests and header, lists their RECORD rows in SLIMLINE-DROPPED;
+    verify accounts for the list and for the missing files, and still reports a file that is
+    missing without being listed."""
+    tmp, cache_dir, base = world
+    extra = {"tinydep/tests/test_it.py": b"def test(): pass\n", "tinydep/include/t.h": b"int x;\n"}
+    wheel = make_wheel("tinydep", "0.3.0", extra=extra)
+    with serve(LocalIndex(files={"tinydep": {"tinydep-0.3.0-py3-none-any.whl": wheel}})) as idx:
+        root = write_project(tmp / "proj", idx.url, package=True)
+        lock = root / "poetry.lock"  # locked with the plain tinydep wheel's hash: this one's instead
+        lock.write_text(lock.read_text().replace(sha256(make_wheel("tinydep", "0.3.0")), sha256(wheel)))
+        args = ["--base", base, "--to", f"oci:{tmp / 'out'}:t", "--cache-dir", str(cache_dir), "--slim"]
+        code, _, err = run(capsys, "build", str(root), *args)
+        assert code == 0, err
+    _, config = manifest_of(tmp / "out")
+    position = len(config["rootfs"]["diff_ids"]) - 2  # the dependencies' layer, below the project's
+    assert f"{SITE}/tinydep/tests/test_it.py".encode() not in layer_tar(tmp / "out", position)
+    code, out, err = _verify(capsys, tmp / "out", cache_dir, "--project", str(root))
+    assert code == VERIFIED, err
+    assert "lists of the files slim mode left out" in out
+
+    dropped = f"{SITE}/tinydep-0.3.0.dist-info/SLIMLINE-DROPPED"
+    edit_file(tmp / "out", dropped, lambda data: b"".join(data.splitlines(keepends=True)[1:]))
+    code, _, err = _verify(capsys, tmp / "out", cache_dir, "--project", str(root))
+    assert code == FAILED and "listed in RECORD but missing from the image" in err, err

@@ -29,7 +29,7 @@ from slimline.errors import redact
 from slimline.oci.image import Platform
 from slimline.plan import grouping, select
 from slimline.plan.model import Plan, Selected
-from slimline.project import lockfile
+from slimline.project import lockfile, locks
 from slimline.project.pyproject import MAIN, Project
 from slimline.project.settings import Settings
 
@@ -112,9 +112,9 @@ def plan(
     project: Project, settings: Settings, *, outputs: Sequence[str], refresh: bool, ctx: Context
 ) -> DryRun:
     """The plan of building ``project`` with ``settings`` (see the module's contract)."""
-    lock_path = project.root / "poetry.lock"
-    lock = lockfile.load(lock_path)
-    lockfile.check_fresh(project, lock)
+    lock_path = locks.find(project.root, setting=settings.lock)
+    lock = locks.load(lock_path, project_root=project.root)
+    locks.check_fresh(project, lock)
     settings = preflight.settle(project, lock, settings, report=ctx.report)
     active = select.active_groups(
         project,

@@ -13,6 +13,6 @@ Modules, in order:
 * ``bytecode``: ``.pyc`` files against their sources (PEP 552 hash-based headers)
 * ``debian``: the base against its packages' ``.sha256sums`` records and the files slimline writes
 * ``wheels``: the image's RECORDs against the locked wheels' own, when the cache holds them
-* ``lock``: distributions against ``poetry.lock``, app files against the project's files
+* ``lock``: distributions against the project's lock, app files against the project's files
 * ``image``: the whole check of an image, platform by platform
 """

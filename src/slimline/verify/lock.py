@@ -1,5 +1,5 @@
-"""The image's distributions checked against a project's ``poetry.lock``, and its app files
-against the project's files.
+"""The image's distributions checked against a project's lock (``poetry.lock``, ``uv.lock`` or
+``pylock.toml``: the one a build of it reads), and its app files against the project's files.
 
 Contract of :func:`check_lock`: each distribution in the venv must be the project itself, or a
 package the lock holds at that version; one that carries an artifact record
@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from slimline.cache.store import Cache
-from slimline.project import lockfile, pyproject
+from slimline.project import locks, pyproject, settings
 from slimline.project.lockfile import LockedPackage
 from slimline.verify import wheels
 from slimline.verify.findings import Findings
@@ -40,7 +40,8 @@ def _same_version(a: str, b: str) -> bool:
 def check_lock(root: Path, dists: Iterable[Dist], found: Findings, *, cache: Cache | None = None) -> None:
     """See the module contract; with ``cache``, also :func:`slimline.verify.wheels.check_wheel`."""
     project = pyproject.load(root)
-    lock = lockfile.load(root / "poetry.lock")
+    chosen = settings.load(project.slimline).lock  # the lock a build of ``root`` reads
+    lock = locks.load(locks.find(root, setting=chosen), project_root=root)
     by_name: dict[str, list[LockedPackage]] = {}
     for package in lock.packages:
         by_name.setdefault(package.name, []).append(package)
@@ -70,7 +71,7 @@ def check_lock(root: Path, dists: Iterable[Dist], found: Findings, *, cache: Cac
                 dist.label,
             )
         else:
-            found.dists["distributions matching poetry.lock"] += 1
+            found.dists[f"distributions matching {lock.path.name}"] += 1
             if cache is not None:
                 wheels.check_wheel(dist, cache, found)
 

@@ -5,8 +5,9 @@ one of: a RECORD row of a distribution in ``site-packages`` whose sha256 (urlsaf
 wheels write it) and size match the file's (a row naming a path outside the venv is a problem
 and accounts for nothing); the RECORD itself; ``pyvenv.cfg`` equal to what
 :func:`slimline.trees.venv.venv_tree` makes for the image's target (when its labels name one);
-bytecode (:mod:`slimline.verify.bytecode`).  A file no rule explains, a mismatch, or a file a
-RECORD lists that the image lacks is a problem naming the file and its distribution.  The
+bytecode (:mod:`slimline.verify.bytecode`); slim mode's ``SLIMLINE-DROPPED`` when its rows
+are the RECORD's own.  A file no rule explains, a mismatch, or a file a RECORD lists that the
+image lacks (and slim mode's list does not) is a problem naming the file and its distribution.  The
 venv's ``bin/python*`` links must point where the skeleton's do.
 """
 
@@ -24,6 +25,7 @@ from slimline.layers.filetree import Kind
 from slimline.oci.image import Image
 from slimline.target import LABEL_INTERPRETER, LABEL_LIBC, LABEL_PYTHON, Target
 from slimline.trees import artifactrecord
+from slimline.trees.slim import DROPPED
 from slimline.trees.venv import VenvLayout, venv_tree
 from slimline.verify.findings import Findings
 from slimline.verify.scan import Scan
@@ -38,6 +40,8 @@ class Dist:
     dist_info: str  # its path in the image, without a leading "/"
     rows: dict[str, tuple[str, int | None]]  # image path -> (RECORD hash field, size)
     artifact: artifactrecord.Recorded | None  # the locked artifact it says it came from
+    # slim mode's list of the RECORD rows it left out (trees.slim.DROPPED), when there is one
+    dropped: dict[str, tuple[str, int | None]] | None = None
 
     @property
     def label(self) -> str:
@@ -84,12 +88,14 @@ def dists(s: Scan, site_packages: str) -> Iterator[Dist]:
         if data is None:
             raise SlimlineError(f"/{path} is too large to read", doing="verifying the venv")
         record = s.data(f"{folder}/{artifactrecord.FILENAME}")
+        dropped = s.data(f"{folder}/{DROPPED}")
         yield Dist(
             name=dist_name,
             version=version,
             dist_info=folder,
             rows=_rows(data, site_packages),
             artifact=artifactrecord.parse(record) if record is not None else None,
+            dropped=_rows(dropped, site_packages) if dropped is not None else None,
         )
 
 
@@ -130,6 +136,13 @@ def _python_xy(s: Scan, prefix: str) -> str | None:
 
 
 def _check_dist(s: Scan, dist: Dist, prefix: str, found: Findings) -> None:
+    left_out = dist.dropped or {}
+    if dist.dropped is not None:  # slim mode's list: its rows must be the RECORD's own
+        listing = f"{dist.dist_info}/{DROPPED}"
+        if all(dist.rows.get(path) == row for path, row in left_out.items()):
+            found.account(listing, "lists of the files slim mode left out")
+        else:
+            found.problem(listing, "lists files its RECORD does not (or with other hashes)", dist.label)
     for path, (hash_field, size) in dist.rows.items():
         if not path.startswith(prefix + "/"):
             found.problem(f"{dist.dist_info}/RECORD", f"lists /{path}, outside the venv", dist.label)
@@ -139,6 +152,8 @@ def _check_dist(s: Scan, dist: Dist, prefix: str, found: Findings) -> None:
         if entry is None or entry.kind not in (Kind.FILE, Kind.HARDLINK) or digest is None:
             if path.endswith(".pyc") and entry is None:
                 continue  # bytecode a RECORD lists but the image does not hold: harmless
+            if entry is None and path in left_out:
+                continue  # left out by slim mode, and listed as such
             found.problem(path, "listed in RECORD but missing from the image", dist.label)
             continue
         if not hash_field:

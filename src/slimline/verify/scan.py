@@ -24,6 +24,7 @@ from slimline.layers.read import FinalEntry, final_files
 from slimline.oci.image import Image
 from slimline.target import LABEL_PYTHON
 from slimline.trees import artifactrecord
+from slimline.trees.slim import DROPPED
 
 __all__ = ["MAX_HELD", "MAX_SOURCE", "Digest", "Scan", "magic_of", "scan", "wanted"]
 
@@ -79,7 +80,7 @@ def summarise(path: str, stream: IO[bytes], *, magic: bytes | None = None) -> Di
 def wanted(path: str) -> bool:
     """The files the checks read whole."""
     name = path.rpartition("/")[2]
-    if ".dist-info/" in path and name in ("RECORD", artifactrecord.FILENAME, "direct_url.json"):
+    if ".dist-info/" in path and name in ("RECORD", artifactrecord.FILENAME, "direct_url.json", DROPPED):
         return path.endswith(f".dist-info/{name}") and path.count(".dist-info/") == 1
     return (
         path.startswith(STATUS_DIR)
