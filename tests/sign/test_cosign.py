@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from securesystemslib import dsse
 from securesystemslib.signer import Signature  # type: ignore[attr-defined]  # re-exported without __all__
 
 from slimline.cache.store import Cache
@@ -168,3 +169,27 @@ def test_signing_settings_stay_out_of_the_memo_key(tmp_path: Path) -> None:
     signing = {keys.ENV_KEY: "key.pem", keys.ENV_PASSWORD: "pw"}
     assert memo.key(root, command={}, env=signing) == plain
     assert memo.key(root, command={}, env={"SLIMLINE_OTHER": "1"}) != plain
+
+
+def test_the_sbom_and_the_provenance_are_attested_as_cosign_attests(
+    signed: tuple[Path, Path, Path, str],
+) -> None:
+    """``sha256-<hex>.att``: one DSSE envelope per document, each verified by securesystemslib,
+    each an in-toto statement about the image: the SBOM as a CycloneDX predicate, the
+    provenance as the SLSA statement slimline attached as a referrer."""
+    out, _, public, digest = signed
+    tag = f"sha256-{digest.removeprefix('sha256:')}.att"
+    manifest = json.loads(_blob(out, _entry(out, tag)["digest"]).read_bytes())
+    found = {}
+    for layer in manifest["layers"]:
+        assert layer["mediaType"] == cosign.ATTESTATION
+        envelope = dsse.Envelope.from_dict(json.loads(_blob(out, layer["digest"]).read_bytes()))
+        key = _independent(public)
+        envelope.verify([key], 1)  # raises unless the signature verifies
+        statement = json.loads(envelope.payload)
+        assert statement["_type"] == "https://in-toto.io/Statement/v1"
+        assert {s["digest"]["sha256"] for s in statement["subject"]} == {digest.removeprefix("sha256:")}
+        assert statement["predicateType"] == layer["annotations"]["predicateType"]
+        found[statement["predicateType"]] = statement["predicate"]
+    assert found["https://cyclonedx.org/bom"]["bomFormat"] == "CycloneDX"
+    assert "https://slsa.dev/provenance/v1" in found

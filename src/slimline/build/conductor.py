@@ -153,7 +153,9 @@ def _publish(
     if request is not None and request.signing_key is not None:
         from slimline.sign import cosign
 
-        cosign.sign_outputs(images, refs, lines, key=request.signing_key, name=name, ctx=ctx)
+        cosign.sign_outputs(
+            images, refs, lines, key=request.signing_key, name=name, ctx=ctx, documents=referrers
+        )
     if any(r.debug_layer is not None for r in recipes):
         more_refs, more_lines = _debug_variants(images, recipes, refs, name=name, ctx=ctx)
         refs, lines = [*refs, *more_refs], [*lines, *more_lines]

@@ -11,7 +11,11 @@ Attestations (:func:`attestation_image`) are DSSE envelopes as layers of media t
 ``sha256-<hex>.att``.
 
 Contracts: :func:`sign_outputs` signs the digest each output is pulled by and, for an index,
-each platform's manifest; a ``docker-archive:`` or daemon output is reported as unsigned.
+each platform's manifest; a ``docker-archive:`` or daemon output is reported as unsigned.  Given
+the images' documents (their referrers: SBOMs and provenance), it also attests each image with
+them: one DSSE envelope per document, whose payload is an in-toto Statement v1 about the image
+(the provenance statement as it is; an SBOM as the predicate of a statement with predicate type
+``https://cyclonedx.org/bom`` or ``https://spdx.dev/Document``), as ``cosign attest`` writes them.
 ECDSA signatures differ per run (Ed25519 ones do not); the images' digests never change.
 :func:`check` raises :class:`~slimline.errors.NotVerified` unless a signature layer
 stored for the image's digest verifies with the key and its payload names that digest.
@@ -23,6 +27,7 @@ import base64
 import binascii
 import hashlib
 import io
+import json
 from collections.abc import Sequence
 
 from slimline.cache.store import Cache
@@ -31,11 +36,13 @@ from slimline.errors import HashMismatch, NotVerified
 from slimline.oci import attached
 from slimline.oci.image import Config, History, Image, Layer, Platform
 from slimline.oci.reference import LOCALHOST, OciRef, Ref, ReferenceError_, RegistryRef, parse_name
+from slimline.oci.referrers import Artifact
 from slimline.sign.keys import PublicKey, SigningKey
-from slimline.sign.payloads import SIMPLE_SIGNING, signed_digest, simple_signing
+from slimline.sign.payloads import SIMPLE_SIGNING, envelope, signed_digest, simple_signing
 
 __all__ = [
     "ATTESTATION",
+    "PREDICATE_TYPES",
     "SIGNATURE_ANNOTATION",
     "attestation_image",
     "check",
@@ -95,18 +102,55 @@ def sign_outputs(
     key: SigningKey,
     name: str | None,
     ctx: Context,
+    documents: Sequence[Artifact] = (),
 ) -> None:
     """Sign and store, for every output that can hold it (see the module contract); ``lines``
-    are what the writers returned, one per output (the digest to pull by, or ``NAME@digest``)."""
+    are what the writers returned, one per output (the digest to pull by, or ``NAME@digest``);
+    ``documents``: the images' referrers, attested too."""
     for ref, line in zip(refs, lines, strict=True):
         if not isinstance(ref, OciRef | RegistryRef):
             ctx.report.step(f"note: {ref} cannot hold signatures: not signed")
             continue
         pulled = line.strip().rpartition("@")[2]
+        repository = _repository(ref, name)
         for digest in dict.fromkeys([pulled, *(img.digest for img in images)]):
-            sig = signature_image(_repository(ref, name), digest, key, cache=ctx.cache)
+            sig = signature_image(repository, digest, key, cache=ctx.cache)
             attached.write(sig, ref, attached.tag_for(digest, "sig"), ctx=ctx)
             ctx.report.done(f"signed {digest} in {ref} ({attached.tag_for(digest, 'sig')})")
+            about = [d for d in documents if d.subject.digest == digest]
+            if about:
+                envelopes = [_attestation(d, repository, digest, key) for d in about]
+                attached.write(
+                    attestation_image(envelopes, cache=ctx.cache),
+                    ref,
+                    attached.tag_for(digest, "att"),
+                    ctx=ctx,
+                )
+                ctx.report.done(f"attested {digest} in {ref} ({len(about)} documents)")
+
+
+# a document's media type -> the predicate type cosign gives it (provenance states its own)
+PREDICATE_TYPES = {
+    "application/vnd.cyclonedx+json": "https://cyclonedx.org/bom",
+    "application/spdx+json": "https://spdx.dev/Document",
+}
+
+
+def _attestation(document: Artifact, repository: str, digest: str, key: SigningKey) -> tuple[bytes, str]:
+    """``(DSSE envelope, predicate type)`` of one document about image ``digest``."""
+    if document.artifact_type in PREDICATE_TYPES:
+        predicate_type = PREDICATE_TYPES[document.artifact_type]
+        statement = {
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": repository, "digest": {"sha256": digest.removeprefix("sha256:")}}],
+            "predicateType": predicate_type,
+            "predicate": json.loads(document.data),
+        }
+        payload = json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
+    else:  # already an in-toto statement about the image (the provenance)
+        payload = document.data
+        predicate_type = str(json.loads(payload).get("predicateType", ""))
+    return envelope(payload, key), predicate_type
 
 
 def check(ref: Ref, digest: str, key: PublicKey, *, ctx: Context) -> str:
