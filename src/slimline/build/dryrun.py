@@ -149,18 +149,7 @@ def _platform(
     base = bases.foresee(s.base, platform=platform, options=options, ctx=ctx)
     if base.target is None:
         return PlatformPlan(str(platform), base, None, _layers(base, None, project, s, {}), False)
-    chosen = select.select(
-        project,
-        lock,
-        base.target,
-        with_groups=s.with_groups,
-        without_groups=s.without_groups,
-        only_groups=s.only_groups,
-        extras=s.extras,
-        all_extras=s.all_extras,
-        unverified=s.unverified,
-        plain_http=s.plain_http,
-    )
+    chosen = preflight.selected(project, lock, base.target, s)
     sizes = _sizes(chosen, ctx.cache)
     known = all(p.name in sizes for p in chosen.packages if not _by_content(p))
     planned = tuple(_planned(p, ctx.cache) for p in chosen.packages)

@@ -40,7 +40,6 @@ from slimline.context import Context
 from slimline.errors import ExitStatus, SlimlineError
 from slimline.layers.job import Job
 from slimline.oci.image import Image, Platform
-from slimline.plan import select
 from slimline.plan.model import Plan
 from slimline.project import lockfile, locks, locksources
 from slimline.project.settings import DebianSettings, Settings
@@ -225,18 +224,7 @@ def _base(platform: Platform, b: _Build, debian: DebianSettings) -> bases.Base:
 
 def _plan(base: bases.Base, platform: Platform, b: _Build) -> Plan:
     s = b.settings
-    plan = select.select(
-        b.started.project,
-        b.lock,
-        base.target,
-        with_groups=s.with_groups,
-        without_groups=s.without_groups,
-        only_groups=s.only_groups,
-        extras=s.extras,
-        all_extras=s.all_extras,
-        unverified=s.unverified,
-        plain_http=s.plain_http,
-    )
+    plan = preflight.selected(b.started.project, b.lock, base.target, s)
     b.ctx.report.step(f"{len(plan.packages)} distributions selected for {platform}")
     return plan
 

@@ -17,12 +17,14 @@ from slimline.base.debian import ref as debian_ref
 from slimline.base.debian.errors import NoSuitableSuite
 from slimline.oci.image import Platform
 from slimline.plan import fit, select
+from slimline.plan.model import Plan
 from slimline.project.lockfile import Lock
 from slimline.project.pyproject import MAIN, Project
 from slimline.project.settings import Settings
 from slimline.report import Reporter
+from slimline.target import Target
 
-__all__ = ["groups_line", "settle"]
+__all__ = ["groups_line", "selected", "settle"]
 
 
 def settle(project: Project, lock: Lock, settings: Settings, *, report: Reporter) -> Settings:
@@ -80,4 +82,21 @@ def _wanted(settings: Settings) -> fit.Wanted:
         only_groups=settings.only_groups,
         extras=settings.extras,
         all_extras=settings.all_extras,
+    )
+
+
+def selected(project: Project, lock: Lock, target: Target, s: Settings) -> Plan:
+    """:func:`slimline.plan.select.select` with the settings' groups, extras and allowances (a
+    build and ``--dry-run`` select alike)."""
+    return select.select(
+        project,
+        lock,
+        target,
+        with_groups=s.with_groups,
+        without_groups=s.without_groups,
+        only_groups=s.only_groups,
+        extras=s.extras,
+        all_extras=s.all_extras,
+        unverified=s.unverified,
+        plain_http=s.plain_http,
     )
