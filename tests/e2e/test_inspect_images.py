@@ -115,7 +115,7 @@ def _debs_from_status_d(rootfs: Path) -> dict[str, tuple[str, int]]:
     out = {}
     status_d = rootfs / "var" / "lib" / "dpkg" / "status.d"
     for control in sorted(status_d.iterdir()):
-        if control.name.endswith(".md5sums"):
+        if control.name.endswith((".md5sums", ".sha256sums")):  # file lists, not control files
             continue
         (para,) = list(Deb822.iter_paragraphs(control.read_text()))
         sums = status_d / f"{control.name}.md5sums"

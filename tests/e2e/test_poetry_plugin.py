@@ -159,7 +159,7 @@ def test_poetry_image_build_uses_poetrys_keyring_credentials(
     # slimline alone reads auth.toml (the user name) but not Poetry's keyring: the index refuses it
     mine = {**env, "PYTHONPATH": str(ROOT / "src")}
     alone = slimline("build", str(project), "--to", f"oci:{tmp_path / 'alone'}:v1", env=mine, check=False)
-    assert alone.returncode == 1, alone.stderr
+    assert alone.returncode == 4, alone.stderr  # a network error: errors.ExitStatus.NETWORK
     assert "401" in alone.stderr and password not in alone.stderr + alone.stdout
 
     asked = len(private_index.requests)
@@ -202,8 +202,8 @@ def test_poetry_image_quiet_prints_only_the_digest_and_errors_go_through_slimlin
         "SLIMLINE_CACHE_DIR": str(cache_dir()),
     }
     failed = run([poetry, "image", "build", "-q"], cwd=project, env=env, check=False)
-    assert failed.returncode == 1 and failed.stdout == ""
-    assert f"{project / 'poetry.lock'} does not exist" in failed.stderr
+    assert failed.returncode == 3 and failed.stdout == ""  # an input error: errors.ExitStatus.INPUT
+    assert f"reading {project}: " in failed.stderr and "has no lock file" in failed.stderr
     assert "Traceback" not in failed.stderr
     usage = run([poetry, "image", "build", "--compression", "brotli"], cwd=project, env=env, check=False)
     assert usage.returncode == 2 and "invalid choice: 'brotli'" in usage.stderr

@@ -200,7 +200,8 @@ class _Bases:
         except SlimlineError as err:
             self._ignored(key, err.problem)
             return None
-        return {k: record[k] for k in ("at", "manifest", "config")}
+        # "held": the base's Debian packages, as the SBOM lists them (pins without it are made again)
+        return {k: record[k] for k in ("at", "manifest", "config", "held") if k in record}
 
     def _ignored(self, key: str, why: str) -> None:
         self._repo.counts.add(hits=-1, ignored=1)
