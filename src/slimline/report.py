@@ -106,9 +106,12 @@ class Stderr:
         self._stream = stream or sys.stderr
         self._lock = threading.Lock()
 
+    def _stamped(self, text: str) -> str:
+        return f"[{time.monotonic() - self._t0:6.2f}s] {text}"
+
     def _line(self, text: str) -> None:
         with self._lock:
-            print(f"[{time.monotonic() - self._t0:6.2f}s] {text}", file=self._stream, flush=True)
+            print(self._stamped(text), file=self._stream, flush=True)
 
     def step(self, text: str) -> None:
         self._line(text)

@@ -12,13 +12,12 @@ records, so a rebuild from the memo adds the same entries without reading the ba
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from slimline.errors import SlimlineError
-from slimline.layers.filetree import Entry, FileTree, Kind
+from slimline.layers.filetree import Entry, FileTree, Kind, ancestors
 
 if TYPE_CHECKING:
     from slimline.oci.image import Image
@@ -68,7 +67,7 @@ def plan(paths: Sequence[str], *, user: str, base: Image) -> Writable | None:
     dirs = tuple(p.strip("/") for p in paths)
     absent: list[str] = []
     for d in dirs:
-        for parent in [*_parents(d), d]:
+        for parent in [*ancestors(d), d]:
             found = fs.get(parent)
             if found is None:
                 if parent != d and parent not in absent:
@@ -89,7 +88,7 @@ def add(tree: FileTree, w: Writable) -> FileTree:
     """``tree`` with the writable directories of ``w`` (see the module's contract)."""
     extra: dict[str, Entry] = {}
     for d in w.dirs:
-        for parent in _parents(d):
+        for parent in ancestors(d):
             if parent not in tree and parent in w.absent:
                 extra.setdefault(parent, Entry(parent, Kind.DIR, 0o755))
         have = tree.get(d)
@@ -101,15 +100,6 @@ def add(tree: FileTree, w: Writable) -> FileTree:
             )
         extra[d] = Entry(d, Kind.DIR, have.mode if have else 0o755, w.uid, w.gid)
     return tree.merge(FileTree(extra))
-
-
-def _parents(path: str) -> list[str]:
-    out = []
-    parent = posixpath.dirname(path)
-    while parent:
-        out.append(parent)
-        parent = posixpath.dirname(parent)
-    return out[::-1]
 
 
 def _owner(user: str, passwd: str, group: str) -> tuple[int, int]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from slimline.errors import UsageError
 
-__all__ = ["argv_list", "common", "key_value", "reading", "size", "split"]
+__all__ = ["argv_list", "cache_dir", "common", "insecure_registry", "key_value", "reading", "size", "split"]
 
 
 def common(p: argparse.ArgumentParser) -> None:
@@ -30,35 +30,19 @@ def common(p: argparse.ArgumentParser) -> None:
         "docker-daemon:NAME:TAG (repeatable)",
     )
     p.add_argument("--load", action="store_true", help="also load the image into podman or docker")
-    p.add_argument(
-        "--insecure-registry",
-        action="append",
-        default=[],
-        metavar="HOST",
-        help="allow plain HTTP / unverified TLS for this registry host",
-    )
+    insecure_registry(p)
     p.add_argument(
         "--refresh", action="store_true", help="re-read the Debian archive even if a pinned base is fresh"
     )
-    p.add_argument(
-        "--cache-dir", type=Path, help="cache directory (default: $SLIMLINE_CACHE_DIR or the user cache)"
-    )
+    cache_dir(p)
     p.add_argument("-q", "--quiet", action="store_true", help="print only the digest")
     p.add_argument("-v", "--verbose", action="store_true", help="say more about each step")
 
 
 def reading(p: argparse.ArgumentParser) -> None:
     """The options of commands that only read images (inspect, diff)."""
-    p.add_argument(
-        "--insecure-registry",
-        action="append",
-        default=[],
-        metavar="HOST",
-        help="allow plain HTTP / unverified TLS for this registry host",
-    )
-    p.add_argument(
-        "--cache-dir", type=Path, help="cache directory (default: $SLIMLINE_CACHE_DIR or the user cache)"
-    )
+    insecure_registry(p)
+    cache_dir(p)
     p.add_argument("--json", action="store_true", help="print a JSON document (keys: see the README)")
     p.add_argument("-q", "--quiet", action="store_true", help="print no progress")
     p.add_argument("-v", "--verbose", action="store_true", help="say more about each step")
@@ -103,3 +87,19 @@ def size(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} is negative")
     return int(value * _UNITS[unit])
+
+
+def insecure_registry(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--insecure-registry",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="allow plain HTTP / unverified TLS for this registry host",
+    )
+
+
+def cache_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cache-dir", type=Path, help="cache directory (default: $SLIMLINE_CACHE_DIR or the user cache)"
+    )

@@ -11,13 +11,11 @@ the step lines stay.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, TextIO
 
-from slimline.report import Ticker, progress
+from slimline.report import Stderr, Ticker, progress
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -35,33 +33,21 @@ class _Bar:
         self._bars.advance(self._task, n)
 
 
-class Terminal:
+class Terminal(Stderr):
+    """:class:`Stderr`'s lines, printed above the live bars once they exist."""
+
     def __init__(self, *, verbose: bool = False, stream: TextIO) -> None:
-        self._t0 = time.monotonic()
-        self._verbose = verbose
-        self._stream = stream
-        self._lock = threading.Lock()
+        super().__init__(verbose=verbose, stream=stream)
         self._bars: Progress | None = None  # the live display, once a bar is wanted
         self._console: Any = None
 
     def _line(self, text: str) -> None:
-        line = f"[{time.monotonic() - self._t0:6.2f}s] {text}"
         with self._lock:
             console = self._console
-        if console is not None:
-            console.print(line, markup=False, highlight=False)
+        if console is None:
+            super()._line(text)
         else:
-            print(line, file=self._stream, flush=True)
-
-    def step(self, text: str) -> None:
-        self._line(text)
-
-    def detail(self, text: str) -> None:
-        if self._verbose:
-            self._line("  " + text)
-
-    def done(self, text: str) -> None:
-        self._line(text)
+            console.print(self._stamped(text), markup=False, highlight=False)
 
     def progress(self, task: str, total: int | None = None) -> AbstractContextManager[Ticker]:
         if total is not None and total < MIN_BYTES:

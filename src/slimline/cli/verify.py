@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from slimline.cli.options import cache_dir, insecure_registry
 from slimline.context import Context
 from slimline.errors import SlimlineError
 
@@ -44,16 +45,8 @@ def add(sub: Any) -> None:
         metavar="OS/ARCH",
         help="platform (repeatable; default linux/amd64)",
     )
-    p.add_argument(
-        "--insecure-registry",
-        action="append",
-        default=[],
-        metavar="HOST",
-        help="allow plain HTTP / unverified TLS for this registry host",
-    )
-    p.add_argument(
-        "--cache-dir", type=Path, help="cache directory (default: $SLIMLINE_CACHE_DIR or the user cache)"
-    )
+    insecure_registry(p)
+    cache_dir(p)
     p.add_argument("-q", "--quiet", action="store_true", help="print only the result")
     p.add_argument("-v", "--verbose", action="store_true", help="say more about each step")
 

@@ -32,6 +32,7 @@ __all__ = [
     "Source",
     "TreeBuilder",
     "ZipMember",
+    "ancestors",
     "normalise",
 ]
 
@@ -122,6 +123,17 @@ class Entry:
 
     def with_owner(self, uid: int, gid: int) -> Entry:
         return replace(self, uid=uid, gid=gid)
+
+
+def ancestors(path: str) -> list[str]:
+    """The directories above ``path`` (a normalised tree path), outermost first: ``a/b/c`` ->
+    ``["a", "a/b"]``."""
+    out = []
+    parent = posixpath.dirname(path)
+    while parent:
+        out.append(parent)
+        parent = posixpath.dirname(parent)
+    return out[::-1]
 
 
 def normalise(path: str, *, archive: str = "file tree") -> str:

@@ -22,7 +22,7 @@ import io
 import posixpath
 from collections.abc import Callable, Sequence
 
-from slimline.layers.filetree import Bytes, Entry, FileTree, Kind
+from slimline.layers.filetree import Bytes, Entry, FileTree, Kind, ancestors
 from slimline.trees.appfiles import Matcher, parse_patterns
 
 __all__ = ["DROPPED", "FORMAT", "prune", "rule"]
@@ -107,22 +107,13 @@ def _emptied(after: FileTree, dropped: Sequence[str]) -> list[str]:
     holding: set[str] = set()
     for p in after.paths():
         if (e := after.get(p)) is not None and e.kind is not Kind.DIR:
-            holding.update(_parents(p))
-    lost = {d for p in dropped for d in _parents(p)}
+            holding.update(ancestors(p))
+    lost = {d for p in dropped for d in ancestors(p)}
     gone = lost - holding
     for p in after.paths():  # a directory that stays (it held no dropped file) keeps its parents
         if (e := after.get(p)) is not None and e.kind is Kind.DIR and p not in gone:
-            holding.update(_parents(p))
+            holding.update(ancestors(p))
     return sorted(lost - holding)
-
-
-def _parents(path: str) -> list[str]:
-    out = []
-    parent = posixpath.dirname(path)
-    while parent:
-        out.append(parent)
-        parent = posixpath.dirname(parent)
-    return out
 
 
 def _rows(record: Entry | None, dropped: set[str]) -> bytes:
