@@ -133,8 +133,6 @@ class TargetBuilds:
         if hit is not None:
             return hit
         b = self.builder
-        with self._lock:  # builds run at once: the builder is unpacked by the first, once
-            b.root  # noqa: B018
         self._ctx.report.step(f"building {what} for {b.target.platform} in the builder")
         task = f"building {what} for {b.target.platform}"
         with progress(self._ctx.report, task), tempfile.TemporaryDirectory(prefix="slimline-target-") as tmp:

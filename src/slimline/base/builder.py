@@ -23,7 +23,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from pathlib import Path
 
 from slimline import __version__
@@ -55,12 +54,16 @@ class Builder:
     network: bool  # builds may reach the network
     make_root: Callable[[], Path] = field(repr=False, compare=False)  # writes (or finds) its files
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _made: list[Path] = field(default_factory=list, repr=False, compare=False)  # root, once made
 
-    @cached_property
+    @property
     def root(self) -> Path:
-        """The file system (shared: never written to), written when first asked for."""
+        """The file system (shared: never written to), written when first asked for, once, by
+        whichever of the builds running at once asks first."""
         with self._lock:
-            return self.make_root()
+            if not self._made:
+                self._made.append(self.make_root())
+            return self._made[0]
 
 
 def packages(python_xy: str, extra: tuple[str, ...]) -> tuple[str, ...]:

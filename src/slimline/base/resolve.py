@@ -185,16 +185,20 @@ def foresee(text: str | None, *, platform: Platform, options: Options, ctx: Cont
     return Foreseen(text, "read", base.image, base.target)
 
 
+def _pin_key(text: str, platform: Platform, options: Options) -> str:
+    """The key a Debian base's pin is kept under: everything that decides its packages and bytes."""
+    return keys.key(
+        "debian-pin", __version__, debian_ref.BUILD_FORMAT, text, str(platform), repr(options.debian),
+        options.compression.key(),
+    )  # fmt: skip
+
+
 def _pinned(
     text: str, *, platform: Platform, options: Options, cache: Cache
 ) -> tuple[Image, float, dict[str, Any]] | None:
     """A Debian base's pin younger than ``options.max_age`` whose blobs are all in the cache, with
     what it holds (a pin made before that was kept is not used)."""
-    key = keys.key(
-        "debian-pin", __version__, debian_ref.BUILD_FORMAT, text, str(platform), repr(options.debian),
-        options.compression.key(),
-    )  # fmt: skip
-    pin = cache.read_meta(keys.DEBIAN_PINS, key)
+    pin = cache.read_meta(keys.DEBIAN_PINS, _pin_key(text, platform, options))
     return None if pin is None else _from_record(json.loads(pin), options, cache)
 
 
@@ -205,10 +209,7 @@ def _debian(
     (:func:`slimline.base.debian.base.record`); a pin made before that was kept is made again."""
     ref = debian_ref.DebianRef.parse(text)
     cache = ctx.cache
-    key = keys.key(
-        "debian-pin", __version__, debian_ref.BUILD_FORMAT, text, str(platform), repr(options.debian),
-        options.compression.key(),
-    )  # fmt: skip
+    key = _pin_key(text, platform, options)
     found = None if options.refresh else _pinned(text, platform=platform, options=options, cache=cache)
     if found is None and options.shared is not None and not options.refresh:
         shared = options.shared.find(key)
