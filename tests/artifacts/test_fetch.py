@@ -106,3 +106,19 @@ def test_tampered_download_from_index_is_refused(six_wheel: Path, tmp_path: Path
     # nothing was kept: neither under the locked hash nor under the bytes' own hash
     assert not cache.has_blob(SIX_WHEEL.sha256) and not cache.has_blob(sha256(tampered))
     assert not (cache.root / "wheels").exists()
+
+
+def test_builds_start_largest_source_first_then_the_rest_in_the_plans_order(tmp_path: Path) -> None:
+    from slimline.artifacts.fetch import _longest_first
+    from slimline.artifacts.origins import Build, Ready, Unusable
+
+    wheel = Ready(tmp_path / "a-1-py3-none-any.whl", built_here=False)
+    prepared = {
+        "alpha": wheel,
+        "small": Build(key="s", size=90_000),
+        "gone": Unusable("gone", "1", "no wheel"),
+        "large": Build(key="l", size=370_000),
+        "tree": Build(tree=tmp_path),
+        "mid": Build(key="m", size=120_000),
+    }
+    assert _longest_first(prepared) == ["large", "mid", "small", "tree", "alpha", "gone"]

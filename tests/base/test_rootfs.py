@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,28 @@ def test_a_failing_tree_leaves_nothing_behind(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="went away"):
         rootfs.from_jobs(jobs, cache=cache)
     assert not any((cache.root / keys.ROOTFS).iterdir())
+
+
+def test_more_jobs_than_cores_are_still_written_in_their_order(tmp_path: Path) -> None:
+    """The trees are made a few at a time and may finish in any order (here the first is the
+    slowest); each path holds what the last job that has it wrote, as unpacking the layers gives."""
+    first_may_finish = threading.Event()
+    count = (os.cpu_count() or 1) + 3
+
+    def job(i: int) -> Job:
+        def make() -> FileTree:
+            if i == 0:
+                first_may_finish.wait(timeout=5)
+            elif i == count - 1:
+                first_may_finish.set()
+            b = TreeBuilder()
+            b.data("etc/owner", f"job {i}".encode())
+            b.data(f"usr/share/job{i}", b"x")
+            return b.freeze()
+
+        return Job(keys.key("test-rootfs-order", str(i)), make, f"job {i}", 0)
+
+    jobs = [job(i) for i in range(count)]
+    root = rootfs.from_jobs(jobs, cache=Cache(tmp_path / "cache"))
+    assert (root / "etc/owner").read_bytes() == f"job {count - 1}".encode()
+    assert sorted(p.name for p in (root / "usr/share").iterdir()) == sorted(f"job{i}" for i in range(count))

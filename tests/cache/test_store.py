@@ -48,3 +48,12 @@ def test_a_good_digest_names_its_blob(tmp_path: Path) -> None:
     cache = Cache(tmp_path)
     assert hex_of(f"sha256:{GOOD}") == GOOD
     assert cache.digest_path(f"sha256:{GOOD}") == tmp_path / "blobs" / "sha256" / GOOD
+
+
+def test_a_relative_cache_directory_is_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Paths under the cache are handed to programs that run in another directory (the base's
+    interpreter, started in its root by the bytecode compiler), so the root is absolute."""
+    monkeypatch.chdir(tmp_path)
+    cache = Cache(Path("rel/cache"))
+    assert cache.root == tmp_path / "rel" / "cache"
+    assert cache.blob_path("0" * 64).is_absolute()

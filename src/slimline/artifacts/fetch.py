@@ -85,13 +85,28 @@ def fetch(
         return _wheel_for(by_name[name], prepared[name], origins, build_env, target_builds)
 
     builds = sum(isinstance(p, Build) for p in prepared.values())
-    outcomes = _in_parallel(list(prepared), wheel_for, jobs=min(BUILD_JOBS, builds), report=ctx.report)
+    outcomes = _in_parallel(
+        _longest_first(prepared), wheel_for, jobs=min(BUILD_JOBS, builds), report=ctx.report
+    )
+    outcomes = {name: outcomes[name] for name in prepared}  # the plan's order again
     wheels = {name: w for name, w in outcomes.items() if not isinstance(w, Unusable)}
     unusable = [w for w in outcomes.values() if isinstance(w, Unusable)]
     if unusable:
         raise NoUsableWheels(target=plan.target, packages=tuple(sorted(unusable, key=lambda u: u.name)))
     ctx.report.done(f"{len(wheels)} wheels ready")
     return wheels
+
+
+def _longest_first(prepared: dict[str, Ready | Build | Unusable]) -> list[str]:
+    """The names in the order phase 2 starts them: builds first, largest source first (the
+    longest build should not start last, behind short ones), then the rest in the plan's order."""
+    order = {name: i for i, name in enumerate(prepared)}
+
+    def rank(name: str) -> tuple[int, int, int]:
+        p = prepared[name]
+        return (0, -p.size, order[name]) if isinstance(p, Build) else (1, 0, order[name])
+
+    return sorted(prepared, key=rank)
 
 
 def _prepare_all(

@@ -81,12 +81,15 @@ class Build:
     """Source to build on this host.
 
     ``tree``: a local directory, cached by its files.  Otherwise ``prepare`` makes the source
-    tree inside the temp dir it is given, and the wheel is cached under ``key``.
+    tree inside the temp dir it is given, and the wheel is cached under ``key``.  ``size``: the
+    source archive's bytes when known (0 otherwise), a guess at how long the build takes: the
+    builds start largest first, so the longest is not left to start last.
     """
 
     key: str = ""
     prepare: Callable[[Path], Path] | None = None
     tree: Path | None = None
+    size: int = 0
 
 
 class Origins:
@@ -147,7 +150,11 @@ class Origins:
         if built is not None:
             return built
         blob = self._blob(sel)
-        return Build(key=key, prepare=lambda tmp: unpack_archive(blob, tmp, filename=art.filename))
+        return Build(
+            key=key,
+            prepare=lambda tmp: unpack_archive(blob, tmp, filename=art.filename),
+            size=blob.stat().st_size,
+        )
 
     def _host_built(self, key: str, sel: Selected) -> Ready | None:
         """The wheel this host built earlier under ``key``, if it is pure Python (it runs on any

@@ -105,15 +105,16 @@ def jobs_key(jobs: Sequence[Job]) -> str:
 
 def from_jobs(jobs: Sequence[Job], *, cache: Cache) -> Path:
     """The file system of ``jobs``' trees applied in order, as :func:`unpack` would write their
-    layers: ``<cache>/rootfs/<jobs_key>``, made (the trees in parallel, written in order) if no
-    earlier build made it.  The same contract as :func:`cached` (whole or absent, marked used)."""
+    layers: ``<cache>/rootfs/<jobs_key>``, made (the trees a few at a time, one per core, each
+    written as soon as it and those before it are made) if no earlier build made it.  The same
+    contract as :func:`cached` (whole or absent, marked used)."""
     done = cache.root / keys.ROOTFS / jobs_key(jobs)
     if done.is_dir():
         touch(done)
         return done
 
     def write(dest: Path) -> None:
-        with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
             for tree in pool.map(lambda j: j.make(), jobs):
                 _write_tree(str(dest), tree)
 

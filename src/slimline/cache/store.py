@@ -135,7 +135,10 @@ def atomic_write(dest: Path, *, mode: int = 0o644) -> Iterator[BinaryIO]:
 
 @dataclass(frozen=True)
 class Cache:
-    root: Path
+    root: Path  # made absolute: paths under it are handed to programs run elsewhere (the sandbox)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "root", Path(os.path.abspath(self.root)))
 
     @classmethod
     def default(cls) -> Cache:

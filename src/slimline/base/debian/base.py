@@ -24,7 +24,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 from slimline import layers
 from slimline.base.debian import archive as archive_mod
@@ -189,9 +192,13 @@ def _make_tree(
     first: bool,
     settings: BaseSettings,
     ctx: Context,
+    debs: dict[str, Path] | None = None,
 ) -> FileTree:
+    """One layer's tree: ``names`` (their ``.deb`` files: ``debs``, else downloaded now)
+    unpacked in order, with the first layer's static files and the group's extra files."""
     report = ctx.report.detail
-    debs = archive_mod.fetch_debs(base, names, ctx=ctx)
+    if debs is None:
+        debs = archive_mod.fetch_debs(base, names, ctx=ctx)
     builder = TreeBuilder(archive=f"layer {group.name}")
     if first:
         main = base.main
@@ -215,7 +222,7 @@ def _make_tree(
     if "ca-certificates" in names:
         count = assemble.ca_bundle(builder)
         report(f"CA bundle: {count} certificates")
-    if group.name == "python":
+    if group.name == "python" and f"python{base.python_xy}-minimal" in names:
         assemble.python_links(builder, base.python_xy)
     return builder.freeze()
 
@@ -251,10 +258,67 @@ def build(
 def files(
     ref: DebianRef, *, platform: Platform, settings: BaseSettings, ctx: Context
 ) -> tuple[list[Job], Target]:
-    """The layer jobs of the base ``build`` would make, unmade, and its target: for a file system
-    that is never an image (the builder, written by :func:`slimline.base.rootfs.from_jobs`)."""
-    jobs, _, _, target = _jobs(ref, platform=platform.normalised(), settings=settings, ctx=ctx, mtime=0)
-    return jobs, target
+    """Jobs that make the trees of the base ``build`` would make, unmade, and its target: for a
+    file system that is never an image (the builder, written in order by
+    :func:`slimline.base.rootfs.from_jobs`).  A group's packages are split into jobs of about
+    :data:`CHUNK_BYTES` of ``.deb`` files each, so the first are written to disk while the
+    later are still being decompressed; every ``.deb`` is downloaded from the first job's start
+    on, in the jobs' order."""
+    platform = platform.normalised()
+    base = resolve(ref, platform=platform, settings=settings, ctx=ctx)
+    downloads = _Downloads(base, ctx=ctx)
+    jobs: list[Job] = []
+    for group, names in _assign(base, settings.packages):
+        for part in _chunks(base, names) if names else [names]:
+            first = not jobs
+
+            def make(group: policy.Group = group, part: list[str] = part, first: bool = first) -> FileTree:
+                debs = downloads.get(part)
+                ctx.report.detail(f"unpacking {group.name} ({len(part)} packages: {part[0]} ...)")
+                return _make_tree(base, group, part, first=first, settings=settings, ctx=ctx, debs=debs)
+
+            key = _layer_key(base, group, part, first=first, settings=settings)
+            jobs.append(Job(key, make, f"slimline {ref}: {group.name} ({len(part)} packages)", 0))
+    return jobs, _target(base, platform)
+
+
+CHUNK_BYTES = 12 << 20  # .deb bytes per builder job (:func:`files`)
+
+
+def _chunks(base: BaseResolution, names: list[str]) -> list[list[str]]:
+    """``names`` in order, cut where the ``.deb`` files so far reach :data:`CHUNK_BYTES`."""
+    out: list[list[str]] = [[]]
+    size = 0
+    for name in names:
+        if out[-1] and size >= CHUNK_BYTES:
+            out.append([])
+            size = 0
+        out[-1].append(name)
+        size += base.package(name).size
+    return out
+
+
+class _Downloads:
+    """Every ``.deb`` of ``base`` downloaded (hash-checked, :func:`.archive.fetch_debs`) on a few
+    threads from the first :meth:`get` on, in order; :meth:`get` waits for the ones it names."""
+
+    def __init__(self, base: BaseResolution, *, ctx: Context) -> None:
+        self._base, self._ctx = base, ctx
+        self._lock = threading.Lock()
+        self._started: dict[str, Future[dict[str, Path]]] = {}
+
+    def get(self, names: list[str]) -> dict[str, Path]:
+        with self._lock:
+            if not self._started:
+                pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="slimline-debs")
+                everything = [p.name for p in self._base.resolution.packages]
+                whole = pool.submit(archive_mod.fetch_debs, self._base, everything, ctx=self._ctx)
+                pool.shutdown(wait=False)
+                self._started = dict.fromkeys(everything, whole)
+        found: dict[str, Path] = {}
+        for name in names:
+            found[name] = self._started[name].result()[name]
+        return found
 
 
 def _jobs(
