@@ -113,7 +113,7 @@ def test_builds_start_largest_source_first_then_the_rest_in_the_plans_order(tmp_
     from slimline.artifacts.origins import Build, Ready, Unusable
 
     wheel = Ready(tmp_path / "a-1-py3-none-any.whl", built_here=False)
-    prepared = {
+    prepared: dict[str, Ready | Build | Unusable] = {
         "alpha": wheel,
         "small": Build(key="s", size=90_000),
         "gone": Unusable("gone", "1", "no wheel"),
