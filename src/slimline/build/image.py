@@ -30,7 +30,7 @@ from slimline.artifacts.targetbuild import TargetBuilds, native_sources, pure
 from slimline.artifacts.wheelcache import tree_files, tree_hash
 from slimline.base import builder, native
 from slimline.base import resolve as bases
-from slimline.build import assemble, attach, dependencies, imageconfig, preflight, writable
+from slimline.build import assemble, attach, dependencies, imageconfig, preflight, stdlib, writable
 from slimline.build.jobs import AppFiles, Placement, project_job, stdlib_job
 from slimline.build.memo import Compiled, Recipe, WheelRef
 from slimline.build.result import Built, statuses
@@ -126,25 +126,29 @@ def _image(platform: Platform, b: _Build) -> tuple[Recipe, Built]:
     base = _base(platform, b, settings.debian)
     ctx.report.step(f"base {base.name}: {base.target}")
     plan = _plan(base, platform, b)
-    targets = _target_builds(base, b)
-    wheels = dependencies.Wheels(plan, ctx=ctx, started=b.started, targets=targets)
-    found = dependencies.infos(plan, wheels, ctx=ctx, shared=b.shared)
-    base = _completed(base, dependencies.needs(found), platform, b)
-    config = imageconfig.make(proj, settings=settings, base=base, cache=ctx.cache)
-    open_to_user = writable.plan(settings.writable, user=config.user, base=base.image)
     slim = settings.slim_keep if settings.slim else None
-    place = Placement(settings.venv, plan.target, _compiler(base, plan, b), slim)
-    stdlib = place.compiler or _stdlib_compiler(base, plan, b)
+    early = _early_stdlib(base, Placement(settings.venv, plan.target, None, slim), b)
+    place = None
     try:
+        targets = _target_builds(base, b)
+        wheels = dependencies.Wheels(plan, ctx=ctx, started=b.started, targets=targets)
+        found = dependencies.infos(plan, wheels, ctx=ctx, shared=b.shared)
+        base = _completed(base, dependencies.needs(found), platform, b)
+        config = imageconfig.make(proj, settings=settings, base=base, cache=ctx.cache)
+        open_to_user = writable.plan(settings.writable, user=config.user, base=base.image)
+        place = Placement(settings.venv, plan.target, _compiler(base, plan, b), slim)
         jobs = dependencies.jobs(plan, found, wheels, place=place)
+        stdlib = _stdlib_job(base, place, early)
         if stdlib is not None:
-            jobs.insert(0, stdlib_job(base.image, replace(place, compiler=stdlib)))
+            jobs.insert(0, stdlib)
         wheel = _project_wheel(b, targets)
         project = _project_job(place, b, wheel, open_to_user)
         made = _realise([*jobs, project], platform, b, stdlib_first=stdlib is not None)
-    finally:
-        if stdlib is not None:  # its process and temporary directory go now, not when collected
-            stdlib.close()
+    finally:  # the compilers' processes and temporary directories go now, not when collected
+        if early is not None:
+            early.close()
+        if place is not None and place.compiler is not None:
+            place.compiler.close()
     made_documents = attach.documents(
         base, plan, found, started=b.started, lock=b.lock, settings=settings, epoch=b.epoch, ctx=ctx
     )
@@ -309,24 +313,21 @@ def _compiler(base: bases.Base, plan: Plan, b: _Build) -> Compiler | None:
     return compiler
 
 
-def _stdlib_compiler(base: bases.Base, plan: Plan, b: _Build) -> Compiler | None:
-    """Without ``bytecode``, what compiles the standard library of a ``debian:`` base (fast start
-    by default: one layer right above the base, keyed by its digest, shared by every app on it);
-    None for other bases, or when no compiler runs here (a warning says so: the image works, and
-    compiles what it imports at every start)."""
-    if not base.assembled or not b.settings.stdlib_bytecode:
+def _early_stdlib(base: bases.Base, place: Placement, b: _Build) -> stdlib.Early | None:
+    """The standard library's layer of a ``debian:`` base, begun now (:mod:`slimline.build.stdlib`):
+    fast start by default, one layer right above the base, shared by every app on it.  None for
+    other bases, with ``stdlib-bytecode = false``, and with ``bytecode = true`` (its compiler, for
+    the final base, compiles the standard library with the rest)."""
+    if not base.assembled or not b.settings.stdlib_bytecode or b.settings.bytecode:
         return None
-    from slimline.trees import bytecode
+    return stdlib.begin(base, place, compression=compression(b.settings, base=True), ctx=b.ctx)
 
-    try:
-        compiler = bytecode.compiler_for(base.image, plan.target, cache=b.ctx.cache, run_image=True)
-    except bytecode.BytecodeError as err:
-        b.ctx.report.step(f"warning: the standard library is not compiled ahead of time: {err.problem}")
-        return None
-    b.ctx.report.detail(
-        f"standard library bytecode ({plan.target.platform}): compiled by {compiler.description}"
-    )
-    return compiler
+
+def _stdlib_job(base: bases.Base, place: Placement, early: stdlib.Early | None) -> Job | None:
+    """The job of the standard library's layer for the final ``base``, if there is one."""
+    if place.compiler is not None:  # bytecode = true: compiled with every other layer, for any base
+        return stdlib_job(base.image, place)
+    return early.job_for(base, place) if early is not None else None
 
 
 def _project_wheel(b: _Build, targets: TargetBuilds | None) -> Path | None:

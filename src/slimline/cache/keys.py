@@ -47,6 +47,7 @@ REGISTRY_TAGS = "registry-tags"  # a registry tag -> digest, and when it was res
 REGISTRY_SOURCES = "registry-sources"  # a blob digest -> repositories known to hold it (mounts)
 DIFF_IDS = "oci-diff-ids"  # a base layer's blob digest -> its diff_id, verified by decompressing it
 ATTEST = "attest"  # an image's SBOM and provenance templates, by the facts they were made from
+STDLIB_TOUCH = "stdlib-touch"  # whether a layer holds part of a base's standard library or interpreter
 
 METADATA = (
     LAYERS,
@@ -68,6 +69,7 @@ METADATA = (
     REGISTRY_TAGS,
     REGISTRY_SOURCES,
     DIFF_IDS,
+    STDLIB_TOUCH,
     ATTEST,
 )
 
