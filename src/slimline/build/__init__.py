@@ -12,6 +12,7 @@ Modules, in order:
 * ``jobs``: the project's layer job (shared with the memo) and how every job is keyed
 * ``preflight``: the groups line, and the base that fits the lock, before any download
 * ``dependencies``: the venv and dependency layer jobs; wheels fetched once, when needed
+* ``dropped``: slim mode's lists of what it left out, kept for the SBOM as layers are made or found
 * ``imageconfig``: entrypoint, env, user, labels and ports
 * ``assemble``: layers to image: the tail the memo shares
 * ``image``: a full build, one image per platform

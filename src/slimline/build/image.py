@@ -30,7 +30,7 @@ from slimline.artifacts.targetbuild import TargetBuilds, native_sources, pure
 from slimline.artifacts.wheelcache import tree_files, tree_hash
 from slimline.base import builder, native
 from slimline.base import resolve as bases
-from slimline.build import assemble, attach, dependencies, imageconfig, preflight, writable
+from slimline.build import assemble, attach, dependencies, dropped, imageconfig, preflight, writable
 from slimline.build.jobs import AppFiles, Placement, project_job, stdlib_job
 from slimline.build.memo import Compiled, Recipe, WheelRef
 from slimline.build.result import Built, statuses
@@ -135,8 +135,11 @@ def _image(platform: Platform, b: _Build) -> tuple[Recipe, Built]:
     slim = settings.slim_keep if settings.slim else None
     place = Placement(settings.venv, plan.target, _compiler(base, plan, b), slim)
     stdlib = place.compiler or _stdlib_compiler(base, plan, b)
+    watch = dropped.Watch() if slim is not None and settings.sbom else None  # slim mode's lists, for the SBOM
     try:
         jobs = dependencies.jobs(plan, found, wheels, place=place)
+        if watch is not None:  # the venv's job first, then the dependencies' (slimmed)
+            jobs = jobs[:1] + watch.jobs(jobs[1:])
         if stdlib is not None:
             jobs.insert(0, stdlib_job(base.image, replace(place, compiler=stdlib)))
         wheel = _project_wheel(b, targets)
@@ -145,9 +148,11 @@ def _image(platform: Platform, b: _Build) -> tuple[Recipe, Built]:
     finally:
         if stdlib is not None:  # its process and temporary directory go now, not when collected
             stdlib.close()
+    left_out = watch.dropped(jobs, made.layers, cache=ctx.cache) if watch is not None else None
     made_documents = attach.documents(
-        base, plan, found, started=b.started, lock=b.lock, settings=settings, epoch=b.epoch, ctx=ctx
-    )
+        base, plan, found, started=b.started, lock=b.lock, settings=settings, epoch=b.epoch, ctx=ctx,
+        dropped=left_out,
+    )  # fmt: skip
     partial = assemble.below(base, jobs, made.layers[:-1], config=config, epoch=b.epoch)
     image = assemble.top(partial, project, made.layers[-1], epoch=b.epoch)
     mib = sum(layer.size for layer in image.layers) / (1 << 20)

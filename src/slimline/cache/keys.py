@@ -47,6 +47,7 @@ REGISTRY_TAGS = "registry-tags"  # a registry tag -> digest, and when it was res
 REGISTRY_SOURCES = "registry-sources"  # a blob digest -> repositories known to hold it (mounts)
 DIFF_IDS = "oci-diff-ids"  # a base layer's blob digest -> its diff_id, verified by decompressing it
 ATTEST = "attest"  # an image's SBOM and provenance templates, by the facts they were made from
+SLIM_DROPPED = "slim-dropped"  # a layer blob's digest -> the SLIMLINE-DROPPED lists it holds
 
 METADATA = (
     LAYERS,
@@ -69,6 +70,7 @@ METADATA = (
     REGISTRY_SOURCES,
     DIFF_IDS,
     ATTEST,
+    SLIM_DROPPED,
 )
 
 
