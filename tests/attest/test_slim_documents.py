@@ -1,8 +1,9 @@
 """The SBOMs of a slim image list what slim mode left out of each distribution: exactly the rows of
 its ``SLIMLINE-DROPPED`` list, read back from the image; the same from the layer cache's record,
 from the layer blob when the record is gone, and from the memo; none for an image built without
-slim mode.  In-process builds on the synthetic base, a real wheel with a test suite, a stub, a C
-source and a header installed outside site-packages."""
+slim mode; and ``slimline inspect`` shows the same lists.  In-process builds on the synthetic
+base, a real wheel with a test suite, a stub, a C source and a header installed outside
+site-packages."""
 
 from __future__ import annotations
 
@@ -204,3 +205,29 @@ def test_layers_made_again_say_the_same_and_an_image_without_slim_mode_lists_not
     assert _said(tmp_path / "plain-sbom") == {}
     sboms = [(tmp_path / "plain-sbom" / name).read_text() for name in ("sbom.cdx.json", "sbom.spdx.json")]
     assert not any("slimline:slim" in text or "tests/test_core.py" in text for text in sboms)
+
+
+def test_inspect_shows_what_slim_mode_left_out(
+    tmp_path: Path, world: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from slimline.inspect.text import human
+
+    _build(tmp_path, world, "out", capsys, "--slim")
+    paths, size = _expected(tmp_path / "out")
+    _build(tmp_path, world, "plain", capsys)
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    assert cli.main(["inspect", f"oci:{tmp_path / 'out'}:t", "--json", "-q", *cache]) == 0
+    (image,) = json.loads(capsys.readouterr().out)["images"]
+    dists = {d["name"]: d["dropped"] for d in image["python"]}
+    assert dists["tinydep"] == {"files": len(paths), "size": size, "paths": paths}
+    assert dists["hello-app"] is None  # the project's own layer is never slimmed
+    assert cli.main(["inspect", f"oci:{tmp_path / 'out'}:t", "-q", *cache]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = lines.index("dropped by slim mode (--json lists the files):")
+    assert lines[at + 1] == f"  tinydep 0.3.0: {len(paths)} files, {human(size)}"
+
+    assert cli.main(["inspect", f"oci:{tmp_path / 'plain'}:t", "--json", "-q", *cache]) == 0
+    (plain,) = json.loads(capsys.readouterr().out)["images"]
+    assert [d["dropped"] for d in plain["python"]] == [None, None]
+    assert cli.main(["inspect", f"oci:{tmp_path / 'plain'}:t", "-q", *cache]) == 0
+    assert "dropped by slim mode" not in capsys.readouterr().out
