@@ -29,7 +29,6 @@ from slimline.layers.filetree import FileTree
 from slimline.layers.job import Job
 from slimline.layers.read import members
 from slimline.oci.image import Layer
-from slimline.trees.slim import DROPPED, read
 
 __all__ = ["MAX_LIST", "Watch", "by_distribution"]
 
@@ -87,15 +86,17 @@ class Watch:
         return found
 
 
-def _is_list(path: str) -> bool:
+def _is_list(path: str, dropped: str) -> bool:
     head, _, name = path.rpartition("/")
-    return name == DROPPED and head.endswith(".dist-info")
+    return name == dropped and head.endswith(".dist-info")
 
 
 def _of_tree(tree: FileTree) -> dict[str, str]:
+    from slimline.trees.slim import DROPPED  # slim mode's modules load only when it is on
+
     out: dict[str, str] = {}
     for path in tree.paths():
-        if _is_list(path) and (entry := tree.get(path)) is not None and entry.source is not None:
+        if _is_list(path, DROPPED) and (entry := tree.get(path)) is not None and entry.source is not None:
             with entry.source.open() as f:
                 out[path] = f.read().decode("utf-8", errors="replace")  # made by slim.prune
     return out
@@ -103,11 +104,13 @@ def _of_tree(tree: FileTree) -> dict[str, str]:
 
 def _of_blob(layer: Layer) -> dict[str, str]:
     """The lists in ``layer``'s blob, streamed (only they are held)."""
+    from slimline.trees.slim import DROPPED
+
     out: dict[str, str] = {}
     with members(layer) as tar:
         for m in tar:
             path = m.name.removeprefix("./").lstrip("/")
-            if not (m.isreg() and _is_list(path)):
+            if not (m.isreg() and _is_list(path, DROPPED)):
                 continue
             if m.size > MAX_LIST:
                 raise SlimlineError(
@@ -124,6 +127,8 @@ def _of_blob(layer: Layer) -> dict[str, str]:
 def by_distribution(lists: Mapping[str, str]) -> dict[str, tuple[tuple[str, int], ...]]:
     """Canonical distribution name -> the files slim mode left out of it: (path in the image
     with a leading "/", bytes as RECORD says, 0 when it does not), sorted by path."""
+    from slimline.trees.slim import read
+
     out: dict[str, tuple[tuple[str, int], ...]] = {}
     for path, text in lists.items():
         folder = posixpath.dirname(path)
