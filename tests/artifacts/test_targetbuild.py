@@ -79,9 +79,19 @@ def test_the_hint_table_names_dev_packages() -> None:
 
 
 def test_the_sandbox_runs_for_a_user_who_is_not_root() -> None:
-    """As an unprivileged user (nobody), bubblewrap makes a user namespace: the same run works."""
+    """As an unprivileged user (nobody), bubblewrap makes a user namespace: the same run works.
+
+    What the user runs is copied to a directory it can read, since the checkout may sit in one
+    only root reads (a clone in ``mktemp -d``): this checkout's slimline package, run by the base
+    interpreter (the sandbox needs the standard library only, and a venv in such a directory
+    is unreadable too)."""
     with tempfile.TemporaryDirectory(prefix="slimline-nobody-") as tmp:  # pytest's are root's only
         Path(tmp).chmod(0o755)
+        readable = all(p.stat().st_mode & 0o005 == 0o005 for p in Path(tmp).parents)
+        assert readable, f"{tmp}: its parents must be readable by nobody (set TMPDIR elsewhere)"
+        src = Path(tmp, "src")
+        package = Path(sandbox.__file__).resolve().parents[1]
+        shutil.copytree(package, src / "slimline", ignore=shutil.ignore_patterns("__pycache__"))
         root = Path(tmp, "root")
         for d in ("bin", "dev", "proc", "tmp"):
             (root / d).mkdir(parents=True)
@@ -90,12 +100,14 @@ def test_the_sandbox_runs_for_a_user_who_is_not_root() -> None:
         code = (
             "from pathlib import Path; from slimline.artifacts import sandbox; "
             f"p = sandbox.run(Path({str(root)!r}), {argv!r}, arch={_host_arch()!r}); "
-            "print(p.returncode, p.stdout.strip())"
+            "print(p.returncode, p.stdout.strip(), sandbox.__file__)"
         )
-        src = str(Path(sandbox.__file__).resolve().parents[2])
+        python = getattr(sys, "_base_executable", sys.executable)  # outside the venv: see above
         proc = subprocess.run(
-            ["su", "nobody", "-s", "/bin/sh", "-c", f'PYTHONPATH={src} {sys.executable} -c "{code}"'],
-            capture_output=True, text=True, timeout=60, check=False,
+            ["su", "nobody", "-s", "/bin/sh", "-c", f'PYTHONPATH={src} {python} -c "{code}"'],
+            capture_output=True, text=True, timeout=60, check=False, cwd=tmp,
         )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["4", "0"]  # its exit status, and root inside its own namespace
+    assert proc.stdout.split()[:2] == ["4", "0"]  # its exit status, and root inside its own namespace
+    # the copy of this checkout's sandbox ran, not another slimline on the interpreter's path
+    assert proc.stdout.split()[2:] == [str(src / "slimline" / "artifacts" / "sandbox.py")]

@@ -5,7 +5,9 @@ type container, version = its digest); the project (``project``: its version, ``
 purl when it is installed as a distribution, the git revision as the property
 ``slimline:vcs:revision``); every Python distribution (``pypi:NAME``: version, purl, the locked
 artifact's SHA-256, its index or URL as a ``distribution`` reference, the license from its
-metadata, each PEP 770 SBOM it carries as a ``bom`` reference to the file in the image); every
+metadata, each PEP 770 SBOM it carries as a ``bom`` reference to the file in the image; with
+slim mode, the files it left out: one ``slimline:slim:dropped`` property per path in the image,
+sorted, and ``slimline:slim:dropped-count`` and ``slimline:slim:dropped-bytes``); every
 Debian package of the base (``deb:NAME:ARCH``: ``pkg:deb/debian`` purl with arch and distro,
 the verified ``.deb`` SHA-256, source package and suite as properties); the interpreter
 (``python``); the base image (``base``, version = its digest).  Dependencies: the image on the
@@ -31,9 +33,10 @@ from slimline.attest import slots
 from slimline.attest.facts import Distribution, Facts
 from slimline.base.resolve import DebPackage
 
-__all__ = ["MEDIA_TYPE", "template"]
+__all__ = ["MEDIA_TYPE", "SLIM_DROPPED", "template"]
 
 MEDIA_TYPE = "application/vnd.cyclonedx+json"
+SLIM_DROPPED = "slimline:slim:dropped"  # a file slim mode left out of a distribution (a path in the image)
 
 
 def template(facts: Facts, *, revision: bool) -> str:
@@ -102,6 +105,10 @@ def _distribution(d: Distribution) -> Component:
     )
     if d.filename:
         c.properties.add(Property(name="slimline:artifact", value=d.filename))
+    if d.dropped:  # CycloneDX properties may repeat a name, each with its own value
+        c.properties.update(Property(name=SLIM_DROPPED, value=p) for p in d.dropped)
+        c.properties.add(Property(name=f"{SLIM_DROPPED}-count", value=str(len(d.dropped))))
+        c.properties.add(Property(name=f"{SLIM_DROPPED}-bytes", value=str(d.dropped_size)))
     return c
 
 

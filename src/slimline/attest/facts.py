@@ -46,6 +46,9 @@ class Distribution:
     classifiers: tuple[str, ...]  # License :: classifiers
     sboms: tuple[str, ...]  # PEP 770 SBOM files, as paths in the image
     depends: tuple[str, ...]  # canonical names of the image's distributions it requires (the lock)
+    # slim mode: the files it left out (its SLIMLINE-DROPPED list), as paths in the image, sorted
+    dropped: tuple[str, ...] = ()
+    dropped_size: int = 0  # their bytes, as RECORD says
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,13 +97,17 @@ def gather(
     parameters: Mapping[str, Any],
     builder_id: str,
     epoch: int,
+    dropped: Mapping[str, tuple[tuple[str, int], ...]] | None = None,
 ) -> Facts:
-    """The facts of one platform's image (``infos``: each distribution's :class:`WheelInfo`)."""
+    """The facts of one platform's image (``infos``: each distribution's :class:`WheelInfo`;
+    ``dropped``: by canonical name, the files slim mode left out, as (path in the image, bytes))."""
     names = {p.name for p in plan.packages}
     site = f"{venv.rstrip('/')}/lib/python{plan.target.python_xy}/site-packages"
     dists = tuple(
         _distribution(p, infos.get(p.name), lock, names, default_index, site) for p in plan.packages
     )
+    if dropped:
+        dists = tuple(_slimmed(d, dropped.get(d.name, ())) for d in dists)
     direct = {
         str(canonicalize_name(d.name))
         for g in plan.groups
@@ -127,6 +134,11 @@ def gather(
         builder_id=builder_id,
         epoch=epoch,
     )
+
+
+def _slimmed(d: Distribution, files: tuple[tuple[str, int], ...]) -> Distribution:
+    paths = tuple(sorted(p for p, _ in files))
+    return dataclasses.replace(d, dropped=paths, dropped_size=sum(n for _, n in files))
 
 
 def _distribution(

@@ -4,7 +4,10 @@ The same content as :mod:`slimline.attest.cyclonedx`, as SPDX packages: the imag
 (``SPDXRef-image``, described by the document), the project, the interpreter, the base image,
 each Python distribution (``SPDXRef-pypi-N``) and Debian package (``SPDXRef-deb-N``) with its
 purl, SHA-256 and license (``licenseDeclared`` = the License-Expression when it parses as
-SPDX, else NOASSERTION with the classifiers in ``licenseComments``); relationships CONTAINS
+SPDX, else NOASSERTION with the classifiers in ``licenseComments``; with slim mode, the files it
+left out as annotations of type OTHER by the tool, one per path in the image, sorted, whose
+comment is ``slimline:slim:dropped=<path>``, then ``slimline:slim:dropped-count=<n>`` and
+``slimline:slim:dropped-bytes=<n>``: the CycloneDX SBOM's properties); relationships CONTAINS
 (image -> project, interpreter, base; base -> its packages) and DEPENDS_ON (from the lock).
 Packages are written in a fixed order; the namespace is derived from the image's digest and
 the time is the build epoch: the same facts give the same bytes.
@@ -18,6 +21,7 @@ import io
 from license_expression import ExpressionError, get_spdx_licensing  # type: ignore[import-untyped]
 from packageurl import PackageURL
 from spdx_tools.spdx.model.actor import Actor, ActorType
+from spdx_tools.spdx.model.annotation import Annotation, AnnotationType
 from spdx_tools.spdx.model.checksum import Checksum, ChecksumAlgorithm
 from spdx_tools.spdx.model.document import CreationInfo, Document
 from spdx_tools.spdx.model.package import (
@@ -34,10 +38,11 @@ from slimline import __version__
 from slimline.attest import slots
 from slimline.attest.facts import Distribution, Facts
 
-__all__ = ["MEDIA_TYPE", "NAMESPACE", "template"]
+__all__ = ["MEDIA_TYPE", "NAMESPACE", "SLIM_DROPPED", "template"]
 
 MEDIA_TYPE = "application/spdx+json"
 NAMESPACE = "https://spdx.org/spdxdocs/slimline/"  # + the image's digest hex
+SLIM_DROPPED = "slimline:slim:dropped"  # a file slim mode left out of a distribution (a path in the image)
 
 
 def template(facts: Facts, *, revision: bool) -> str:
@@ -86,7 +91,9 @@ def template(facts: Facts, *, revision: bool) -> str:
     rel += [Relationship("SPDXRef-project", depends, ids[n]) for n in facts.direct]
     rel += [Relationship(ids[d.name], depends, ids[n]) for d in facts.distributions for n in d.depends]
     rel += [Relationship("SPDXRef-base", contains, p.spdx_id) for p in debs]
-    doc = Document(info, packages=[image, project, python, base, *dists, *debs], relationships=rel)
+    notes = [n for d in facts.distributions for n in _dropped(d, ids[d.name], info)]
+    packages = [image, project, python, base, *dists, *debs]
+    doc = Document(info, packages=packages, relationships=rel, annotations=notes)
     out = io.StringIO()
     write_document_to_stream(doc, out, validate=False)  # validated in the tests (it costs seconds)
     return out.getvalue() + "\n"
@@ -127,3 +134,13 @@ def _distribution(d: Distribution, spdx_id: str) -> Package:
     if d.sboms:
         p.comment = "PEP 770 SBOMs in the image: " + ", ".join(d.sboms)
     return p
+
+
+def _dropped(d: Distribution, spdx_id: str, info: CreationInfo) -> list[Annotation]:
+    """What slim mode left out of ``d``, as annotations of its package (see the module)."""
+    if not d.dropped:
+        return []
+    said = [f"{SLIM_DROPPED}={p}" for p in d.dropped]
+    said += [f"{SLIM_DROPPED}-count={len(d.dropped)}", f"{SLIM_DROPPED}-bytes={d.dropped_size}"]
+    tool = info.creators[0]
+    return [Annotation(spdx_id, AnnotationType.OTHER, tool, info.created, text) for text in said]

@@ -13,6 +13,7 @@ Modules, in order:
 * ``preflight``: the groups line, and the base that fits the lock, before any download
 * ``dependencies``: the venv and dependency layer jobs; wheels fetched once, when needed
 * ``stdlib``: the standard library's bytecode layer, begun as soon as the base is known
+* ``dropped``: slim mode's lists of what it left out, kept for the SBOM as layers are made or found
 * ``imageconfig``: entrypoint, env, user, labels and ports
 * ``assemble``: layers to image: the tail the memo shares
 * ``image``: a full build, one image per platform

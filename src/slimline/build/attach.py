@@ -79,8 +79,10 @@ def documents(
     settings: Settings,
     epoch: int,
     ctx: Context,
+    dropped: Mapping[str, tuple[tuple[str, int], ...]] | None = None,
 ) -> Made | None:
-    """An image's SBOM and provenance, before its digest is known (None with ``sbom = false``)."""
+    """An image's SBOM and provenance, before its digest is known (None with ``sbom = false``;
+    ``dropped``: what slim mode left out, as :func:`slimline.build.dropped.by_distribution` gives it)."""
     if not settings.sbom:
         return None
     import json
@@ -100,5 +102,6 @@ def documents(
         parameters=json.loads(redact(json.dumps(asdict(settings), default=str, sort_keys=True))),
         builder_id=settings.builder_id or os.environ.get("SLIMLINE_BUILDER_ID", ""),
         epoch=epoch,
+        dropped=dropped,
     )
     return docs.make(gathered, formats=settings.sbom_formats, root=started.project.root, cache=ctx.cache)

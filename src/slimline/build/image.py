@@ -30,7 +30,8 @@ from slimline.artifacts.targetbuild import TargetBuilds, native_sources, pure
 from slimline.artifacts.wheelcache import tree_files, tree_hash
 from slimline.base import builder, native
 from slimline.base import resolve as bases
-from slimline.build import assemble, attach, dependencies, imageconfig, preflight, stdlib, writable
+from slimline.build import assemble, attach, dependencies, dropped, imageconfig, preflight, writable
+from slimline.build import stdlib as stdlib_layer
 from slimline.build.jobs import AppFiles, Placement, project_job, stdlib_job
 from slimline.build.memo import Compiled, Recipe, WheelRef
 from slimline.build.result import Built, statuses
@@ -128,6 +129,7 @@ def _image(platform: Platform, b: _Build) -> tuple[Recipe, Built]:
     plan = _plan(base, platform, b)
     slim = settings.slim_keep if settings.slim else None
     early = _early_stdlib(base, Placement(settings.venv, plan.target, None, slim), b)
+    watch = dropped.Watch() if slim is not None and settings.sbom else None  # slim mode's lists, for the SBOM
     place = None
     try:
         targets = _target_builds(base, b)
@@ -138,6 +140,8 @@ def _image(platform: Platform, b: _Build) -> tuple[Recipe, Built]:
         open_to_user = writable.plan(settings.writable, user=config.user, base=base.image)
         place = Placement(settings.venv, plan.target, _compiler(base, plan, b), slim)
         jobs = dependencies.jobs(plan, found, wheels, place=place)
+        if watch is not None:  # the venv's job first, then the dependencies' (slimmed)
+            jobs = jobs[:1] + watch.jobs(jobs[1:])
         stdlib = _stdlib_job(base, place, early)
         if stdlib is not None:
             jobs.insert(0, stdlib)
@@ -149,9 +153,11 @@ def _image(platform: Platform, b: _Build) -> tuple[Recipe, Built]:
             early.close()
         if place is not None and place.compiler is not None:
             place.compiler.close()
+    left_out = watch.dropped(jobs, made.layers, cache=ctx.cache) if watch is not None else None
     made_documents = attach.documents(
-        base, plan, found, started=b.started, lock=b.lock, settings=settings, epoch=b.epoch, ctx=ctx
-    )
+        base, plan, found, started=b.started, lock=b.lock, settings=settings, epoch=b.epoch, ctx=ctx,
+        dropped=left_out,
+    )  # fmt: skip
     partial = assemble.below(base, jobs, made.layers[:-1], config=config, epoch=b.epoch)
     image = assemble.top(partial, project, made.layers[-1], epoch=b.epoch)
     mib = sum(layer.size for layer in image.layers) / (1 << 20)
@@ -313,17 +319,17 @@ def _compiler(base: bases.Base, plan: Plan, b: _Build) -> Compiler | None:
     return compiler
 
 
-def _early_stdlib(base: bases.Base, place: Placement, b: _Build) -> stdlib.Early | None:
+def _early_stdlib(base: bases.Base, place: Placement, b: _Build) -> stdlib_layer.Early | None:
     """The standard library's layer of a ``debian:`` base, begun now (:mod:`slimline.build.stdlib`):
     fast start by default, one layer right above the base, shared by every app on it.  None for
     other bases, with ``stdlib-bytecode = false``, and with ``bytecode = true`` (its compiler, for
     the final base, compiles the standard library with the rest)."""
     if not base.assembled or not b.settings.stdlib_bytecode or b.settings.bytecode:
         return None
-    return stdlib.begin(base, place, compression=compression(b.settings, base=True), ctx=b.ctx)
+    return stdlib_layer.begin(base, place, compression=compression(b.settings, base=True), ctx=b.ctx)
 
 
-def _stdlib_job(base: bases.Base, place: Placement, early: stdlib.Early | None) -> Job | None:
+def _stdlib_job(base: bases.Base, place: Placement, early: stdlib_layer.Early | None) -> Job | None:
     """The job of the standard library's layer for the final ``base``, if there is one."""
     if place.compiler is not None:  # bytecode = true: compiled with every other layer, for any base
         return stdlib_job(base.image, place)

@@ -48,6 +48,7 @@ REGISTRY_SOURCES = "registry-sources"  # a blob digest -> repositories known to 
 DIFF_IDS = "oci-diff-ids"  # a base layer's blob digest -> its diff_id, verified by decompressing it
 ATTEST = "attest"  # an image's SBOM and provenance templates, by the facts they were made from
 STDLIB_TOUCH = "stdlib-touch"  # whether a layer holds part of a base's standard library or interpreter
+SLIM_DROPPED = "slim-dropped"  # a layer blob's digest -> the SLIMLINE-DROPPED lists it holds
 
 METADATA = (
     LAYERS,
@@ -71,6 +72,7 @@ METADATA = (
     DIFF_IDS,
     STDLIB_TOUCH,
     ATTEST,
+    SLIM_DROPPED,
 )
 
 

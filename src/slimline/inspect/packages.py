@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from slimline.layers.filetree import Kind
 from slimline.layers.read import FinalEntry
+from slimline.trees import slim
 
 __all__ = ["DebPackage", "PyDist", "debian", "owners", "python"]
 
@@ -43,6 +44,7 @@ class PyDist:
     size: int  # bytes of its files in the final file system
     files: tuple[str, ...]  # its regular files (paths without a leading "/")
     listed: tuple[str, ...] = ()  # every path it names, there or not (a later layer removed it)
+    dropped: tuple[tuple[str, int], ...] | None = None  # slim mode's list: (path with "/", bytes); None: none
 
 
 @dataclass(frozen=True)
@@ -155,8 +157,18 @@ def python(final: Mapping[str, FinalEntry]) -> list[PyDist]:
             files, listed = _regular(final, iter(children[info]))
         size = sum(final[p].size for p in files)
         name, version = meta.get("Name") or name, meta.get("Version") or version
-        out.append(PyDist(name, version, f"/{parent}", size, files, listed))
+        out.append(PyDist(name, version, f"/{parent}", size, files, listed, _dropped(final, info, parent)))
     return sorted(out, key=lambda d: (-d.size, d.name.lower()))
+
+
+def _dropped(final: Mapping[str, FinalEntry], info: str, parent: str) -> tuple[tuple[str, int], ...] | None:
+    entry = final.get(f"{info}/{slim.DROPPED}")
+    if entry is None or entry.data is None:
+        return None
+    rows = {
+        f"/{_inside(posixpath.normpath(f'{parent}/{r.path}'))}": r.size or 0 for r in slim.read(entry.data)
+    }
+    return tuple(sorted(rows.items()))
 
 
 def _stanzas(final: Mapping[str, FinalEntry]) -> Iterator[dict[str, str]]:

@@ -4,9 +4,10 @@ Contract of :func:`scan`: each layer blob is decompressed and streamed once
 (:func:`slimline.layers.read.final_files`, the one reader that applies whiteouts), base first.
 What is kept: one :class:`Member` per tar member that is not a whiteout (path, kind, size and,
 with ``hashes``, the sha256 of a regular file's bytes, hashed as they stream), the final file
-system, and the bytes of the few small files the package tables need (dist-info ``RECORD`` and
-``METADATA``, dpkg records).  Memory is bounded: at most :data:`MAX_MEMBERS` members in all
-layers, and :func:`final_files`'s own caps on paths and on the bytes held.
+system, and the bytes of the few small files the package tables need (dist-info ``RECORD``,
+``METADATA`` and slim mode's ``SLIMLINE-DROPPED``, dpkg records).  Memory is bounded: at most
+:data:`MAX_MEMBERS` members in all layers, and :func:`final_files`'s own caps on paths and on the
+bytes held.
 
 Sizes are the tar headers' (a regular file's content bytes); hard links, directories and
 symlinks count 0 bytes.  A final path's layer (:attr:`Scan.origin`) is the last layer that has a
@@ -26,6 +27,7 @@ from slimline.cache.store import CHUNK
 from slimline.layers.filetree import Kind
 from slimline.layers.read import FinalEntry, TooLarge, final_files
 from slimline.oci.image import Image, Layer
+from slimline.trees.slim import DROPPED
 
 __all__ = [
     "MAX_MEMBERS",
@@ -92,7 +94,7 @@ def wanted(path: str) -> bool:
             or (rest.startswith("info/") and rest.endswith(".list"))
         )
     head, _, name = path.rpartition("/")
-    return head.endswith(".dist-info") and name in ("RECORD", "METADATA")
+    return head.endswith(".dist-info") and name in ("RECORD", "METADATA", DROPPED)
 
 
 def layer_history(image: Image) -> list[str]:

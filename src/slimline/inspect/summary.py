@@ -5,7 +5,9 @@ is renamed or removed without changing :data:`SCHEMA`.  Sizes are bytes: ``compr
 blobs as stored, ``unpacked`` the content bytes of every layer's regular files (tar headers'
 sizes: what unpacking the layers writes, hard links and metadata counted as 0), ``files`` the
 final file system's regular files (what a container sees), ``wasted`` the bytes of layers'
-files that a later layer (or a later entry of the same layer) replaced or removed.
+files that a later layer (or a later entry of the same layer) replaced or removed.  A Python
+distribution's ``dropped`` is what slim mode left out of it (its ``SLIMLINE-DROPPED`` list:
+``files``, ``size`` in bytes as RECORD says, ``paths`` in the image, sorted), null without one.
 """
 
 from __future__ import annotations
@@ -95,6 +97,13 @@ def _py(d: PyDist) -> dict[str, Any]:
         "size": d.size,
         "files": len(d.files),
         "location": d.location,
+        "dropped": None
+        if d.dropped is None
+        else {
+            "files": len(d.dropped),
+            "size": sum(n for _, n in d.dropped),
+            "paths": [p for p, _ in d.dropped],
+        },
     }
 
 

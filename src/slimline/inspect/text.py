@@ -77,6 +77,15 @@ def inspect_lines(facts: dict[str, Any]) -> list[str]:
     out += _cut(
         [f"  {human(d['size']):>10}  {d['name']} {d['version']}  ({d['location']})" for d in facts["python"]]
     )
+    slimmed = [d for d in facts["python"] if d.get("dropped")]
+    if slimmed:
+        out.append("dropped by slim mode (--json lists the files):")
+        out += _cut(
+            [
+                f"  {d['name']} {d['version']}: {d['dropped']['files']} files, {human(d['dropped']['size'])}"
+                for d in sorted(slimmed, key=lambda d: (-d["dropped"]["size"], d["name"]))
+            ]
+        )
     out.append(f"debian packages ({len(facts['debian'])}, largest first):")
     out += _cut([f"  {human(_deb_size(d)):>10}  {d['name']} {d['version']}" for d in facts["debian"]])
     out.append("largest files:")

@@ -21,11 +21,12 @@ import csv
 import io
 import posixpath
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 from slimline.layers.filetree import Bytes, Entry, FileTree, Kind, ancestors
 from slimline.trees.appfiles import Matcher, parse_patterns
 
-__all__ = ["DROPPED", "FORMAT", "prune", "rule"]
+__all__ = ["DROPPED", "FORMAT", "Row", "prune", "read", "rule"]
 
 FORMAT = "1"  # bump when the rules change: slim layers are keyed by it
 DROPPED = "SLIMLINE-DROPPED"
@@ -130,3 +131,21 @@ def _rows(record: Entry | None, dropped: set[str]) -> bytes:
     for rel in sorted(dropped):
         writer.writerow(rows.get(rel, [rel, "", ""]))
     return out.getvalue().encode()
+
+
+class Row(NamedTuple):
+    """One row of a ``SLIMLINE-DROPPED`` list: a file slim mode left out, as ``RECORD`` has it."""
+
+    path: str  # relative to site-packages, as RECORD writes it
+    hash: str  # "sha256=<urlsafe base64>", or "" when RECORD had none
+    size: int | None  # bytes, None when RECORD had none
+
+
+def read(listing: bytes) -> tuple[Row, ...]:
+    """The rows of a ``SLIMLINE-DROPPED`` list, in its order (rows without a path are skipped)."""
+    rows = []
+    for row in csv.reader(io.StringIO(listing.decode("utf-8", errors="replace"))):
+        if row and row[0]:
+            size = row[2] if len(row) > 2 else ""
+            rows.append(Row(row[0], row[1] if len(row) > 1 else "", int(size) if size.isdigit() else None))
+    return tuple(rows)
