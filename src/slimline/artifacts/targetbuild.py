@@ -48,7 +48,7 @@ from slimline.report import progress
 
 __all__ = ["HINTS", "TargetBuilds", "native_sources", "pure"]
 
-FORMAT = 1  # bump when what a target build depends on changes
+FORMAT = 2  # bump when what a target build depends on changes (2: CFLAGS=-g0)
 SRC, OUT, REQS, HOOKS, CONTROL = "/build/src", "/build/out", "/build/reqs", "/build/hooks", "/build/control"
 _DEFAULT_REQUIRES = ["setuptools>=40.8.0"]  # PEP 517's fallback for a project without [build-system]
 _NATIVE_SUFFIXES = frozenset({".c", ".cc", ".cpp", ".cxx", ".c++", ".m", ".pyx", ".f", ".f90", ".rs", ".go"})
@@ -133,18 +133,21 @@ class TargetBuilds:
         if hit is not None:
             return hit
         b = self.builder
-        self._ctx.report.step(f"building {what} for {b.target.platform} in the builder")
         task = f"building {what} for {b.target.platform}"
-        with progress(self._ctx.report, task), tempfile.TemporaryDirectory(prefix="slimline-target-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="slimline-target-") as tmp:
             src, out = Path(tmp, "src"), Path(tmp, "out")
             shutil.copytree(source, src, symlinks=True, ignore=_ignore(source))
             out.mkdir()
-            name = self._run_backend(b, src, out, what=what, package=package)
+            requires = _build_system(src)[0]
+            reqs = self._requirements(b, requires)  # fetched while the builder's files are written
+            _ = b.root  # written once, by the first build to ask: this build starts when it is there
+            self._ctx.report.step(f"building {what} for {b.target.platform} in the builder")
+            with progress(self._ctx.report, task):
+                name = self._run_backend(b, src, out, reqs, what=what, package=package)
             return keep_built(self._ctx.cache, out / name, key=key)
 
-    def _run_backend(self, b: Builder, src: Path, out: Path, *, what: str, package: str) -> str:
+    def _run_backend(self, b: Builder, src: Path, out: Path, reqs: Path, *, what: str, package: str) -> str:
         requires, backend, backend_path = _build_system(src)
-        reqs = self._requirements(b, requires)
         runner = _Runner(b, src=src, out=out, reqs=reqs, what=what, package=package)
         caller = BuildBackendHookCaller(
             str(src), backend, backend_path, runner=runner, python_executable=b.python
@@ -243,8 +246,12 @@ def _problem(package: str, hook: str) -> str:
 
 
 # Built wheels do not depend on the build's time: every wheel built here carries 1980-01-01 (the
-# first time a zip can hold), so dependency layers keep their digests across commits.
+# first time a zip can hold), so dependency layers keep their digests across commits.  They hold
+# no debug information, as wheels on the index do: Debian's Python asks for ``-g`` in its
+# sysconfig CFLAGS, which setuptools, meson and CMake builds put before these (the last wins).
 _ENVIRONMENT = {
+    "CFLAGS": "-g0",
+    "CXXFLAGS": "-g0",
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "HOME": "/tmp",
     "LANG": "C.UTF-8",
