@@ -225,7 +225,7 @@ def _cold(
             raise SystemExit(f"bench: the cold {platform} build did not use the base pinned in its cache")
         runs_phases.append(steps.phases(err, samples[-1]))
         named = " ".join(runs_phases[-1])
-        if "builder: " not in named or any(f"compiling {n} " not in named for n in expected):
+        if "builder: " not in named or "compiling in the builder" not in named:
             raise SystemExit(
                 f"bench: bench/steps.py's rules no longer match slimline's -v output:\n{err[-3000:]}"
             )

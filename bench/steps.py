@@ -35,8 +35,8 @@ RULES: tuple[Rule, ...] = (
     (None, re.compile(r"^builder for "), "builder: Release files verified, its packages resolved"),
     (
         None,
-        re.compile(r"^building (.+?) for \S+ in the builder"),
-        "compiling {0} (and its build requirements)",
+        re.compile(r"^building .+? for \S+ in the builder"),
+        "compiling in the builder (the packages one per core at once, largest first)",
     ),
     (None, re.compile(r"^adding .* to the base$"), "base: the libraries the built wheels link added"),
 )  # fmt: skip
