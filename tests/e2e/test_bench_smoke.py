@@ -92,6 +92,7 @@ def test_step_phases_of_a_real_build_in_the_builder_add_up_to_its_time(tmp_path:
     total = time.perf_counter() - t0
     phases = steps.phases(proc.stderr, total)
     assert sum(seconds for seconds, _ in phases.values()) == pytest.approx(total)
-    compiled = [n for n in phases if n.startswith("compiling the project fastcalc ")]
+    assert "building the project fastcalc " in proc.stderr
+    compiled = [n for n in phases if n.startswith("compiling in the builder ")]
     assert len(compiled) == 1 and phases[compiled[0]][0] > 0, proc.stderr
     assert any(n.startswith("builder: ") for n in phases), proc.stderr
