@@ -6,8 +6,9 @@ Contract of :func:`check` (run before anything is downloaded): a package locked
 * from a ``legacy`` source (an index): its URL must be one of ``[[tool.poetry.source]]`` or the
   default index, compared without credentials, trailing slash or case of scheme and host;
 * from a ``url`` or ``git`` source: the URL or repository must be named in ``pyproject.toml``
-  (a dependency's ``url``/``git`` key or a PEP 508 ``name @ URL``) or by another locked
-  package's dependency entry (how a transitive URL dependency is locked);
+  (a dependency's ``url``/``git`` key or a PEP 508 ``name @ URL``; ``git+URL@rev#fragment``
+  names the repository ``URL``, as Poetry locks it) or by another locked package's dependency
+  entry (how a transitive URL dependency is locked);
 * from a ``directory`` or ``file`` source: a path, not checked here (it is read as it is).
 
 Anything else is refused with one error listing every such package.  Poetry's ``files`` entries
@@ -79,4 +80,14 @@ def _declared(data: Mapping[str, Any]) -> Iterable[str]:
         elif isinstance(value, str) and "://" in value:
             yield value
             if "@" in value.split("://", 1)[0]:  # "name @ https://...; marker"
-                yield value.split("@", 1)[1].split(";", 1)[0].strip()
+                url = value.split("@", 1)[1].split(";", 1)[0].strip()
+                yield url
+                if url.startswith("git+"):  # Poetry locks "git+https://h/r.git@rev" as "https://h/r.git"
+                    yield _vcs_repository(url)
+
+
+def _vcs_repository(url: str) -> str:
+    """The repository of a PEP 508 VCS URL: no ``git+`` prefix, ``@rev`` or fragment."""
+    parts = urlsplit(url.removeprefix("git+"))
+    path = parts.path.rsplit("@", 1)[0] if "@" in parts.path else parts.path
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
