@@ -317,7 +317,11 @@ class Origins:
             if pure(wheel.name):
                 return Ready(wheel, built_here=True)
         built = target.build(
-            source, key=target.key(source=key), what=f"{sel.name} {sel.version}", package=sel.name
+            source,
+            key=target.key(source=key),
+            what=f"{sel.name} {sel.version}",
+            package=sel.name,
+            released=sel.origin.kind in ("index", "url"),
         )
         return Ready(built, built_here=False)  # built for the target: its tags say where it runs
 

@@ -127,8 +127,9 @@ class TargetBuilds:
         data = {"format": FORMAT, "builder": b.identity, "python": b.python, **parts}
         return keys.key("target-wheel", data)
 
-    def build(self, source: Path, *, key: str, what: str, package: str) -> Path:
-        """The wheel of ``source`` for the target (see the module's contract)."""
+    def build(self, source: Path, *, key: str, what: str, package: str, released: bool = False) -> Path:
+        """The wheel of ``source`` for the target (see the module's contract); ``released``: a
+        release from an index (a failure's hint then suggests a newer one)."""
         hit = built_wheel(self._ctx.cache, key, package=package)
         if hit is not None:
             return hit
@@ -139,13 +140,16 @@ class TargetBuilds:
             src, out = Path(tmp, "src"), Path(tmp, "out")
             shutil.copytree(source, src, symlinks=True, ignore=_ignore(source))
             out.mkdir()
-            name = self._run_backend(b, src, out, what=what, package=package)
+            name = self._run_backend(b, src, out, what=what, package=package, released=released)
             return keep_built(self._ctx.cache, out / name, key=key)
 
-    def _run_backend(self, b: Builder, src: Path, out: Path, *, what: str, package: str) -> str:
+    def _run_backend(
+        self, b: Builder, src: Path, out: Path, *, what: str, package: str, released: bool
+    ) -> str:
         requires, backend, backend_path = _build_system(src)
         reqs = self._requirements(b, requires)
         runner = _Runner(b, src=src, out=out, reqs=reqs, what=what, package=package)
+        runner.released = released
         caller = BuildBackendHookCaller(
             str(src), backend, backend_path, runner=runner, python_executable=b.python
         )
@@ -214,6 +218,7 @@ class _Runner:
     def __init__(self, b: Builder, *, src: Path, out: Path, reqs: Path, what: str, package: str) -> None:
         self.b, self.src, self.out, self.reqs = b, src, out, reqs
         self.what, self.package = what, package
+        self.released = False  # a release from an index (see TargetBuilds.build)
 
     def __call__(
         self, cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None
@@ -231,7 +236,28 @@ class _Runner:
             network=self.b.network,
         )
         if proc.returncode != 0:
-            raise BuildFailed(what=self.what, problem=_problem(self.package, hook), output=proc.stdout)
+            raise BuildFailed(
+                what=self.what,
+                problem=_problem(self.package, hook),
+                output=proc.stdout,
+                hint=_hint(self.package if self.released else "", self.b.target.python_xy),
+            )
+
+
+def _hint(package: str, python_xy: str) -> str:
+    """What to do when a build in the builder failed (the builder is no copy of this host: what
+    a build needs there is named in ``[tool.slimline.debian] build-packages``); ``package`` is
+    "" for a source tree that is no release (the project, a path or git dependency)."""
+    text = (
+        "the backend's output is above. A build that needs C libraries or tools gets them with "
+        '[tool.slimline.debian] build-packages = ["libfoo-dev", ...]'
+    )
+    if not package:
+        return text
+    return (
+        f"{text}; a release older than Python {python_xy} often does not compile for it: update "
+        f"it (poetry update {package}) to one that does, or that has a wheel for it"
+    )
 
 
 def _problem(package: str, hook: str) -> str:
