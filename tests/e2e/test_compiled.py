@@ -165,3 +165,38 @@ def test_a_release_that_does_not_compile_for_the_image_python_says_what_to_do(tm
     assert "a release older than Python 3.11 often does not compile for it" in proc.stderr
     assert "(poetry update oldext)" in proc.stderr
     assert "on this host" not in proc.stderr
+
+
+def test_a_setup_py_older_than_cython_3_is_told_as_such(tmp_path: Path) -> None:
+    # PyYAML 6.0 (a public mkdocs project's lock 1.1): its unpinned Cython requirement now
+    # installs Cython 3, whose build_ext lacks cython_sources; the message named libyaml-dev
+    setup = (
+        "from setuptools import Extension, setup\n"
+        "from Cython.Distutils import build_ext as _build_ext\n\n\n"
+        "class build_ext(_build_ext):\n"
+        "    def get_source_files(self):\n"
+        "        return self.cython_sources(['yamlish/_y.pyx'], None)\n\n\n"
+        "setup(packages=['yamlish'], cmdclass={'build_ext': build_ext},\n"
+        "      ext_modules=[Extension('yamlish._y', ['yamlish/_y.c'])])\n"
+    )
+    build_system = '[build-system]\nrequires = ["setuptools", "Cython"]\n'
+    build_system += 'build-backend = "setuptools.build_meta"\n\n[project]\nname = "pyyaml"\nversion = "6.0"\n'
+    sdist = _sdist(
+        "pyyaml",
+        "6.0",
+        {"pyproject.toml": build_system, "setup.py": setup, "yamlish/__init__.py": "", "yamlish/_y.c": ""},
+    )
+    with serve(LocalIndex(files={"pyyaml": {"pyyaml-6.0.tar.gz": sdist}})) as index:
+        proj = tmp_path / "docsapp"
+        proj.mkdir()
+        (proj / "pyproject.toml").write_text(
+            '[project]\nname = "docsapp"\nversion = "0.1.0"\nrequires-python = ">=3.11,<3.12"\n'
+            'dependencies = ["pyyaml==6.0"]\n\n[tool.poetry]\npackage-mode = false\n\n'
+            f'[[tool.poetry.source]]\nname = "local"\nurl = "{index.url}/"\npriority = "primary"\n'
+        )
+        run([tool("poetry"), "lock"], cwd=proj, env=poetry_env(), timeout=300)
+        proc = slimline("build", str(proj), "--to", f"oci:{tmp_path / 'out'}:t", check=False)
+    assert proc.returncode == 5, proc.stderr
+    assert "its setup.py predates Cython 3, which its build requirements now install" in proc.stderr
+    assert "libyaml-dev" not in proc.stderr
+    assert "(poetry update pyyaml)" in proc.stderr

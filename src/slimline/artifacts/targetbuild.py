@@ -12,8 +12,9 @@ installed by this host's pip into a directory the sandbox reads (``<cache>/targe
 made once per requirement set.
 
 A failed build raises :class:`~slimline.artifacts.build_backend.BuildFailed` naming the package,
-with the compiler's last lines and, where a small table knows them (:data:`HINTS`), the ``-dev``
-packages that usually fix it.  The table only feeds hints: nothing is installed by it.
+with the compiler's last lines and, when they show a missing header, library or tool and a small
+table knows the package (:data:`HINTS`), the ``-dev`` packages that usually fix it (a setup.py
+older than Cython 3 is told as such).  The table only feeds hints: nothing is installed by it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -238,7 +240,7 @@ class _Runner:
         if proc.returncode != 0:
             raise BuildFailed(
                 what=self.what,
-                problem=_problem(self.package, hook),
+                problem=_problem(self.package, hook, proc.stdout),
                 output=proc.stdout,
                 hint=_hint(self.package if self.released else "", self.b.target.python_xy),
             )
@@ -260,12 +262,21 @@ def _hint(package: str, python_xy: str) -> str:
     )
 
 
-def _problem(package: str, hook: str) -> str:
-    fix = HINTS.get(package.lower())
+def _problem(package: str, hook: str, output: str) -> str:
+    """What failed, and the cause when the output shows a known one: a setup.py older than the
+    Cython 3 its unpinned build requirement installs, or (with :data:`HINTS`) a missing header,
+    library or tool that the table's ``-dev`` packages provide."""
     text = f"its build backend failed ({hook}) in the builder"
-    if fix:
+    if _CYTHON3.search(output):
+        return f"{text}: its setup.py predates Cython 3, which its build requirements now install"
+    fix = HINTS.get(package.lower())
+    if fix and _MISSING.search(output):
         text += f"; it usually needs [tool.slimline.debian] build-packages = {json.dumps(list(fix))}"
     return text
+
+
+_CYTHON3 = re.compile(r"has no attribute 'cython_sources'")  # PyYAML 6.0 and others of its time
+_MISSING = re.compile(r"No such file or directory|cannot find -l|not found|command not found")
 
 
 # Built wheels do not depend on the build's time: every wheel built here carries 1980-01-01 (the
