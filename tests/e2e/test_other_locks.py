@@ -11,6 +11,7 @@ its digest.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tarfile
 from pathlib import Path
@@ -131,3 +132,16 @@ def test_several_locks_need_a_choice(project: Path) -> None:
     )
     assert "--lock PATH" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_verify_reads_the_uv_lock_of_a_project_that_has_only_that(project: Path, tmp_path: Path) -> None:
+    # `verify --project` refused a uv project ("has no poetry.lock") that build and --dry-run read
+    root = tmp_path / "uvonly"
+    shutil.copytree(project, root, ignore=shutil.ignore_patterns("poetry.lock", "pylock*.toml"))
+    slimline("build", str(root), "--to", f"oci:{tmp_path / 'out'}:t")
+    proc = slimline("verify", f"oci:{tmp_path / 'out'}:t", "--project", str(root), check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "matching uv.lock" in proc.stdout, proc.stdout
+    missing = slimline("verify", f"oci:{tmp_path / 'out'}:t", "--project", str(tmp_path), check=False)
+    assert missing.returncode == 3, missing.stderr
+    assert "has no lock file (poetry.lock, uv.lock or pylock.toml)" in missing.stderr
