@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from slimline.project import lockfile, locksources, pyproject
-from tests.artifacts.helpers import git, write_project
+from tests.artifacts.helpers import LocalIndex, git, make_wheel, serve, write_project
 from tests.support import poetry_env, run, tool
 
 PYPROJECT = """\
@@ -169,3 +169,37 @@ def test_another_repository_than_the_pep508_git_url_is_refused(tmp_path: Path) -
             lockfile.load(tmp_path / "poetry.lock"),
             default_index="https://default.example.test/simple",
         )
+
+
+@pytest.mark.slow  # the real Poetry locks three times
+def test_a_git_source_a_plain_poetry_lock_kept_is_refused_with_the_command_that_fixes_it(
+    tmp_path: Path,
+) -> None:
+    # python-poetry/poetry with its `poetry-core @ git+...` replaced by a version range: `poetry
+    # lock` kept the git source (the locked version still fits); `poetry update --lock` fixes it
+    source = write_project(tmp_path / "tiny", "tiny", backend="poetry-core", body="X = 1\n")
+    git("init", "-q", cwd=source)
+    git("add", "-A", cwd=source)
+    git("commit", "-qm", "tiny", cwd=source)
+    git("clone", "-q", "--bare", str(source), str(tmp_path / "srv" / "tiny.git"), cwd=tmp_path)
+    git("update-server-info", cwd=tmp_path / "srv" / "tiny.git")
+    app = tmp_path / "app"
+    app.mkdir()
+    head = '[project]\nname = "app"\nversion = "1.0"\nrequires-python = ">=3.11"\n'
+    tail = "\n[tool.poetry]\npackage-mode = false\n"
+    wheel = make_wheel("tiny", "1.0.0")
+    with (
+        _served(tmp_path / "srv") as url,
+        serve(LocalIndex(files={"tiny": {"tiny-1.0.0-py3-none-any.whl": wheel}})) as idx,
+    ):
+        (app / "pyproject.toml").write_text(head + f'dependencies = ["tiny @ git+{url}/tiny.git"]\n' + tail)
+        run([tool("poetry"), "lock"], cwd=app, env=poetry_env(), timeout=300)
+        source_table = f'\n[[tool.poetry.source]]\nname = "local"\nurl = "{idx.url}/"\npriority = "primary"\n'
+        (app / "pyproject.toml").write_text(head + 'dependencies = ["tiny (>=1.0)"]\n' + tail + source_table)
+        run([tool("poetry"), "lock"], cwd=app, env=poetry_env(), timeout=300)
+        with pytest.raises(locksources.LockSourceError) as info:
+            locksources.check(pyproject.load(app), lockfile.load(app / "poetry.lock"), default_index=idx.url)
+        assert "  - tiny 1.0.0: git http://127.0.0.1:" in str(info.value)
+        assert "`poetry update --lock tiny`" in info.value.hint
+        run([tool("poetry"), "update", "--lock", "tiny"], cwd=app, env=poetry_env(), timeout=300)
+    locksources.check(pyproject.load(app), lockfile.load(app / "poetry.lock"), default_index=idx.url)

@@ -50,7 +50,7 @@ def check(project: Project, lock: Lock, *, default_index: str) -> None:
     for p in lock.packages:
         for alternatives in p.dependencies.values():
             named.update(normal(u) for d in alternatives for u in (d.url, d.git) if u)
-    bad = []
+    bad, names = [], []
     for p in lock.packages:
         s = p.source
         if s is None or s.type in ("directory", "file"):
@@ -58,13 +58,17 @@ def check(project: Project, lock: Lock, *, default_index: str) -> None:
         allowed = indexes if s.type == "legacy" else named if s.type in ("url", "git") else set()
         if normal(s.url) not in allowed:
             bad.append(f"  - {p.name} {p.version}: {s.type} {redact(s.url)}")
+            names.append(p.name)
     if bad:
         raise LockSourceError(
             "poetry.lock takes these packages from places pyproject.toml does not configure:\n"
             + "\n".join(bad),
             doing=f"checking the sources of {lock.path}",
             hint="a lock edited by hand (or for another project) can point a package anywhere: "
-            "add the source to [[tool.poetry.source]] if it is meant, else run `poetry lock` again",
+            "add the source to [[tool.poetry.source]] if it is meant; else lock them again with "
+            f"`poetry update --lock {' '.join(dict.fromkeys(names))}` (`poetry lock` alone keeps "
+            "a locked package's source, such as a git repository pyproject.toml no longer names, "
+            "while its version still fits)",
         )
 
 
