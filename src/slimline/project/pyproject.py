@@ -233,7 +233,8 @@ def _either(project: Mapping[str, Any], poetry: Mapping[str, Any], key: str) -> 
 
 
 def _python(project: Mapping[str, Any], poetry: Mapping[str, Any]) -> tuple[SpecifierSet, ...]:
-    """``project.requires-python``, else ``tool.poetry.dependencies.python`` (any alternative)."""
+    """``project.requires-python``, else ``tool.poetry.dependencies.python``, else the main
+    group's ``python`` (any alternative)."""
     if "requires-python" in project:
         with within("project.requires-python"):
             text = get(project, "requires-python", str, required=True)
@@ -242,7 +243,11 @@ def _python(project: Mapping[str, Any], poetry: Mapping[str, Any]) -> tuple[Spec
             except InvalidSpecifier as err:
                 raise FieldError(str(err)) from err
     with within("tool.poetry"):
-        py_text = get_table(poetry, "dependencies").get("python", "*")
+        py_text = get_table(poetry, "dependencies").get("python")
+        if py_text is None:  # Poetry takes the main group's `python` too (as the lock records it)
+            with within("group"), within("main"):
+                main = get_table(get_table(get_table(poetry, "group"), "main"), "dependencies")
+            py_text = main.get("python", "*")
     try:
         return poetry_constraint(py_text if isinstance(py_text, str) else "*")
     except (ValueError, InvalidVersion) as err:
