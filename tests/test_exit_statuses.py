@@ -154,6 +154,15 @@ def test_verification_failure(world: World, tmp_path: Path) -> None:
     assert "hint: the file was changed after it was locked" in err
 
 
+def test_verify_help_states_the_statuses_it_exits_with() -> None:
+    """`slimline verify --help` said 3 for a failed verification, which exits 6."""
+    proc = run([tool("slimline"), "verify", "--help"])
+    text = " ".join(proc.stdout.split())
+    assert f"{ExitStatus.VERIFICATION:d} verification failed" in text
+    assert "3 verification failed" not in text
+    assert "DIR's lock (poetry.lock, uv.lock or pylock.toml)" in text
+
+
 def test_other(world: World, tmp_path: Path) -> None:
     """A failure of none of the kinds above: the cache cannot be a file."""
     occupied = tmp_path / "occupied"

@@ -39,7 +39,7 @@ class ExitStatus(IntEnum):
     ERROR = 1  # any other failure: the cache, an output, a malformed base image, the host
     USAGE = 2  # the command line (argparse's own status, and options checked after parsing)
     INPUT = 3  # the project, its lock or settings, or what they name, is wrong or unusable
-    NETWORK = 4  # an index, a Debian mirror or a registry could not be reached or refused
+    NETWORK = 4  # an index, a Debian mirror, a registry or a git host could not be reached or refused
     BUILD = 5  # a package (or the project) failed to build from source
     VERIFICATION = 6  # bytes or signatures are not what was promised; `verify` found a fault
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT, as shells report it)

@@ -95,6 +95,35 @@ def test_a_project_with_no_package_is_told_about_package_mode(tmp_path: Path) ->
     assert "No file/folder found for package my-service" in str(info.value)
 
 
+README_CASE = """\
+[build-system]
+requires = ["poetry-core>=2.0.0,<3.0.0"]
+build-backend = "poetry.core.masonry.api"
+
+[project]
+name = "webapp"
+version = "0.1.0"
+readme = "README.md"
+"""
+
+
+@pytest.mark.network
+def test_a_readme_the_tree_lacks_is_named_with_the_file_of_another_case(tmp_path: Path) -> None:
+    # Django and FastAPI apps locked with Poetry 2 often name README.md and ship readme.md (or
+    # none): they were installed with `poetry install --no-root`, which never reads it.
+    root = project(tmp_path / "webapp", README_CASE, "webapp")
+    (root / "readme.md").write_text("# webapp\n")
+    with pytest.raises(BuildFailed) as info:
+        build_wheel(root, envs=envs(Lines()), out_dir=tmp_path / "out")
+    hint = info.value.hint
+    assert hint.startswith(f"pyproject.toml names the readme README.md, which is not in {root}")
+    assert "(it has readme.md: file names are case-sensitive)" in hint
+    assert "set package-mode = false under [tool.poetry]" in hint
+    # what the hint says works: with the file named as pyproject.toml names it, it builds
+    (root / "readme.md").rename(root / "README.md")
+    assert build_wheel(root, envs=envs(Lines()), out_dir=tmp_path / "out").name.startswith("webapp-0.1.0-")
+
+
 @pytest.mark.network
 def test_backend_warnings_are_summarised_and_shown_in_full_as_details(tmp_path: Path) -> None:
     root = project(tmp_path / "warned", WARNED, "warned")

@@ -20,6 +20,7 @@ from slimline.cache.store import Cache
 from slimline.oci.image import Platform
 from tests.artifacts.helpers import LocalIndex, make_wheel, serve
 from tests.build.helpers import make_base, write_project
+from tests.support import cache_dir
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs" / "build-plan.schema.json").read_text())
 WHEEL = "tinydep-0.3.0-py3-none-any.whl"
@@ -125,6 +126,40 @@ def test_dry_run_fetches_builds_and_writes_nothing_and_plans_what_a_build_makes(
         "project",
     ]
     assert platform["base"]["digest"] is not None
+
+
+@pytest.mark.network
+def test_a_debian_base_plans_the_layers_a_build_makes_with_its_standard_library_compiled(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the standard library's bytecode layer (on by default for debian: bases) was planned only
+    # with --bytecode, and under another history line than the build writes
+    wheel = make_wheel("tinydep", "0.3.0")
+    with serve(LocalIndex(files={"tinydep": {WHEEL: wheel}})) as index:
+        root = write_project(tmp_path / "proj", index.url, package=False)
+        out = tmp_path / "out"
+        argv = ["build", str(root), "--base", "debian:bookworm", "--to", f"oci:{out}:t"]
+        argv += ["--cache-dir", str(cache_dir())]  # the base pinned and assembled once for the suite
+        _run(argv, capsys)
+        plan = _plan(argv, capsys)
+        without = _plan([*argv, "--no-stdlib-bytecode"], capsys)
+    (platform,) = plan["platforms"]
+    assert platform["base"]["how"] == "pinned"
+    made = _history(out)
+    planned = [layer["created_by"] for layer in platform["layers"]]
+    assert planned[:-1] == made[:-1] and len(planned) == len(made)
+    assert [x["kind"] for x in platform["layers"]].count("stdlib") == 1
+    assert "stdlib" not in [x["kind"] for x in without["platforms"][0]["layers"]]
+
+
+def _history(layout: Path) -> list[str]:
+    index_json = json.loads((layout / "index.json").read_text())
+    (entry,) = [
+        m for m in index_json["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == "t"
+    ]
+    manifest = json.loads((layout / "blobs/sha256" / entry["digest"][7:]).read_text())
+    config = json.loads((layout / "blobs/sha256" / manifest["config"]["digest"][7:]).read_text())
+    return [h["created_by"] for h in config["history"] if not h.get("empty_layer")]
 
 
 def test_a_debian_base_not_pinned_is_planned_for_its_suite_without_the_archive(

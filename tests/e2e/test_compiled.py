@@ -6,15 +6,18 @@ the builder, images run with podman (arm64 ones under qemu-user through binfmt_m
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
+import tarfile
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from tests.e2e_projects import write_c_extension
-from tests.support import podman_run, poetry_lock, slimline
+from tests.artifacts.helpers import LocalIndex, serve
+from tests.e2e_projects import C_EXTENSION_PYPROJECT, write_c_extension
+from tests.support import podman_run, poetry_env, poetry_lock, run, slimline, tool
 
 pytestmark = [pytest.mark.network, pytest.mark.container]
 
@@ -113,3 +116,87 @@ def test_a_project_with_its_own_c_extension_builds_for_both_architectures(tmp_pa
     for arch, machine in (("amd64", "x86_64"), ("arm64", "aarch64")):
         ran = podman_run(f"oci:{out}:t", flags=["--arch", arch], timeout=600)
         assert ran.stdout.strip().splitlines()[-1] == f"2+3 = 5 {machine}"
+
+
+def _sdist(name: str, version: str, files: dict[str, str]) -> bytes:
+    """An sdist (``NAME-VERSION.tar.gz``) holding ``files`` and the PKG-INFO an index serves."""
+    files = {"PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", **files}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for rel, text in sorted(files.items()):
+            data = text.encode()
+            info = tarfile.TarInfo(f"{name}-{version}/{rel}")
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def test_a_release_that_does_not_compile_for_the_image_python_says_what_to_do(tmp_path: Path) -> None:
+    # greenlet 1.1.2 (locked by a public FastAPI app) does not compile for Python 3.11 or 3.13;
+    # the hint used to say that "this host" needs compilers, which a build in the builder does not
+    sdist = _sdist(
+        "oldext",
+        "1.0",
+        {
+            "pyproject.toml": C_EXTENSION_PYPROJECT.replace("fastcalc", "oldext").replace(
+                '\n[project.scripts]\noldext = "oldext:main"\n', ""
+            ),
+            "setup.py": "from setuptools import Extension, setup\n\n"
+            "setup(ext_modules=[Extension('oldext._old', ['oldext/_old.c'])])\n",
+            "oldext/__init__.py": "",
+            "oldext/_old.c": '#error "written for the Python of its day"\n',
+        },
+    )
+    with serve(LocalIndex(files={"oldext": {"oldext-1.0.tar.gz": sdist}})) as index:
+        proj = tmp_path / "oldapp"
+        proj.mkdir()
+        (proj / "pyproject.toml").write_text(
+            '[project]\nname = "oldapp"\nversion = "0.1.0"\nrequires-python = ">=3.11,<3.12"\n'
+            'dependencies = ["oldext==1.0"]\n\n[tool.poetry]\npackage-mode = false\n\n'
+            f'[[tool.poetry.source]]\nname = "local"\nurl = "{index.url}/"\npriority = "primary"\n'
+        )
+        run([tool("poetry"), "lock"], cwd=proj, env=poetry_env(), timeout=300)
+        proc = slimline("build", str(proj), "--to", f"oci:{tmp_path / 'out'}:t", check=False)
+    assert proc.returncode == 5, proc.stderr
+    failed = "building a wheel of oldext 1.0: its build backend failed (build_wheel) in the builder"
+    assert failed in proc.stderr
+    assert "written for the Python of its day" in proc.stderr  # the compiler's output
+    assert "[tool.slimline.debian] build-packages" in proc.stderr
+    assert "a release older than Python 3.11 often does not compile for it" in proc.stderr
+    assert "(poetry update oldext)" in proc.stderr
+    assert "on this host" not in proc.stderr
+
+
+def test_a_setup_py_older_than_cython_3_is_told_as_such(tmp_path: Path) -> None:
+    # PyYAML 6.0 (a public mkdocs project's lock 1.1): its unpinned Cython requirement now
+    # installs Cython 3, whose build_ext lacks cython_sources; the message named libyaml-dev
+    setup = (
+        "from setuptools import Extension, setup\n"
+        "from Cython.Distutils import build_ext as _build_ext\n\n\n"
+        "class build_ext(_build_ext):\n"
+        "    def get_source_files(self):\n"
+        "        return self.cython_sources(['yamlish/_y.pyx'], None)\n\n\n"
+        "setup(packages=['yamlish'], cmdclass={'build_ext': build_ext},\n"
+        "      ext_modules=[Extension('yamlish._y', ['yamlish/_y.c'])])\n"
+    )
+    build_system = '[build-system]\nrequires = ["setuptools", "Cython"]\n'
+    build_system += 'build-backend = "setuptools.build_meta"\n\n[project]\nname = "pyyaml"\nversion = "6.0"\n'
+    sdist = _sdist(
+        "pyyaml",
+        "6.0",
+        {"pyproject.toml": build_system, "setup.py": setup, "yamlish/__init__.py": "", "yamlish/_y.c": ""},
+    )
+    with serve(LocalIndex(files={"pyyaml": {"pyyaml-6.0.tar.gz": sdist}})) as index:
+        proj = tmp_path / "docsapp"
+        proj.mkdir()
+        (proj / "pyproject.toml").write_text(
+            '[project]\nname = "docsapp"\nversion = "0.1.0"\nrequires-python = ">=3.11,<3.12"\n'
+            'dependencies = ["pyyaml==6.0"]\n\n[tool.poetry]\npackage-mode = false\n\n'
+            f'[[tool.poetry.source]]\nname = "local"\nurl = "{index.url}/"\npriority = "primary"\n'
+        )
+        run([tool("poetry"), "lock"], cwd=proj, env=poetry_env(), timeout=300)
+        proc = slimline("build", str(proj), "--to", f"oci:{tmp_path / 'out'}:t", check=False)
+    assert proc.returncode == 5, proc.stderr
+    assert "its setup.py predates Cython 3, which its build requirements now install" in proc.stderr
+    assert "libyaml-dev" not in proc.stderr
+    assert "(poetry update pyyaml)" in proc.stderr

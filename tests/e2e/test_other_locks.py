@@ -11,6 +11,7 @@ its digest.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tarfile
 from pathlib import Path
@@ -131,3 +132,57 @@ def test_several_locks_need_a_choice(project: Path) -> None:
     )
     assert "--lock PATH" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_verify_reads_the_uv_lock_of_a_project_that_has_only_that(project: Path, tmp_path: Path) -> None:
+    # `verify --project` refused a uv project ("has no poetry.lock") that build and --dry-run read
+    root = tmp_path / "uvonly"
+    shutil.copytree(project, root, ignore=shutil.ignore_patterns("poetry.lock", "pylock*.toml"))
+    slimline("build", str(root), "--to", f"oci:{tmp_path / 'out'}:t")
+    proc = slimline("verify", f"oci:{tmp_path / 'out'}:t", "--project", str(root), check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "matching uv.lock" in proc.stdout, proc.stdout
+    missing = slimline("verify", f"oci:{tmp_path / 'out'}:t", "--project", str(tmp_path), check=False)
+    assert missing.returncode == 3, missing.stderr
+    assert "has no lock file (poetry.lock, uv.lock or pylock.toml)" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    "build_system", ["", '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n']
+)
+def test_a_uv_project_uv_locks_virtual_is_copied_not_built(tmp_path: Path, build_system: str) -> None:
+    # a public Django app (dbca-wa/penguins) has no [build-system]: uv locks it `virtual` and never
+    # builds it; slimline ran setuptools on it ("Multiple top-level packages discovered")
+    root = tmp_path / "site"
+    for pkg in ("site_app", "observations", "kustomize"):
+        (root / pkg).mkdir(parents=True)
+        (root / pkg / "__init__.py").write_text(f"NAME = {pkg!r}\n")
+    (root / "manage.py").write_text("import site_app\nprint(site_app.NAME)\n")
+    package = "\n[tool.uv]\npackage = false\n" if build_system else ""  # uv's rule, or its setting
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "site"\nversion = "0.1.0"\nrequires-python = ">=3.11"\ndependencies = ["six"]\n'
+        + build_system
+        + package
+    )
+    uv_env = {
+        "UV_DEFAULT_INDEX": index_url(),
+        "UV_CACHE_DIR": str(cache_dir() / "uv"),
+        "UV_PYTHON": sys.executable,
+    }
+    run([tool("uv"), "lock"], cwd=root, env=uv_env)
+    assert 'source = { virtual = "." }' in (root / "uv.lock").read_text()
+    out = tmp_path / "out"
+    proc = slimline("build", str(root), "--to", f"oci:{out}:t", "-v")
+    assert "building the project" not in proc.stderr and "site_app" not in " ".join(_dists(out, "t"))
+    assert {d.split("-")[0] for d in _dists(out, "t")} == {"six"}
+    files = _app_files(out, "t")
+    assert {"app/manage.py", "app/site_app/__init__.py", "app/observations/__init__.py"} <= files
+
+
+def _app_files(layout: Path, tag: str) -> set[str]:
+    """The files of the image's top layer (the project's)."""
+    index = json.loads((layout / "index.json").read_text())
+    (entry,) = [m for m in index["manifests"] if m["annotations"]["org.opencontainers.image.ref.name"] == tag]
+    manifest = json.loads(_blob(layout, entry["digest"]).read_text())
+    with tarfile.open(_blob(layout, manifest["layers"][-1]["digest"]), "r:*") as tar:
+        return {m.name.lstrip("./") for m in tar.getmembers() if m.isfile()}

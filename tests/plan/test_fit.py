@@ -79,6 +79,22 @@ def test_sdist_only_packages_decide_nothing(tmp_path: Path) -> None:
     )
 
 
+def test_a_release_whose_wheels_stop_at_an_older_python_is_told_apart_from_sdist_only(
+    tmp_path: Path,
+) -> None:
+    # greenlet 1.1.2 (a public FastAPI app's lock 1.1): wheels up to cp310 and an sdist; the
+    # newest suite builds it, and the line says why there is no wheel (not "no wheels")
+    greenlet = [f"greenlet-1.1.2-cp{v}-cp{v}-{X86}.whl" for v in (39, 310)]
+    greenlet += ["greenlet-1.1.2-cp310-cp310-win_amd64.whl", "greenlet-1.1.2.tar.gz"]
+    x = small_lock(tmp_path, [("greenlet", "1.1.2", greenlet), PYTHON_LDAP, SIX])
+    suite, why = choose(x)
+    assert suite == "trixie"
+    assert why.endswith(
+        "; builds python-ldap 3.4.4 from source (no wheels)"
+        "; builds greenlet 1.1.2 from source (its wheels stop at CPython 3.10)"
+    )
+
+
 def test_when_no_suite_has_every_wheel_the_newest_that_can_build_them(tmp_path: Path) -> None:
     suite, why = choose(small_lock(tmp_path, [MARKUPSAFE, NEW_ONLY]))
     assert suite == "trixie"

@@ -247,3 +247,18 @@ def test_packages_without_a_source_come_from_pypi_unless_replaced(
     proj = project.load(write_project(tmp_path, '[tool.poetry]\nname = "x"\nversion = "1"\n' + sources))
     origin = default_origin(proj)
     assert (origin.kind, origin.url, origin.name) == ("index", *expected)
+
+
+def test_python_in_the_main_group_is_the_project_s_as_poetry_locks_it(tmp_path: Path) -> None:
+    # adriangb/python-monorepo writes `python = "^3.10"` under [tool.poetry.group.main.dependencies];
+    # Poetry's lock records it, slimline read "*"
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.poetry]\nname = "mono"\nversion = "0.1.0"\ndescription = ""\nauthors = []\n'
+        'package-mode = false\n\n[tool.poetry.group.main.dependencies]\npython = ">=3.11,<3.12"\n'
+    )
+    run([tool("poetry"), "lock"], cwd=tmp_path, env=poetry_env(), timeout=300)
+    locked = lockfile.load(tmp_path / "poetry.lock").python_versions
+    proj = project.load(tmp_path)
+    assert locked == ">=3.11,<3.12"
+    assert proj.requires_python == SpecifierSet(">=3.11,<3.12")
+    assert proj.allows_python("3.11.2") and not proj.allows_python("3.13.5")

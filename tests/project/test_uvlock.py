@@ -7,6 +7,7 @@ tests/e2e/test_other_locks.py) with an index URL that is never contacted.
 from __future__ import annotations
 
 import hashlib
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from slimline.project import pyproject, uvlock
 from slimline.project.lockfile import LockedDependency, LockSource
 from slimline.project.uvlock import StaleUvLock, UvLockError
 from tests.plan.helpers import target
+from tests.support import cache_dir, index_url, run, tool
 
 INDEX = "https://index.invalid/simple"
 REG = '{ registry = "' + INDEX + '" }'
@@ -210,3 +212,29 @@ def test_forks_for_conflicting_extras_follow_the_extras_asked_for(tmp_path: Path
     assert names(tmp_path)["urllib3"] == "2.8.0"
     assert names(tmp_path, extras=["a"])["urllib3"] == "1.26.20"
     assert names(tmp_path, extras=["b"])["urllib3"] == "2.8.0"
+
+
+@pytest.mark.network
+def test_a_group_that_includes_groups_is_fresh_as_uv_locks_it(tmp_path: Path) -> None:
+    # commitizen's `dev = [{ include-group = "test" }, ...]`: uv records the group expanded,
+    # and a fresh lock was refused as stale ("no longer in pyproject.toml: pytest, ...")
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "grouped"\nversion = "0.1.0"\nrequires-python = ">=3.11"\n'
+        'dependencies = ["six"]\n\n[dependency-groups]\n'
+        'dev = [{ include-group = "test" }, "iniconfig"]\ntest = ["pysocks", { include-group = "docs" }]\n'
+        'docs = ["tomli"]\n'
+    )
+    env = {
+        "UV_DEFAULT_INDEX": index_url(),
+        "UV_CACHE_DIR": str(cache_dir() / "uv"),
+        "UV_PYTHON": sys.executable,
+    }
+    run([tool("uv"), "lock"], cwd=tmp_path, env=env, timeout=300)
+    project = pyproject.load(tmp_path)
+    lock = uvlock.load(tmp_path / "uv.lock", project_root=tmp_path)
+    uvlock.check_fresh(project, lock)
+    (tmp_path / "pyproject.toml").write_text(
+        (tmp_path / "pyproject.toml").read_text().replace('docs = ["tomli"]', 'docs = ["tomli", "idna"]')
+    )
+    with pytest.raises(StaleUvLock, match=r"'dev' dependencies differ .*\(not in the lock: idna\)"):
+        uvlock.check_fresh(pyproject.load(tmp_path), lock)

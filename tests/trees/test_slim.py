@@ -44,6 +44,9 @@ EXTRA = {
     "tinydep/doc/__init__.py": b"# a package named doc (boto3.docs): imported at run time\n",
     "tinydep/doc/render.py": b"X = 2\n",
     "tinydep/data/table.csv": b"a,b\n",
+    # pages and assets a web framework serves (Django REST framework's API docs views)
+    "tinydep/templates/tinydep/docs/index.html": b"<html></html>\n",
+    "tinydep/static/tinydep/docs/js/api.js": b"var x;\n",
     "tinydep-0.3.0.dist-info/licenses/tests/LICENSE": b"licence text\n",
 }
 DROPPED = {
@@ -127,6 +130,10 @@ def test_a_distribution_with_nothing_to_drop_is_unchanged(tmp_path: Path) -> Non
         ("pkg.dist-info/tests/LICENSE", None),
         ("pkg/core.so", None),
         ("pkg/templates/page.html", None),
+        ("pkg/docs/index.rst", "documentation and examples"),
+        ("rest_framework/templates/rest_framework/docs/index.html", None),
+        ("rest_framework/static/rest_framework/docs/js/api.js", None),
+        ("pkg/static/examples/demo.js", None),
     ],
 )
 def test_rules(rel: str, why: str | None) -> None:

@@ -14,6 +14,7 @@ Modules, in order:
 * ``buildenv``: build environments for PEP 517 backends, one per requirement set, reused
 * ``backend_hints``: a failed build's hint by its cause; a backend's warnings picked out
 * ``build_backend``: PEP 517 builds in those environments; whether the target can use a wheel
+* ``gitcheckout``: a git dependency's locked commit checked out from its repository
 * ``origins``: each origin's way to a wheel (index, directory, file, url, git), hashes checked
 * ``sandbox``: a program run inside a builder's root file system (bubblewrap), for any architecture
 * ``targetbuild``: PEP 517 builds for the image, inside the builder

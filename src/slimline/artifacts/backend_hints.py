@@ -1,10 +1,12 @@
 """What a PEP 517 backend's output says: a hint that follows the cause of a failure, and the
 warnings of a build that worked.
 
-:func:`hint_for` looks at the source tree and the backend's output for two causes that users
+:func:`hint_for` looks at the source tree and the backend's output for three causes that users
 meet with their own project: a version taken from git (setuptools-scm, hatch-vcs,
-poetry-dynamic-versioning, ...) in a tree that is no git checkout, and a project with no
-package for the backend to put in a wheel (an application: ``package-mode = false``).  It
+poetry-dynamic-versioning, ...) in a tree that is no git checkout, a project with no
+package for the backend to put in a wheel (an application: ``package-mode = false``), and a
+readme that ``pyproject.toml`` names and the tree lacks (often an application never installed
+as a package, ``poetry install --no-root``).  It
 returns "" when neither applies, so the caller keeps its general hint.
 
 :func:`warnings_in` picks the warnings out of a backend's output (Python warnings, compiler
@@ -65,6 +67,9 @@ def hint_for(source_dir: Path, output: str) -> str:
             "(slimline then copies its files into the image); else list its modules in "
             "[tool.poetry] packages"
         )
+    missing = _missing_readme(source_dir)
+    if missing is not None and Path(missing).name in output:
+        return _readme_hint(source_dir, missing)
     tool = _vcs_versioning(source_dir)
     if tool is not None and not _in_git_checkout(source_dir) and _VERSION_TROUBLE.search(output):
         bypass = _FROM_VCS[tool]
@@ -74,6 +79,39 @@ def hint_for(source_dir: Path, output: str) -> str:
             f"build from a checkout with its history and tags{instead}"
         )
     return ""
+
+
+def _missing_readme(source_dir: Path) -> str | None:
+    """The readme ``pyproject.toml`` names (``project.readme``, ``tool.poetry.readme``) that is
+    not a file in ``source_dir``, if any."""
+    data = _pyproject(source_dir)
+    project, tool = data.get("project", {}), data.get("tool", {})
+    poetry = tool.get("poetry", {}) if isinstance(tool, dict) else {}
+    named: list[object] = []
+    for table in (project, poetry):
+        value = table.get("readme") if isinstance(table, dict) else None
+        named.extend(value if isinstance(value, list) else [value])
+    for value in named:
+        path = value.get("file") if isinstance(value, dict) else value
+        if isinstance(path, str) and path and not (source_dir / path).is_file():
+            return path
+    return None
+
+
+def _readme_hint(source_dir: Path, missing: str) -> str:
+    name = Path(missing).name.lower()
+    parent = (source_dir / missing).parent
+    try:
+        near = sorted(e.name for e in parent.iterdir() if e.name.lower() == name)
+    except OSError:
+        near = []
+    found = f" (it has {', '.join(near)}: file names are case-sensitive)" if near else ""
+    return (
+        f"pyproject.toml names the readme {missing}, which is not in {source_dir}{found}: add the "
+        "file or correct `readme`. If the project is an application that is not meant to be "
+        "installed as a package (as with `poetry install --no-root`), set package-mode = false "
+        "under [tool.poetry] instead: slimline then copies its files into the image"
+    )
 
 
 def _vcs_versioning(source_dir: Path) -> str | None:

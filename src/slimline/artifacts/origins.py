@@ -21,9 +21,6 @@ are unpacked by :func:`slimline.artifacts.unpack.unpack_archive`.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +31,7 @@ from urllib.parse import unquote, urlsplit
 from slimline.artifacts.build_backend import build_cached, build_tree_wheel, unusable_reason
 from slimline.artifacts.buildenv import BuildEnvs
 from slimline.artifacts.filenames import archive_name, wheel_name
+from slimline.artifacts.gitcheckout import FetchError, checkout_git
 from slimline.artifacts.index import Index
 from slimline.artifacts.sources import credentials_for
 from slimline.artifacts.targetbuild import TargetBuilds, native_sources, pure
@@ -47,7 +45,7 @@ from slimline.artifacts.wheelcache import (
     tree_hash,
 )
 from slimline.context import Context
-from slimline.errors import ExitStatus, HashMismatch, SlimlineError, UnsafePath, redact
+from slimline.errors import HashMismatch, UnsafePath, redact
 from slimline.plan.model import Artifact, Plan, Selected
 
 __all__ = ["Build", "FetchError", "Origins", "Ready", "Unusable", "checkout_git"]
@@ -60,12 +58,6 @@ class Unusable:
     name: str
     version: str
     reason: str
-
-
-class FetchError(SlimlineError):
-    """A source could not be obtained (missing path, git failure, file not on the index)."""
-
-    exit_status = ExitStatus.INPUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,7 +316,11 @@ class Origins:
             if pure(wheel.name):
                 return Ready(wheel, built_here=True)
         built = target.build(
-            source, key=target.key(source=key), what=f"{sel.name} {sel.version}", package=sel.name
+            source,
+            key=target.key(source=key),
+            what=f"{sel.name} {sel.version}",
+            package=sel.name,
+            released=sel.origin.kind in ("index", "url"),
         )
         return Ready(built, built_here=False)  # built for the target: its tags say where it runs
 
@@ -377,40 +373,3 @@ def _inside(root: Path, sub: str, *, what: str) -> Path:
             f"it has no subdirectory {sub!r}", doing=f"preparing {what}", hint="fix it and re-lock"
         )
     return path
-
-
-def checkout_git(url: str, *, commit: str, dest: Path) -> Path:
-    """Check out exactly ``commit`` of ``url`` into ``dest`` (with submodules); return ``dest``.
-
-    Fetches only that commit when the server allows it, else the whole repository.  The
-    checked-out HEAD is compared with ``commit`` before anything is built from it.
-    """
-    doing = f"checking out {redact(url)} at {commit}"
-
-    def git(*args: str, cwd: Path | None = dest, check: bool = True) -> subprocess.CompletedProcess[str]:
-        env = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
-        proc = subprocess.run(
-            ["git", *args], cwd=cwd, env={**os.environ, **env}, capture_output=True, text=True, check=False
-        )
-        if check and proc.returncode != 0:
-            raise FetchError(
-                f"git {args[0]} failed: {redact(proc.stderr.strip()[-2000:])}",
-                doing=doing,
-                hint="check the repository URL, your git credentials and that the locked commit exists",
-            )
-        return proc
-
-    if shutil.which("git") is None:
-        raise FetchError("git is not installed", doing=doing, hint="install git")
-    dest.mkdir(parents=True, exist_ok=True)
-    git("init", "-q")
-    git("remote", "add", "origin", url)
-    if git("fetch", "-q", "--depth", "1", "origin", commit, check=False).returncode != 0:
-        git("fetch", "-q", "--tags", "origin", "+refs/heads/*:refs/remotes/origin/*")
-    git("-c", "advice.detachedHead=false", "checkout", "-q", "--detach", commit)
-    head = git("rev-parse", "HEAD").stdout.strip()
-    if head != commit and not (len(commit) >= 7 and head.startswith(commit)):
-        raise FetchError(f"HEAD is {head}, not the locked commit", doing=doing, hint="re-lock (poetry lock)")
-    if (dest / ".gitmodules").exists():
-        git("submodule", "update", "--init", "--recursive", "-q")
-    return dest

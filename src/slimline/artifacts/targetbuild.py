@@ -12,8 +12,9 @@ installed by this host's pip into a directory the sandbox reads (``<cache>/targe
 made once per requirement set.
 
 A failed build raises :class:`~slimline.artifacts.build_backend.BuildFailed` naming the package,
-with the compiler's last lines and, where a small table knows them (:data:`HINTS`), the ``-dev``
-packages that usually fix it.  The table only feeds hints: nothing is installed by it.
+with the compiler's last lines and, when they show a missing header, library or tool and a small
+table knows the package (:data:`HINTS`), the ``-dev`` packages that usually fix it (a setup.py
+older than Cython 3 is told as such).  The table only feeds hints: nothing is installed by it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -127,8 +129,9 @@ class TargetBuilds:
         data = {"format": FORMAT, "builder": b.identity, "python": b.python, **parts}
         return keys.key("target-wheel", data)
 
-    def build(self, source: Path, *, key: str, what: str, package: str) -> Path:
-        """The wheel of ``source`` for the target (see the module's contract)."""
+    def build(self, source: Path, *, key: str, what: str, package: str, released: bool = False) -> Path:
+        """The wheel of ``source`` for the target (see the module's contract); ``released``: a
+        release from an index (a failure's hint then suggests a newer one)."""
         hit = built_wheel(self._ctx.cache, key, package=package)
         if hit is not None:
             return hit
@@ -143,12 +146,15 @@ class TargetBuilds:
             _ = b.root  # written once, by the first build to ask: this build starts when it is there
             self._ctx.report.step(f"building {what} for {b.target.platform} in the builder")
             with progress(self._ctx.report, task):
-                name = self._run_backend(b, src, out, reqs, what=what, package=package)
+                name = self._run_backend(b, src, out, reqs, what=what, package=package, released=released)
             return keep_built(self._ctx.cache, out / name, key=key)
 
-    def _run_backend(self, b: Builder, src: Path, out: Path, reqs: Path, *, what: str, package: str) -> str:
+    def _run_backend(
+        self, b: Builder, src: Path, out: Path, reqs: Path, *, what: str, package: str, released: bool
+    ) -> str:
         requires, backend, backend_path = _build_system(src)
         runner = _Runner(b, src=src, out=out, reqs=reqs, what=what, package=package)
+        runner.released = released
         caller = BuildBackendHookCaller(
             str(src), backend, backend_path, runner=runner, python_executable=b.python
         )
@@ -217,6 +223,7 @@ class _Runner:
     def __init__(self, b: Builder, *, src: Path, out: Path, reqs: Path, what: str, package: str) -> None:
         self.b, self.src, self.out, self.reqs = b, src, out, reqs
         self.what, self.package = what, package
+        self.released = False  # a release from an index (see TargetBuilds.build)
 
     def __call__(
         self, cmd: Sequence[str], cwd: str | None = None, extra_environ: Mapping[str, str] | None = None
@@ -234,15 +241,45 @@ class _Runner:
             network=self.b.network,
         )
         if proc.returncode != 0:
-            raise BuildFailed(what=self.what, problem=_problem(self.package, hook), output=proc.stdout)
+            raise BuildFailed(
+                what=self.what,
+                problem=_problem(self.package, hook, proc.stdout),
+                output=proc.stdout,
+                hint=_hint(self.package if self.released else "", self.b.target.python_xy),
+            )
 
 
-def _problem(package: str, hook: str) -> str:
-    fix = HINTS.get(package.lower())
+def _hint(package: str, python_xy: str) -> str:
+    """What to do when a build in the builder failed (the builder is no copy of this host: what
+    a build needs there is named in ``[tool.slimline.debian] build-packages``); ``package`` is
+    "" for a source tree that is no release (the project, a path or git dependency)."""
+    text = (
+        "the backend's output is above. A build that needs C libraries or tools gets them with "
+        '[tool.slimline.debian] build-packages = ["libfoo-dev", ...]'
+    )
+    if not package:
+        return text
+    return (
+        f"{text}; a release older than Python {python_xy} often does not compile for it: update "
+        f"it (poetry update {package}) to one that does, or that has a wheel for it"
+    )
+
+
+def _problem(package: str, hook: str, output: str) -> str:
+    """What failed, and the cause when the output shows a known one: a setup.py older than the
+    Cython 3 its unpinned build requirement installs, or (with :data:`HINTS`) a missing header,
+    library or tool that the table's ``-dev`` packages provide."""
     text = f"its build backend failed ({hook}) in the builder"
-    if fix:
+    if _CYTHON3.search(output):
+        return f"{text}: its setup.py predates Cython 3, which its build requirements now install"
+    fix = HINTS.get(package.lower())
+    if fix and _MISSING.search(output):
         text += f"; it usually needs [tool.slimline.debian] build-packages = {json.dumps(list(fix))}"
     return text
+
+
+_CYTHON3 = re.compile(r"has no attribute 'cython_sources'")  # PyYAML 6.0 and others of its time
+_MISSING = re.compile(r"No such file or directory|cannot find -l|not found|command not found")
 
 
 # Built wheels do not depend on the build's time: every wheel built here carries 1980-01-01 (the

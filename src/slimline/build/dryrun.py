@@ -194,8 +194,8 @@ def _layers(
         out = [PlannedLayer("base", h.created_by) for h in base.image.history if not h.empty_layer]
     else:
         out = [PlannedLayer("base", f"{base.name}: {_BASE_HOW[base.how]}")]
-    if s.bytecode:
-        out.append(PlannedLayer("stdlib", "slimline: the base's standard library, compiled"))
+    if s.bytecode or (s.stdlib_bytecode and base.how in ("pinned", "assemble")):  # as build.image does
+        out.append(PlannedLayer("stdlib", "slimline: bytecode for the base's standard library"))
     out.append(PlannedLayer("venv", "slimline: python venv"))
     if chosen is not None:
         third = [p for p in chosen.packages if not _by_content(p)]

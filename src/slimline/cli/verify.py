@@ -1,8 +1,9 @@
 """``slimline verify``: check an image's files against its packages, its lock and its signature.
 
-Exit statuses: 0 verified, 3 verification failed (a file, a distribution or a signature is
-not what it should be: :class:`~slimline.errors.VerificationFailed`), 1 any other error
-(the image cannot be read, a bad option).
+Exit statuses: 0 verified, 6 verification failed (a file, a distribution or a signature is
+not what it should be: :class:`~slimline.errors.VerificationFailed`); any other failure has its
+kind's status (:class:`~slimline.errors.ExitStatus`: 2 a bad option, 3 the project or lock
+``--project`` names, 4 a registry, 1 anything else such as an image that cannot be read).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from slimline.cli.options import cache_dir, insecure_registry
 from slimline.context import Context
-from slimline.errors import SlimlineError
+from slimline.errors import ExitStatus, SlimlineError
 
 __all__ = ["NAMES", "add", "run"]
 
@@ -24,14 +25,19 @@ def add(sub: Any) -> None:
     p = sub.add_parser(
         "verify",
         help="check an image's files against its packages (and its lock, its signature)",
-        description="Exit status: 0 verified, 3 verification failed, 1 other errors.",
+        description=f"Exit status: {ExitStatus.OK:d} verified, {ExitStatus.VERIFICATION:d} verification "
+        f"failed, {ExitStatus.INPUT:d} a project or lock --project cannot use, {ExitStatus.NETWORK:d} a "
+        f"registry, {ExitStatus.ERROR:d} other errors.",
     )
     p.add_argument("ref", help="oci:PATH[:TAG], docker-archive:PATH or a registry name")
     p.add_argument(
         "--key", type=Path, metavar="PUB", help="public key (PEM) the image's signature must verify with"
     )
     p.add_argument(
-        "--project", type=Path, metavar="DIR", help="check distributions against DIR's poetry.lock"
+        "--project",
+        type=Path,
+        metavar="DIR",
+        help="check distributions against DIR's lock (poetry.lock, uv.lock or pylock.toml)",
     )
     p.add_argument(
         "--skip-base",
@@ -54,17 +60,18 @@ def add(sub: Any) -> None:
 def run(args: argparse.Namespace, *, ctx: Context) -> list[str]:
     from slimline.oci.image import Platform
     from slimline.oci.reference import parse
+    from slimline.project import locks
     from slimline.verify import image
 
     try:
         platforms = [Platform.parse(p) for p in args.platform or ["linux/amd64"]]
     except ValueError as err:
         raise SlimlineError(str(err), doing="reading the command line") from err
-    if args.project is not None and not (args.project / "poetry.lock").is_file():
-        raise SlimlineError(
-            f"{args.project} has no poetry.lock",
-            doing="reading the command line",
-            hint="give the project's directory",
+    if args.project is not None and not locks.candidates(args.project):  # before the image is read
+        raise locks.LockChoiceError(
+            f"{args.project} has no lock file (poetry.lock, uv.lock or pylock.toml)",
+            doing="reading the command line (--project)",
+            hint="give the project's directory, the one its image was built from",
         )
     ref = parse(args.ref, role="base")
     check = None

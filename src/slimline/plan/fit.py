@@ -19,8 +19,11 @@ another candidate avoids and the user did not accept building it (``build-from-s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from slimline.errors import ExitStatus, SlimlineError
 from slimline.plan import select, wheels
@@ -71,6 +74,7 @@ class Gap:
     cause: str  # what no wheel is made for: "Python 3.13", or "glibc 2.36" when a newer glibc has one
     buildable: bool  # there is a source to build it from
     elsewhere: tuple[str, ...]  # the other candidates with a wheel of it for this platform
+    wheels_up_to: str = ""  # "3.10": its Linux wheels' newest CPython, when older than the target's
 
     @property
     def label(self) -> str:
@@ -149,7 +153,27 @@ def _gap(p: Selected, target: Target, files: Sequence[Artifact], others: Sequenc
         cause = f"{target.libc} {target.libc_version[0]}.{target.libc_version[1]}"
     else:
         cause = f"Python {target.python_xy}"
-    return Gap(p.name, p.version, platform, cause, _buildable(p), elsewhere)
+    return Gap(p.name, p.version, platform, cause, _buildable(p), elsewhere, _older_wheels(files, target))
+
+
+def _older_wheels(files: Sequence[Artifact], target: Target) -> str:
+    """The newest CPython X.Y the Linux wheels in ``files`` are for, when older than ``target``'s
+    (a release that predates the target's Python), else ""."""
+    found: set[tuple[int, int]] = set()
+    for f in files:
+        if f.kind != "wheel":
+            continue
+        try:
+            tags = parse_wheel_filename(f.filename)[3]
+        except InvalidWheelFilename:
+            continue
+        for t in tags:
+            if "linux" in t.platform and (m := re.fullmatch(r"cp3(\d+)", t.interpreter)):
+                found.add((3, int(m.group(1))))
+    newest = max(found, default=None)
+    if newest is None or newest >= target.python_version[:2]:
+        return ""
+    return f"{newest[0]}.{newest[1]}"
 
 
 def _select(project: Project, lock: Lock, target: Target, w: Wanted) -> tuple[Selected, ...]:
@@ -201,7 +225,7 @@ def choose(fits: Sequence[Fit], *, requires_python: str) -> tuple[Fit, str]:
     if best.avoidable():
         why += f"; no suite has wheels for everything: builds {_labels(best.avoidable())} from source"
     if best.built:
-        why += f"; builds {_labels(best.built)} from source (no wheels)"
+        why += f"; {_built_text(best.built)}"
     return best, why
 
 
@@ -275,6 +299,21 @@ def _gap_text(gaps: Sequence[Gap], fit: Fit, *, suite: bool) -> str:
         f"{_labels(labels)} {_has(labels)} no wheel for {cause}{on}{tail}"
         for (cause, on), labels in grouped.items()
     )
+
+
+def _built_text(gaps: Sequence[Gap]) -> str:
+    """``builds python-ldap 3.4.4 from source (no wheels)``, and for releases whose wheels are
+    for older Pythons only ``builds greenlet 1.1.2 from source (its wheels stop at CPython 3.10)``."""
+    parts = []
+    sdist_only = [g for g in gaps if not g.wheels_up_to]
+    if sdist_only:
+        parts.append(f"builds {_labels(sdist_only)} from source (no wheels)")
+    older = [g for g in gaps if g.wheels_up_to]
+    if older:
+        newest = max(older, key=lambda g: tuple(map(int, g.wheels_up_to.split(".")))).wheels_up_to
+        whose = "its" if len({g.label for g in older}) == 1 else "their"
+        parts.append(f"builds {_labels(older)} from source ({whose} wheels stop at CPython {newest})")
+    return "; ".join(parts)
 
 
 def _has(items: Sequence[object]) -> str:

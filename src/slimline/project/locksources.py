@@ -6,8 +6,9 @@ Contract of :func:`check` (run before anything is downloaded): a package locked
 * from a ``legacy`` source (an index): its URL must be one of ``[[tool.poetry.source]]`` or the
   default index, compared without credentials, trailing slash or case of scheme and host;
 * from a ``url`` or ``git`` source: the URL or repository must be named in ``pyproject.toml``
-  (a dependency's ``url``/``git`` key or a PEP 508 ``name @ URL``) or by another locked
-  package's dependency entry (how a transitive URL dependency is locked);
+  (a dependency's ``url``/``git`` key or a PEP 508 ``name @ URL``; ``git+URL@rev#fragment``
+  names the repository ``URL``, as Poetry locks it) or by another locked package's dependency
+  entry (how a transitive URL dependency is locked);
 * from a ``directory`` or ``file`` source: a path, not checked here (it is read as it is).
 
 Anything else is refused with one error listing every such package.  Poetry's ``files`` entries
@@ -49,7 +50,7 @@ def check(project: Project, lock: Lock, *, default_index: str) -> None:
     for p in lock.packages:
         for alternatives in p.dependencies.values():
             named.update(normal(u) for d in alternatives for u in (d.url, d.git) if u)
-    bad = []
+    bad, names = [], []
     for p in lock.packages:
         s = p.source
         if s is None or s.type in ("directory", "file"):
@@ -57,13 +58,17 @@ def check(project: Project, lock: Lock, *, default_index: str) -> None:
         allowed = indexes if s.type == "legacy" else named if s.type in ("url", "git") else set()
         if normal(s.url) not in allowed:
             bad.append(f"  - {p.name} {p.version}: {s.type} {redact(s.url)}")
+            names.append(p.name)
     if bad:
         raise LockSourceError(
             "poetry.lock takes these packages from places pyproject.toml does not configure:\n"
             + "\n".join(bad),
             doing=f"checking the sources of {lock.path}",
             hint="a lock edited by hand (or for another project) can point a package anywhere: "
-            "add the source to [[tool.poetry.source]] if it is meant, else run `poetry lock` again",
+            "add the source to [[tool.poetry.source]] if it is meant; else lock them again with "
+            f"`poetry update --lock {' '.join(dict.fromkeys(names))}` (`poetry lock` alone keeps "
+            "a locked package's source, such as a git repository pyproject.toml no longer names, "
+            "while its version still fits)",
         )
 
 
@@ -79,4 +84,14 @@ def _declared(data: Mapping[str, Any]) -> Iterable[str]:
         elif isinstance(value, str) and "://" in value:
             yield value
             if "@" in value.split("://", 1)[0]:  # "name @ https://...; marker"
-                yield value.split("@", 1)[1].split(";", 1)[0].strip()
+                url = value.split("@", 1)[1].split(";", 1)[0].strip()
+                yield url
+                if url.startswith("git+"):  # Poetry locks "git+https://h/r.git@rev" as "https://h/r.git"
+                    yield _vcs_repository(url)
+
+
+def _vcs_repository(url: str) -> str:
+    """The repository of a PEP 508 VCS URL: no ``git+`` prefix, ``@rev`` or fragment."""
+    parts = urlsplit(url.removeprefix("git+"))
+    path = parts.path.rsplit("@", 1)[0] if "@" in parts.path else parts.path
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))

@@ -2,10 +2,14 @@
 
 Both layouts Poetry accepts are understood: PEP 621 ``[project]`` (with ``[tool.poetry]``
 enrichments and PEP 735 ``[dependency-groups]``) and the classic ``[tool.poetry]`` tables,
-including ``package-mode = false``.  Poetry's version constraints (``^1.2``, ``~1.2``, ``1.*``,
-``a || b``) are converted to PEP 440 specifiers and PEP 508 markers while reading (see
-:mod:`slimline.project.constraints`), so nothing downstream needs Poetry's syntax; the
-dependency tables are read by :mod:`slimline.project.groups`.
+including ``package-mode = false``.  A project that is not a package is copied, not built:
+``tool.poetry.package-mode = false``, else ``tool.uv.package = false``, else (uv's rule) a
+project uv manages (``uv.lock``, no ``poetry.lock`` or ``[tool.poetry]``) that has no
+``[build-system]`` (uv locks it as ``virtual``).
+Poetry's version constraints (``^1.2``, ``~1.2``, ``1.*``, ``a || b``) are converted to PEP 440
+specifiers and PEP 508 markers while reading (see :mod:`slimline.project.constraints`), so
+nothing downstream needs Poetry's syntax; the dependency tables are read by
+:mod:`slimline.project.groups`.
 :meth:`Project.content_hash` is byte-for-byte Poetry 2.x's ``Locker._get_content_hash``.
 :func:`head` reads only what a build needs first (name, version, ``[tool.slimline]``), with the
 same checks and errors as :func:`load`.
@@ -139,7 +143,7 @@ class Head:
     root: Path
     name: str  # project.name, else tool.poetry.name, as written; "" when neither is given
     version: str  # project.version, else tool.poetry.version; "" when neither is given
-    package_mode: bool  # tool.poetry.package-mode
+    package_mode: bool  # tool.poetry.package-mode, else tool.uv.package (see the module's contract)
     slimline: Mapping[str, Any]  # the raw [tool.slimline] table (checked by settings.load)
     data: Mapping[str, Any] = field(repr=False, compare=False)  # the whole parsed pyproject.toml
 
@@ -162,11 +166,24 @@ def head(root: Path) -> Head:
         with within("tool"):
             poetry = get_table(tool, "poetry")
             slimline = get_table(tool, "slimline")
+            uv = get_table(tool, "uv")
+        with within("tool.uv"):
+            uv_package = get(uv, "package", bool, default=_package_by_default(root, data))
         with within("tool.poetry"):
-            package_mode = get(poetry, "package-mode", bool, default=True)
+            package_mode = get(poetry, "package-mode", bool, default=uv_package)
         name = _either(project, poetry, "name")
         version = _either(project, poetry, "version")
     return Head(root, name, version, package_mode, slimline, data)
+
+
+def _package_by_default(root: Path, data: Mapping[str, Any]) -> bool:
+    """Whether a project that says nothing is a package: always for Poetry (which installs the
+    root with its own builder); for a project uv manages (uv.lock, no poetry.lock, no
+    ``[tool.poetry]``), only with a ``[build-system]`` (uv locks it ``virtual`` otherwise)."""
+    tool = data.get("tool")
+    poetry = isinstance(tool, Mapping) and "poetry" in tool
+    uv_managed = (root / "uv.lock").is_file() and not (root / "poetry.lock").is_file() and not poetry
+    return not uv_managed or "build-system" in data
 
 
 def load(root: Path) -> Project:
@@ -216,7 +233,8 @@ def _either(project: Mapping[str, Any], poetry: Mapping[str, Any], key: str) -> 
 
 
 def _python(project: Mapping[str, Any], poetry: Mapping[str, Any]) -> tuple[SpecifierSet, ...]:
-    """``project.requires-python``, else ``tool.poetry.dependencies.python`` (any alternative)."""
+    """``project.requires-python``, else ``tool.poetry.dependencies.python``, else the main
+    group's ``python`` (any alternative)."""
     if "requires-python" in project:
         with within("project.requires-python"):
             text = get(project, "requires-python", str, required=True)
@@ -225,7 +243,11 @@ def _python(project: Mapping[str, Any], poetry: Mapping[str, Any]) -> tuple[Spec
             except InvalidSpecifier as err:
                 raise FieldError(str(err)) from err
     with within("tool.poetry"):
-        py_text = get_table(poetry, "dependencies").get("python", "*")
+        py_text = get_table(poetry, "dependencies").get("python")
+        if py_text is None:  # Poetry takes the main group's `python` too (as the lock records it)
+            with within("group"), within("main"):
+                main = get_table(get_table(get_table(poetry, "group"), "main"), "dependencies")
+            py_text = main.get("python", "*")
     try:
         return poetry_constraint(py_text if isinstance(py_text, str) else "*")
     except (ValueError, InvalidVersion) as err:

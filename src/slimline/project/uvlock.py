@@ -251,7 +251,7 @@ def check_fresh(project: Project, lock: Lock) -> None:
     uv writes no content hash; comparing names catches an added or removed dependency, not a
     changed version constraint (``uv lock --check`` compares the full requirements)."""
     recorded = _recorded(lock.path, project)
-    declared = {g: sorted({d.name for d in group.dependencies}) for g, group in project.groups.items()}
+    declared = {g: sorted(_declared(project, g)) for g in project.groups}
     for group in sorted(declared):  # a group pyproject.toml no longer has cannot be selected
         want, have = set(declared.get(group, ())), set(recorded.get(group, ()))
         if want != have:
@@ -263,6 +263,17 @@ def check_fresh(project: Project, lock: Lock) -> None:
                 doing=f"checking {lock.path}",
                 hint="run `uv lock` to update the lock file, then build again",
             )
+
+
+def _declared(project: Project, name: str, seen: frozenset[str] = frozenset()) -> set[str]:
+    """The requirement names of group ``name`` with those of the groups it includes (PEP 735
+    ``{include-group = ...}``): uv records a group's requirements expanded so."""
+    group = project.groups[name]
+    out = {d.name for d in group.dependencies}
+    for inc in group.includes:
+        if inc in project.groups and inc not in seen:
+            out |= _declared(project, inc, seen | {name})
+    return out
 
 
 def _recorded(path: Path, project: Project) -> dict[str, list[str]]:

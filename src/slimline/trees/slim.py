@@ -10,7 +10,9 @@ can account for every row (present with its hash, or listed there).  A tree from
 is dropped is returned unchanged.  Paths are compared relative to site-packages, as ``RECORD``
 writes them (``numpy/_core/tests/test_api.py``, ``../../../include/site/...``).
 
-Never dropped: anything in a ``.dist-info`` directory (metadata, licences), and any path a
+Never dropped: anything in a ``.dist-info`` directory (metadata, licences), a ``docs`` or
+``examples`` directory inside a ``templates`` or ``static`` one (a web framework's pages and
+assets, such as Django REST framework's API documentation views), and any path a
 ``slim-keep`` pattern of the distribution matches (Docker's pattern syntax, relative to
 site-packages: ``numpy/testing/**``).
 """
@@ -28,11 +30,12 @@ from slimline.trees.appfiles import Matcher, parse_patterns
 
 __all__ = ["DROPPED", "FORMAT", "Row", "prune", "read", "rule"]
 
-FORMAT = "1"  # bump when the rules change: slim layers are keyed by it
+FORMAT = "2"  # bump when the rules change: slim layers are keyed by it
 DROPPED = "SLIMLINE-DROPPED"
 
 _TESTS = frozenset({"tests"})  # directories of test suites ("test" and "testing" are often imported)
 _DOCS = frozenset({"doc", "docs", "example", "examples"})  # dropped unless a package (has __init__.py)
+_WEB = frozenset({"templates", "static"})  # Django's and Flask's app assets: a docs/ below them is kept
 _HEADERS = (".h", ".hh", ".hpp", ".hxx", ".h++")
 _SOURCES = (".c", ".cc", ".cpp", ".cxx", ".pyx", ".pxd", ".pxi")
 _STATIC = (".a", ".lib")
@@ -63,6 +66,8 @@ def rule(rel: str, *, is_package: Callable[[str], bool] = lambda _d: False) -> s
     if name.endswith(_STUBS):
         return "type stubs"
     for i, d in enumerate(dirs):
+        if d in _WEB:  # served or rendered at run time (rest_framework/templates/rest_framework/docs)
+            break
         if d in _DOCS and not is_package("/".join(dirs[: i + 1])):
             return "documentation and examples"
     return None
