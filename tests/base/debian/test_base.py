@@ -312,15 +312,18 @@ def test_trixie_base_with_merged_usr_runs(tmp_path: Path) -> None:
 
 @pytest.mark.container
 def test_extra_packages_get_their_own_layer(bookworm: Built, tmp_path: Path) -> None:
-    extra = _build("debian:bookworm", AMD64, BaseSettings(packages=("libpq5",)))
+    """libblas3's library is found only through the link its postinst makes with
+    update-alternatives: the base makes it, so the loader finds libblas.so.3."""
+    extra = _build("debian:bookworm", AMD64, BaseSettings(packages=("libpq5", "libblas3")))
     assert [lay.digest for lay in extra.image.layers[:3]] == [lay.digest for lay in bookworm.image.layers]
     assert len(extra.image.layers) == 4 and "extras" in extra.image.history[3].created_by
     ref = write_layout(extra.image, tmp_path / "layout")
+    code = "import ctypes; ctypes.CDLL('libpq.so.5'); ctypes.CDLL('libblas.so.3'); print('pq blas ok')"
     try:
-        proc = podman_run(ref, "-c", "import ctypes; ctypes.CDLL('libpq.so.5'); print('pq ok')")
+        proc = podman_run(ref, "-c", code)
     finally:
         podman("rmi", "-f", extra.image.config_descriptor.digest.split(":")[1], check=False)
-    assert "pq ok" in proc.stdout
+    assert "pq blas ok" in proc.stdout
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,8 @@
   ``update-ca-certificates`` writes with the default configuration); OpenSSL's default
   locations ``/usr/lib/ssl/cert.pem`` and ``/usr/lib/ssl/certs`` point at it.
 * ``/usr/bin/python3`` and ``/usr/bin/python`` -> ``python3.X`` (python3-minimal's symlinks).
+* The links ``update-alternatives --install`` calls in the packages' ``postinst`` make
+  (:mod:`.alternatives`: ``libblas.so.3`` -> ``blas/libblas.so.3``), direct and relative.
 * ``/var/lib/dpkg/status.d/<pkg>`` (the package's control file) and ``<pkg>.md5sums`` (its
   md5sums, limited to the files installed), as distroless does, for vulnerability scanners;
   and ``<pkg>.sha256sums``: ``<sha256 hex>  <path>`` for every regular file the package
@@ -21,8 +23,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+import posixpath
+from collections.abc import Callable, Iterable
 
+from slimline.base.debian import alternatives
 from slimline.base.debian.deb import Control
 from slimline.base.debian.policy import usrmerge
 from slimline.layers.filetree import Bytes, Entry, Kind, TreeBuilder
@@ -109,6 +113,26 @@ def builder_files(builder: TreeBuilder) -> None:
     builder.data("etc/resolv.conf", b"")  # the host's is mounted over it when builds may use the network
     for link, target in (("sh", "dash"), ("cc", "gcc"), ("c++", "g++")):
         builder.symlink(f"usr/bin/{link}", target)
+
+
+def alternative_links(
+    builder: TreeBuilder, found: Iterable[alternatives.Alternative], *, rewrite: Callable[[str], str | None]
+) -> list[str]:
+    """The links of :func:`.alternatives.choose` made in ``builder`` (relative, paths placed by
+    ``rewrite`` as the packages' files were); returns the links made."""
+
+    def holds(path: str) -> bool:
+        where = rewrite(path)
+        return where is not None and builder.get(where) is not None
+
+    made: list[str] = []
+    for link, path in alternatives.choose(found, holds=holds).items():
+        at, to = rewrite(link), rewrite(path)
+        if at is None or to is None or at == to:
+            continue
+        builder.symlink(at, posixpath.relpath("/" + to, "/" + posixpath.dirname(at)))
+        made.append(at)
+    return made
 
 
 def ca_bundle(builder: TreeBuilder) -> int:

@@ -30,8 +30,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from slimline import layers
+from slimline.base.debian import alternatives, assemble, contents, deb, mirror, policy
 from slimline.base.debian import archive as archive_mod
-from slimline.base.debian import assemble, contents, deb, mirror, policy
 from slimline.base.debian.archive import BaseResolution, upstream_version
 from slimline.base.debian.errors import ResolveError
 from slimline.base.debian.ref import (
@@ -214,11 +214,17 @@ def _make_tree(
     def keep(path: str) -> bool:
         return policy.keep(path, strip_stdlib=settings.strip_stdlib, keep_gconv=settings.keep_gconv)
 
+    found: list[alternatives.Alternative] = []
     for name, members in deb.prefetch([(n, debs[n]) for n in names]):
         unpacked = deb.install(members, builder, package=name, keep=keep, rewrite=policy.usrmerge)
         if unpacked.skipped:
             report(f"{name}: skipped special files {', '.join(unpacked.skipped)}")
-        assemble.status_entry(builder, name, deb.read_control(debs[name], package=name), unpacked.paths)
+        control = deb.read_control(debs[name], package=name)
+        assemble.status_entry(builder, name, control, unpacked.paths)
+        found += alternatives.parse(control.postinst, package=name)
+    made = assemble.alternative_links(builder, found, rewrite=policy.usrmerge)
+    if made:
+        report(f"alternatives linked: {', '.join('/' + p for p in made)}")
     if "ca-certificates" in names:
         count = assemble.ca_bundle(builder)
         report(f"CA bundle: {count} certificates")

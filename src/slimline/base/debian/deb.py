@@ -160,10 +160,14 @@ def _member_tar(path: Path, prefix: str, *, package: str) -> Iterator[tarfile.Ta
             raise DebError(package, f"cannot read {prefix}: {err}") from err
 
 
+MAX_SCRIPT = 16 << 20  # a control.tar member read whole: more is refused as not a control file
+
+
 @dataclass(frozen=True, slots=True)
 class Control:
     control: bytes  # the package's control file, as shipped
     md5sums: bytes  # "md5  path" lines (may be empty)
+    postinst: bytes = b""  # its postinst script (never run: read for its update-alternatives calls)
 
 
 def read_control(path: Path, *, package: str) -> Control:
@@ -171,12 +175,14 @@ def read_control(path: Path, *, package: str) -> Control:
     with _member_tar(path, "control.tar", package=package) as tar:
         for info in tar:
             name = info.name.removeprefix("./")
-            if info.isfile() and name in ("control", "md5sums"):
+            if info.isfile() and name in ("control", "md5sums", "postinst") and info.size <= MAX_SCRIPT:
                 handle = tar.extractfile(info)
                 files[name] = handle.read() if handle else b""
     if "control" not in files:
         raise DebError(package, "control.tar has no control file")
-    return Control(control=files["control"], md5sums=files.get("md5sums", b""))
+    return Control(
+        control=files["control"], md5sums=files.get("md5sums", b""), postinst=files.get("postinst", b"")
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ __all__ = [
     "usrmerge",
 ]
 
-POLICY_VERSION = "4"
+POLICY_VERSION = "5"  # 5: update-alternatives links
 
 ALIASED_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 
