@@ -284,7 +284,7 @@ _MISSING = re.compile(r"No such file or directory|cannot find -l|not found|comma
 
 # Built wheels do not depend on the build's time: every wheel built here carries 1980-01-01 (the
 # first time a zip can hold), so dependency layers keep their digests across commits.  They hold
-# no debug information, as wheels on the index do: Debian's Python asks for ``-g`` in its
+# no debug information (smaller, faster to compile): Debian's Python asks for ``-g`` in its
 # sysconfig CFLAGS, which setuptools, meson and CMake builds put before these (the last wins).
 _ENVIRONMENT = {
     "CFLAGS": "-g0",
