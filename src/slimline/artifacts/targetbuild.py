@@ -50,7 +50,7 @@ from slimline.report import progress
 
 __all__ = ["HINTS", "TargetBuilds", "native_sources", "pure"]
 
-FORMAT = 2  # bump when what a target build depends on changes (2: CFLAGS=-g0)
+FORMAT = 3  # bump when what a target build depends on changes (3: CPPFLAGS=-g0)
 SRC, OUT, REQS, HOOKS, CONTROL = "/build/src", "/build/out", "/build/reqs", "/build/hooks", "/build/control"
 _DEFAULT_REQUIRES = ["setuptools>=40.8.0"]  # PEP 517's fallback for a project without [build-system]
 _NATIVE_SUFFIXES = frozenset({".c", ".cc", ".cpp", ".cxx", ".c++", ".m", ".pyx", ".f", ".f90", ".rs", ".go"})
@@ -284,11 +284,11 @@ _MISSING = re.compile(r"No such file or directory|cannot find -l|not found|comma
 
 # Built wheels do not depend on the build's time: every wheel built here carries 1980-01-01 (the
 # first time a zip can hold), so dependency layers keep their digests across commits.  They hold
-# no debug information (smaller, faster to compile): Debian's Python asks for ``-g`` in its
-# sysconfig CFLAGS, which setuptools, meson and CMake builds put before these (the last wins).
+# no debug information (smaller, faster to compile): Debian's Python asks for ``-g`` in the
+# CFLAGS it gives setuptools, which puts CPPFLAGS after them (the last -g wins).  Not CFLAGS:
+# recent setuptools lets it replace Python's flags (-O2, -DNDEBUG, -fwrapv ...), not add to them.
 _ENVIRONMENT = {
-    "CFLAGS": "-g0",
-    "CXXFLAGS": "-g0",
+    "CPPFLAGS": "-g0",
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "HOME": "/tmp",
     "LANG": "C.UTF-8",
