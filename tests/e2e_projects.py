@@ -102,7 +102,19 @@ static PyObject *add(PyObject *self, PyObject *args) {
     return PyLong_FromLong(a + b);
 }
 
-static PyMethodDef methods[] = {{"add", add, METH_VARARGS, "a + b"}, {NULL, NULL, 0, NULL}};
+static PyObject *flags(PyObject *self, PyObject *unused) {
+#if defined(__OPTIMIZE__) && defined(NDEBUG)
+    return PyUnicode_FromString("optimized");
+#else
+    return PyUnicode_FromString("NOT optimized");
+#endif
+}
+
+static PyMethodDef methods[] = {
+    {"add", add, METH_VARARGS, "a + b"},
+    {"flags", flags, METH_NOARGS, "how it was compiled: optimized (-O, NDEBUG), or not"},
+    {NULL, NULL, 0, NULL},
+};
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fast", NULL, -1, methods};
 PyMODINIT_FUNC PyInit__fast(void) { return PyModule_Create(&module); }
 """
@@ -135,15 +147,16 @@ def _write(root: Path, files: dict[str, str]) -> Path:
 
 def write_c_extension(root: Path) -> Path:
     """A setuptools project ``fastcalc`` (not locked) whose own C extension ``fastcalc._fast``
-    adds two numbers; its ``fastcalc`` script prints ``2+3 = 5`` and the machine.  Its C source
+    adds two numbers; its ``fastcalc`` script prints ``compiled optimized`` (or ``NOT optimized``:
+    built without -O or NDEBUG), then ``2+3 = 5`` and the machine.  Its C source
     carries a new comment each time, so no cache has built it: a build of it compiles."""
     unique = f"/* {uuid.uuid4().hex}: a source no cache has built */\n"
     return _write(
         root,
         {
             "fastcalc/__init__.py": (
-                "import platform\nfrom fastcalc._fast import add\n\n\ndef main() -> None:\n"
-                "    print('2+3 =', add(2, 3), platform.machine())\n"
+                "import platform\nfrom fastcalc._fast import add, flags\n\n\ndef main() -> None:\n"
+                "    print('compiled', flags())\n    print('2+3 =', add(2, 3), platform.machine())\n"
             ),
             "fastcalc/_fast.c": C_EXTENSION + unique,
             "setup.py": (

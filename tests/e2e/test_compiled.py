@@ -115,7 +115,26 @@ def test_a_project_with_its_own_c_extension_builds_for_both_architectures(tmp_pa
     assert proc.returncode == 0
     for arch, machine in (("amd64", "x86_64"), ("arm64", "aarch64")):
         ran = podman_run(f"oci:{out}:t", flags=["--arch", arch], timeout=600)
-        assert ran.stdout.strip().splitlines()[-1] == f"2+3 = 5 {machine}"
+        assert ran.stdout.strip().splitlines()[-2:] == ["compiled optimized", f"2+3 = 5 {machine}"]
+    # Python's own flags (-O2, -DNDEBUG) kept, its -g overridden: no debug information
+    libraries = _members(out, "/_fast.cpython-")
+    assert len(libraries) == 2 and all(data[:4] == b"\x7fELF" for data in libraries)
+    assert not any(b".debug_info" in data for data in libraries)
+
+
+def _members(layout: Path, marker: str) -> list[bytes]:
+    """The contents of every file in the layout's layers whose path holds ``marker``."""
+    found = []
+    for blob in sorted((layout / "blobs" / "sha256").iterdir()):
+        try:
+            with tarfile.open(blob) as tar:
+                for member in tar:
+                    handle = tar.extractfile(member) if member.isfile() and marker in member.name else None
+                    if handle is not None:
+                        found.append(handle.read())
+        except tarfile.ReadError:  # a manifest, config or index
+            continue
+    return found
 
 
 def _sdist(name: str, version: str, files: dict[str, str]) -> bytes:
