@@ -36,7 +36,7 @@ from pathlib import Path
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from pyproject_hooks import BuildBackendHookCaller
 
-from slimline.artifacts import backend_hints, sandbox
+from slimline.artifacts import backend_hints, sandbox, targetenv
 from slimline.artifacts.build_backend import BuildFailed
 from slimline.artifacts.buildenv import with_auth
 from slimline.artifacts.wheelcache import built_wheel, keep_built
@@ -173,12 +173,22 @@ class TargetBuilds:
         path = (
             self._ctx.cache.root / keys.TARGET_ENVS / keys.key("target-env", FORMAT, reqs, _target_id(b))[:32]
         )
-        if (path / ".complete").is_file():
+        if (path / targetenv.COMPLETE).is_file():
             return path
         path.parent.mkdir(parents=True, exist_ok=True)
-        with _file_lock(path.with_suffix(".lock")):
-            if not (path / ".complete").is_file():
-                self._install(b, reqs, path)
+        family = keys.key("target-env-names", FORMAT, targetenv.names(reqs), _target_id(b))[:32]
+        # one environment made at a time for a target and set of names: a build that asks for
+        # the same names waits, then may be served by it (targetenv's contract)
+        with _file_lock(path.parent / f"{family}.lock"):
+            if (path / targetenv.COMPLETE).is_file():
+                return path
+            served = targetenv.reusable(path.parent, reqs, _target_id(b))
+            if served is not None:
+                self._ctx.report.detail(
+                    f"build requirements for {b.target.platform}: {', '.join(reqs)}: installed already"
+                )
+                return served
+            self._install(b, reqs, path)
         return path
 
     def _install(self, b: Builder, reqs: list[str], dest: Path) -> None:
@@ -213,8 +223,8 @@ class TargetBuilds:
             )
         # .pth files (setuptools' distutils shim) are read for a site directory only: make it one
         (dest / "sitecustomize.py").write_text(f"import site\nsite.addsitedir({REQS!r})\n")
-        with atomic_write(dest / ".complete") as f:
-            f.write(json.dumps(reqs).encode())
+        with atomic_write(dest / targetenv.COMPLETE) as f:
+            f.write(targetenv.record(reqs, _target_id(b)))
 
 
 class _Runner:
