@@ -142,7 +142,7 @@ class TargetBuilds:
             shutil.copytree(source, src, symlinks=True, ignore=_ignore(source))
             out.mkdir()
             requires = _build_system(src)[0]
-            reqs = self._requirements(b, requires)  # fetched while the builder's files are written
+            reqs = self._requirements(b, requires)
             _ = b.root  # written once, by the first build to ask: this build starts when it is there
             self._ctx.report.step(f"building {what} for {b.target.platform} in the builder")
             with progress(self._ctx.report, task):
