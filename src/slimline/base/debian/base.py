@@ -280,7 +280,7 @@ def files(
 
             def make(group: policy.Group = group, part: list[str] = part, first: bool = first) -> FileTree:
                 debs = downloads.get(part)
-                ctx.report.detail(f"unpacking {group.name} ({len(part)} packages: {part[0]} ...)")
+                ctx.report.detail(f"unpacking {group.name} ({len(part)} packages from {part[:1]})")
                 return _make_tree(base, group, part, first=first, settings=settings, ctx=ctx, debs=debs)
 
             key = _layer_key(base, group, part, first=first, settings=settings)
@@ -305,8 +305,9 @@ def _chunks(base: BaseResolution, names: list[str]) -> list[list[str]]:
 
 
 class _Downloads:
-    """Every ``.deb`` of ``base`` downloaded (hash-checked, :func:`.archive.fetch_debs`) on a few
-    threads from the first :meth:`get` on, in order; :meth:`get` waits for the ones it names."""
+    """Every ``.deb`` of ``base`` downloaded (hash-checked, :func:`.archive.fetch_debs`, a few at
+    a time) from the first :meth:`get` on; :meth:`get` returns once they all are, or raises
+    what the download raised."""
 
     def __init__(self, base: BaseResolution, *, ctx: Context) -> None:
         self._base, self._ctx = base, ctx
