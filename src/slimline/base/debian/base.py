@@ -280,7 +280,7 @@ def files(
 
             def make(group: policy.Group = group, part: list[str] = part, first: bool = first) -> FileTree:
                 debs = downloads.get(part)
-                ctx.report.detail(f"unpacking {group.name} ({len(part)} packages from {part[:1]})")
+                ctx.report.detail(f"unpacking {group.name}: {len(part)} packages")
                 return _make_tree(base, group, part, first=first, settings=settings, ctx=ctx, debs=debs)
 
             key = _layer_key(base, group, part, first=first, settings=settings)
