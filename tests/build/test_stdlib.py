@@ -77,14 +77,14 @@ def test_an_extended_base_reuses_the_layer_begun_for_the_plain_one(tmp_path: Pat
     ctx, plain = _context(tmp_path), _base(python)
     place = Placement("/app/.venv", _target())
     early = stdlib.begin(plain, place, compression=layers.Compression(), ctx=ctx)
-    assert early is not None  # the image's "interpreter" is no program: this interpreter compiles
     try:
         job = early.job_for(_base(python, libs), place)
-        assert job is early.job
-        again = layers.realise([early.job], cache=ctx.cache, compression=layers.Compression(), base_like=True)
+        # the image's "interpreter" is no program: this interpreter compiles, chosen on the thread
+        assert job is not None and job is early.job
+        again = layers.realise([job], cache=ctx.cache, compression=layers.Compression(), base_like=True)
         assert again.reused == 1  # made on the thread, before job_for returned
         changed = _layer(tmp_path, {f"{LIB}/os.py": b"X = 3\n"})
         other = early.job_for(_base(python, changed), place)
-        assert other is not None and other.key != early.job.key
+        assert other is not None and other.key != job.key
     finally:
         early.close()

@@ -51,55 +51,77 @@ def compiler_for(base: bases.Base, target: Target, *, ctx: Context) -> Compiler 
 
 @dataclass
 class Early:
-    """The layer of the build's first base, being made (see the module's contract)."""
+    """The layer of the build's first base, being made (see the module's contract): its compiler
+    is chosen on the thread too, since choosing may start the base's interpreter."""
 
-    base: Image
-    job: Job
-    compiler: Compiler
+    base: bases.Base
+    place: Placement
     ctx: Context
     compression: layers.Compression
+    job: Job | None = None  # set on the thread; None when no compiler runs here
     _thread: threading.Thread | None = None
-    _others: list[Compiler] = field(default_factory=list)
+    _error: Exception | None = None  # choosing the compiler failed: raised by job_for
+    _compilers: list[Compiler] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _closed: bool = False
 
     def start(self) -> None:
-        def make() -> None:
-            try:
-                layers.realise([self.job], cache=self.ctx.cache, compression=self.compression, base_like=True)
-            except Exception:  # made again, and reported, by the caller
-                return
-
-        self._thread = threading.Thread(target=make, name="slimline-stdlib", daemon=True)
+        self._thread = threading.Thread(target=self._make, name="slimline-stdlib", daemon=True)
         self._thread.start()
+
+    def _make(self) -> None:
+        try:
+            compiler = self._compiler(self.base)
+        except Exception as err:  # raised where the build waits for the layer
+            self._error = err
+            return
+        if compiler is None:
+            return
+        p = self.place
+        self.job = stdlib_job(self.base.image, Placement(p.venv, p.target, compiler, p.slim))
+        try:
+            layers.realise([self.job], cache=self.ctx.cache, compression=self.compression, base_like=True)
+        except Exception:  # made again, and reported, by the caller
+            return
+
+    def _compiler(self, base: bases.Base) -> Compiler | None:
+        compiler = compiler_for(base, self.place.target, ctx=self.ctx)
+        if compiler is not None:
+            with self._lock:
+                self._compilers.append(compiler)
+                if self._closed:
+                    compiler.close()
+        return compiler
 
     def job_for(self, final: bases.Base, place: Placement) -> Job | None:
         """The job of the final base's layer (None when its compiler cannot run here)."""
         if self._thread is not None:
             self._thread.join()
-        if final.image.digest == self.base.digest or _same_stdlib(
-            self.base, final.image, target=place.target, cache=self.ctx.cache
+        if self._error is not None:
+            raise self._error
+        if self.job is None:
+            return None
+        if final.image.digest == self.base.image.digest or _same_stdlib(
+            self.base.image, final.image, target=place.target, cache=self.ctx.cache
         ):
             return self.job
-        compiler = compiler_for(final, place.target, ctx=self.ctx)
+        compiler = self._compiler(final)
         if compiler is None:
             return None
-        self._others.append(compiler)
         return stdlib_job(final.image, Placement(place.venv, place.target, compiler, place.slim))
 
     def close(self) -> None:
         """Stop the compilers' processes (a running thread then fails, unreported)."""
-        for compiler in (self.compiler, *self._others):
+        with self._lock:
+            self._closed = True
+            compilers = list(self._compilers)
+        for compiler in compilers:
             compiler.close()
 
 
-def begin(
-    base: bases.Base, place: Placement, *, compression: layers.Compression, ctx: Context
-) -> Early | None:
+def begin(base: bases.Base, place: Placement, *, compression: layers.Compression, ctx: Context) -> Early:
     """Start making the layer of ``base`` (``place.compiler`` must be None: ``bytecode = false``)."""
-    compiler = compiler_for(base, place.target, ctx=ctx)
-    if compiler is None:
-        return None
-    job = stdlib_job(base.image, Placement(place.venv, place.target, compiler, place.slim))
-    early = Early(base.image, job, compiler, ctx, compression)
+    early = Early(base, place, ctx, compression)
     early.start()
     return early
 
