@@ -6,7 +6,9 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from slimline import layers
+import pytest
+
+from slimline import cli, layers
 from slimline.cache.store import Cache
 from slimline.layers.filetree import TreeBuilder
 from slimline.oci import layout, reference
@@ -158,3 +160,13 @@ def write_project(root: Path, index_url: str, *, package: bool) -> Path:
         tinydep_lock(digest, index_url, "tinydep-0.3.0-py3-none-any.whl", sha256(wheel))
     )
     return root
+
+
+def build_cli(root: Path, base: str, out: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """``slimline build`` of ``root`` on ``base`` into ``oci:OUT:t``, in this process; its digest."""
+    code = cli.main(
+        ["build", str(root), "--base", base, "--to", f"oci:{out}:t", "--cache-dir", str(cache_dir)]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return captured.out.strip().splitlines()[-1]

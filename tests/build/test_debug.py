@@ -21,7 +21,7 @@ from slimline.oci import layout, reference, validate
 from slimline.oci.image import Platform
 from slimline.oci.reference import ArchiveRef, DaemonRef, OciRef, RegistryRef
 from slimline.project.settings import DebianSettings
-from tests.artifacts.helpers import LocalIndex, make_wheel, serve
+from tests.artifacts.helpers import LocalIndex
 from tests.base.debian.helpers import Member, make_deb
 from tests.build.helpers import make_base, write_project
 
@@ -81,13 +81,6 @@ def test_debug_outputs_are_named_beside_the_plain_ones(tmp_path: Path) -> None:
     assert archive == ArchiveRef(tmp_path / "app-debug.tar", "localhost/app:v1-debug")
     assert debug.debug_name("app:1.0") == "app:1.0-debug"
     assert debug.debug_name("127.0.0.1:5000/app") == "127.0.0.1:5000/app:latest-debug"
-
-
-@pytest.fixture
-def index() -> object:
-    wheel = make_wheel("tinydep", "0.3.0")
-    with serve(LocalIndex(files={"tinydep": {"tinydep-0.3.0-py3-none-any.whl": wheel}})) as idx:
-        yield idx
 
 
 def _seed_pin(cache: Cache, tmp_path: Path) -> str:

@@ -18,32 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from slimline import cli
 from slimline.cache.store import Cache
 from slimline.oci import layout, reference, validate
 from slimline.oci.image import Platform
-from tests.artifacts.helpers import LocalIndex, make_wheel, serve
-from tests.build.helpers import make_base, write_project
+from tests.artifacts.helpers import LocalIndex
+from tests.build.helpers import build_cli, make_base, write_project
 
 # Golden digests: what these inputs build into.  Change only with a deliberate format change.
 PACKAGED_DIGEST = "sha256:0a4e7380cfd297d1fb5d3f813a9961a45a1de118ef34dae8293c7885fcc0b34e"
 APP_DIGEST = "sha256:200176b1d98b06a534fd703efb203915e982e49ed8413b1841cdae1042c90dda"
-
-
-@pytest.fixture
-def index() -> object:
-    wheel = make_wheel("tinydep", "0.3.0")
-    with serve(LocalIndex(files={"tinydep": {"tinydep-0.3.0-py3-none-any.whl": wheel}})) as idx:
-        yield idx
-
-
-def _build_cli(root: Path, base: str, out: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> str:
-    code = cli.main(
-        ["build", str(root), "--base", base, "--to", f"oci:{out}:t", "--cache-dir", str(cache_dir)]
-    )
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    return captured.out.strip().splitlines()[-1]
 
 
 @pytest.mark.parametrize(("package", "golden"), [(True, "PACKAGED_DIGEST"), (False, "APP_DIGEST")])
@@ -63,7 +46,7 @@ def test_build_in_process_gives_the_pinned_digest(
     root = write_project(tmp_path / "proj", index.url, package=package)
     out = tmp_path / "out"
 
-    first = _build_cli(root, base, out, cache_dir, capsys)
+    first = build_cli(root, base, out, cache_dir, capsys)
     validate.validate(out)
     image = layout.read(
         reference.OciRef(out, "t"), platform=Platform.parse("linux/amd64"), cache=Cache(cache_dir)
@@ -71,13 +54,13 @@ def test_build_in_process_gives_the_pinned_digest(
     assert first == globals()[golden]
 
     # the memo's rebuild with nothing changed; after an edit, the memo's rebuild and a full one agree
-    assert _build_cli(root, base, out, cache_dir, capsys) == first
+    assert build_cli(root, base, out, cache_dir, capsys) == first
     source = root / ("hello_app/__init__.py" if package else "main.py")
     source.write_text(source.read_text() + "# edited\n")
-    edited = _build_cli(root, base, out, cache_dir, capsys)
+    edited = build_cli(root, base, out, cache_dir, capsys)
     assert edited != first
     monkeypatch.setenv("SLIMLINE_NO_LAYER_CACHE", "1")
-    assert _build_cli(root, base, out, cache_dir, capsys) == edited
+    assert build_cli(root, base, out, cache_dir, capsys) == edited
     config = json.loads(image.config_bytes)["config"]
     assert config["User"] == "65532:65532"
     assert "GREETING=hi" in config["Env"]

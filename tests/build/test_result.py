@@ -17,7 +17,7 @@ from slimline.layers.filetree import TreeBuilder
 from slimline.oci import layout, reference
 from slimline.oci.image import History, Image, Platform
 from slimline.report import Collect, Quiet
-from tests.artifacts.helpers import LocalIndex, make_wheel, serve
+from tests.artifacts.helpers import LocalIndex
 from tests.build.helpers import make_base, write_project
 from tests.oci.registry_helpers import registry
 
@@ -42,13 +42,6 @@ def written(out: Path) -> dict[str, Any]:
     (entry,) = [m for m in index["manifests"] if not tag(m).startswith("sha256-")]
     manifest = json.loads((out / "blobs" / "sha256" / entry["digest"].removeprefix("sha256:")).read_bytes())
     return {"digest": entry["digest"], "manifest": manifest}
-
-
-@pytest.fixture
-def index() -> Any:
-    wheel = make_wheel("tinydep", "0.3.0")
-    with serve(LocalIndex(files={"tinydep": {"tinydep-0.3.0-py3-none-any.whl": wheel}})) as idx:
-        yield idx
 
 
 def _json_build(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:

@@ -15,24 +15,8 @@ from slimline.layers.read import members
 from slimline.oci import layout, reference, validate
 from slimline.oci.image import Platform
 from slimline.project import settings
-from tests.artifacts.helpers import LocalIndex, make_wheel, serve
-from tests.build.helpers import make_base, write_project
-
-
-@pytest.fixture
-def index() -> object:
-    wheel = make_wheel("tinydep", "0.3.0")
-    with serve(LocalIndex(files={"tinydep": {"tinydep-0.3.0-py3-none-any.whl": wheel}})) as idx:
-        yield idx
-
-
-def _build(root: Path, base: str, out: Path, cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> str:
-    code = cli.main(
-        ["build", str(root), "--base", base, "--to", f"oci:{out}:t", "--cache-dir", str(cache_dir)]
-    )
-    captured = capsys.readouterr()
-    assert code == 0, captured.err
-    return captured.out.strip().splitlines()[-1]
+from tests.artifacts.helpers import LocalIndex
+from tests.build.helpers import build_cli, make_base, write_project
 
 
 def _top_layer_dirs(out: Path, cache_dir: Path) -> dict[str, tarfile.TarInfo]:
@@ -57,12 +41,12 @@ def test_writable_directories_are_the_users_in_the_project_layer(
     cache_dir = tmp_path / "cache"
     base = make_base(Cache(cache_dir), tmp_path / "base")
     root = write_project(tmp_path / "proj", index.url, package=package)
-    plain = _build(root, base, tmp_path / "plain", cache_dir, capsys)
+    plain = build_cli(root, base, tmp_path / "plain", cache_dir, capsys)
     pyproject = root / "pyproject.toml"
     pyproject.write_text(pyproject.read_text() + 'writable = ["/app/data", "/var/cache/app"]\n')
     out = tmp_path / "out"
 
-    first = _build(root, base, out, cache_dir, capsys)
+    first = build_cli(root, base, out, cache_dir, capsys)
     validate.validate(out)
     assert first != plain
     dirs = _top_layer_dirs(out, cache_dir)
@@ -76,11 +60,11 @@ def test_writable_directories_are_the_users_in_the_project_layer(
     # an edit: the memo's rebuild and a full build agree, and keep the directories
     source = root / ("hello_app/__init__.py" if package else "main.py")
     source.write_text(source.read_text() + "# edited\n")
-    edited = _build(root, base, out, cache_dir, capsys)
+    edited = build_cli(root, base, out, cache_dir, capsys)
     assert "app/data" in _top_layer_dirs(out, cache_dir)
     monkeypatch.setenv("SLIMLINE_NO_LAYER_CACHE", "1")
-    assert _build(root, base, out, cache_dir, capsys) == edited
-    assert _build(root, base, tmp_path / "again", tmp_path / "cache2", capsys) == edited
+    assert build_cli(root, base, out, cache_dir, capsys) == edited
+    assert build_cli(root, base, tmp_path / "again", tmp_path / "cache2", capsys) == edited
 
 
 def test_a_named_user_is_owner_by_its_numbers(
@@ -92,7 +76,7 @@ def test_a_named_user_is_owner_by_its_numbers(
     root = write_project(tmp_path / "proj", index.url, package=False)
     pyproject = root / "pyproject.toml"
     pyproject.write_text(pyproject.read_text() + 'writable = ["/app/data"]\nuser = "nonroot"\n')
-    _build(root, base, tmp_path / "out", cache_dir, capsys)
+    build_cli(root, base, tmp_path / "out", cache_dir, capsys)
     found = _top_layer_dirs(tmp_path / "out", cache_dir)["app/data"]
     assert (found.uid, found.gid) == (65532, 65532)
 

@@ -38,6 +38,7 @@ from slimline.oci.reference import RegistryRef
 from slimline.oci.registry import remember_sources
 from slimline.oci.registry_blobs import Uploader, fetch_blob
 from slimline.oci.registry_client import RegistryError, Session
+from slimline.report import Quiet
 
 __all__ = ["ARTIFACT", "RECORD", "Blob", "CacheRepo", "Counts", "Entry", "Opener", "tag"]
 
@@ -216,7 +217,7 @@ class CacheRepo:
     def _put(
         self, kind: str, key: str, record: Mapping[str, Any], blobs: Sequence[tuple[Blob, Opener]]
     ) -> None:
-        up = Uploader(self._sess, report=_Quietly(), chunked_above=32 << 20, chunk_size=16 << 20)
+        up = Uploader(self._sess, report=Quiet(), chunked_above=32 << 20, chunk_size=16 << 20)
         data = canonical_json({**record, "kind": kind, "key": key, "slimline": __version__})
         layers: list[dict[str, Any]] = []
         with self._sess.transfer_scope():
@@ -254,17 +255,6 @@ class CacheRepo:
 
 class _Unusable(Exception):
     """A record that is there but cannot be used (why in the message)."""
-
-
-class _Quietly:
-    def step(self, text: str) -> None:
-        pass
-
-    def detail(self, text: str) -> None:
-        pass
-
-    def done(self, text: str) -> None:
-        pass
 
 
 def _manifest(body: bytes, media: str) -> dict[str, Any]:
