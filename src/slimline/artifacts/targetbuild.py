@@ -141,18 +141,31 @@ class TargetBuilds:
             src, out = Path(tmp, "src"), Path(tmp, "out")
             shutil.copytree(source, src, symlinks=True, ignore=_ignore(source))
             out.mkdir()
-            requires = _build_system(src)[0]
-            reqs = self._requirements(b, requires)
+            system = _build_system(src)
+            reqs = self._requirements(b, system[0])
             _ = b.root  # written once, by the first build to ask: this build starts when it is there
             self._ctx.report.step(f"building {what} for {b.target.platform} in the builder")
             with progress(self._ctx.report, task):
-                name = self._run_backend(b, src, out, reqs, what=what, package=package, released=released)
+                name = self._run_backend(
+                    b, src, out, system, reqs, what=what, package=package, released=released
+                )
             return keep_built(self._ctx.cache, out / name, key=key)
 
     def _run_backend(
-        self, b: Builder, src: Path, out: Path, reqs: Path, *, what: str, package: str, released: bool
+        self,
+        b: Builder,
+        src: Path,
+        out: Path,
+        system: tuple[list[str], str, list[str] | None],
+        reqs: Path,
+        *,
+        what: str,
+        package: str,
+        released: bool,
     ) -> str:
-        requires, backend, backend_path = _build_system(src)
+        """Build the wheel of ``src`` with its ``[build-system]`` (``system``: :func:`_build_system`),
+        its requirements installed in ``reqs``; the wheel's file name in ``out``."""
+        requires, backend, backend_path = system
         runner = _Runner(b, src=src, out=out, reqs=reqs, what=what, package=package)
         runner.released = released
         caller = BuildBackendHookCaller(
