@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+import subprocess
 import tarfile
 import textwrap
 from pathlib import Path
@@ -137,6 +138,20 @@ def _members(layout: Path, marker: str) -> list[bytes]:
     return found
 
 
+def _build_app(proj: Path, package: str, version: str, sdist: bytes) -> subprocess.CompletedProcess[str]:
+    """An app (package-mode = false, Python 3.11) that depends on ``package==version``, whose only
+    artifact is ``sdist`` on a local index, locked by Poetry and built (it may fail)."""
+    with serve(LocalIndex(files={package: {f"{package}-{version}.tar.gz": sdist}})) as index:
+        proj.mkdir()
+        (proj / "pyproject.toml").write_text(
+            f'[project]\nname = "{proj.name}"\nversion = "0.1.0"\nrequires-python = ">=3.11,<3.12"\n'
+            f'dependencies = ["{package}=={version}"]\n\n[tool.poetry]\npackage-mode = false\n\n'
+            f'[[tool.poetry.source]]\nname = "local"\nurl = "{index.url}/"\npriority = "primary"\n'
+        )
+        run([tool("poetry"), "lock"], cwd=proj, env=poetry_env(), timeout=300)
+        return slimline("build", str(proj), "--to", f"oci:{proj.parent / 'out'}:t", check=False)
+
+
 def _sdist(name: str, version: str, files: dict[str, str]) -> bytes:
     """An sdist (``NAME-VERSION.tar.gz``) holding ``files`` and the PKG-INFO an index serves."""
     files = {"PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", **files}
@@ -166,16 +181,7 @@ def test_a_release_that_does_not_compile_for_the_image_python_says_what_to_do(tm
             "oldext/_old.c": '#error "written for the Python of its day"\n',
         },
     )
-    with serve(LocalIndex(files={"oldext": {"oldext-1.0.tar.gz": sdist}})) as index:
-        proj = tmp_path / "oldapp"
-        proj.mkdir()
-        (proj / "pyproject.toml").write_text(
-            '[project]\nname = "oldapp"\nversion = "0.1.0"\nrequires-python = ">=3.11,<3.12"\n'
-            'dependencies = ["oldext==1.0"]\n\n[tool.poetry]\npackage-mode = false\n\n'
-            f'[[tool.poetry.source]]\nname = "local"\nurl = "{index.url}/"\npriority = "primary"\n'
-        )
-        run([tool("poetry"), "lock"], cwd=proj, env=poetry_env(), timeout=300)
-        proc = slimline("build", str(proj), "--to", f"oci:{tmp_path / 'out'}:t", check=False)
+    proc = _build_app(tmp_path / "oldapp", "oldext", "1.0", sdist)
     assert proc.returncode == 5, proc.stderr
     failed = "building a wheel of oldext 1.0: its build backend failed (build_wheel) in the builder"
     assert failed in proc.stderr
@@ -205,16 +211,7 @@ def test_a_setup_py_older_than_cython_3_is_told_as_such(tmp_path: Path) -> None:
         "6.0",
         {"pyproject.toml": build_system, "setup.py": setup, "yamlish/__init__.py": "", "yamlish/_y.c": ""},
     )
-    with serve(LocalIndex(files={"pyyaml": {"pyyaml-6.0.tar.gz": sdist}})) as index:
-        proj = tmp_path / "docsapp"
-        proj.mkdir()
-        (proj / "pyproject.toml").write_text(
-            '[project]\nname = "docsapp"\nversion = "0.1.0"\nrequires-python = ">=3.11,<3.12"\n'
-            'dependencies = ["pyyaml==6.0"]\n\n[tool.poetry]\npackage-mode = false\n\n'
-            f'[[tool.poetry.source]]\nname = "local"\nurl = "{index.url}/"\npriority = "primary"\n'
-        )
-        run([tool("poetry"), "lock"], cwd=proj, env=poetry_env(), timeout=300)
-        proc = slimline("build", str(proj), "--to", f"oci:{tmp_path / 'out'}:t", check=False)
+    proc = _build_app(tmp_path / "docsapp", "pyyaml", "6.0", sdist)
     assert proc.returncode == 5, proc.stderr
     assert "its setup.py predates Cython 3, which its build requirements now install" in proc.stderr
     assert "libyaml-dev" not in proc.stderr
