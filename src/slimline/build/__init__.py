@@ -12,6 +12,7 @@ Modules, in order:
 * ``jobs``: the project's layer job (shared with the memo) and how every job is keyed
 * ``preflight``: the groups line, and the base that fits the lock, before any download
 * ``dependencies``: the venv and dependency layer jobs; wheels fetched once, when needed
+* ``background``: work begun early on a thread of the lowest priority
 * ``stdlib``: the standard library's bytecode layer, begun as soon as the base is known
 * ``dropped``: slim mode's lists of what it left out, kept for the SBOM as layers are made or found
 * ``imageconfig``: entrypoint, env, user, labels and ports

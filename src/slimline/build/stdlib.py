@@ -2,7 +2,9 @@
 soon as the build's base is known, so it is compiled while the build downloads and compiles.
 
 Contract: :func:`begin` picks the compiler for the base the build starts with and starts making
-that base's layer (:func:`slimline.build.jobs.stdlib_job`) on a thread.  It starts nothing for a
+that base's layer (:func:`slimline.build.jobs.stdlib_job`) on a thread of the lowest priority
+(:mod:`slimline.build.background`: it takes what the build's own steps leave idle), after
+reading what the build's end reads of the base (its libraries and Debian packages).  It starts nothing for a
 base that is not a ``debian:`` one, with ``stdlib-bytecode = false``, or with ``bytecode = true``
 (then the compiler of every layer compiles this one too, for the final base).
 :meth:`Early.job_for` gives the job for the final base: the build's wheels may have made it
@@ -19,7 +21,9 @@ import threading
 from dataclasses import dataclass, field
 
 from slimline import layers
+from slimline.base import dpkg, native
 from slimline.base import resolve as bases
+from slimline.build import background
 from slimline.build.jobs import Placement, stdlib_job
 from slimline.cache import keys
 from slimline.cache.store import Cache
@@ -66,10 +70,10 @@ class Early:
     _closed: bool = False
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._make, name="slimline-stdlib", daemon=True)
-        self._thread.start()
+        self._thread = background.begin(self._make, name="slimline-stdlib")
 
     def _make(self) -> None:
+        self._read_base()
         try:
             compiler = self._compiler(self.base)
         except Exception as err:  # raised where the build waits for the layer
@@ -82,6 +86,16 @@ class Early:
         try:
             layers.realise([self.job], cache=self.ctx.cache, compression=self.compression, base_like=True)
         except Exception:  # made again, and reported, by the caller
+            return
+
+    def _read_base(self) -> None:
+        """Read what the build's end reads of the base when its wheels are there (the libraries
+        it holds, its Debian packages: :func:`slimline.base.native.missing`), memoised in the
+        cache; a failure is met again, and reported, there."""
+        try:
+            native.sonames(self.base.image, cache=self.ctx.cache)
+            dpkg.installed(self.base.image, cache=self.ctx.cache)
+        except Exception:
             return
 
     def _compiler(self, base: bases.Base) -> Compiler | None:
