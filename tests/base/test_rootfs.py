@@ -83,6 +83,46 @@ def test_from_jobs_writes_what_unpacking_the_jobs_layers_writes(tmp_path: Path) 
     assert listing["usr/bin/python3.11-copy"] == listing["usr/bin/python3.11"]
 
 
+def _replacing() -> list[FileTree]:
+    """Trees whose later entries replace what earlier ones wrote: what the writer's shortcut
+    (parents it made, paths not written before) must hand to the full rules."""
+    first = TreeBuilder()
+    first.data("opt/d/old", b"in a directory")
+    first.data("etc/conf", b"a file")
+    first.dir("srv")
+    second = TreeBuilder()
+    # a directory the writer made becomes a symlink whose ".." climb out of the root (stopped
+    # there, the file below it lands in /srv)
+    second.symlink("opt/d", "../../../srv")
+    second.data("opt/d/new", b"through the link")
+    second.dir("etc/conf")  # a file becomes a directory
+    second.data("etc/conf/part", b"inside")
+    second.data("usr/share/.wh.kept", b"a whiteout's name")  # a whiteout: removes usr/share/kept
+    third = TreeBuilder()
+    third.data("usr/share/kept", b"made again")
+    third.symlink("usr/share/link", "kept")
+    third.data("srv/new", b"replaced")  # the file written through the link, written again
+    return [first.freeze(), second.freeze(), third.freeze()]
+
+
+def test_from_jobs_replaces_what_earlier_trees_wrote_as_unpacking_their_layers_does(tmp_path: Path) -> None:
+    def job(i: int, tree: FileTree) -> Job:
+        return Job(keys.key("test-rootfs-replacing", str(i)), lambda: tree, f"tree {i}", 0)
+
+    jobs = [job(i, t) for i, t in enumerate(_replacing())]
+    direct = rootfs.from_jobs(jobs, cache=Cache(tmp_path / "cache"))
+    realised = layers.realise(jobs, cache=Cache(tmp_path / "other"), compression=layers.Compression())
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    rootfs.unpack(Image(Platform("amd64"), tuple(realised.layers)), unpacked)
+    listing = _listing(direct)
+    assert listing == _listing(unpacked)
+    assert listing["opt/d"] == ("link", 0, "../../../srv") and "opt/d/old" not in listing
+    assert listing["srv/new"][2] == b"replaced".hex() and listing["etc/conf"][0] == "dir"
+    assert not (direct.parent / "srv").exists()  # where the link points outside the root
+    assert listing["usr/share/kept"][2] == b"made again".hex()
+
+
 def test_from_jobs_makes_its_trees_once_and_marks_the_copy_used(tmp_path: Path) -> None:
     cache = Cache(tmp_path / "cache")
     made: list[str] = []

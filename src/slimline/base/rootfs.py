@@ -43,7 +43,7 @@ from slimline import layers
 from slimline.cache import keys
 from slimline.cache.store import Cache, touch
 from slimline.errors import SlimlineError
-from slimline.layers.filetree import Entry, FileTree, Kind
+from slimline.layers.filetree import Bytes, Entry, FileTree, Kind, Source
 from slimline.layers.job import Job
 from slimline.oci.image import Image
 from slimline.oci.whiteout import entry_path, is_opaque, is_whiteout, whiteout_target
@@ -114,9 +114,10 @@ def from_jobs(jobs: Sequence[Job], *, cache: Cache) -> Path:
         return done
 
     def write(dest: Path) -> None:
+        writer = _TreeWriter(str(dest))
         with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
             for tree in pool.map(lambda j: j.make(), jobs):
-                _write_tree(str(dest), tree)
+                writer.write(tree)
 
     with cache.writing("writing the builder's files into the cache"):
         _made_as(done, write)
@@ -129,11 +130,62 @@ def from_pinned(done: Path) -> Path:
     return done
 
 
-def _write_tree(root: str, tree: FileTree) -> None:
-    for entry in tree.entries():
-        parts = _parts(entry.path, archive="a file tree")
-        if parts:
-            _apply(root, parts, _member(entry), _Sources(entry), set())
+class _TreeWriter:
+    """Writes trees' entries under ``root`` by :func:`_apply`'s rules, with a shortcut for most
+    of a builder's entries: one whose parent is a directory this writer made (and nothing
+    replaced since) and whose own path is new is written directly, without looking its parent
+    up again component by component.  Anything else goes through :func:`_apply`: hard links,
+    whiteout names, a path written before, a parent reached through a symlink, and an entry
+    the shortcut finds already on disk (a directory :func:`_lookup` made on the way)."""
+
+    def __init__(self, root: str) -> None:
+        self._root = root
+        self._dirs: dict[str, tuple[str, list[str]]] = {}  # path -> (host path, real parts)
+        self._written: set[str] = set()
+
+    def write(self, tree: FileTree) -> None:
+        for entry in tree.entries():
+            parts = _parts(entry.path, archive="a file tree")
+            if not parts:
+                continue
+            path = "/".join(parts)
+            parent = self._dirs.get("/".join(parts[:-1])) if len(parts) > 1 else (self._root, [])
+            if not (parent and self._direct(parent, parts[-1], path, entry)):
+                self._through_apply(parts, path, entry)
+            self._written.add(path)
+
+    def _direct(self, parent: tuple[str, list[str]], leaf: str, path: str, entry: Entry) -> bool:
+        """Write ``entry`` the short way; False when it must go through :func:`_apply`."""
+        if entry.kind is Kind.DIR and path in self._dirs:
+            os.chmod(self._dirs[path][0], (entry.mode & 0o777) | 0o700, follow_symlinks=False)
+            return True
+        if path in self._written or entry.kind is Kind.HARDLINK or leaf.startswith(".wh."):
+            return False
+        host = os.path.join(parent[0], leaf)
+        try:
+            if entry.kind is Kind.DIR:
+                os.mkdir(host, 0o700)
+                os.chmod(host, (entry.mode & 0o777) | 0o700)
+                self._dirs[path] = (host, [*parent[1], leaf])
+            elif entry.kind is Kind.SYMLINK:
+                os.symlink(_link_target(entry.target, parent[1]), host)
+            else:
+                source = entry.source
+                if source is None:
+                    raise RootfsError("a regular file has no data", path=entry.path)
+                _write_source(host, source, (entry.mode & 0o777) | 0o600)
+        except FileExistsError:
+            return False
+        return True
+
+    def _through_apply(self, parts: list[str], path: str, entry: Entry) -> None:
+        if entry.kind is not Kind.DIR and path in self._dirs:
+            self._dirs.clear()  # a directory this writer knew is replaced: its paths may be stale
+        _apply(self._root, parts, _member(entry), _Sources(entry), set())
+        if entry.kind is Kind.DIR:
+            found = _lookup(self._root, parts, create=False)
+            if found is not None:
+                self._dirs[path] = found
 
 
 def _member(entry: Entry) -> tarfile.TarInfo:
@@ -311,6 +363,21 @@ def _remove(path: str) -> None:
         shutil.rmtree(path)
     elif os.path.lexists(path):
         os.unlink(path)
+
+
+def _write_source(path: str, source: Source, mode: int) -> None:
+    """A new file at ``path`` with ``source``'s bytes: held in memory, they are written as they are."""
+    if not isinstance(source, Bytes):
+        with source.open() as data:
+            _write(path, data, mode)
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    try:
+        view, done = memoryview(source.data), 0
+        while done < len(view):
+            done += os.write(fd, view[done:])
+    finally:
+        os.close(fd)
 
 
 def _write(path: str, source: IO[bytes], mode: int) -> None:

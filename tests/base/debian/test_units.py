@@ -434,6 +434,13 @@ def test_unpack_deb(tmp_path: Path, compression: str) -> None:
         f"{hashlib.sha256(data).hexdigest()}  {path}\n".encode() for path, data in sorted(want.items())
     )
 
+    # a builder's record (never an image, never verified): the md5sums that tell which package
+    # ships a library, no sha256 of every file
+    for_builder = TreeBuilder()
+    assemble.status_entry(for_builder, "demo", control, out.paths, hashes=False)
+    assert for_builder.get("var/lib/dpkg/status.d/demo.md5sums") is not None
+    assert for_builder.get("var/lib/dpkg/status.d/demo.sha256sums") is None
+
 
 @pytest.mark.parametrize("name", ["./../../etc/evil", "../evil", "usr/../../evil"])
 def test_unpack_refuses_escaping_paths(tmp_path: Path, name: str) -> None:

@@ -162,8 +162,11 @@ def python_links(builder: TreeBuilder, python_xy: str) -> None:
     builder.symlink("usr/bin/python", f"python{python_xy}")
 
 
-def status_entry(builder: TreeBuilder, name: str, control: Control, installed: frozenset[str]) -> None:
-    """Record package ``name`` the distroless way; md5sums lines only for installed files."""
+def status_entry(
+    builder: TreeBuilder, name: str, control: Control, installed: frozenset[str], *, hashes: bool = True
+) -> None:
+    """Record package ``name`` the distroless way; md5sums lines only for installed files; and,
+    with ``hashes`` (an image's files: what ``verify`` reads), the sha256 of each."""
     text = control.control if control.control.endswith(b"\n") else control.control + b"\n"
     builder.file(f"var/lib/dpkg/status.d/{name}", Bytes(text), len(text))
     kept: list[bytes] = []
@@ -175,7 +178,7 @@ def status_entry(builder: TreeBuilder, name: str, control: Control, installed: f
     if kept:
         data = b"".join(kept)
         builder.file(f"var/lib/dpkg/status.d/{name}.md5sums", Bytes(data), len(data))
-    sums = sha256sums(builder, installed)
+    sums = sha256sums(builder, installed) if hashes else b""
     if sums:
         builder.file(f"{STATUS_DIR}/{name}{SHA256SUMS}", Bytes(sums), len(sums))
 

@@ -220,7 +220,7 @@ def _make_tree(
         if unpacked.skipped:
             report(f"{name}: skipped special files {', '.join(unpacked.skipped)}")
         control = deb.read_control(debs[name], package=name)
-        assemble.status_entry(builder, name, control, unpacked.paths)
+        assemble.status_entry(builder, name, control, unpacked.paths, hashes=settings.runtime)
         found += alternatives.parse(control.postinst, package=name)
     made = assemble.alternative_links(builder, found, rewrite=policy.usrmerge)
     if made:
@@ -288,6 +288,9 @@ def files(
     return jobs, _target(base, platform)
 
 
+# bump when a builder's trees hold other files than a base's would (2: no sha256sums, which
+# only ``verify`` reads, in images)
+BUILDER_TREES = 2
 CHUNK_BYTES = 12 << 20  # .deb bytes per builder job (:func:`files`)
 
 
@@ -381,7 +384,7 @@ def _layer_key(
             "strip_stdlib": settings.strip_stdlib,
             "keep_gconv": settings.keep_gconv,
             "os": [main.version, main.codename or main.suite] if first else None,
-            **({} if settings.runtime else {"builder": True}),
+            **({} if settings.runtime else {"builder": BUILDER_TREES}),
             "debs": [(n, base.package(n).version, base.package(n).sha256) for n in names],
         },
         sort_keys=True,
