@@ -243,7 +243,10 @@ class BuildEnvs:
             cmd = [env.python_executable, "-Im", "pip"]
         else:
             cmd = [sys.executable, "-m", "pip", "--python", env.python_executable]
-        cmd += ["install", "--no-input", "--no-warn-script-location", "--disable-pip-version-check", *reqs]
+        # --no-compile: the environment stays writable, so Python compiles what a backend
+        # imports when it first does: a fraction of what pip would compile (0.6 s of a cold build)
+        cmd += ["install", "--no-input", "--no-warn-script-location", "--disable-pip-version-check"]
+        cmd += ["--no-compile", *reqs]
         environ = {**os.environ, "PIP_INDEX_URL": self._index()}
         environ.pop("PYTHONPATH", None)
         if "SSL_CERT_FILE" in environ and "PIP_CERT" not in environ:

@@ -47,11 +47,13 @@ from slimline.context import Context
 from slimline.http import BasicAuth
 from slimline.project.ignore import is_virtualenv, skip_when_hashing
 from slimline.report import progress
+from slimline.target import Target
 
 __all__ = ["HINTS", "TargetBuilds", "native_sources", "pure"]
 
 FORMAT = 3  # bump when what a target build depends on changes (3: CPPFLAGS=-g0)
 SRC, OUT, REQS, HOOKS, CONTROL = "/build/src", "/build/out", "/build/reqs", "/build/hooks", "/build/control"
+PYCACHE = "/tmp/.pycache"  # in the sandbox's private /tmp; see _Runner
 _DEFAULT_REQUIRES = ["setuptools>=40.8.0"]  # PEP 517's fallback for a project without [build-system]
 _NATIVE_SUFFIXES = frozenset({".c", ".cc", ".cpp", ".cxx", ".c++", ".m", ".pyx", ".f", ".f90", ".rs", ".go"})
 _NATIVE_FILES = frozenset({"Cargo.toml", "meson.build", "CMakeLists.txt"})
@@ -136,6 +138,7 @@ class TargetBuilds:
         if hit is not None:
             return hit
         b = self.builder
+        b.begin()  # its files are written while this build copies its source, installs its requirements
         task = f"building {what} for {b.target.platform}"
         with tempfile.TemporaryDirectory(prefix="slimline-target-") as tmp:
             src, out = Path(tmp, "src"), Path(tmp, "out")
@@ -207,17 +210,22 @@ class TargetBuilds:
     def _install(self, b: Builder, reqs: list[str], dest: Path) -> None:
         self._ctx.report.detail(f"build requirements for {b.target.platform}: {', '.join(reqs) or 'nothing'}")
         shutil.rmtree(dest, ignore_errors=True)
-        t = b.target
+        if reqs:
+            self._pip(b.target, reqs, dest)
+        else:  # requires = [] (an in-tree backend): pip refuses to install nothing
+            dest.mkdir(parents=True)
+        # .pth files (setuptools' distutils shim) are read for a site directory only: make it one
+        (dest / "sitecustomize.py").write_text(f"import site\nsite.addsitedir({REQS!r})\n")
+        with atomic_write(dest / targetenv.COMPLETE) as f:
+            f.write(targetenv.record(reqs, _target_id(b)))
+
+    def _pip(self, t: Target, reqs: list[str], dest: Path) -> None:
+        """``reqs`` (and what they need) installed by pip into ``dest``, as wheels for ``t``."""
         cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-input", "--disable-pip-version-check"]
-        cmd += [
-            "--target",
-            str(dest),
-            "--only-binary=:all:",
-            "--implementation",
-            "cp",
-            "--python-version",
-            t.python_xy,
-        ]
+        cmd += ["--target", str(dest), "--only-binary=:all:", "--implementation", "cp"]
+        cmd += ["--python-version", t.python_xy]
+        if sys.version_info[:2] != t.python_version[:2]:  # its bytecode would be for this Python
+            cmd.append("--no-compile")
         for abi in (f"cp{t.python_xy.replace('.', '')}", "abi3", "none"):
             cmd += ["--abi", abi]
         for plat in sorted({tag.platform for tag in t.tags() if tag.platform != "any"}):
@@ -234,17 +242,20 @@ class TargetBuilds:
                 problem=f"pip could not install them as wheels for {t.platform} Python {t.python_xy}",
                 output=proc.stdout + proc.stderr,
             )
-        # .pth files (setuptools' distutils shim) are read for a site directory only: make it one
-        (dest / "sitecustomize.py").write_text(f"import site\nsite.addsitedir({REQS!r})\n")
-        with atomic_write(dest / targetenv.COMPLETE) as f:
-            f.write(targetenv.record(reqs, _target_id(b)))
 
 
 class _Runner:
-    """pyproject_hooks' subprocess runner: the hook runs in the sandbox, paths mapped inside."""
+    """pyproject_hooks' subprocess runner: the hook runs in the sandbox, paths mapped inside.
+
+    The hooks of one build share a bytecode cache (``pycache`` beside ``out``): the second
+    imports the standard library and the backend without compiling them again (the builder's
+    root is read-only, and Debian ships no ``.pyc``).  It is never shared between builds: a build
+    runs its package's code, which must not reach another package's wheel."""
 
     def __init__(self, b: Builder, *, src: Path, out: Path, reqs: Path, what: str, package: str) -> None:
         self.b, self.src, self.out, self.reqs = b, src, out, reqs
+        self.pycache = out.parent / "pycache"
+        self.pycache.mkdir(exist_ok=True)
         self.what, self.package = what, package
         self.released = False  # a release from an index (see TargetBuilds.build)
 
@@ -257,7 +268,7 @@ class _Runner:
             self.b.root,
             [self.b.python, f"{HOOKS}/{Path(script).name}", hook, CONTROL],
             arch=self.b.target.platform.architecture,
-            binds={SRC: self.src, OUT: self.out, CONTROL: Path(control)},
+            binds={SRC: self.src, OUT: self.out, CONTROL: Path(control), PYCACHE: self.pycache},
             ro_binds={REQS: self.reqs, HOOKS: Path(script).parent},
             cwd=SRC,
             env=env,
@@ -316,7 +327,7 @@ _ENVIRONMENT = {
     "HOME": "/tmp",
     "LANG": "C.UTF-8",
     "PYTHONPATH": REQS,
-    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONPYCACHEPREFIX": PYCACHE,
     "PYTHONHASHSEED": "0",
     "SOURCE_DATE_EPOCH": "315532800",
     "CC": "gcc",

@@ -1,0 +1,119 @@
+"""What the hooks of a build in the builder share, end to end: one bytecode cache per build.
+
+The builder's root is read-only and Debian ships no ``.pyc``, so each hook process would compile
+the standard library and the backend again.  The hooks of one build share a cache; two builds
+never do (a build runs its package's code, which must not reach another package's wheel).
+Two sdists on a local index carry an in-tree backend that reports, in the wheel it writes, what
+its second hook finds of the first hook's cache; Poetry locks them, slimline builds them in the
+builder from the real Debian archive.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.artifacts.helpers import LocalIndex, serve
+from tests.support import poetry_env, run, slimline, tool
+
+pytestmark = [pytest.mark.network, pytest.mark.container]
+
+# {name} is the distribution's name; the backend writes a wheel by hand (no build requirement)
+BACKEND = """\
+import base64, hashlib, json, os, pathlib, sys, zipfile
+
+NAME, VERSION = "{name}", "1.0"
+
+
+def _cache():
+    return pathlib.Path(sys.pycache_prefix)
+
+
+def get_requires_for_build_wheel(config_settings=None):
+    import email.parser  # compiled now, into this build's cache
+    (_cache() / (NAME + "-first-hook")).write_text(str(os.getpid()))
+    return []
+
+
+def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
+    facts = {{
+        "markers": sorted(p.name for p in _cache().iterdir() if p.name.endswith("-first-hook")),
+        "compiled": sorted(p.name for p in _cache().rglob("parser.cpython-*.pyc")),
+        "dont_write": sys.dont_write_bytecode,
+    }}
+    info = NAME + "-" + VERSION + ".dist-info/"
+    files = {{
+        NAME + "_facts.json": json.dumps(facts).encode(),
+        info + "METADATA": ("Metadata-Version: 2.1\\nName: " + NAME + "\\nVersion: " + VERSION).encode(),
+        info + "WHEEL": b"Wheel-Version: 1.0\\nGenerator: probe\\nRoot-Is-Purelib: true\\nTag: py3-none-any",
+    }}
+    lines = []
+    for path, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        lines.append(path + ",sha256=" + digest + "," + str(len(data)) + "\\n")
+    files[info + "RECORD"] = ("".join(lines) + info + "RECORD,,\\n").encode()
+    name = NAME + "-" + VERSION + "-py3-none-any.whl"
+    with zipfile.ZipFile(os.path.join(wheel_directory, name), "w") as wheel:
+        for path, data in files.items():
+            wheel.writestr(zipfile.ZipInfo(path, (1980, 1, 1, 0, 0, 0)), data)
+    return name
+"""
+
+
+def _sdist(name: str) -> bytes:
+    files = {
+        "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
+        "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "probe_backend"\n'
+        'backend-path = ["."]\n',
+        "probe_backend.py": BACKEND.format(name=name),
+        "native.c": "/* compiled code: the sdist is built in the builder */\n",
+    }
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for rel, text in sorted(files.items()):
+            data = text.encode()
+            member = tarfile.TarInfo(f"{name}-1.0/{rel}")
+            member.size, member.mode = len(data), 0o644
+            tar.addfile(member, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _facts(layout: Path) -> dict[str, dict[str, object]]:
+    found = {}
+    for blob in sorted((layout / "blobs" / "sha256").iterdir()):
+        try:
+            with tarfile.open(blob) as tar:
+                for member in tar:
+                    if member.isfile() and member.name.endswith("_facts.json"):
+                        handle = tar.extractfile(member)
+                        assert handle is not None
+                        found[Path(member.name).name] = json.loads(handle.read())
+        except tarfile.ReadError:  # a manifest, config or index
+            continue
+    return found
+
+
+def test_the_hooks_of_one_build_share_a_bytecode_cache_and_two_builds_do_not(tmp_path: Path) -> None:
+    names = ("probe-a", "probe-b")
+    files = {n: {f"{n}-1.0.tar.gz": _sdist(n.replace("-", "_"))} for n in names}
+    proj = tmp_path / "probes"
+    with serve(LocalIndex(files=files)) as index:
+        proj.mkdir()
+        (proj / "pyproject.toml").write_text(
+            f'[project]\nname = "probes"\nversion = "0.1.0"\nrequires-python = ">=3.11,<3.12"\n'
+            f"dependencies = {json.dumps([f'{n}==1.0' for n in names])}\n\n"
+            "[tool.poetry]\npackage-mode = false\n\n"
+            f'[[tool.poetry.source]]\nname = "local"\nurl = "{index.url}/"\npriority = "primary"\n'
+        )
+        run([tool("poetry"), "lock"], cwd=proj, env=poetry_env(), timeout=300)
+        proc = slimline("build", str(proj), "-v", "--to", f"oci:{tmp_path / 'out'}:t")
+    assert proc.stderr.count(" in the builder") >= 2, proc.stderr
+    facts = _facts(tmp_path / "out")
+    for name in ("probe_a", "probe_b"):
+        seen = facts[f"{name}_facts.json"]
+        assert seen["markers"] == [f"{name}-first-hook"]  # its own first hook's, no other build's
+        assert seen["compiled"] and seen["dont_write"] is False
