@@ -1,4 +1,5 @@
-"""Deciding what is built for the target, and the sandbox's refusals, offline."""
+"""Deciding what is built for the target, the builder resolved early, and the sandbox's refusals,
+offline."""
 
 from __future__ import annotations
 
@@ -7,12 +8,20 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from slimline.artifacts import sandbox
-from slimline.artifacts.targetbuild import HINTS, native_sources, pure
+from slimline.artifacts.targetbuild import HINTS, TargetBuilds, native_sources, pure
+from slimline.base.builder import Builder
+from slimline.cache.store import Cache
+from slimline.context import Context
+from slimline.oci.image import Platform
+from slimline.target import Target
 
 
 def test_pure_wheels_are_those_for_any_platform() -> None:
@@ -111,3 +120,47 @@ def test_the_sandbox_runs_for_a_user_who_is_not_root() -> None:
     assert proc.stdout.split()[:2] == ["4", "0"]  # its exit status, and root inside its own namespace
     # the copy of this checkout's sandbox ran, not another slimline on the interpreter's path
     assert proc.stdout.split()[2:] == [str(src / "slimline" / "artifacts" / "sandbox.py")]
+
+
+def _builds(assemble: Callable[[], Builder], tmp_path: Path) -> TargetBuilds:
+    return TargetBuilds(
+        assemble, ctx=Context(Cache(tmp_path / "cache")), index_url="http://127.0.0.1:9/", index_auth=None
+    )
+
+
+def _a_builder() -> Builder:
+    target = Target(Platform("amd64"), (3, 11, 2), "/usr/bin/python3.11", "glibc", (2, 36))
+    return Builder("id", target, target.interpreter, (), False, lambda: Path("/nonexistent"))
+
+
+def test_prepared_builds_resolve_the_builder_on_a_thread_once(tmp_path: Path) -> None:
+    resolved_on: list[str] = []
+    done = threading.Event()
+
+    def assemble() -> Builder:
+        resolved_on.append(threading.current_thread().name)
+        done.set()
+        return _a_builder()
+
+    builds = _builds(assemble, tmp_path)
+    builds.prepare()
+    assert done.wait(timeout=10)
+    assert builds.builder is builds.builder
+    assert resolved_on == ["slimline-builder-resolve"]
+
+
+def test_a_builder_that_failed_to_resolve_early_fails_the_build_that_needs_it(tmp_path: Path) -> None:
+    tries: list[int] = []
+
+    def assemble() -> Builder:
+        tries.append(1)
+        raise OSError("the archive is unreachable")
+
+    builds = _builds(assemble, tmp_path)
+    builds.prepare()
+    deadline = time.monotonic() + 10
+    while not tries and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with pytest.raises(OSError, match="unreachable"):
+        _ = builds.builder
+    assert builds.made is None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import uuid
 from pathlib import Path
 
 import pytest
@@ -98,7 +99,8 @@ def _facts(layout: Path) -> dict[str, dict[str, object]]:
 
 
 def test_the_hooks_of_one_build_share_a_bytecode_cache_and_two_builds_do_not(tmp_path: Path) -> None:
-    names = ("probe-a", "probe-b")
+    run_id = uuid.uuid4().hex[:8]  # new names every run: a wheel built before would be found in the cache
+    names = (f"probe-a{run_id}", f"probe-b{run_id}")
     files = {n: {f"{n}-1.0.tar.gz": _sdist(n.replace("-", "_"))} for n in names}
     proj = tmp_path / "probes"
     with serve(LocalIndex(files=files)) as index:
@@ -113,7 +115,7 @@ def test_the_hooks_of_one_build_share_a_bytecode_cache_and_two_builds_do_not(tmp
         proc = slimline("build", str(proj), "-v", "--to", f"oci:{tmp_path / 'out'}:t")
     assert proc.stderr.count(" in the builder") >= 2, proc.stderr
     facts = _facts(tmp_path / "out")
-    for name in ("probe_a", "probe_b"):
+    for name in (n.replace("-", "_") for n in names):
         seen = facts[f"{name}_facts.json"]
         assert seen["markers"] == [f"{name}-first-hook"]  # its own first hook's, no other build's
         assert seen["compiled"] and seen["dont_write"] is False

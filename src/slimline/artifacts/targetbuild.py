@@ -120,6 +120,18 @@ class TargetBuilds:
                 self._builder = self._make_builder()
             return self._builder
 
+    def prepare(self) -> None:
+        """Resolve the builder's packages now, on a thread, while the sources to build are still
+        downloading; its files are written only when a build needs them (a source may turn out
+        to be pure Python, built on this host).  A failure there is met again, and raised, by
+        the first build that asks for :attr:`builder`."""
+
+        def resolve() -> None:
+            with contextlib.suppress(Exception):
+                _ = self.builder
+
+        threading.Thread(target=resolve, name="slimline-builder-resolve", daemon=True).start()
+
     @property
     def made(self) -> Builder | None:
         """The builder, if a build has needed it."""

@@ -132,7 +132,7 @@ def _image(platform: Platform, b: _Build) -> tuple[Recipe, Built]:
     watch = dropped.Watch() if slim is not None and settings.sbom else None  # slim mode's lists, for the SBOM
     place = None
     try:
-        targets = _target_builds(base, b)
+        targets = _target_builds(base, plan, b)
         wheels = dependencies.Wheels(plan, ctx=ctx, started=b.started, targets=targets)
         found = dependencies.infos(plan, wheels, ctx=ctx, shared=b.shared)
         base = _completed(base, dependencies.needs(found), platform, b)
@@ -292,18 +292,23 @@ def _unprovided(base: bases.Base, unprovided: dict[str, tuple[str, ...]]) -> Bui
     )
 
 
-def _target_builds(base: bases.Base, b: _Build) -> TargetBuilds | None:
-    """Builds for the target in a builder from the base's suite (debian: bases); None elsewhere:
-    what must be compiled is then built on this host, for a base whose Python and libc match it."""
+def _target_builds(base: bases.Base, plan: Plan, b: _Build) -> TargetBuilds | None:
+    """Builds for the target in a builder from the base's suite (debian: bases), its packages
+    resolved now if a locked release comes as an sdist only (path and git sources are more often
+    pure Python); None elsewhere: what must be compiled is then built on this host, for a base
+    whose Python and libc match it."""
     if not base.assembled:
         return None
     index = b.started.default_index
-    return TargetBuilds(
+    builds = TargetBuilds(
         lambda: builder.assemble(base, b.settings.debian, ctx=b.ctx),
         ctx=b.ctx,
         index_url=index,
         index_auth=sources.credentials_for("", index, given=b.ctx.credentials),
     )
+    if any(s.artifact is not None and s.artifact.kind == "sdist" for s in plan.packages):
+        builds.prepare()
+    return builds
 
 
 def _compiler(base: bases.Base, plan: Plan, b: _Build) -> Compiler | None:
