@@ -38,7 +38,7 @@ from pyproject_hooks import BuildBackendHookCaller
 
 from slimline.artifacts import backend_hints, sandbox, targetenv
 from slimline.artifacts.build_backend import BuildFailed
-from slimline.artifacts.buildenv import with_auth
+from slimline.artifacts.buildenv import SharedWheels, with_auth
 from slimline.artifacts.wheelcache import built_wheel, keep_built
 from slimline.base.builder import Builder
 from slimline.cache import keys
@@ -107,9 +107,11 @@ class TargetBuilds:
         ctx: Context,
         index_url: str,
         index_auth: BasicAuth | None,
+        shared: SharedWheels | None = None,
     ) -> None:
         self._make_builder, self._ctx = builder, ctx
         self._index_url, self._index_auth = index_url, index_auth
+        self._shared = shared  # built wheels shared through a registry, under the same keys
         self._builder: Builder | None = None
         self._lock = threading.Lock()
 
@@ -149,6 +151,15 @@ class TargetBuilds:
         hit = built_wheel(self._ctx.cache, key, package=package)
         if hit is not None:
             return hit
+        if self._shared is not None and (found := self._shared.find(key, package=package)) is not None:
+            self._ctx.report.detail(f"{what}: wheel for {self.builder.target.platform} from the shared cache")
+            return keep_built(self._ctx.cache, found, key=key)
+        wheel = self._build(source, key=key, what=what, package=package, released=released)
+        if self._shared is not None:
+            self._shared.keep(key, wheel)
+        return wheel
+
+    def _build(self, source: Path, *, key: str, what: str, package: str, released: bool) -> Path:
         b = self.builder
         b.begin()  # its files are written while this build copies its source, installs its requirements
         task = f"building {what} for {b.target.platform}"

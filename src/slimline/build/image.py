@@ -293,10 +293,9 @@ def _unprovided(base: bases.Base, unprovided: dict[str, tuple[str, ...]]) -> Bui
 
 
 def _target_builds(base: bases.Base, plan: Plan, b: _Build) -> TargetBuilds | None:
-    """Builds for the target in a builder from the base's suite (debian: bases), its packages
-    resolved now if a locked release comes as an sdist only (path and git sources are more often
-    pure Python); None elsewhere: what must be compiled is then built on this host, for a base
-    whose Python and libc match it."""
+    """Builds for the target in a builder from the base's suite (a debian: base; its packages
+    resolved now if a locked release is an sdist only); None elsewhere: what must be compiled is
+    built on this host, whose Python and libc then match the base's."""
     if not base.assembled:
         return None
     index = b.started.default_index
@@ -305,6 +304,7 @@ def _target_builds(base: bases.Base, plan: Plan, b: _Build) -> TargetBuilds | No
         ctx=b.ctx,
         index_url=index,
         index_auth=sources.credentials_for("", index, given=b.ctx.credentials),
+        shared=b.shared.wheels if b.shared is not None else None,
     )
     if any(s.artifact is not None and s.artifact.kind == "sdist" for s in plan.packages):
         builds.prepare()

@@ -1,11 +1,15 @@
-"""What the hooks of a build in the builder share, end to end: one bytecode cache per build.
+"""Builds in the builder, end to end: what the hooks of a build share, and wheels shared by runners.
 
 The builder's root is read-only and Debian ships no ``.pyc``, so each hook process would compile
 the standard library and the backend again.  The hooks of one build share a cache; two builds
 never do (a build runs its package's code, which must not reach another package's wheel).
-Two sdists on a local index carry an in-tree backend that reports, in the wheel it writes, what
-its second hook finds of the first hook's cache; Poetry locks them, slimline builds them in the
-builder from the real Debian archive.
+Sdists on a local index carry an in-tree backend (and a C file, so that they are built in the
+builder) that reports, in the wheel it writes, what its second hook finds of the first hook's
+cache; Poetry locks them, slimline builds them in the builder from the real Debian archive.
+
+A wheel built for the target is shared through a registry (``--cache-repo``) like one built on
+the host: a fresh runner whose layers differ (``--bytecode``) takes it from there and builds
+nothing.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.artifacts.helpers import LocalIndex, serve
+from tests.oci.registry_helpers import registry
 from tests.support import poetry_env, run, slimline, tool
 
 pytestmark = [pytest.mark.network, pytest.mark.container]
@@ -98,20 +103,29 @@ def _facts(layout: Path) -> dict[str, dict[str, object]]:
     return found
 
 
+def _names(count: int) -> list[str]:
+    """New names every run: a wheel built before would be found in the test session's cache."""
+    run_id = uuid.uuid4().hex[:8]
+    return [f"probe-{chr(ord('a') + i)}{run_id}" for i in range(count)]
+
+
+def _locked(proj: Path, names: list[str], index_url: str) -> None:
+    proj.mkdir()
+    (proj / "pyproject.toml").write_text(
+        f'[project]\nname = "probes"\nversion = "0.1.0"\nrequires-python = ">=3.11,<3.12"\n'
+        f"dependencies = {json.dumps([f'{n}==1.0' for n in names])}\n\n"
+        "[tool.poetry]\npackage-mode = false\n\n"
+        f'[[tool.poetry.source]]\nname = "local"\nurl = "{index_url}/"\npriority = "primary"\n'
+    )
+    run([tool("poetry"), "lock"], cwd=proj, env=poetry_env(), timeout=300)
+
+
 def test_the_hooks_of_one_build_share_a_bytecode_cache_and_two_builds_do_not(tmp_path: Path) -> None:
-    run_id = uuid.uuid4().hex[:8]  # new names every run: a wheel built before would be found in the cache
-    names = (f"probe-a{run_id}", f"probe-b{run_id}")
+    names = _names(2)
     files = {n: {f"{n}-1.0.tar.gz": _sdist(n.replace("-", "_"))} for n in names}
     proj = tmp_path / "probes"
     with serve(LocalIndex(files=files)) as index:
-        proj.mkdir()
-        (proj / "pyproject.toml").write_text(
-            f'[project]\nname = "probes"\nversion = "0.1.0"\nrequires-python = ">=3.11,<3.12"\n'
-            f"dependencies = {json.dumps([f'{n}==1.0' for n in names])}\n\n"
-            "[tool.poetry]\npackage-mode = false\n\n"
-            f'[[tool.poetry.source]]\nname = "local"\nurl = "{index.url}/"\npriority = "primary"\n'
-        )
-        run([tool("poetry"), "lock"], cwd=proj, env=poetry_env(), timeout=300)
+        _locked(proj, names, index.url)
         proc = slimline("build", str(proj), "-v", "--to", f"oci:{tmp_path / 'out'}:t")
     assert proc.stderr.count(" in the builder") >= 2, proc.stderr
     facts = _facts(tmp_path / "out")
@@ -119,3 +133,27 @@ def test_the_hooks_of_one_build_share_a_bytecode_cache_and_two_builds_do_not(tmp
         seen = facts[f"{name}_facts.json"]
         assert seen["markers"] == [f"{name}-first-hook"]  # its own first hook's, no other build's
         assert seen["compiled"] and seen["dont_write"] is False
+
+
+def test_a_wheel_built_for_the_target_is_shared_with_a_fresh_runner(tmp_path: Path) -> None:
+    names = _names(1)
+    files = {names[0]: {f"{names[0]}-1.0.tar.gz": _sdist(names[0].replace("-", "_"))}}
+    proj = tmp_path / "probes"
+    with serve(LocalIndex(files=files)) as index, registry(tmp_path / "reg") as reg:
+        _locked(proj, names, index.url)
+        shared = ["--cache-repo", f"{reg.host}/team/slimline-cache", "-v"]
+        a = slimline(
+            "build", str(proj), *shared, "--to", f"oci:{tmp_path / 'a'}:t",
+            env={"SLIMLINE_CACHE_DIR": str(tmp_path / "cache-a")},
+        )  # fmt: skip
+        b = slimline(
+            "build", str(proj), *shared, "--bytecode", "--to", f"oci:{tmp_path / 'b'}:t",
+            env={"SLIMLINE_CACHE_DIR": str(tmp_path / "cache-b")},
+        )  # fmt: skip
+    assert f"building {names[0]} 1.0 for linux/amd64 in the builder" in a.stderr, a.stderr
+    assert f"{names[0]} 1.0: wheel for linux/amd64 from the shared cache" in b.stderr, b.stderr
+    assert " in the builder" not in b.stderr and "writing its files" not in b.stderr, b.stderr
+    facts = _facts(tmp_path / "b")  # the wheel runner A built, in runner B's image
+    assert facts[f"{names[0].replace('-', '_')}_facts.json"]["markers"] == [
+        f"{names[0].replace('-', '_')}-first-hook"
+    ]
