@@ -18,6 +18,7 @@ Rules (documented, deterministic; no solver search, as the archive is self-consi
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -139,6 +140,24 @@ class _Providers:
             providers.sort(key=lambda pv: pv[0].name)
 
 
+_PROVIDERS: list[tuple[Mapping[str, Stanza], _Providers]] = []  # the last indexes' (this process)
+_PROVIDERS_LOCK = threading.Lock()
+
+
+def _providers_of(index: Mapping[str, Stanza]) -> _Providers:
+    """What ``index`` provides, made once per index object: a build that resolves its builder
+    and then its base again, with the libraries its wheels link, reads the same merged index
+    (:func:`slimline.base.debian.archive._merged` keeps one per verified set of indexes)."""
+    with _PROVIDERS_LOCK:
+        for known, providers in _PROVIDERS:
+            if known is index:
+                return providers
+    providers = _Providers(index)
+    with _PROVIDERS_LOCK:
+        _PROVIDERS[:] = [*_PROVIDERS[-1:], (index, providers)]
+    return providers
+
+
 def _fits(alt: Alternative, version: str | None) -> bool:
     constraint = alt.get("version")
     if constraint is None:
@@ -184,7 +203,7 @@ class _Walk:
         self, index: Mapping[str, Stanza], *, arch: str, excludes: Mapping[str, str], suites: str
     ) -> None:
         self.index, self.arch, self.excludes, self.suites = index, arch, excludes, suites
-        self.providers = _Providers(index)
+        self.providers = _providers_of(index)
         self.selected: dict[str, Stanza] = {}
         self.provided: dict[str, list[tuple[Stanza, str | None]]] = {}
         self.edges: dict[str, list[str]] = {}
