@@ -6,8 +6,11 @@ would lock once per module: each lock is remembered for the whole run in ``_LOCK
 
 from __future__ import annotations
 
+import io
 import shutil
+import tarfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -210,3 +213,32 @@ def locked_web(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if not (root / "poetry.lock").exists():
         poetry_lock(root)
     return root
+
+
+def sdist_bytes(name: str, version: str, files: dict[str, str]) -> bytes:
+    """An sdist (``NAME-VERSION.tar.gz``) holding ``files`` and the PKG-INFO an index serves."""
+    files = {"PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", **files}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for rel, text in sorted(files.items()):
+            data = text.encode()
+            info = tarfile.TarInfo(f"{name}-{version}/{rel}")
+            info.size, info.mode = len(data), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def layer_files(layout: Path, wanted: Callable[[str], bool]) -> list[tuple[str, bytes]]:
+    """``(path, contents)`` of every regular file in the OCI layout's gzip layers whose path
+    ``wanted`` accepts, blob by blob."""
+    found = []
+    for blob in sorted((layout / "blobs" / "sha256").iterdir()):
+        try:
+            with tarfile.open(blob) as tar:
+                for member in tar:
+                    handle = tar.extractfile(member) if member.isfile() and wanted(member.name) else None
+                    if handle is not None:
+                        found.append((member.name, handle.read()))
+        except tarfile.ReadError:  # a manifest, config or index
+            continue
+    return found

@@ -6,18 +6,16 @@ the builder, images run with podman (arm64 ones under qemu-user through binfmt_m
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 import subprocess
-import tarfile
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from tests.artifacts.helpers import LocalIndex, serve
-from tests.e2e_projects import C_EXTENSION_PYPROJECT, write_c_extension
+from tests.e2e_projects import C_EXTENSION_PYPROJECT, layer_files, sdist_bytes, write_c_extension
 from tests.support import podman_run, poetry_env, poetry_lock, run, slimline, tool
 
 pytestmark = [pytest.mark.network, pytest.mark.container]
@@ -125,17 +123,7 @@ def test_a_project_with_its_own_c_extension_builds_for_both_architectures(tmp_pa
 
 def _members(layout: Path, marker: str) -> list[bytes]:
     """The contents of every file in the layout's layers whose path holds ``marker``."""
-    found = []
-    for blob in sorted((layout / "blobs" / "sha256").iterdir()):
-        try:
-            with tarfile.open(blob) as tar:
-                for member in tar:
-                    handle = tar.extractfile(member) if member.isfile() and marker in member.name else None
-                    if handle is not None:
-                        found.append(handle.read())
-        except tarfile.ReadError:  # a manifest, config or index
-            continue
-    return found
+    return [data for _, data in layer_files(layout, lambda path: marker in path)]
 
 
 def _build_app(proj: Path, package: str, version: str, sdist: bytes) -> subprocess.CompletedProcess[str]:
@@ -152,23 +140,10 @@ def _build_app(proj: Path, package: str, version: str, sdist: bytes) -> subproce
         return slimline("build", str(proj), "--to", f"oci:{proj.parent / 'out'}:t", check=False)
 
 
-def _sdist(name: str, version: str, files: dict[str, str]) -> bytes:
-    """An sdist (``NAME-VERSION.tar.gz``) holding ``files`` and the PKG-INFO an index serves."""
-    files = {"PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n", **files}
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for rel, text in sorted(files.items()):
-            data = text.encode()
-            info = tarfile.TarInfo(f"{name}-{version}/{rel}")
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def test_a_release_that_does_not_compile_for_the_image_python_says_what_to_do(tmp_path: Path) -> None:
     # greenlet 1.1.2 (locked by a public FastAPI app) does not compile for Python 3.11 or 3.13;
     # the hint used to say that "this host" needs compilers, which a build in the builder does not
-    sdist = _sdist(
+    sdist = sdist_bytes(
         "oldext",
         "1.0",
         {
@@ -206,7 +181,7 @@ def test_a_setup_py_older_than_cython_3_is_told_as_such(tmp_path: Path) -> None:
     )
     build_system = '[build-system]\nrequires = ["setuptools", "Cython"]\n'
     build_system += 'build-backend = "setuptools.build_meta"\n\n[project]\nname = "pyyaml"\nversion = "6.0"\n'
-    sdist = _sdist(
+    sdist = sdist_bytes(
         "pyyaml",
         "6.0",
         {"pyproject.toml": build_system, "setup.py": setup, "yamlish/__init__.py": "", "yamlish/_y.c": ""},

@@ -14,15 +14,14 @@ nothing.
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.artifacts.helpers import LocalIndex, serve
+from tests.e2e_projects import layer_files, sdist_bytes
 from tests.oci.registry_helpers import registry
 from tests.support import poetry_env, run, slimline, tool
 
@@ -71,36 +70,21 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
 
 
 def _sdist(name: str) -> bytes:
-    files = {
-        "PKG-INFO": f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n",
-        "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "probe_backend"\n'
-        'backend-path = ["."]\n',
-        "probe_backend.py": BACKEND.format(name=name),
-        "native.c": "/* compiled code: the sdist is built in the builder */\n",
-    }
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for rel, text in sorted(files.items()):
-            data = text.encode()
-            member = tarfile.TarInfo(f"{name}-1.0/{rel}")
-            member.size, member.mode = len(data), 0o644
-            tar.addfile(member, io.BytesIO(data))
-    return buf.getvalue()
+    return sdist_bytes(
+        name,
+        "1.0",
+        {
+            "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "probe_backend"\n'
+            'backend-path = ["."]\n',
+            "probe_backend.py": BACKEND.format(name=name),
+            "native.c": "/* compiled code: the sdist is built in the builder */\n",
+        },
+    )
 
 
 def _facts(layout: Path) -> dict[str, dict[str, object]]:
-    found = {}
-    for blob in sorted((layout / "blobs" / "sha256").iterdir()):
-        try:
-            with tarfile.open(blob) as tar:
-                for member in tar:
-                    if member.isfile() and member.name.endswith("_facts.json"):
-                        handle = tar.extractfile(member)
-                        assert handle is not None
-                        found[Path(member.name).name] = json.loads(handle.read())
-        except tarfile.ReadError:  # a manifest, config or index
-            continue
-    return found
+    found = layer_files(layout, lambda path: path.endswith("_facts.json"))
+    return {Path(path).name: json.loads(data) for path, data in found}
 
 
 def _names(count: int) -> list[str]:
