@@ -16,7 +16,10 @@ import re
 
 __all__ = ["REST", "RULES", "phases"]
 
-REST = "the rest: start-up, the pinned base, the locked files downloaded, layers, the image written"
+REST = (
+    "the rest: start-up, the pinned base, the locked files downloaded (the builder's packages are "
+    "resolved meanwhile), layers, the image written"
+)
 _LINE = re.compile(r"^\[\s*([0-9.]+)s\] (\s*)(\S.*)$")
 # steps that do the work of the step before them (the builder's and the extended base's assembly)
 _CONTINUES = re.compile(r"^assembling base ")
