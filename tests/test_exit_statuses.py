@@ -8,13 +8,15 @@ the locked ones, a build interrupted with SIGINT while the index stalls.
 
 from __future__ import annotations
 
+import ctypes
+import platform
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -206,7 +208,27 @@ def stalling_server() -> Iterator[tuple[str, threading.Event]]:
         sock.close()
 
 
-def test_interrupted(tmp_path: Path) -> None:
+def _tgkill(pid: int, tid: int, signum: int) -> None:
+    """Send ``signum`` to one thread of another process (Linux's tgkill)."""
+    number = {"x86_64": 234, "aarch64": 131}[platform.machine()]  # SYS_tgkill
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(number, pid, tid, signum) != 0:
+        raise OSError(ctypes.get_errno(), "tgkill")
+
+
+def _to_main_thread(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGINT)  # the kernel gives it to the main thread, as a rule
+
+
+def _to_a_worker_thread(proc: subprocess.Popen[str]) -> None:
+    """Ctrl-C as it may also arrive: at a thread that waits on the network, not the main one."""
+    workers = sorted(int(t.name) for t in Path(f"/proc/{proc.pid}/task").iterdir() if int(t.name) != proc.pid)
+    assert workers, "the build runs no thread besides its main one"
+    _tgkill(proc.pid, workers[-1], signal.SIGINT)
+
+
+@pytest.mark.parametrize("deliver", [_to_main_thread, _to_a_worker_thread])
+def test_interrupted(tmp_path: Path, deliver: Callable[[subprocess.Popen[str]], None]) -> None:
     """SIGINT while the index stalls: 130, one line, no traceback, no output."""
     cache = tmp_path / "cache"
     base = make_base(Cache(cache), tmp_path / "base")
@@ -228,7 +250,7 @@ def test_interrupted(tmp_path: Path) -> None:
         try:
             assert connected.wait(60), "the build never asked the index"
             time.sleep(0.2)
-            proc.send_signal(signal.SIGINT)
+            deliver(proc)
             stdout, stderr = proc.communicate(timeout=30)
         finally:
             if proc.poll() is None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TypeVar
 
@@ -118,6 +118,9 @@ def _prepare_all(
     return _in_parallel(list(by_name), lambda name: origins.prepare(by_name[name]), jobs=jobs, report=report)
 
 
+_WAKE = 0.25  # seconds between looks at a download: the main thread then runs a Ctrl-C handler
+
+
 def _in_parallel(names: list[str], work: Callable[[str], T], *, jobs: int, report: Reporter) -> dict[str, T]:
     """``work(name)`` for each of ``names`` on ``jobs`` threads, results in ``names``' order.
     Every started piece of work finishes; when some fail, the first failure (in that order) is
@@ -127,6 +130,8 @@ def _in_parallel(names: list[str], work: Callable[[str], T], *, jobs: int, repor
     with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="slimline-fetch") as pool:
         futures = {name: pool.submit(work, name) for name in names}
         for name, future in futures.items():
+            while not future.done():  # wakes up: Ctrl-C may reach a worker thread, not this one
+                wait([future], timeout=_WAKE)
             try:
                 results[name] = future.result()
             except Exception as err:
