@@ -216,6 +216,13 @@ def _tgkill(pid: int, tid: int, signum: int) -> None:
         raise OSError(ctypes.get_errno(), "tgkill")
 
 
+def _as_a_foreground_job() -> None:
+    """Ctrl-C's default action, as a command typed at a terminal has it: a test run started in the
+    background by a non-interactive shell ignores SIGINT, and so would slimline (a program keeps
+    ignoring what it was started ignoring, as shells expect)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _to_main_thread(proc: subprocess.Popen[str]) -> None:
     proc.send_signal(signal.SIGINT)  # the kernel gives it to the main thread, as a rule
 
@@ -246,7 +253,10 @@ def test_interrupted(tmp_path: Path, deliver: Callable[[subprocess.Popen[str]], 
             "--cache-dir",
             str(cache),
         ]
-        proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=_as_a_foreground_job,
+        )  # fmt: skip
         try:
             assert connected.wait(60), "the build never asked the index"
             time.sleep(0.2)
