@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "slimline"
 
 # bottom to top; a name is a top-level module or a stage package of slimline
 LEVELS: list[set[str]] = [
-    {"__init__", "errors", "report"},
+    {"__init__", "errors", "report", "once"},
     {"cache"},
     {"http"},
     {"context"},

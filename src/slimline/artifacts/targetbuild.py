@@ -28,7 +28,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -45,6 +44,7 @@ from slimline.cache import keys
 from slimline.cache.store import atomic_write
 from slimline.context import Context
 from slimline.http import BasicAuth
+from slimline.once import Once
 from slimline.project.ignore import is_virtualenv, skip_when_hashing
 from slimline.report import progress
 from slimline.target import Target
@@ -109,35 +109,26 @@ class TargetBuilds:
         index_auth: BasicAuth | None,
         shared: SharedWheels | None = None,
     ) -> None:
-        self._make_builder, self._ctx = builder, ctx
+        self._ctx = ctx
         self._index_url, self._index_auth = index_url, index_auth
         self._shared = shared  # built wheels shared through a registry, under the same keys
-        self._builder: Builder | None = None
-        self._lock = threading.Lock()
+        self._builder = Once(builder, name="slimline-builder-resolve")
 
     @property
     def builder(self) -> Builder:
-        with self._lock:
-            if self._builder is None:
-                self._builder = self._make_builder()
-            return self._builder
+        return self._builder.get()
 
     def prepare(self) -> None:
         """Resolve the builder's packages now, on a thread, while the sources to build are still
         downloading; its files are written only when a build needs them (a source may turn out
-        to be pure Python, built on this host).  A failure there is met again, and raised, by
-        the first build that asks for :attr:`builder`."""
-
-        def resolve() -> None:
-            with contextlib.suppress(Exception):
-                _ = self.builder
-
-        threading.Thread(target=resolve, name="slimline-builder-resolve", daemon=True).start()
+        to be pure Python, built on this host).  A failure there is raised to every build that
+        asks for :attr:`builder`."""
+        self._builder.begin()
 
     @property
     def made(self) -> Builder | None:
-        """The builder, if a build has needed it."""
-        return self._builder
+        """The builder, if a build has needed it (or :meth:`prepare` resolved it)."""
+        return self._builder.made
 
     def key(self, **parts: str) -> str:
         """The wheel cache key of a target build of ``parts`` (its inputs) in this builder."""

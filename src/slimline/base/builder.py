@@ -17,10 +17,8 @@ build first needs it (a build whose wheels are all cached needs the identity alo
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -33,6 +31,7 @@ from slimline.base.resolve import DAY, Base
 from slimline.cache import keys
 from slimline.context import Context
 from slimline.oci.image import Platform
+from slimline.once import Once
 from slimline.project.settings import DebianSettings
 from slimline.target import Target
 
@@ -54,41 +53,28 @@ class Builder:
     packages: tuple[str, ...]  # what it was asked to hold besides the base's
     network: bool  # builds may reach the network
     make_root: Callable[[], Path] = field(repr=False, compare=False)  # writes (or finds) its files
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-    _made: list[Path] = field(default_factory=list, repr=False, compare=False)  # root, once made
-    _failed: list[Exception] = field(default_factory=list, repr=False, compare=False)  # why not
-    _begun: list[bool] = field(default_factory=list, repr=False, compare=False)
-    _begin_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _root: Once[Path] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_root", Once(self.make_root, name="slimline-builder"))
 
     @property
     def root(self) -> Path:
         """The file system (shared: never written to), written once, when first asked for or
         begun (:meth:`begin`), by whichever build comes first; the others wait for it.  If writing
         it failed, every build that asks gets that error."""
-        with self._lock:
-            if self._failed:
-                raise self._failed[0]
-            if not self._made:
-                try:
-                    self._made.append(self.make_root())
-                except Exception as err:
-                    self._failed.append(err)
-                    raise
-            return self._made[0]
+        return self._root.get()
 
     def begin(self) -> None:
         """Start writing the file system on a thread, once (made already, it is only found): the
         build that is about to need it prepares the rest meanwhile (its source, its build
         requirements)."""
-        with self._begin_lock:  # not _lock, which the writing holds
-            if self._begun:
-                return
-            self._begun.append(True)
-        threading.Thread(target=self._write, name="slimline-builder", daemon=True).start()
+        self._root.begin()
 
-    def _write(self) -> None:
-        with contextlib.suppress(Exception):  # kept: raised to the builds that ask for root
-            _ = self.root
+    @property
+    def written(self) -> Path | None:
+        """The file system, if a build has had it written (or found) in this process."""
+        return self._root.made
 
 
 def packages(python_xy: str, extra: tuple[str, ...]) -> tuple[str, ...]:
