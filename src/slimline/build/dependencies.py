@@ -114,11 +114,13 @@ def needs(found: Mapping[str, WheelInfo]) -> dict[str, dict[str, str | None]]:
 
 
 def _providers(targets: TargetBuilds | None) -> Providers:
-    """Which builder package ships a soname, for wheels built in the builder (when one was made)."""
+    """Which builder package ships a soname, for wheels built in the builder (when a build had its
+    files written: a builder only resolved, early, is not written for this)."""
 
     def find(sonames: Iterable[str]) -> Mapping[str, str]:
         made = targets.made if targets is not None else None
-        return builder.providers(made.root, sonames) if made is not None else {}
+        root = made.written if made is not None else None
+        return builder.providers(root, sonames) if root is not None else {}
 
     return find
 
