@@ -371,7 +371,7 @@ def _write_source(path: str, source: Source, mode: int) -> None:
         with source.open() as data:
             _write(path, data, mode)
         return
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    fd = _create(path, mode)
     try:
         view, done = memoryview(source.data), 0
         while done < len(view):
@@ -381,6 +381,11 @@ def _write_source(path: str, source: Source, mode: int) -> None:
 
 
 def _write(path: str, source: IO[bytes], mode: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    fd = _create(path, mode)
     with os.fdopen(fd, "wb") as out:
         shutil.copyfileobj(source, out, 1 << 20)
+
+
+def _create(path: str, mode: int) -> int:
+    """A new file at ``path`` (never one that exists, never through a symlink), open for writing."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)

@@ -4,9 +4,9 @@ soon as the build's base is known, so it is compiled while the build downloads a
 Contract: :func:`begin` picks the compiler for the base the build starts with and starts making
 that base's layer (:func:`slimline.build.jobs.stdlib_job`) on a thread of the lowest priority
 (:mod:`slimline.build.background`: it takes what the build's own steps leave idle), after
-reading what the build's end reads of the base (its libraries and Debian packages).  It starts nothing for a
-base that is not a ``debian:`` one, with ``stdlib-bytecode = false``, or with ``bytecode = true``
-(then the compiler of every layer compiles this one too, for the final base).
+reading what the build's end reads of the base (its libraries and Debian packages).  It starts
+nothing for a base that is not a ``debian:`` one, with ``stdlib-bytecode = false``, or with
+``bytecode = true`` (then the compiler of every layer compiles this one too, for the final base).
 :meth:`Early.job_for` gives the job for the final base: the build's wheels may have made it
 extend the base with the libraries they link.  When the layers that differ between the two bases
 hold no file of the standard library or of the interpreter, that is the started job itself (the
