@@ -5,7 +5,8 @@ Ubuntu images, entries whose status is "install ok installed") and in
 ``var/lib/dpkg/status.d/<name>`` (distroless and slimline's own bases), as a container of the
 image sees them (:func:`slimline.layers.read.final_files`: a record a later layer replaced or
 removed does not count); empty for bases without dpkg records.  Memoised in the cache by the
-image's config digest, since reading means decompressing every base layer once.
+image's config digest, since reading means decompressing every base layer once; a base
+slimline assembles has its names remembered as it is made (:func:`remember`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
+from collections.abc import Iterable
 
 from slimline.cache import keys
 from slimline.cache.store import Cache
@@ -20,7 +22,7 @@ from slimline.layers.filetree import Kind
 from slimline.layers.read import final_files
 from slimline.oci.image import Image
 
-__all__ = ["installed"]
+__all__ = ["installed", "remember"]
 
 _STATUS = "var/lib/dpkg/status"
 _STATUS_D = "var/lib/dpkg/status.d/"
@@ -45,8 +47,7 @@ _NOT_PACKAGES = (".md5sums", ".sha256sums", ".list", ".conffiles", ".shlibs", ".
 
 
 def installed(image: Image, *, cache: Cache) -> frozenset[str]:
-    key = keys.key("dpkg-installed", _FORMAT, hashlib.sha256(image.config_bytes).hexdigest())
-    hit = cache.read_meta(keys.DPKG_INSTALLED, key)
+    hit = cache.read_meta(keys.DPKG_INSTALLED, _key(image))
     if hit is not None:
         return frozenset(json.loads(hit))
     found: set[str] = set()
@@ -55,10 +56,36 @@ def installed(image: Image, *, cache: Cache) -> frozenset[str]:
         if entry.kind is not Kind.FILE:
             continue
         if name.startswith(_STATUS_D):
-            base = posixpath.basename(name)
-            if not base.endswith(_NOT_PACKAGES):  # <pkg>.md5sums and friends; names may hold dots
-                found.add(base.split(":")[0])
+            found |= _from_status_d(name)
         elif name == _STATUS and entry.data is not None:
             found |= _from_status(entry.data.decode("utf-8", "replace"))
-    cache.write_meta(keys.DPKG_INSTALLED, key, json.dumps(sorted(found)).encode())
+    _write(image, found, cache)
     return frozenset(found)
+
+
+def remember(image: Image, files: Iterable[str], *, cache: Cache) -> None:
+    """Memoise what :func:`installed` gives for ``image`` when the regular files of its final
+    file system are exactly ``files`` (as a base slimline assembles, in layers that add files
+    and remove none).  Nothing is remembered when they hold a ``status`` file: it is read."""
+    found: set[str] = set()
+    for name in files:
+        if name == _STATUS:
+            return
+        if name.startswith(_STATUS_D):
+            found |= _from_status_d(name)
+    _write(image, found, cache)
+
+
+def _from_status_d(name: str) -> set[str]:
+    base = posixpath.basename(name)
+    if base.endswith(_NOT_PACKAGES):  # <pkg>.md5sums and friends; names may hold dots
+        return set()
+    return {base.split(":")[0]}
+
+
+def _key(image: Image) -> str:
+    return keys.key("dpkg-installed", _FORMAT, hashlib.sha256(image.config_bytes).hexdigest())
+
+
+def _write(image: Image, found: set[str], cache: Cache) -> None:
+    cache.write_meta(keys.DPKG_INSTALLED, _key(image), json.dumps(sorted(found)).encode())

@@ -5,9 +5,10 @@ and the Debian package known to ship each (or None), it returns the packages to 
 base does not hold, each with the distributions that need it) and the sonames that neither the
 base has nor any known package ships.  A soname counts as present when a file of that name is in
 a ``lib`` directory of the base's final file system (any base: Debian, Alpine, official Python
-images), scanned once per base (memoised by its config digest).  Packages can be added only to a
-``debian:`` base (:mod:`slimline.build.image` resolves it again with them); for other bases the
-conductor warns.
+images), scanned once per base (memoised by its config digest); a base slimline assembles has
+its names remembered as it is made (:func:`remember`), so it is never scanned.  Packages can be
+added only to a ``debian:`` base (:mod:`slimline.build.image` resolves it again with them); for
+other bases the conductor warns.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from slimline.base import dpkg
@@ -24,7 +25,7 @@ from slimline.cache.store import Cache
 from slimline.layers.read import final_files
 from slimline.oci.image import Image
 
-__all__ = ["Lacking", "missing", "sonames"]
+__all__ = ["Lacking", "missing", "remember", "sonames"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,16 +56,31 @@ def missing(image: Image, needs: Mapping[str, Mapping[str, str | None]], *, cach
 
 def sonames(image: Image, *, cache: Cache) -> frozenset[str]:
     """The names of the shared libraries in ``lib`` directories of ``image``'s final file system."""
-    key = hashlib.sha256(image.config_bytes).hexdigest()
-    hit = cache.read_meta(keys.BASE_SONAMES, key)
+    hit = cache.read_meta(keys.BASE_SONAMES, _key(image))
     if hit is not None:
         return frozenset(json.loads(hit))
+    found = _libraries(final_files(image.layers, wanted=lambda _: False, max_size=0))
+    remember(image, found, cache=cache)
+    return found
+
+
+def remember(image: Image, paths: Iterable[str], *, cache: Cache) -> None:
+    """Memoise what :func:`sonames` gives for ``image`` when its final file system holds exactly
+    ``paths`` (as a base slimline assembles, in layers that add files and remove none)."""
+    found = _libraries(paths)
+    cache.write_meta(keys.BASE_SONAMES, _key(image), json.dumps(sorted(found)).encode())
+
+
+def _key(image: Image) -> str:
+    return hashlib.sha256(image.config_bytes).hexdigest()
+
+
+def _libraries(paths: Iterable[str]) -> frozenset[str]:
     found = set()
-    for path in final_files(image.layers, wanted=lambda _: False, max_size=0):
+    for path in paths:
         folder, name = posixpath.split(path)
         if (".so." in name or name.endswith(".so")) and _libdir(folder):
             found.add(name)
-    cache.write_meta(keys.BASE_SONAMES, key, json.dumps(sorted(found)).encode())
     return frozenset(found)
 
 

@@ -16,9 +16,11 @@ from pathlib import Path
 import pytest
 
 from slimline import layers
+from slimline.base import dpkg, native
 from slimline.base.debian import mirror
 from slimline.base.debian.base import BaseSettings, DebianRef, build, resolve
 from slimline.base.debian.errors import ReleaseError, SignatureError
+from slimline.cache import keys
 from slimline.cache.store import Cache
 from slimline.context import Context
 from slimline.errors import HashMismatch
@@ -155,7 +157,9 @@ def test_left_out_packages_are_reported(bookworm: Built) -> None:
     assert any("needed by ca-certificates" in r or "ca-certificates," in r for r in left)
 
 
-def test_same_archive_state_gives_the_same_digest(bookworm: Built, tmp_path: Path) -> None:
+def test_same_archive_state_gives_the_same_digest_and_what_it_holds_is_noted(
+    bookworm: Built, tmp_path: Path
+) -> None:
     warm = _build("debian:bookworm", AMD64)
     assert warm.image.digest == bookworm.image.digest
     # Cold assembly in a fresh cache that holds only the verified downloads (no layers, no resolution).
@@ -175,6 +179,16 @@ def test_same_archive_state_gives_the_same_digest(bookworm: Built, tmp_path: Pat
     assert [lay.digest for lay in cold.image.layers] == [lay.digest for lay in bookworm.image.layers]
     assert cold.image.digest == bookworm.image.digest
     assert any(r.startswith("assembling layer") for r in cold.reports)
+    # what the assembly noted of its libraries and packages is what reading its layers back gives
+    for kind in (keys.BASE_SONAMES, keys.DPKG_INSTALLED):
+        assert len(list((fresh.root / kind).iterdir())) == 1, kind
+    read = Cache(tmp_path / "read")
+    sonames = native.sonames(cold.image, cache=read)
+    assert {"libc.so.6", "libz.so.1", "libssl.so.3"} <= sonames
+    assert native.sonames(cold.image, cache=fresh) == sonames
+    installed = dpkg.installed(cold.image, cache=read)
+    assert {"libc6", "python3.11-minimal", "ca-certificates"} <= installed
+    assert dpkg.installed(cold.image, cache=fresh) == installed
 
 
 def test_layers_hold_what_the_policy_promises(bookworm: Built) -> None:

@@ -6,9 +6,11 @@ Inputs are generated here (indexes, .deb files, apt source files); no network.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+from debian.deb822 import PkgRelation
 from debian.debian_support import version_compare
 from packaging.specifiers import SpecifierSet
 
@@ -23,7 +25,7 @@ from slimline.base.debian.errors import (
     ResolveError,
 )
 from slimline.base.debian.packages import Stanza
-from slimline.base.debian.resolve import DEFAULT_EXCLUDES, closure, relation_holds, resolve
+from slimline.base.debian.resolve import DEFAULT_EXCLUDES, _provided, closure, relation_holds, resolve
 from slimline.errors import UnsafePath
 from slimline.layers.filetree import Kind, TreeBuilder
 from slimline.oci.image import Platform
@@ -121,14 +123,17 @@ def test_resolve_alternatives_take_first_satisfiable_or_already_selected() -> No
     assert "libnew" in names and "libold" not in names and "libother" not in names
 
 
-def test_resolve_provides_versioned_and_unversioned() -> None:
-    idx = index(
+@pytest.mark.parametrize("read_back", [False, True], ids=["parsed", "read-back"])
+def test_resolve_provides_versioned_and_unversioned(read_back: bool) -> None:
+    idx: Mapping[str, Stanza] = index(
         st("app", depends="mail-transport-agent, libfoo-abi (>= 2)"),
         st("zmta", provides="mail-transport-agent"),
         st("amta", provides="mail-transport-agent"),
         st("libfoo2", provides="libfoo-abi (= 2.5)"),
         st("libfoo-unversioned", provides="libfoo-abi"),
     )
+    if read_back:  # as a cold build with indexes parsed before reads them: stanzas parsed when asked for
+        idx = packages.from_record(packages.to_record(idx))
     res = resolve(idx, ["app"], arch="amd64")
     names = {p.name for p in res.packages}
     assert "amta" in names and "zmta" not in names  # alphabetically first provider
@@ -166,6 +171,25 @@ def test_resolve_arch_qualifiers() -> None:
 def test_resolve_unknown_root() -> None:
     with pytest.raises(ResolveError, match="no such package"):
         resolve(index(st("a")), ["libpq5"], arch="amd64")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mail-transport-agent",
+        "libfoo-abi (= 2.5), awk ,c-compiler:any",
+        "python3-foo (= 1:2.0~rc1+dfsg-1)",
+        "gcc-x86-64-linux-gnu (= 4:12.2.0-3), ",
+        "odd (>= 1)",  # not Debian's shape: python-debian reads it
+    ],
+)
+def test_provides_are_read_as_python_debian_reads_them(text: str) -> None:
+    expected = []
+    for group in PkgRelation.parse_relations(text):
+        for alt in group:
+            version = alt.get("version")
+            expected.append((alt["name"], version[1] if version else None))
+    assert _provided(text) == expected
 
 
 def test_packages_merge_prefers_highest_version_and_arch() -> None:
@@ -518,7 +542,7 @@ def test_merged_indexes_survive_their_record_and_a_bad_record_is_refused() -> No
     assert packages.from_record(packages.to_record(merged)) == merged
     record = packages.to_record(merged)
     with pytest.raises(ValueError):
-        packages.from_record(record.replace(b"b" * 64, b"z" * 64, 1))  # a hash that is none
+        packages.from_record(record.replace(b"b" * 64, b"z" * 64, 1))  # bytes that are not the ones written
     with pytest.raises((ValueError, KeyError, TypeError)):
         packages.from_record(b'{"fields": ["name"], "stanzas": []}')  # another version's fields
 

@@ -33,7 +33,7 @@ from slimline.http import Http, HttpError
 
 __all__ = ["Archive", "BaseResolution", "Suite", "fetch_debs", "resolve_base", "upstream_version"]
 
-MERGED_KIND = "debian-merged-index-1"  # bump when the record of parsed indexes changes
+MERGED_KIND = "debian-merged-index-2"  # bump when the record of parsed indexes changes
 RESOLVE_FORMAT = "2"  # bump when the cached resolution's shape or rules change (2: stdlib roots)
 _RELEASED = ("stable", "oldstable", "oldoldstable")
 _ROLLING = ("sid", "unstable", "experimental", "rc-buggy")
@@ -216,10 +216,10 @@ def resolve_base(
     return BaseResolution(archive, arch, xy, res)
 
 
-_merged_memo: dict[str, dict[str, Stanza]] = {}  # this process's merged indexes, by their key
+_merged_memo: dict[str, Mapping[str, Stanza]] = {}  # this process's merged indexes, by their key
 
 
-def _merged(archive: Archive, arch: str, ctx: Context) -> dict[str, Stanza]:
+def _merged(archive: Archive, arch: str, ctx: Context) -> Mapping[str, Stanza]:
     """The suites' Packages indexes for ``arch``, merged (:func:`packages.merge`).
 
     Kept in this process (a build that assembles a builder and then completes its base reads
@@ -251,9 +251,9 @@ def _merged(archive: Archive, arch: str, ctx: Context) -> dict[str, Stanza]:
 
     report(f"reading the Packages indexes of {names} ({arch})")
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-        merged = packages.merge([p.values() for p in pool.map(load, jobs)], arch=arch)
-    cache.write_meta(keys.DEBIAN_INDEXES, key, packages.to_record(merged))
-    return _merged_memo.setdefault(key, merged)
+        fresh = packages.merge([p.values() for p in pool.map(load, jobs)], arch=arch)
+    cache.write_meta(keys.DEBIAN_INDEXES, key, packages.to_record(fresh))
+    return _merged_memo.setdefault(key, fresh)
 
 
 def fetch_debs(

@@ -34,6 +34,7 @@ from slimline.base.debian import alternatives, assemble, contents, deb, mirror, 
 from slimline.base.debian import archive as archive_mod
 from slimline.base.debian.archive import BaseResolution, upstream_version
 from slimline.base.debian.errors import ResolveError
+from slimline.base.debian.noted import Noted
 from slimline.base.debian.ref import (
     BUILD_FORMAT,
     KNOWN_SUITES,
@@ -53,16 +54,9 @@ from slimline.report import progress
 from slimline.target import Target
 
 __all__ = [
-    "KNOWN_SUITES",
-    "BaseSettings",
-    "DebianRef",
-    "build",
-    "debian_arch",
-    "files",
-    "library_packages",
-    "resolve",
-    "suite_for",
-]
+    "KNOWN_SUITES", "BaseSettings", "DebianRef", "build", "debian_arch", "files", "library_packages",
+    "resolve", "suite_for",
+]  # fmt: skip
 
 
 def _excludes(settings: BaseSettings) -> dict[str, str]:
@@ -246,7 +240,9 @@ def build(
     :func:`record` of what it holds."""
     platform = platform.normalised()
     jobs, groups, base, target = _jobs(ref, platform=platform, settings=settings, ctx=ctx, mtime=mtime)
-    built = layers.realise(jobs, cache=ctx.cache, compression=compression or layers.Compression()).layers
+    noted = Noted()  # its libraries and packages, if every layer is made now
+    compression = compression or layers.Compression()
+    built = layers.realise(noted.wrap(jobs), cache=ctx.cache, compression=compression).layers
     created = rfc3339(mtime)
     history = tuple(
         History(created_by=j.created_by, created=created, comment=g.description)
@@ -254,6 +250,7 @@ def build(
     )
     config = _config(ref, base, target)
     image = Image(platform=platform, config=config, created=created).append(tuple(built), history)
+    noted.remember(image, cache=ctx.cache)
     ctx.report.detail(
         f"base {ref} ({platform}): {image.digest}, {len(built)} layers, "
         f"{sum(lay.size for lay in built) / 1e6:.1f} MB compressed"

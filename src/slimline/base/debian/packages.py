@@ -12,6 +12,7 @@ costs the memory of the stanzas kept, not of its 60 MB of text.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 import lzma
@@ -28,7 +29,10 @@ from slimline.base.debian.release import IndexFile, Release
 from slimline.cache.store import Cache
 from slimline.http import PACKAGES_TEXT_CAP, Http, HttpError
 
-__all__ = ["Stanza", "download", "from_record", "merge", "parse", "read_index", "read_stanzas", "to_record"]
+__all__ = [
+    "Record", "Stanza", "download", "from_record", "merge", "parse", "read_index", "read_stanzas",
+    "to_record",
+]  # fmt: skip
 
 _FIELDS = (
     "Package",
@@ -236,20 +240,81 @@ _RECORD_FIELDS = tuple(Stanza.__dataclass_fields__)
 
 
 def to_record(merged: Mapping[str, Stanza]) -> bytes:
-    """A compact JSON record of merged stanzas (one array of field values each, in field order)."""
-    rows = [[getattr(st, f) for f in _RECORD_FIELDS] for st in merged.values()]
-    return json.dumps({"fields": _RECORD_FIELDS, "stanzas": rows}, separators=(",", ":")).encode()
+    """A compact record of merged stanzas for :func:`from_record`: a JSON header line (the fields,
+    each package's name and where its line starts in the body, the ``Provides`` of those that
+    provide others, the body's SHA256), then a JSON array of field values per stanza, a line each."""
+    names: list[str] = []
+    starts: list[int] = []
+    lines: list[str] = []
+    at = 0
+    for st in merged.values():
+        line = json.dumps([getattr(st, f) for f in _RECORD_FIELDS], separators=(",", ":")) + "\n"
+        names.append(st.name)
+        starts.append(at)
+        lines.append(line)
+        at += len(line)
+    body = "".join(lines).encode()
+    head = {
+        "fields": _RECORD_FIELDS,
+        "names": names,
+        "starts": starts,
+        "provides": [[st.name, st.provides] for st in merged.values() if st.provides],
+        "sha256": hashlib.sha256(body).hexdigest(),
+    }
+    return json.dumps(head, separators=(",", ":")).encode() + b"\n" + body
 
 
-def from_record(data: bytes) -> dict[str, Stanza]:
-    """What :func:`to_record` wrote; ``ValueError``/``KeyError``/``TypeError`` if it is not that."""
-    d = json.loads(data)
-    if tuple(d["fields"]) != _RECORD_FIELDS:
+def from_record(data: bytes) -> Record:
+    """What :func:`to_record` wrote; ``ValueError``/``KeyError``/``TypeError`` if it is not that
+    (another version's fields, bytes that are not the ones written)."""
+    first, _, body = data.partition(b"\n")
+    head = json.loads(first)
+    if tuple(head["fields"]) != _RECORD_FIELDS:
         raise ValueError("the record's fields are not this version's")
-    out: dict[str, Stanza] = {}
-    for row in d["stanzas"]:
-        st = Stanza(*row)
-        if not isinstance(st.size, int) or not _SHA256.fullmatch(st.sha256):
-            raise ValueError(f"bad stanza {st.name!r} in the record")
-        out[st.name] = st
-    return out
+    if hashlib.sha256(body).hexdigest() != head["sha256"]:
+        raise ValueError("the record is not the one written")
+    rows = dict(zip(head["names"], head["starts"], strict=True))
+    provides = tuple((str(name), str(text)) for name, text in head["provides"])
+    if not {name for name, _ in provides} <= rows.keys():
+        raise ValueError("the record's providing packages are not in it")
+    return Record(body.decode(), rows, provides)
+
+
+class Record(Mapping[str, Stanza]):
+    """Merged stanzas read back from their record: a stanza's fields are parsed when it is first
+    looked up (resolution looks at a few hundred of the 60k), so reading a record costs a split
+    of its lines.  Its bytes were checked whole against the hash written with them."""
+
+    def __init__(self, text: str, rows: dict[str, int], provides: tuple[tuple[str, str], ...]) -> None:
+        self._text = text  # the record's lines
+        self._rows = rows  # name -> where its line starts in ``text``
+        self._parsed: dict[str, Stanza] = {}
+        self._provides = provides
+
+    def __getitem__(self, name: str) -> Stanza:
+        st = self._parsed.get(name)
+        if st is None:
+            start = self._rows[name]
+            row = self._text[start : self._text.index("\n", start)]
+            st = self._parsed.setdefault(name, _from_row(row))
+        return st
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._rows
+
+    def provides(self) -> tuple[tuple[str, str], ...]:
+        """(name, ``provides``) of the stanzas whose ``provides`` is not empty, in order."""
+        return self._provides
+
+
+def _from_row(row: str) -> Stanza:
+    st = Stanza(*json.loads(row))
+    if not isinstance(st.size, int) or not _SHA256.fullmatch(st.sha256):
+        raise ValueError(f"bad stanza {st.name!r} in the record")
+    return st

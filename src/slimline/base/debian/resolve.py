@@ -18,9 +18,10 @@ Rules (documented, deterministic; no solver search, as the archive is self-consi
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,7 @@ from debian.deb822 import PkgRelation
 from debian.debian_support import version_compare
 
 from slimline.base.debian.errors import ResolveError
-from slimline.base.debian.packages import Stanza
+from slimline.base.debian.packages import Record, Stanza
 
 __all__ = ["DEFAULT_EXCLUDES", "LeftOut", "Resolution", "closure", "relation_holds", "resolve"]
 
@@ -127,17 +128,43 @@ Alternative = Mapping[
 
 
 class _Providers:
+    """Who provides each virtual name: package names, looked up in the index when asked for."""
+
     def __init__(self, index: Mapping[str, Stanza]) -> None:
-        self.by_virtual: dict[str, list[tuple[Stanza, str | None]]] = {}
-        for st in index.values():
-            if not st.provides:
-                continue
-            for group in PkgRelation.parse_relations(st.provides):
-                for alt in group:
-                    ver = alt.get("version")
-                    self.by_virtual.setdefault(alt["name"], []).append((st, ver[1] if ver else None))
-        for providers in self.by_virtual.values():
-            providers.sort(key=lambda pv: pv[0].name)
+        self.index = index
+        self._by_virtual: dict[str, list[tuple[str, str | None]]] = {}
+        provides = index.provides() if isinstance(index, Record) else _provides(index)
+        for name, text in provides:
+            for virtual, version in _provided(text):
+                self._by_virtual.setdefault(virtual, []).append((name, version))
+        for found in self._by_virtual.values():
+            found.sort(key=lambda nv: nv[0])
+
+    def of(self, virtual: str) -> list[tuple[Stanza, str | None]]:
+        return [(self.index[name], version) for name, version in self._by_virtual.get(virtual, ())]
+
+
+def _provides(index: Mapping[str, Stanza]) -> Iterator[tuple[str, str]]:
+    return ((st.name, st.provides) for st in index.values() if st.provides)
+
+
+# one ``Provides`` entry as Debian writes them: a name, an optional architecture qualifier and an
+# optional ``(= version)``; anything else is parsed by python-debian
+_PROVIDE = re.compile(r"\s*([a-z0-9][a-z0-9+.-]*)(?::[a-z0-9-]+)?\s*(?:\(\s*=\s*([^\s()]+)\s*\))?\s*")
+
+
+def _provided(text: str) -> list[tuple[str, str | None]]:
+    """The (name, version or None) pairs a ``Provides`` field names, as python-debian reads them
+    (:class:`PkgRelation`), without its cost for the common shape (about 10k stanzas provide)."""
+    found = [_PROVIDE.fullmatch(part) for part in text.split(",")]
+    if all(found):
+        return [(m.group(1), m.group(2)) for m in found if m is not None]
+    out: list[tuple[str, str | None]] = []
+    for group in PkgRelation.parse_relations(text):
+        for alt in group:
+            ver = alt.get("version")
+            out.append((alt["name"], ver[1] if ver else None))
+    return out
 
 
 _PROVIDERS: list[tuple[Mapping[str, Stanza], _Providers]] = []  # the last indexes' (this process)
@@ -286,7 +313,7 @@ class _Walk:
         real = self.index.get(alt["name"])
         if real is not None and _fits(alt, real.version):
             return [real]
-        return [st for st, ver in self.providers.by_virtual.get(alt["name"], ()) if _fits(alt, ver)]
+        return [st for st, ver in self.providers.of(alt["name"]) if _fits(alt, ver)]
 
     def resolution(self) -> Resolution:
         return Resolution(
