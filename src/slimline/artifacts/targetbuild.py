@@ -237,9 +237,9 @@ class TargetBuilds:
         """``reqs`` (and what they need) installed by pip into ``dest``, as wheels for ``t``."""
         cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-input", "--disable-pip-version-check"]
         cmd += ["--target", str(dest), "--only-binary=:all:", "--implementation", "cp"]
-        cmd += ["--python-version", t.python_xy]
-        if sys.version_info[:2] != t.python_version[:2]:  # its bytecode would be for this Python
-            cmd.append("--no-compile")
+        # --no-compile: the hooks read bytecode from their own cache only (PYTHONPYCACHEPREFIX,
+        # see _Runner), never from the environment's __pycache__
+        cmd += ["--python-version", t.python_xy, "--no-compile"]
         for abi in (f"cp{t.python_xy.replace('.', '')}", "abi3", "none"):
             cmd += ["--abi", abi]
         for plat in sorted({tag.platform for tag in t.tags() if tag.platform != "any"}):

@@ -44,7 +44,7 @@ from slimline.base.debian.ref import (
     suite_for,
 )
 from slimline.base.debian.release import Keyring
-from slimline.base.debian.resolve import DEFAULT_EXCLUDES, closure
+from slimline.base.debian.resolve import BUILDER_EXCLUDES, DEFAULT_EXCLUDES, closure
 from slimline.context import Context
 from slimline.errors import redact
 from slimline.layers.filetree import FileTree, TreeBuilder
@@ -60,9 +60,9 @@ __all__ = [
 
 
 def _excludes(settings: BaseSettings) -> dict[str, str]:
-    """What the resolution leaves out: for an image, what runtime images never need (unless named
-    as a package); for the builder, only what the settings exclude."""
-    defaults = DEFAULT_EXCLUDES if settings.runtime else {}
+    """What the resolution leaves out (unless named as a package): for an image, what runtime
+    images never need; for the builder, what no package build uses; and what the settings exclude."""
+    defaults = DEFAULT_EXCLUDES if settings.runtime else BUILDER_EXCLUDES
     out = {k: v for k, v in defaults.items() if k not in settings.packages}
     out.update(dict.fromkeys(settings.exclude, "excluded by [tool.slimline.debian] exclude"))
     return out
