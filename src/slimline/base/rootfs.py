@@ -19,7 +19,8 @@ Relative symlinks are written as they are: a program run from ``dest`` is truste
 base it comes from (it can read anything the user can), so reads through them are not policed.
 
 :func:`cached` keeps one unpacked copy per image in the cache (``<cache>/rootfs/<key>``), so that
-only the first build with a base pays for unpacking it.  :func:`from_jobs` writes layer jobs'
+only the first build with a base pays for unpacking it; :func:`from_trees` writes that copy from
+the trees of a base just assembled, with the same rules.  :func:`from_jobs` writes layer jobs'
 trees there directly, with the same rules, for a file system that is never an image (the
 builder): no tar is written, compressed, hashed and read back.
 """
@@ -48,7 +49,7 @@ from slimline.layers.job import Job
 from slimline.oci.image import Image
 from slimline.oci.whiteout import entry_path, is_opaque, is_whiteout, whiteout_target
 
-__all__ = ["RootfsError", "cached", "from_jobs", "from_pinned", "jobs_key", "resolve", "unpack"]
+__all__ = ["RootfsError", "cached", "from_jobs", "from_pinned", "from_trees", "jobs_key", "resolve", "unpack"]
 
 FORMAT = "1"  # bump when unpack() writes other files or modes: older copies are then not used
 
@@ -88,14 +89,37 @@ def cached(image: Image, *, cache: Cache) -> Path:
     every call marks it used (``slimline cache prune``).  Callers only read it, and only while
     they hold the cache (:meth:`~slimline.cache.store.Cache.lock`), which keeps pruning away.
     """
-    key = hashlib.sha256(json.dumps([FORMAT, [layer.diff_id for layer in image.layers]]).encode()).hexdigest()
-    done = cache.root / keys.ROOTFS / key[:32]
+    done = _image_dir(image, cache)
     if done.is_dir():
         touch(done)
         return done
     with cache.writing("unpacking the base image into the cache"):
         _unpack_into(image, done)
     return done
+
+
+def from_trees(image: Image, trees: Sequence[FileTree], *, cache: Cache) -> Path:
+    """What :func:`cached` gives for ``image``, written from the trees its layers were made of (in
+    order: ``image``'s layers hold exactly these trees), so that nothing reads the layers back;
+    the same contract, for an image whose layers this process has just made."""
+    done = _image_dir(image, cache)
+    if done.is_dir():
+        touch(done)
+        return done
+
+    def write(dest: Path) -> None:
+        writer = _TreeWriter(str(dest))
+        for tree in trees:
+            writer.write(tree)
+
+    with cache.writing("writing the base image's files into the cache"):
+        _made_as(done, write)
+    return done
+
+
+def _image_dir(image: Image, cache: Cache) -> Path:
+    key = hashlib.sha256(json.dumps([FORMAT, [layer.diff_id for layer in image.layers]]).encode()).hexdigest()
+    return cache.root / keys.ROOTFS / key[:32]
 
 
 def jobs_key(jobs: Sequence[Job]) -> str:

@@ -8,7 +8,9 @@ tampering tests use a fresh cache seeded with already verified blobs, and a prox
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from slimline import layers
-from slimline.base import dpkg, native
+from slimline.base import dpkg, native, rootfs
 from slimline.base.debian import mirror
 from slimline.base.debian.base import BaseSettings, DebianRef, build, resolve
 from slimline.base.debian.errors import ReleaseError, SignatureError
@@ -189,6 +191,28 @@ def test_same_archive_state_gives_the_same_digest_and_what_it_holds_is_noted(
     installed = dpkg.installed(cold.image, cache=read)
     assert {"libc6", "python3.11-minimal", "ca-certificates"} <= installed
     assert dpkg.installed(cold.image, cache=fresh) == installed
+    # and its file system, written from its trees, is what unpacking its layers writes
+    written = list((fresh.root / keys.ROOTFS).iterdir())
+    assert len(written) == 1 and rootfs.cached(cold.image, cache=fresh) == written[0]
+    unpacked = tmp_path / "unpacked"
+    unpacked.mkdir()
+    rootfs.unpack(cold.image, unpacked)
+    assert _files(written[0]) == _files(unpacked)
+
+
+def _files(root: Path) -> dict[str, tuple[str, int, str]]:
+    """Every path below ``root``: its kind, permission bits and contents (a link's target)."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        if path.is_symlink():
+            out[str(path.relative_to(root))] = ("link", 0, os.readlink(path))
+        elif path.is_dir():
+            out[str(path.relative_to(root))] = ("dir", st.st_mode & 0o7777, "")
+        else:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            out[str(path.relative_to(root))] = ("file", st.st_mode & 0o7777, digest)
+    return out
 
 
 def test_layers_hold_what_the_policy_promises(bookworm: Built) -> None:

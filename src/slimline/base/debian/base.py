@@ -240,7 +240,7 @@ def build(
     :func:`record` of what it holds."""
     platform = platform.normalised()
     jobs, groups, base, target = _jobs(ref, platform=platform, settings=settings, ctx=ctx, mtime=mtime)
-    noted = Noted()  # its libraries and packages, if every layer is made now
+    noted = Noted()  # its libraries, packages and files for later steps, if every layer is made now
     compression = compression or layers.Compression()
     built = layers.realise(noted.wrap(jobs), cache=ctx.cache, compression=compression).layers
     created = rfc3339(mtime)
@@ -250,7 +250,7 @@ def build(
     )
     config = _config(ref, base, target)
     image = Image(platform=platform, config=config, created=created).append(tuple(built), history)
-    noted.remember(image, cache=ctx.cache)
+    noted.finish(image, cache=ctx.cache)
     ctx.report.detail(
         f"base {ref} ({platform}): {image.digest}, {len(built)} layers, "
         f"{sum(lay.size for lay in built) / 1e6:.1f} MB compressed"
