@@ -149,8 +149,9 @@ def sdist_only(project: Path) -> list[str]:
 def measure_slimline(app: App, s: sides.Setup, *, arm64_runs: int) -> dict[str, Any]:
     """Cold builds (amd64, arm64), the three rebuilds, sizes and the cold builds' phases.
 
-    * cold: a fresh copy of a cache in which ``slimline base`` pinned ``debian:SUITE`` (with the
-      app's ``[tool.slimline.debian] packages``) and nothing else: no builder, no download, no
+    * cold: a fresh copy of a cache in which ``slimline base`` made and pinned ``debian:SUITE``
+      (with the app's ``[tool.slimline.debian] packages``; its layers, what it holds, its file
+      system for the bytecode compiler) and nothing else: no builder, no download, no
       built wheel, not the libraries the built wheels link (the Dockerfile installs those in its
       cold build too).  Each cold build must compile exactly the locked sdist-only packages;
     * code change, lock edit, no change: in the warm amd64 cache, as in ``bench/compare.py``;
@@ -380,8 +381,9 @@ def _phase_table(sl: dict[str, Any]) -> list[str]:
 NOTES = [
     "What each figure means:",
     "",
-    "- **cold build**: slimline from a cache in which `slimline base` pinned the plain "
-    "`debian:` base and nothing else (made beforehand, as the Dockerfile's base is): the builder "
+    "- **cold build**: slimline from a cache in which `slimline base` made and pinned the plain "
+    "`debian:` base and nothing else (made beforehand, as the Dockerfile's base is; like a base "
+    "buildah pulled, it is kept unpacked too, where slimline's bytecode compiler runs it): the builder "
     "is assembled (Release files verified, its packages resolved, its .debs downloaded and unpacked straight "
     "into its root file system), the "
     "build requirements (setuptools) installed as wheels for the image, the three sdists compiled in "
