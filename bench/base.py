@@ -79,7 +79,7 @@ def main() -> None:
     http = Http()  # one client for every run, as one command has
 
     def once(c: Cache) -> Image:
-        image, _ = build(ref, platform=platform, settings=settings, ctx=Context(c, given_http=http))
+        image, _, _ = build(ref, platform=platform, settings=settings, ctx=Context(c, given_http=http))
         return image
 
     image = once(cache)  # fills the cache (downloads, layers) if needed

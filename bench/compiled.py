@@ -100,14 +100,23 @@ def main() -> None:
                 pybase=pybase, pybase_repo=pybase_repo, index_url=default_index_url(), runs=args.runs,
                 cold_runs=args.cold_runs,
             )  # fmt: skip
-            print("bench: compiled: slimline", file=sys.stderr)
-            result["slimline"] = measure_slimline(COMPILED, setup, arm64_runs=arm64_runs)
-            print("bench: compiled: Dockerfile with buildah", file=sys.stderr)
+            print("bench: compiled: cold builds, slimline's and the Dockerfile's in turn", file=sys.stderr)
+            project = slimline_copy(COMPILED, work / COMPILED.key / "slimline" / "project")
+            amd64 = _ColdRuns(COMPILED, project, setup, "linux/amd64")
+            amd64.once()  # the libraries it adds to the base are the Dockerfile's runtime packages
             packages = {"BUILD_PACKAGES": " ".join(COMPILED.build_packages())}
-            packages["RUNTIME_PACKAGES"] = " ".join(result["slimline"]["added"])
-            result["dockerfile"] = sides.measure_dockerfile(
-                COMPILED, setup, dockerfile=DOCKERFILE, extra_args=packages
-            )
+            packages["RUNTIME_PACKAGES"] = " ".join(amd64.added)
+            docker = sides.DockerfileSide(COMPILED, setup, dockerfile=DOCKERFILE, extra_args=packages)
+            docker_cold = []
+            for i in range(args.cold_runs):
+                docker_cold.append(docker.cold())
+                if i + 1 < args.cold_runs:
+                    amd64.once()
+            print("bench: compiled: slimline", file=sys.stderr)
+            result["slimline"] = measure_slimline(COMPILED, setup, amd64, arm64_runs=arm64_runs)
+            print("bench: compiled: Dockerfile with buildah", file=sys.stderr)
+            cold = Timing("cold build", tuple(docker_cold))
+            result["dockerfile"] = sides.measure_dockerfile(COMPILED, setup, side=docker, cold=cold)
         engine.prune(keep=[pybase])
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -146,27 +155,26 @@ def sdist_only(project: Path) -> list[str]:
 # --- slimline ------------------------------------------------------------------------------------
 
 
-def measure_slimline(app: App, s: sides.Setup, *, arm64_runs: int) -> dict[str, Any]:
-    """Cold builds (amd64, arm64), the three rebuilds, sizes and the cold builds' phases.
+def measure_slimline(app: App, s: sides.Setup, amd64: _ColdRuns, *, arm64_runs: int) -> dict[str, Any]:
+    """The cold builds (``amd64``'s, made already; arm64's), the three rebuilds, sizes and the cold
+    builds' phases.
 
-    * cold: a fresh copy of a cache in which ``slimline base`` made and pinned ``debian:SUITE``
-      (with the app's ``[tool.slimline.debian] packages``; its layers, what it holds, its file
-      system for the bytecode compiler) and nothing else: no builder, no download, no
-      built wheel, not the libraries the built wheels link (the Dockerfile installs those in its
-      cold build too).  Each cold build must compile exactly the locked sdist-only packages;
+    * cold: see :class:`_ColdRuns`;
     * code change, lock edit, no change: in the warm amd64 cache, as in ``bench/compare.py``;
       none may build anything in the builder (counted, and shown in the table).
     """
-    here = s.work / app.key / "slimline"
-    project = slimline_copy(app, here / "project")
+    project = amd64.project
+    here = project.parent
     base = f"debian:{s.suite}"
-    expected = sdist_only(project)
-    out: dict[str, Any] = {"compiled": expected, "timings": {}, "phases": {}}
-    for platform, runs in (("linux/amd64", s.cold_runs), ("linux/arm64", arm64_runs)):
-        if runs:
-            cold, phases, out["added"] = _cold(app, project, s, platform, runs, expected)
-            out["timings"][f"cold build {platform}"] = sides.timing_json(cold)
-            out["phases"][platform] = phases
+    out: dict[str, Any] = {"compiled": amd64.expected, "timings": {}, "phases": {}, "added": amd64.added}
+    runs = [amd64]
+    if arm64_runs:
+        runs.append(_ColdRuns(app, project, s, "linux/arm64"))
+        for _ in range(arm64_runs):
+            runs[-1].once()
+    for cold in runs:
+        out["timings"][f"cold build {cold.platform}"] = sides.timing_json(cold.timing())
+        out["phases"][cold.platform] = cold.phases()
     warm = here / "cache-amd64"
     rebuilt: dict[str, int] = {}
 
@@ -193,53 +201,68 @@ def measure_slimline(app: App, s: sides.Setup, *, arm64_runs: int) -> dict[str, 
     return out
 
 
-def _cold(
-    app: App, project: Path, s: sides.Setup, platform: str, runs: int, expected: list[str]
-) -> tuple[Timing, dict[str, dict[str, float]], list[str]]:
-    """Cold builds of ``project`` for ``platform``: their timing, their phases' medians (seconds,
-    and in how many steps each occurred) and the packages the builds added to the base."""
-    arch, base = platform.rpartition("/")[2], f"debian:{s.suite}"
-    here = project.parent
-    template, cache = here / f"base-{arch}", here / f"cache-{arch}"
-    dest = f"oci:{here / 'bases'}:{arch}"
-    sh(sides.slimline_base(base, app.debian_packages(), template, dest, platform=platform), timeout=900)
-    pinned = re.compile(rf"\]\s+base {re.escape(base)} \({re.escape(platform)}[^)]*\): pinned ")
-    samples: list[float] = []
-    runs_phases: list[dict[str, tuple[float, int]]] = []
-    added: list[str] = []
-    for _i in range(runs):
-        shutil.rmtree(cache, ignore_errors=True)
-        shutil.copytree(template, cache)
+class _ColdRuns:
+    """Cold builds of ``project`` for ``platform``, one per :meth:`once`: each from a fresh copy of
+    a cache in which ``slimline base`` made and pinned ``debian:SUITE`` (with the app's
+    ``[tool.slimline.debian] packages``; its layers, what it holds, its file system for the
+    bytecode compiler) and nothing else: no builder, no download, no built wheel, not the
+    libraries the built wheels link (the Dockerfile installs those in its cold build too).  Each
+    must compile exactly the locked sdist-only packages."""
+
+    def __init__(self, app: App, project: Path, s: sides.Setup, platform: str) -> None:
+        self.app, self.project, self.s, self.platform = app, project, s, platform
+        self.expected = sdist_only(project)
+        arch, self.base = platform.rpartition("/")[2], f"debian:{s.suite}"
+        here = project.parent
+        self.template, self.cache = here / f"base-{arch}", here / f"cache-{arch}"
+        self.dest = f"oci:{here}/out:{arch}"
+        packages = app.debian_packages()
+        to = f"oci:{here / 'bases'}:{arch}"
+        sh(sides.slimline_base(self.base, packages, self.template, to, platform=platform), timeout=900)
+        self.samples: list[float] = []
+        self.runs_phases: list[dict[str, tuple[float, int]]] = []
+        self.added: list[str] = []
+
+    def once(self) -> None:
+        shutil.rmtree(self.cache, ignore_errors=True)
+        shutil.copytree(self.template, self.cache)
         t0 = time.perf_counter()
-        err = sides.run_stderr(
-            sides.slimline_build(
-                project, base, cache, f"oci:{here}/out:{arch}", verbose=True, platform=platform
-            )
+        build = sides.slimline_build(
+            self.project, self.base, self.cache, self.dest, verbose=True, platform=self.platform
         )
-        samples.append(time.perf_counter() - t0)
+        err = sides.run_stderr(build)
+        self.samples.append(time.perf_counter() - t0)
         built = sorted(BUILT.findall(err))
-        if built != expected:
+        if built != self.expected:
             raise SystemExit(
-                f"bench: the cold {platform} build compiled {built or 'nothing'}, not {expected}"
+                f"bench: the cold {self.platform} build compiled {built or 'nothing'}, not {self.expected}"
             )
-        if not pinned.search(err):
-            raise SystemExit(f"bench: the cold {platform} build did not use the base pinned in its cache")
-        runs_phases.append(steps.phases(err, samples[-1]))
-        named = " ".join(runs_phases[-1])
+        pinned = rf"\]\s+base {re.escape(self.base)} \({re.escape(self.platform)}[^)]*\): pinned "
+        if not re.search(pinned, err):
+            raise SystemExit(
+                f"bench: the cold {self.platform} build did not use the base pinned in its cache"
+            )
+        self.runs_phases.append(steps.phases(err, self.samples[-1]))
+        named = " ".join(self.runs_phases[-1])
         if "builder: " not in named or "compiling in the builder" not in named:
             raise SystemExit(
                 f"bench: bench/steps.py's rules no longer match slimline's -v output:\n{err[-3000:]}"
             )
-        added = sides.added_packages(err)
-    names = list(runs_phases[0])
-    phases = {
-        n: {
-            "median": statistics.median(r.get(n, (0.0, 0))[0] for r in runs_phases),
-            "steps": max(r.get(n, (0.0, 0))[1] for r in runs_phases),
+        self.added = sides.added_packages(err)
+
+    def timing(self) -> Timing:
+        return Timing(f"cold build {self.platform}", tuple(self.samples))
+
+    def phases(self) -> dict[str, dict[str, float]]:
+        """Each phase's median (seconds) and in how many steps it occurred at most."""
+        runs = self.runs_phases
+        return {
+            n: {
+                "median": statistics.median(r.get(n, (0.0, 0))[0] for r in runs),
+                "steps": max(r.get(n, (0.0, 0))[1] for r in runs),
+            }
+            for n in runs[0]
         }
-        for n in names
-    }
-    return Timing(f"cold build {platform}", tuple(samples)), phases, added
 
 
 def _size(
@@ -390,7 +413,9 @@ NOTES = [
     "the builder, and the base assembled again with the libraries they link; the bench checks that "
     "exactly the sdist-only packages were compiled. buildah with `--no-cache` after removing every "
     "image but the base and emptying the cache mounts: `apt-get update` and `apt-get install` in "
-    "both stages, Poetry installed, `poetry install` (which builds the sdists, in parallel).",
+    "both stages, Poetry installed, `poetry install` (which builds the sdists, in parallel). The "
+    "two sides' cold builds alternate (slimline's first: the libraries it adds are the Dockerfile's "
+    "runtime packages), so that a machine whose speed drifts during the run slows both alike.",
     "- **rebuilds** run in the warm cache of the cold build. slimline's one-line change and no "
     "change are served from its build memo, as for the apps of `bench/compare.py`; after a lock "
     "edit the wheels built before are found by their sdists' hashes. The target column counts the "

@@ -82,7 +82,7 @@ def write_project(root: Path, deps: list[str]) -> Path:
 def closure(lock: dict[str, object], roots: list[str]) -> set[str]:
     """Canonical names of ``roots`` and everything they depend on, as the lock records it."""
     packages = {
-        _canon(str(p["name"])): [_canon(d) for d in p.get("dependencies", {})]  # type: ignore[union-attr]
+        _canon(str(p["name"])): [_canon(d) for d in p.get("dependencies", {})]
         for p in lock["package"]  # type: ignore[attr-defined]
     }
     seen: set[str] = set()

@@ -248,34 +248,54 @@ def run_stderr(cmd: list[str | Path], *, env: dict[str, str] | None = None) -> s
 # --- the tutorial Dockerfile with buildah --------------------------------------------------------
 
 
-def measure_dockerfile(
-    app: App, s: Setup, *, dockerfile: Path = DOCKERFILE, extra_args: dict[str, str] | None = None
-) -> dict[str, Any]:
-    """The same four timings for ``dockerfile`` (``bench/Dockerfile.poetry``, given
-    :func:`dockerfile_args` and ``extra_args``) built with ``buildah bud --layers``.
+class DockerfileSide:
+    """``dockerfile`` (``bench/Dockerfile.poetry``, given :func:`dockerfile_args` and ``extra_args``)
+    for ``app``, built with ``buildah bud --layers`` from a copy of the app."""
 
-    * cold: ``--no-cache`` after removing every image but the base and emptying the cache mounts
-      (Poetry and its dependencies, and every locked wheel, are downloaded);
+    def __init__(
+        self, app: App, s: Setup, *, dockerfile: Path = DOCKERFILE, extra_args: dict[str, str] | None = None
+    ) -> None:
+        self.app, self.s, self.dockerfile = app, s, dockerfile
+        self.project = dockerfile_copy(app, s.work / app.key / "dockerfile" / "project", s.index_url)
+        self.tag = f"localhost/{app.key}:dockerfile"
+        self.args = {**dockerfile_args(app, self.project, s), **(extra_args or {})}
+
+    def build(self, no_cache: bool = False) -> None:
+        self.s.engine.build(self.project, self.dockerfile, self.tag, args=self.args, no_cache=no_cache)
+
+    def cold(self) -> float:
+        """One cold build: ``--no-cache`` after removing every image but the base and emptying the
+        cache mounts (Poetry and its dependencies, and every locked wheel, are downloaded)."""
+        self.s.engine.prune(keep=[self.s.pybase])
+        t0 = time.perf_counter()
+        self.build(no_cache=True)
+        return time.perf_counter() - t0
+
+
+def measure_dockerfile(
+    app: App,
+    s: Setup,
+    *,
+    dockerfile: Path = DOCKERFILE,
+    extra_args: dict[str, str] | None = None,
+    side: DockerfileSide | None = None,
+    cold: Timing | None = None,
+) -> dict[str, Any]:
+    """The same four timings for a :class:`DockerfileSide` (``side``, else made of the others);
+    ``cold``: its cold builds measured already (alternating with slimline's, say), else measured
+    here one after another.
+
+    * cold: :meth:`DockerfileSide.cold`;
     * warm full: a comment appended to poetry.lock (the nearest a Dockerfile gets to "the
       dependencies' layers must be rebuilt": it invalidates ``COPY pyproject.toml poetry.lock``
       and everything after it) and a line changed, as for slimline; the layer with Poetry
       installed and Poetry's download cache (``RUN --mount=type=cache``) stay warm;
     * code change / no change: as for slimline.
     """
-    here = s.work / app.key / "dockerfile"
-    project = dockerfile_copy(app, here / "project", s.index_url)
-    tag = f"localhost/{app.key}:dockerfile"
-    args = {**dockerfile_args(app, project, s), **(extra_args or {})}
-
-    def build(no_cache: bool = False) -> None:
-        s.engine.build(project, dockerfile, tag, args=args, no_cache=no_cache)
-
-    cold = measure(
-        "cold build",
-        s.cold_runs,
-        lambda i: build(no_cache=True),
-        before=lambda i: s.engine.prune(keep=[s.pybase]),
-    )
+    side = side or DockerfileSide(app, s, dockerfile=dockerfile, extra_args=extra_args)
+    project, tag, build = side.project, side.tag, side.build
+    if cold is None:
+        cold = Timing("cold build", tuple(side.cold() for _ in range(s.cold_runs)))
     full = measure("warm full build", s.runs, lambda i: build(), before=lambda i: lock_edit(project, app, i))
     change = measure(
         "code change", s.runs, lambda i: build(), before=lambda i: one_line_change(project, app, i)
