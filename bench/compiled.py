@@ -226,6 +226,7 @@ class _ColdRuns:
     def once(self) -> None:
         shutil.rmtree(self.cache, ignore_errors=True)
         shutil.copytree(self.template, self.cache)
+        os.sync()  # neither side's run pays for writing back what the run before it wrote
         t0 = time.perf_counter()
         build = sides.slimline_build(
             self.project, self.base, self.cache, self.dest, verbose=True, platform=self.platform
