@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
 
 from slimline.artifacts.buildenv import BuildEnvs
-from slimline.artifacts.fetch import fetch
+from slimline.artifacts.fetch import _prepare_all, fetch
+from slimline.artifacts.origins import Build, Origins
 from slimline.artifacts.sources import default_index_url
+from slimline.artifacts.targetbuild import TargetBuilds
+from slimline.base.builder import Builder
 from slimline.cache.store import Cache, sha256_file
 from slimline.context import Context
 from slimline.errors import HashMismatch
 from slimline.http import Http
+from slimline.oci.image import Platform
 from slimline.plan.model import Plan
+from slimline.project.lockfile import Artifact
+from slimline.target import Target
 from tests.artifacts.helpers import IDNA_WHEEL, SIX_WHEEL, LocalIndex, index_pkg, plan_of, serve, sha256
+from tests.e2e_projects import sdist_bytes
 from tests.support import cache_dir
 
 DEAD_INDEX = "http://127.0.0.1:9/simple"  # nothing listens there: any request would fail
@@ -122,3 +130,31 @@ def test_builds_start_largest_source_first_then_the_rest_in_the_plans_order(tmp_
         "mid": Build(key="m", size=120_000),
     }
     assert _longest_first(prepared) == ["large", "mid", "small", "tree", "alpha", "gone"]
+
+
+@pytest.mark.parametrize(("source", "begun"), [("ext.c", True), ("pure.py", False)])
+def test_a_downloaded_sdist_with_code_to_compile_begins_writing_the_builder(
+    tmp_path: Path, source: str, begun: bool
+) -> None:
+    """Before any build: the builder's files are written while the other downloads finish."""
+    sdist = sdist_bytes("probe", "1.0", {"setup.py": "", f"probe/{source}": ""})
+    written = threading.Event()
+
+    def write() -> Path:
+        written.set()
+        return tmp_path
+
+    def assemble() -> Builder:
+        target = Target(Platform("amd64"), (3, 11, 2), "/usr/bin/python3.11", "glibc", (2, 36))
+        return Builder("id", target, target.interpreter, (), False, write)
+
+    cache = Cache(tmp_path / "cache")
+    ctx = Context(cache, given_http=Http(retries=0))
+    builds = TargetBuilds(assemble, ctx=ctx, index_url=DEAD_INDEX, index_auth=None)
+    with serve(LocalIndex(files={"probe": {"probe-1.0.tar.gz": sdist}})) as index:
+        artifact = Artifact("probe-1.0.tar.gz", sha256(sdist), "sdist")
+        plan = plan_of(index_pkg("probe", "1.0", artifact, url=index.url))
+        origins = Origins(plan=plan, ctx=ctx, default_index=index.url, project_root=tmp_path)
+        prepared = _prepare_all(plan, origins, jobs=2, report=ctx.report, target=builds)
+    assert isinstance(prepared["probe"], Build)
+    assert written.wait(timeout=10 if begun else 0.5) is begun

@@ -11,12 +11,14 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from slimline.artifacts import sandbox
-from slimline.artifacts.targetbuild import HINTS, TargetBuilds, native_sources, pure
+from slimline.artifacts.targetbuild import HINTS, TargetBuilds, native_names, native_sources, pure
+from slimline.artifacts.unpack import archive_names
 from slimline.base.builder import Builder
 from slimline.cache.store import Cache
 from slimline.context import Context
@@ -41,11 +43,28 @@ def test_pure_wheels_are_those_for_any_platform() -> None:
         (["pkg/__init__.py", ".git/hooks/x.c"], False),  # VCS folders are not the source
     ],
 )
-def test_native_sources_are_told_by_their_files(tmp_path: Path, files: list[str], native: bool) -> None:
+@pytest.mark.parametrize("archive", ["tar.gz", "zip"])
+def test_native_sources_are_told_by_their_files_and_by_an_archive_of_them(
+    tmp_path: Path, files: list[str], native: bool, archive: str
+) -> None:
+    tree = tmp_path / "pkg-1.0"
     for name in files:
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text("")
-    assert native_sources(tmp_path) is native
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_text("")
+    assert native_sources(tree) is native
+    made = Path(
+        shutil.make_archive(str(tmp_path / "pkg-1.0"), "gztar" if archive == "tar.gz" else "zip", tmp_path)
+    )
+    names = archive_names(made, filename=made.name)
+    assert any(n.endswith(files[-1]) for n in names), names
+    assert native_names(names) is native  # before unpacking: the same answer
+
+
+def test_an_archive_that_cannot_be_read_has_no_names(tmp_path: Path) -> None:
+    bad = tmp_path / "pkg-1.0.tar.gz"
+    bad.write_bytes(b"\x1f\x8b not gzip after all")
+    assert archive_names(bad, filename=bad.name) == []
+    assert archive_names(tmp_path / "missing.zip", filename="missing.zip") == []
 
 
 def test_without_bubblewrap_the_error_says_what_to_install(
@@ -149,6 +168,30 @@ def test_prepared_builds_resolve_the_builder_on_a_thread_once(tmp_path: Path) ->
     assert resolved_on == ["slimline-builder-resolve"]
 
 
+def test_begun_builds_write_the_builders_files_once_on_a_thread_after_resolving_it(tmp_path: Path) -> None:
+    written_on: list[str] = []
+    done = threading.Event()
+
+    def make_root() -> Path:
+        written_on.append(threading.current_thread().name)
+        done.set()
+        return tmp_path / "root"
+
+    def assemble() -> Builder:
+        time.sleep(0.2)  # begun before its packages are resolved: it waits for them, not the caller
+        return replace(_a_builder(), make_root=make_root)
+
+    builds = _builds(assemble, tmp_path)
+    builds.prepare()
+    started = time.monotonic()
+    builds.begin()
+    builds.begin()
+    assert time.monotonic() - started < 0.1
+    assert done.wait(timeout=10)
+    assert builds.builder.root == tmp_path / "root"
+    assert written_on == ["slimline-builder"]  # once, on the builder's own thread
+
+
 def test_a_builder_that_failed_to_resolve_early_fails_the_build_that_needs_it(tmp_path: Path) -> None:
     tries: list[int] = []
 
@@ -158,6 +201,7 @@ def test_a_builder_that_failed_to_resolve_early_fails_the_build_that_needs_it(tm
 
     builds = _builds(assemble, tmp_path)
     builds.prepare()
+    builds.begin()  # its failure is not raised here: it reaches the builds that ask
     deadline = time.monotonic() + 10
     while not tries and time.monotonic() < deadline:
         time.sleep(0.01)

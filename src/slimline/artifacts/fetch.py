@@ -25,7 +25,8 @@ from typing import TypeVar
 from slimline.artifacts.build_backend import BuildFailed, unusable_reason
 from slimline.artifacts.buildenv import BuildEnvs
 from slimline.artifacts.origins import Build, FetchError, Origins, Ready, Unusable
-from slimline.artifacts.targetbuild import TargetBuilds
+from slimline.artifacts.targetbuild import TargetBuilds, native_names
+from slimline.artifacts.unpack import archive_names
 from slimline.context import Context
 from slimline.errors import ExitStatus, SlimlineError
 from slimline.plan.model import Plan, Selected
@@ -78,7 +79,7 @@ def fetch(
     """
     origins = Origins(plan=plan, ctx=ctx, default_index=default_index, project_root=project_root)
     ctx.report.step(f"fetching {len(plan.packages)} packages")
-    prepared = _prepare_all(plan, origins, jobs=jobs, report=ctx.report)
+    prepared = _prepare_all(plan, origins, jobs=jobs, report=ctx.report, target=target_builds)
     by_name = {sel.name: sel for sel in plan.packages}
 
     def wheel_for(name: str) -> Path | Unusable:
@@ -110,12 +111,23 @@ def _longest_first(prepared: dict[str, Ready | Build | Unusable]) -> list[str]:
 
 
 def _prepare_all(
-    plan: Plan, origins: Origins, *, jobs: int, report: Reporter
+    plan: Plan, origins: Origins, *, jobs: int, report: Reporter, target: TargetBuilds | None
 ) -> dict[str, Ready | Build | Unusable]:
     """Phase 1, in parallel: every package's cache hit, download or source to build, in the
-    plan's order.  When some fail, the first failure is raised and the others reported."""
+    plan's order.  When some fail, the first failure is raised and the others reported.  With a
+    builder (``target``), the first source archive whose entries show code to compile begins
+    writing its files (:meth:`TargetBuilds.begin`), while the other downloads finish."""
     by_name = {sel.name: sel for sel in plan.packages}
-    return _in_parallel(list(by_name), lambda name: origins.prepare(by_name[name]), jobs=jobs, report=report)
+
+    def prepare(name: str) -> Ready | Build | Unusable:
+        prepared = origins.prepare(by_name[name])
+        if target is not None and isinstance(prepared, Build) and prepared.archive is not None:
+            archive, filename = prepared.archive
+            if native_names(archive_names(archive, filename=filename)):
+                target.begin()
+        return prepared
+
+    return _in_parallel(list(by_name), prepare, jobs=jobs, report=report)
 
 
 _WAKE = 0.25  # seconds between looks at a download: the main thread then runs a Ctrl-C handler

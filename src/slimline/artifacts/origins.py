@@ -82,6 +82,7 @@ class Build:
     prepare: Callable[[Path], Path] | None = None
     tree: Path | None = None
     size: int = 0
+    archive: tuple[Path, str] | None = None  # the source archive and its file name, when it is one
 
 
 class Origins:
@@ -146,6 +147,7 @@ class Origins:
             key=key,
             prepare=lambda tmp: unpack_archive(blob, tmp, filename=art.filename),
             size=blob.stat().st_size,
+            archive=(blob, art.filename),
         )
 
     def _host_built(self, key: str, sel: Selected) -> Ready | None:
@@ -263,7 +265,7 @@ class Origins:
         def prepare(tmp: Path) -> Path:
             return _inside(unpack_archive(blob, tmp, filename=filename), sub, what=filename)
 
-        return Build(key=key, prepare=prepare)
+        return Build(key=key, prepare=prepare, archive=None if sub else (blob, filename))
 
     def _from_git(self, sel: Selected) -> Ready | Build:
         origin = sel.origin

@@ -28,8 +28,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import tomllib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
@@ -87,13 +88,29 @@ def pure(filename: str) -> bool:
     return all(t.platform == "any" for t in tags)
 
 
+_NOT_SOURCES = frozenset({".git", ".hg", ".svn", "__pycache__", ".venv"})
+
+
 def native_sources(tree: Path) -> bool:
     """Whether the source tree holds code that is compiled (C, C++, Cython, Fortran, Rust, Go)."""
     for _, dirnames, filenames in os.walk(tree):
-        dirnames[:] = [d for d in dirnames if d not in (".git", ".hg", ".svn", "__pycache__", ".venv")]
-        if any(f in _NATIVE_FILES or os.path.splitext(f)[1] in _NATIVE_SUFFIXES for f in filenames):
+        dirnames[:] = [d for d in dirnames if d not in _NOT_SOURCES]
+        if any(_native(f) for f in filenames):
             return True
     return False
+
+
+def native_names(names: Iterable[str]) -> bool:
+    """:func:`native_sources` of the tree a source archive with entries ``names`` unpacks to."""
+    for name in names:
+        *folders, leaf = name.split("/")
+        if leaf and _native(leaf) and not _NOT_SOURCES.intersection(folders):
+            return True
+    return False
+
+
+def _native(filename: str) -> bool:
+    return filename in _NATIVE_FILES or os.path.splitext(filename)[1] in _NATIVE_SUFFIXES
 
 
 class TargetBuilds:
@@ -113,10 +130,26 @@ class TargetBuilds:
         self._index_url, self._index_auth = index_url, index_auth
         self._shared = shared  # built wheels shared through a registry, under the same keys
         self._builder = Once(builder, name="slimline-builder-resolve")
+        self._begun, self._begun_lock = False, threading.Lock()
 
     @property
     def builder(self) -> Builder:
         return self._builder.get()
+
+    def begin(self) -> None:
+        """Start writing the builder's files on a thread, once its packages are resolved (see
+        :meth:`prepare`): a source found to hold code to compile before it is unpacked
+        (:func:`native_names`) will be built in it.  Errors reach the builds that ask."""
+        with self._begun_lock:
+            if self._begun:
+                return
+            self._begun = True
+
+        def run() -> None:
+            with contextlib.suppress(Exception):  # kept by the Once, raised to every build that asks
+                self.builder.begin()
+
+        threading.Thread(target=run, name="slimline-builder-begin", daemon=True).start()
 
     def prepare(self) -> None:
         """Resolve the builder's packages now, on a thread, while the sources to build are still

@@ -34,7 +34,7 @@ from typing import IO
 from slimline.errors import SlimlineError, UnsafePath
 from slimline.layers.archives import ArchiveRefused, Budget, check_zip
 
-__all__ = ["ARCHIVES", "MAX_HEADER", "UnpackError", "unpack_archive"]
+__all__ = ["ARCHIVES", "MAX_HEADER", "UnpackError", "archive_names", "unpack_archive"]
 
 ARCHIVES = (".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".tar", ".zip")
 MAX_HEADER = 1 << 20
@@ -89,6 +89,28 @@ def unpack_archive(archive: Path, dest: Path, *, filename: str) -> Path:
     writer.finish()
     entries = list(dest.iterdir())
     return entries[0] if len(entries) == 1 and entries[0].is_dir() else dest
+
+
+MAX_NAMES = 100_000  # entries :func:`archive_names` reads at most
+
+
+def archive_names(archive: Path, *, filename: str) -> list[str]:
+    """The names of a source archive's first :data:`MAX_NAMES` entries, read without writing
+    anything (for a guess made before unpacking: what it holds); [] when it cannot be read (the
+    unpacking then says why)."""
+    names: list[str] = []
+    try:
+        if filename.endswith(".zip"):
+            with zipfile.ZipFile(archive) as zf:
+                return zf.namelist()[:MAX_NAMES]
+        with tarfile.open(archive, tarinfo=_CappedInfo) as tf:
+            for member in _members(tf):
+                names.append(member.name)
+                if len(names) >= MAX_NAMES:
+                    break
+    except (OSError, EOFError, tarfile.TarError, zipfile.BadZipFile, zlib.error, _HeaderTooLarge):
+        return []
+    return names
 
 
 def _unzip(archive: Path, writer: _Writer) -> None:
