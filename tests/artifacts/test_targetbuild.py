@@ -17,13 +17,16 @@ from pathlib import Path
 import pytest
 
 from slimline.artifacts import sandbox
-from slimline.artifacts.targetbuild import HINTS, TargetBuilds, native_names, native_sources, pure
+from slimline.artifacts.compiled import native_names, native_sources, pure
+from slimline.artifacts.targetbuild import HINTS, TargetBuilds
 from slimline.artifacts.unpack import archive_names
+from slimline.artifacts.wheelcache import keep_built
 from slimline.base.builder import Builder
 from slimline.cache.store import Cache
 from slimline.context import Context
 from slimline.oci.image import Platform
 from slimline.target import Target
+from tests.artifacts.helpers import make_wheel
 
 
 def test_pure_wheels_are_those_for_any_platform() -> None:
@@ -184,12 +187,29 @@ def test_begun_builds_write_the_builders_files_once_on_a_thread_after_resolving_
     builds = _builds(assemble, tmp_path)
     builds.prepare()
     started = time.monotonic()
-    builds.begin()
-    builds.begin()
+    builds.begin(source="sdist:a", package="a")
+    builds.begin(source="sdist:b", package="b")
     assert time.monotonic() - started < 0.1
     assert done.wait(timeout=10)
     assert builds.builder.root == tmp_path / "root"
     assert written_on == ["slimline-builder"]  # once, on the builder's own thread
+
+
+def test_a_source_whose_wheel_was_built_before_does_not_begin_the_builder(tmp_path: Path) -> None:
+    written = threading.Event()
+
+    def make_root() -> Path:
+        written.set()
+        return tmp_path / "root"
+
+    builds = _builds(lambda: replace(_a_builder(), make_root=make_root), tmp_path)
+    wheel = tmp_path / "a-1.0-cp311-cp311-linux_x86_64.whl"
+    wheel.write_bytes(make_wheel("a", "1.0", tag="cp311-cp311-linux_x86_64"))
+    keep_built(builds._ctx.cache, wheel, key=builds.key(source="sdist:a"))
+    builds.begin(source="sdist:a", package="a")  # its wheel is in the cache: no builder is needed
+    assert not written.wait(timeout=0.5)
+    builds.begin(source="sdist:b", package="b")  # never built: the builder is written
+    assert written.wait(timeout=10)
 
 
 def test_a_builder_that_failed_to_resolve_early_fails_the_build_that_needs_it(tmp_path: Path) -> None:
@@ -201,7 +221,7 @@ def test_a_builder_that_failed_to_resolve_early_fails_the_build_that_needs_it(tm
 
     builds = _builds(assemble, tmp_path)
     builds.prepare()
-    builds.begin()  # its failure is not raised here: it reaches the builds that ask
+    builds.begin(source="sdist:a", package="a")  # its failure is not raised here: the builds meet it
     deadline = time.monotonic() + 10
     while not tries and time.monotonic() < deadline:
         time.sleep(0.01)

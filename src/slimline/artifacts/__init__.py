@@ -18,6 +18,7 @@ Modules, in order:
 * ``origins``: each origin's way to a wheel (index, directory, file, url, git), hashes checked
 * ``sandbox``: a program run inside a builder's root file system (bubblewrap), for any architecture
 * ``targetenv``: build requirements installed for the target, one environment for the builds it serves
+* ``compiled``: whether a source tree (or an archive's entries) holds code to compile; pure wheels
 * ``targetbuild``: PEP 517 builds for the image, inside the builder
 * ``fetch``: every distribution of a plan to a verified wheel (downloads in parallel, then builds)
 * ``wheelinfo``: a wheel's size and native needs, memoised by its hash

@@ -24,8 +24,9 @@ from typing import TypeVar
 
 from slimline.artifacts.build_backend import BuildFailed, unusable_reason
 from slimline.artifacts.buildenv import BuildEnvs
+from slimline.artifacts.compiled import native_names
 from slimline.artifacts.origins import Build, FetchError, Origins, Ready, Unusable
-from slimline.artifacts.targetbuild import TargetBuilds, native_names
+from slimline.artifacts.targetbuild import TargetBuilds
 from slimline.artifacts.unpack import archive_names
 from slimline.context import Context
 from slimline.errors import ExitStatus, SlimlineError
@@ -124,7 +125,7 @@ def _prepare_all(
         if target is not None and isinstance(prepared, Build) and prepared.archive is not None:
             archive, filename = prepared.archive
             if native_names(archive_names(archive, filename=filename)):
-                target.begin()
+                target.begin(source=prepared.key, package=name)
         return prepared
 
     return _in_parallel(list(by_name), prepare, jobs=jobs, report=report)

@@ -30,11 +30,12 @@ from urllib.parse import unquote, urlsplit
 
 from slimline.artifacts.build_backend import build_cached, build_tree_wheel, unusable_reason
 from slimline.artifacts.buildenv import BuildEnvs
+from slimline.artifacts.compiled import native_sources, pure
 from slimline.artifacts.filenames import archive_name, wheel_name
 from slimline.artifacts.gitcheckout import FetchError, checkout_git
 from slimline.artifacts.index import Index
 from slimline.artifacts.sources import credentials_for
-from slimline.artifacts.targetbuild import TargetBuilds, native_sources, pure
+from slimline.artifacts.targetbuild import TargetBuilds
 from slimline.artifacts.unpack import unpack_archive
 from slimline.artifacts.wheelcache import (
     build_key,

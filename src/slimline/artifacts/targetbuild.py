@@ -30,10 +30,9 @@ import sys
 import tempfile
 import threading
 import tomllib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from pyproject_hooks import BuildBackendHookCaller
 
 from slimline.artifacts import backend_hints, sandbox, targetenv
@@ -50,14 +49,12 @@ from slimline.project.ignore import is_virtualenv, skip_when_hashing
 from slimline.report import progress
 from slimline.target import Target
 
-__all__ = ["HINTS", "TargetBuilds", "native_sources", "pure"]
+__all__ = ["HINTS", "TargetBuilds"]
 
 FORMAT = 3  # bump when what a target build depends on changes (3: CPPFLAGS=-g0)
 SRC, OUT, REQS, HOOKS, CONTROL = "/build/src", "/build/out", "/build/reqs", "/build/hooks", "/build/control"
 PYCACHE = "/tmp/.pycache"  # in the sandbox's private /tmp; see _Runner
 _DEFAULT_REQUIRES = ["setuptools>=40.8.0"]  # PEP 517's fallback for a project without [build-system]
-_NATIVE_SUFFIXES = frozenset({".c", ".cc", ".cpp", ".cxx", ".c++", ".m", ".pyx", ".f", ".f90", ".rs", ".go"})
-_NATIVE_FILES = frozenset({"Cargo.toml", "meson.build", "CMakeLists.txt"})
 
 # package -> the Debian -dev packages its build usually needs (hints only; see the module's contract)
 HINTS: Mapping[str, tuple[str, ...]] = {
@@ -79,40 +76,6 @@ HINTS: Mapping[str, tuple[str, ...]] = {
 }
 
 
-def pure(filename: str) -> bool:
-    """Whether the wheel ``filename`` runs on any platform (all its tags say ``any``)."""
-    try:
-        tags = parse_wheel_filename(filename)[3]
-    except InvalidWheelFilename:
-        return False
-    return all(t.platform == "any" for t in tags)
-
-
-_NOT_SOURCES = frozenset({".git", ".hg", ".svn", "__pycache__", ".venv"})
-
-
-def native_sources(tree: Path) -> bool:
-    """Whether the source tree holds code that is compiled (C, C++, Cython, Fortran, Rust, Go)."""
-    for _, dirnames, filenames in os.walk(tree):
-        dirnames[:] = [d for d in dirnames if d not in _NOT_SOURCES]
-        if any(_native(f) for f in filenames):
-            return True
-    return False
-
-
-def native_names(names: Iterable[str]) -> bool:
-    """:func:`native_sources` of the tree a source archive with entries ``names`` unpacks to."""
-    for name in names:
-        *folders, leaf = name.split("/")
-        if leaf and _native(leaf) and not _NOT_SOURCES.intersection(folders):
-            return True
-    return False
-
-
-def _native(filename: str) -> bool:
-    return filename in _NATIVE_FILES or os.path.splitext(filename)[1] in _NATIVE_SUFFIXES
-
-
 class TargetBuilds:
     """Builds in one builder, made when the first build needs it (``builder()`` is called once).
     Several builds may run at once, on threads."""
@@ -130,26 +93,40 @@ class TargetBuilds:
         self._index_url, self._index_auth = index_url, index_auth
         self._shared = shared  # built wheels shared through a registry, under the same keys
         self._builder = Once(builder, name="slimline-builder-resolve")
-        self._begun, self._begun_lock = False, threading.Lock()
+        self._found: dict[str, Once[Path | None]] = {}  # shared-cache lookups, by key
+        self._found_lock = threading.Lock()
 
     @property
     def builder(self) -> Builder:
         return self._builder.get()
 
-    def begin(self) -> None:
-        """Start writing the builder's files on a thread, once its packages are resolved (see
-        :meth:`prepare`): a source found to hold code to compile before it is unpacked
-        (:func:`native_names`) will be built in it.  Errors reach the builds that ask."""
-        with self._begun_lock:
-            if self._begun:
-                return
-            self._begun = True
+    def begin(self, *, source: str, package: str) -> None:
+        """Start writing the builder's files on a thread once its packages are resolved (see
+        :meth:`prepare`), unless the wheel of ``source`` (its inputs, as :meth:`key` takes them)
+        was built before, here or in the shared cache: a source found to hold code to compile
+        before it is unpacked (:func:`~slimline.artifacts.compiled.native_names`) is built in it.
+        Errors are not raised here: the builds that ask meet them."""
 
         def run() -> None:
-            with contextlib.suppress(Exception):  # kept by the Once, raised to every build that asks
-                self.builder.begin()
+            with contextlib.suppress(Exception):
+                key = self.key(source=source)
+                built = built_wheel(self._ctx.cache, key, package=package)
+                if built is None and self._from_shared(key, package) is None:
+                    self.builder.begin()
 
         threading.Thread(target=run, name="slimline-builder-begin", daemon=True).start()
+
+    def _from_shared(self, key: str, package: str) -> Path | None:
+        """The wheel the shared cache holds under ``key``, looked up once per key (an early
+        :meth:`begin` and the build itself ask)."""
+        if self._shared is None:
+            return None
+        shared = self._shared
+        with self._found_lock:
+            once = self._found.setdefault(
+                key, Once(lambda: shared.find(key, package=package), name="slimline-shared-wheel")
+            )
+        return once.get()
 
     def prepare(self) -> None:
         """Resolve the builder's packages now, on a thread, while the sources to build are still
@@ -175,7 +152,7 @@ class TargetBuilds:
         hit = built_wheel(self._ctx.cache, key, package=package)
         if hit is not None:
             return hit
-        if self._shared is not None and (found := self._shared.find(key, package=package)) is not None:
+        if (found := self._from_shared(key, package)) is not None:
             self._ctx.report.detail(f"{what}: wheel for {self.builder.target.platform} from the shared cache")
             return keep_built(self._ctx.cache, found, key=key)
         wheel = self._build(source, key=key, what=what, package=package, released=released)

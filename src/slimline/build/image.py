@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from slimline import layers
-from slimline.artifacts import sources
+from slimline.artifacts import compiled, sources
 from slimline.artifacts.build_backend import BuildFailed
-from slimline.artifacts.targetbuild import TargetBuilds, native_sources, pure
+from slimline.artifacts.targetbuild import TargetBuilds
 from slimline.artifacts.wheelcache import tree_files, tree_hash
 from slimline.base import builder, native
 from slimline.base import resolve as bases
@@ -351,10 +351,10 @@ def _project_wheel(b: _Build, targets: TargetBuilds | None) -> Path | None:
     try:
         wheel = started.result()
     except BuildFailed:
-        if targets is None or not native_sources(proj.root):
+        if targets is None or not compiled.native_sources(proj.root):
             raise
     else:
-        if targets is None or pure(wheel.name):
+        if targets is None or compiled.pure(wheel.name):
             return wheel
     key = targets.key(source="tree:" + tree_hash(tree_files(proj.root, cache=b.ctx.cache)))
     return targets.build(proj.root, key=key, what=f"the project {proj.name}", package=proj.name)
@@ -392,9 +392,9 @@ def _recipe(
     b: _Build,
     wheel: Path | None,
 ) -> Recipe:
-    compiled = None
+    bytecode = None
     if place.compiler is not None:
-        compiled = Compiled(base=base.image, assembled=base.assembled, identity=place.compiler.identity)
+        bytecode = Compiled(base=base.image, assembled=base.assembled, identity=place.compiler.identity)
     return Recipe(
         image=image,
         partial=partial,
@@ -407,11 +407,11 @@ def _recipe(
         epoch=b.epoch,
         compression=compression(b.settings, base=False),
         fresh_until=base.fresh_until,
-        compiled=compiled,
+        compiled=bytecode,
         # local trees and files can change without the key seeing it; the memo derives the
         # project's wheel from the one this host built, which is not what a target build makes
         memoisable=not any(p.origin.kind in ("directory", "file") for p in plan.packages)
-        and (wheel is None or pure(wheel.name)),
+        and (wheel is None or compiled.pure(wheel.name)),
         base_layers=len(base.image.layers),
     )
 
