@@ -41,6 +41,19 @@ class Timing:
         return f"{self.median:.2f} s (min {self.low:.2f}, max {self.high:.2f}, n={len(self.samples)})"
 
 
+SETTLE = 5.0  # seconds a cold run waits after sync(): the disk beneath may still be writing
+
+
+def settle() -> None:
+    """Before a cold run: what earlier runs wrote is written back (os.sync), and the disk is given
+    a few seconds more, so that no run pays for the one before it.  Runs of the two sides
+    alternate in ``bench/compiled.py``; without the wait, the Dockerfile's cold build (dpkg and
+    buildah sync their writes) measured 6% slower right after a slimline build than right after
+    another Dockerfile build."""
+    os.sync()
+    time.sleep(SETTLE)
+
+
 def measure(
     name: str, runs: int, action: Callable[[int], None], *, before: Callable[[int], None] | None = None
 ) -> Timing:

@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import registry
 import sides
 import steps
-from _common import ROOT, Timing, interpreter, measure, mib, sh, write_readme
+from _common import ROOT, Timing, interpreter, measure, mib, settle, sh, write_readme
 from apps import COMPILED, App, lock_edit, one_line_change, slimline_copy
 from engine import Engine, check_tools
 from packaging.utils import parse_wheel_filename
@@ -226,7 +226,7 @@ class _ColdRuns:
     def once(self) -> None:
         shutil.rmtree(self.cache, ignore_errors=True)
         shutil.copytree(self.template, self.cache)
-        os.sync()  # neither side's run pays for writing back what the run before it wrote
+        settle()  # nothing the run before wrote is still being written
         t0 = time.perf_counter()
         build = sides.slimline_build(
             self.project, self.base, self.cache, self.dest, verbose=True, platform=self.platform
@@ -416,7 +416,8 @@ NOTES = [
     "image but the base and emptying the cache mounts: `apt-get update` and `apt-get install` in "
     "both stages, Poetry installed, `poetry install` (which builds the sdists, in parallel). The "
     "two sides' cold builds alternate (slimline's first: the libraries it adds are the Dockerfile's "
-    "runtime packages), so that a machine whose speed drifts during the run slows both alike.",
+    "runtime packages), so that a machine whose speed drifts during the run slows both alike; each "
+    "starts after a sync and a few seconds' wait, so that neither pays for writing back the other's files.",
     "- **rebuilds** run in the warm cache of the cold build. slimline's one-line change and no "
     "change are served from its build memo, as for the apps of `bench/compare.py`; after a lock "
     "edit the wheels built before are found by their sdists' hashes. The target column counts the "

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import registry
-from _common import ROOT, Timing, measure, sh
+from _common import ROOT, Timing, measure, settle, sh
 from apps import App, dockerfile_copy, lock_edit, one_line_change, repo_name, slimline_copy
 from engine import CA_BUNDLE, Engine
 from export import host_target, requirements
@@ -110,7 +110,7 @@ def measure_slimline(app: App, s: Setup) -> dict[str, Any]:
     for _i in range(s.cold_runs):
         shutil.rmtree(warm, ignore_errors=True)
         shutil.copytree(template, warm)
-        os.sync()  # as before the Dockerfile's cold builds
+        settle()  # nothing the run before wrote is still being written
         t0 = time.perf_counter()
         report = run_stderr(build_cmd(warm, f"oci:{here / 'out'}:cold", verbose=True))
         colds.append(time.perf_counter() - t0)
@@ -268,7 +268,7 @@ class DockerfileSide:
         """One cold build: ``--no-cache`` after removing every image but the base and emptying the
         cache mounts (Poetry and its dependencies, and every locked wheel, are downloaded)."""
         self.s.engine.prune(keep=[self.s.pybase])
-        os.sync()  # neither side's run pays for writing back what the run before it wrote
+        settle()  # nothing the run before wrote is still being written
         t0 = time.perf_counter()
         self.build(no_cache=True)
         return time.perf_counter() - t0
