@@ -54,8 +54,9 @@ class Noted:
         if len(trees) != self._jobs:
             return
         ordered = [trees[i] for i in range(self._jobs)]
-        paths = [e.path for tree in ordered for e in tree.entries()]
-        files = [e.path for tree in ordered for e in tree.entries() if e.kind is Kind.FILE]
+        entries = [e for tree in ordered for e in tree.entries()]  # sorted once per tree
+        paths = [e.path for e in entries]
+        files = [e.path for e in entries if e.kind is Kind.FILE]
         native.remember(image, paths, cache=cache)
         dpkg.remember(image, files, cache=cache)
         rootfs.from_trees(image, ordered, cache=cache)
