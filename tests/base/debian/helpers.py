@@ -37,7 +37,7 @@ class Member:
     target: str = ""
 
 
-def _tar(members: Sequence[Member]) -> bytes:
+def tar_bytes(members: Sequence[Member]) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
         for m in members:
@@ -93,8 +93,8 @@ def make_deb(
         ar_archive(
             [
                 ("debian-binary", b"2.0\n"),
-                ("control.tar.gz", _compress(_tar(ctl), ".gz")),
-                (f"data.tar{compression}", _compress(_tar(members), compression)),
+                ("control.tar.gz", _compress(tar_bytes(ctl), ".gz")),
+                (f"data.tar{compression}", _compress(tar_bytes(members), compression)),
             ]
         )
     )

@@ -6,6 +6,7 @@ Inputs are generated here (indexes, .deb files, apt source files); no network.
 from __future__ import annotations
 
 import hashlib
+import lzma
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from slimline.base.debian.resolve import DEFAULT_EXCLUDES, _provided, closure, r
 from slimline.errors import UnsafePath
 from slimline.layers.filetree import Kind, TreeBuilder
 from slimline.oci.image import Platform
-from tests.base.debian.helpers import Member, ar_archive, make_deb
+from tests.base.debian.helpers import Member, ar_archive, make_deb, tar_bytes
 
 # --- versions and relations ------------------------------------------------------------------
 
@@ -500,6 +501,38 @@ def test_broken_ar_archives(tmp_path: Path) -> None:
     (tmp_path / "garbage.deb").write_bytes(ar_archive([("data.tar.xz", b"not xz at all")]))
     with pytest.raises(DebError, match=r"cannot read data\.tar"):
         deb.unpack(tmp_path / "garbage.deb", TreeBuilder(), package="garbage")
+
+
+def _deb_with_data(path: Path, data_member: str, packed: bytes) -> Path:
+    path.write_bytes(ar_archive([("debian-binary", b"2.0\n"), (data_member, packed)]))
+    return path
+
+
+def test_data_tar_in_several_xz_streams_or_padded_is_read_whole(tmp_path: Path) -> None:
+    tar = tar_bytes([Member("./usr/share/a", data=b"A" * 5000), Member("./usr/share/b", data=b"B" * 7)])
+    half = len(tar) // 2
+    for name, packed in [
+        ("two-streams", lzma.compress(tar[:half]) + lzma.compress(tar[half:])),
+        ("padded", lzma.compress(tar) + b"\0" * 8),
+    ]:
+        path = _deb_with_data(tmp_path / f"{name}.deb", "data.tar.xz", packed)
+        got = {info.name: data for info, data in deb.read_data(path, package=name)}
+        assert got == {"./usr/share/a": b"A" * 5000, "./usr/share/b": b"B" * 7}, name
+
+
+def test_data_tar_cut_short_or_too_large_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tar = tar_bytes([Member("./usr/share/a", data=bytes(range(256)) * 40)])
+    cut = _deb_with_data(tmp_path / "cut.deb", "data.tar.xz", lzma.compress(tar[:3000]))  # a whole xz stream
+    with pytest.raises(DebError, match=r"cut: its data\.tar ends inside './usr/share/a'"):
+        deb.read_data(cut, package="cut")
+    truncated = _deb_with_data(tmp_path / "trunc.deb", "data.tar.xz", lzma.compress(tar)[:-30])
+    with pytest.raises(DebError, match=r"trunc: cannot read data\.tar"):
+        deb.read_data(truncated, package="trunc")
+    monkeypatch.setattr(deb, "MAX_DATA", 4096)
+    for suffix, packed in [(".xz", lzma.compress(tar)), ("", tar)]:
+        big = _deb_with_data(tmp_path / f"big{suffix}.deb", f"data.tar{suffix}", packed)
+        with pytest.raises(DebError, match=r"its data\.tar holds more than 4096 bytes"):
+            deb.read_data(big, package="big")
 
 
 # --- hand-made maintainer-script effects -----------------------------------------------------

@@ -13,7 +13,8 @@ installs it into a :class:`slimline.layers.filetree.TreeBuilder` (:func:`install
   skips the entry) and ``keep`` decides what is installed (docs, man pages ... are not).
   A symlink that is moved keeps pointing at the same file.
 
-File contents are read into memory while streaming (a base's packages total tens of MB).
+File contents are read into memory (a package's ``data.tar`` is decompressed whole; see
+:func:`read_data`).
 """
 
 from __future__ import annotations
@@ -219,17 +220,63 @@ def _below_symlink(builder: TreeBuilder, path: str) -> str | None:
 Member = tuple[tarfile.TarInfo, "bytes | None"]  # a data.tar entry and, for a regular file, its bytes
 
 
+MAX_DATA = 4 << 30  # bytes of a decompressed data.tar, held in memory at once: more is refused
+
+
 def read_data(path: Path, *, package: str) -> list[Member]:
     """Every entry of the ``.deb``'s ``data.tar``, with regular files' bytes: the decompression
     half of :func:`unpack`, which needs no tree and so runs on any thread (xz, zstd and gzip
-    decompression release the GIL)."""
+    decompression release the GIL).
+
+    The ``data.tar`` is decompressed whole (at most :data:`MAX_DATA` bytes, else
+    :class:`DebError`) and its entries are read from memory: one pass of the decompressor
+    instead of many small reads through a stream reader's buffers, which took a sixth of the
+    time of unpacking a builder's packages.  A tar that ends inside a file is refused."""
+    with path.open("rb") as f:
+        member = _find(ar_members(f, package=package), "data.tar", package=package)
+        try:
+            return _entries(_decompressed(f, member, package=package), package=package)
+        except DebError:
+            raise
+        except _tar_errors(package) as err:
+            raise DebError(package, f"cannot read data.tar: {err}") from err
+
+
+def _decompressed(f: BinaryIO, member: ArMember, *, package: str) -> bytes:
+    """``member`` (a ``*.tar[.xz|...]``) decompressed, at most :data:`MAX_DATA` bytes."""
+    if member.name.endswith(".tar.xz"):  # what dpkg-deb writes: one xz stream, in one call
+        f.seek(member.offset)
+        decompressor = lzma.LZMADecompressor()
+        raw = decompressor.decompress(f.read(member.size), max_length=MAX_DATA + 1)
+        if decompressor.eof and not decompressor.unused_data.strip(b"\0"):  # allowed: padding
+            return raw
+        if len(raw) > MAX_DATA:
+            raise DebError(package, f"its data.tar holds more than {MAX_DATA} bytes")
+        # several streams one after the other, or a truncated one: the stream reader tells which
+    chunks: list[bytes] = []
+    size = 0
+    with open_member(f, member, package=package) as stream:
+        while chunk := stream.read(1 << 20):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_DATA:
+                raise DebError(package, f"its data.tar holds more than {MAX_DATA} bytes")
+    return b"".join(chunks)
+
+
+def _entries(raw: bytes, *, package: str) -> list[Member]:
     out: list[Member] = []
-    with _member_tar(path, "data.tar", package=package) as tar:
+    with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tar:
         for info in tar:
             data = None
             if info.isreg():
-                handle = tar.extractfile(info)
-                data = handle.read() if handle else b""
+                if info.issparse():
+                    handle = tar.extractfile(info)
+                    data = handle.read() if handle else b""
+                else:
+                    data = raw[info.offset_data : info.offset_data + info.size]
+                if len(data) != info.size:
+                    raise DebError(package, f"its data.tar ends inside {info.name!r}")
             out.append((info, data))
     return out
 
