@@ -128,6 +128,27 @@ def test_dry_run_and_max_size(tmp_path: Path) -> None:
     assert done.left == retention.survey(cache).size <= fits
 
 
+def test_build_requirements_installed_for_a_builder_are_pruned_as_environments(tmp_path: Path) -> None:
+    """target-envs/<key>: marked used on its .complete when a build reuses it; the family locks
+    beside them are files of no content, pruned with the metadata."""
+    root = tmp_path / "cache"
+    targets = root / "target-envs"
+    for name, days in (("e" * 32, 40), ("f" * 32, 2)):
+        (targets / name / "setuptools").mkdir(parents=True)
+        (targets / name / "setuptools" / "__init__.py").write_bytes(b"s" * 4000)
+        (targets / name / ".complete").write_text("{}")
+        _age(targets / name / ".complete", days)
+    lock = targets / ("1" * 32 + ".lock")
+    lock.touch()
+    _age(lock, 40)
+    areas = {a.name: a for a in retention.survey(Cache(root)).areas}
+    assert areas["build environments"].entries == 2 and areas["build environments"].size >= 8000
+    done = retention.prune(Cache(root), older_than=30 * DAY)
+    assert (done.environments, done.metadata) == (1, 1)
+    assert not (targets / ("e" * 32)).exists() and not lock.exists()
+    assert (targets / ("f" * 32) / "setuptools" / "__init__.py").exists()
+
+
 def test_prune_waits_for_no_build_and_info_reports(tmp_path: Path) -> None:
     _filled(tmp_path / "cache")
     info = slimline("cache", "info", "--cache-dir", str(tmp_path / "cache")).stdout

@@ -41,7 +41,7 @@ from slimline.artifacts.buildenv import SharedWheels, with_auth
 from slimline.artifacts.wheelcache import built_wheel, keep_built
 from slimline.base.builder import Builder
 from slimline.cache import keys
-from slimline.cache.store import atomic_write
+from slimline.cache.store import atomic_write, touch
 from slimline.context import Context
 from slimline.http import BasicAuth
 from slimline.once import Once
@@ -214,6 +214,7 @@ class TargetBuilds:
             self._ctx.cache.root / keys.TARGET_ENVS / keys.key("target-env", FORMAT, reqs, _target_id(b))[:32]
         )
         if (path / targetenv.COMPLETE).is_file():
+            touch(path / targetenv.COMPLETE)  # used now (slimline cache prune)
             return path
         path.parent.mkdir(parents=True, exist_ok=True)
         family = keys.key("target-env-names", FORMAT, targetenv.names(reqs), _target_id(b))[:32]
@@ -224,6 +225,7 @@ class TargetBuilds:
                 return path
             served = targetenv.reusable(path.parent, reqs, _target_id(b))
             if served is not None:
+                touch(served / targetenv.COMPLETE)
                 self._ctx.report.detail(
                     f"build requirements for {b.target.platform}: {', '.join(reqs)}: installed already"
                 )

@@ -5,7 +5,8 @@ Every read of the cache marks what it reads used (:meth:`slimline.cache.store.Ca
 mtime to now), so an entry's mtime is its last use.  Contract of :func:`prune`:
 
 - it removes blobs and named wheels (by inode: a wheel hard-linked to its blob goes with it),
-  build environments, unpacked bases (:func:`slimline.base.rootfs.cached`) and metadata files last
+  build environments (the host's, and the build requirements installed for a builder's
+  interpreter), unpacked bases (:func:`slimline.base.rootfs.cached`) and metadata files last
   used before ``now - older_than``; then, if ``max_size`` is given, the least recently used
   blobs, wheels, environments and unpacked bases until the cache holds at most that many bytes;
 - it never removes anything a later build could not make again: every reader of the cache
@@ -36,6 +37,7 @@ __all__ = ["Area", "Pruned", "Survey", "prune", "survey"]
 DAY = 24 * 3600
 _CONTENT = (keys.BLOBS, keys.WHEELS)  # content-addressed files (hard-linked to each other)
 _ENVS = keys.BUILD_ENVS
+_TARGET_ENVS = keys.TARGET_ENVS
 _ROOTFS = keys.ROOTFS
 _TMP = keys.UNFINISHED
 
@@ -156,11 +158,19 @@ def _items(root: Path) -> Iterator[_Item]:
         used = (marker if marker.exists() else env).stat().st_mtime
         lock = envs / f"{env.name}.lock"
         yield _Item((env, lock), _tree_size(env), used, "environment")
+    targets = root / _TARGET_ENVS  # build requirements for a builder: <key>/ (used: its .complete)
+    for env in _dirs(targets):
+        complete = env / ".complete"
+        yield _Item(
+            (env,), _tree_size(env), (complete if complete.exists() else env).stat().st_mtime, "environment"
+        )
+    for lock in sorted(targets.glob("*.lock")) if targets.is_dir() else []:  # one per family of sets
+        yield _Item((lock,), lock.lstat().st_blocks * 512, lock.lstat().st_mtime, "metadata")
     for base in _dirs(root / _ROOTFS):
         if not base.name.startswith(_TMP):
             yield _Item((base,), _tree_size(base), base.stat().st_mtime, "base")
     for namespace in sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink()):
-        if namespace.name in (*_CONTENT, _ENVS, _ROOTFS):
+        if namespace.name in (*_CONTENT, _ENVS, _TARGET_ENVS, _ROOTFS):
             continue
         for path in sorted(namespace.iterdir()):
             # slimline's metadata files are flat, named by a hex key; anything else is not ours
