@@ -35,7 +35,7 @@ import shutil
 import stat
 import tarfile
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Protocol
@@ -89,32 +89,24 @@ def cached(image: Image, *, cache: Cache) -> Path:
     every call marks it used (``slimline cache prune``).  Callers only read it, and only while
     they hold the cache (:meth:`~slimline.cache.store.Cache.lock`), which keeps pruning away.
     """
-    done = _image_dir(image, cache)
-    if done.is_dir():
-        touch(done)
-        return done
-    with cache.writing("unpacking the base image into the cache"):
-        _unpack_into(image, done)
-    return done
+    return _kept(
+        _image_dir(image, cache),
+        lambda tmp: unpack(image, tmp),
+        cache=cache,
+        doing="unpacking the base image into the cache",
+    )
 
 
 def from_trees(image: Image, trees: Sequence[FileTree], *, cache: Cache) -> Path:
     """What :func:`cached` gives for ``image``, written from the trees its layers were made of (in
     order: ``image``'s layers hold exactly these trees), so that nothing reads the layers back;
     the same contract, for an image whose layers this process has just made."""
-    done = _image_dir(image, cache)
-    if done.is_dir():
-        touch(done)
-        return done
-
-    def write(dest: Path) -> None:
-        writer = _TreeWriter(str(dest))
-        for tree in trees:
-            writer.write(tree)
-
-    with cache.writing("writing the base image's files into the cache"):
-        _made_as(done, write)
-    return done
+    return _kept(
+        _image_dir(image, cache),
+        lambda dest: _write_trees(dest, trees),
+        cache=cache,
+        doing="writing the base image's files into the cache",
+    )
 
 
 def _image_dir(image: Image, cache: Cache) -> Path:
@@ -132,20 +124,13 @@ def from_jobs(jobs: Sequence[Job], *, cache: Cache) -> Path:
     layers: ``<cache>/rootfs/<jobs_key>``, made (the trees a few at a time, one per core, each
     written as soon as it and those before it are made) if no earlier build made it.  The same
     contract as :func:`cached` (whole or absent, marked used)."""
-    done = cache.root / keys.ROOTFS / jobs_key(jobs)
-    if done.is_dir():
-        touch(done)
-        return done
 
     def write(dest: Path) -> None:
-        writer = _TreeWriter(str(dest))
         with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
-            for tree in pool.map(lambda j: j.make(), jobs):
-                writer.write(tree)
+            _write_trees(dest, pool.map(lambda j: j.make(), jobs))
 
-    with cache.writing("writing the builder's files into the cache"):
-        _made_as(done, write)
-    return done
+    done = cache.root / keys.ROOTFS / jobs_key(jobs)
+    return _kept(done, write, cache=cache, doing="writing the builder's files into the cache")
 
 
 def from_pinned(done: Path) -> Path:
@@ -233,9 +218,22 @@ class _Sources:
         return self._entry.source.open() if self._entry.source is not None else None
 
 
-def _unpack_into(image: Image, done: Path) -> None:
-    """:func:`unpack` beside ``done``, then renamed to it (see :func:`cached`)."""
-    _made_as(done, lambda tmp: unpack(image, tmp))
+def _kept(done: Path, make: Callable[[Path], None], *, cache: Cache, doing: str) -> Path:
+    """``done``, marked used, when an earlier build made it; else made now by ``make`` (whole or
+    not at all: :func:`_made_as`).  The contract of :func:`cached`, for each way of making it."""
+    if done.is_dir():
+        touch(done)
+        return done
+    with cache.writing(doing):
+        _made_as(done, make)
+    return done
+
+
+def _write_trees(dest: Path, trees: Iterable[FileTree]) -> None:
+    """The trees' entries written under ``dest``, in order (each written as soon as it comes)."""
+    writer = _TreeWriter(str(dest))
+    for tree in trees:
+        writer.write(tree)
 
 
 def _made_as(done: Path, make: Callable[[Path], None]) -> None:

@@ -154,18 +154,13 @@ def _items(root: Path) -> Iterator[_Item]:
         yield _Item(tuple(paths), st.st_blocks * 512, st.st_mtime, "file")
     envs = root / _ENVS
     for env in _dirs(envs):
-        marker = env / ".slimline-env.json"
-        used = (marker if marker.exists() else env).stat().st_mtime
-        lock = envs / f"{env.name}.lock"
-        yield _Item((env, lock), _tree_size(env), used, "environment")
-    targets = root / _TARGET_ENVS  # build requirements for a builder: <key>/ (used: its .complete)
+        yield _environment(env, ".slimline-env.json", envs / f"{env.name}.lock")
+    targets = root / _TARGET_ENVS  # build requirements for a builder's interpreter
     for env in _dirs(targets):
-        complete = env / ".complete"
-        yield _Item(
-            (env,), _tree_size(env), (complete if complete.exists() else env).stat().st_mtime, "environment"
-        )
+        yield _environment(env, ".complete")
     for lock in sorted(targets.glob("*.lock")) if targets.is_dir() else []:  # one per family of sets
-        yield _Item((lock,), lock.lstat().st_blocks * 512, lock.lstat().st_mtime, "metadata")
+        st = lock.lstat()
+        yield _Item((lock,), st.st_blocks * 512, st.st_mtime, "metadata")
     for base in _dirs(root / _ROOTFS):
         if not base.name.startswith(_TMP):
             yield _Item((base,), _tree_size(base), base.stat().st_mtime, "base")
@@ -177,6 +172,13 @@ def _items(root: Path) -> Iterator[_Item]:
             if path.is_file() and not path.is_symlink() and _is_key(path.name):
                 st = path.lstat()
                 yield _Item((path,), st.st_blocks * 512, st.st_mtime, "metadata")
+
+
+def _environment(env: Path, marker: str, *also: Path) -> _Item:
+    """An environment directory (and ``also``, its lock), last used when its ``marker`` file was
+    (a build that reuses it marks that file), else when the directory was made."""
+    used = (env / marker if (env / marker).exists() else env).stat().st_mtime
+    return _Item((env, *also), _tree_size(env), used, "environment")
 
 
 def _is_key(name: str) -> bool:

@@ -149,16 +149,24 @@ def _member_tar(path: Path, prefix: str, *, package: str) -> Iterator[tarfile.Ta
     """
     with path.open("rb") as f:
         member = _find(ar_members(f, package=package), prefix, package=package)
-        try:
-            with (
-                open_member(f, member, package=package) as stream,
-                tarfile.open(fileobj=stream, mode="r|") as tar,
-            ):
-                yield tar
-        except UnsafePath:
-            raise
-        except _tar_errors(package) as err:
-            raise DebError(package, f"cannot read {prefix}: {err}") from err
+        with (
+            _read_errors(prefix, package=package),
+            open_member(f, member, package=package) as stream,
+            tarfile.open(fileobj=stream, mode="r|") as tar,
+        ):
+            yield tar
+
+
+@contextmanager
+def _read_errors(prefix: str, *, package: str) -> Iterator[None]:
+    """Errors of reading the member ``prefix`` (``data.tar``) raised as :class:`DebError` naming
+    it; :class:`UnsafePath` and :class:`DebError` pass through unchanged."""
+    try:
+        yield
+    except (UnsafePath, DebError):
+        raise
+    except _tar_errors(package) as err:
+        raise DebError(package, f"cannot read {prefix}: {err}") from err
 
 
 MAX_SCRIPT = 16 << 20  # a control.tar member read whole: more is refused as not a control file
@@ -234,12 +242,8 @@ def read_data(path: Path, *, package: str) -> list[Member]:
     time of unpacking a builder's packages.  A tar that ends inside a file is refused."""
     with path.open("rb") as f:
         member = _find(ar_members(f, package=package), "data.tar", package=package)
-        try:
+        with _read_errors("data.tar", package=package):
             return _entries(_decompressed(f, member, package=package), package=package)
-        except DebError:
-            raise
-        except _tar_errors(package) as err:
-            raise DebError(package, f"cannot read data.tar: {err}") from err
 
 
 def _decompressed(f: BinaryIO, member: ArMember, *, package: str) -> bytes:
@@ -251,7 +255,7 @@ def _decompressed(f: BinaryIO, member: ArMember, *, package: str) -> bytes:
         if decompressor.eof and not decompressor.unused_data.strip(b"\0"):  # allowed: padding
             return raw
         if len(raw) > MAX_DATA:
-            raise DebError(package, f"its data.tar holds more than {MAX_DATA} bytes")
+            raise _too_large(package)
         # several streams one after the other, or a truncated one: the stream reader tells which
     chunks: list[bytes] = []
     size = 0
@@ -260,8 +264,12 @@ def _decompressed(f: BinaryIO, member: ArMember, *, package: str) -> bytes:
             chunks.append(chunk)
             size += len(chunk)
             if size > MAX_DATA:
-                raise DebError(package, f"its data.tar holds more than {MAX_DATA} bytes")
+                raise _too_large(package)
     return b"".join(chunks)
+
+
+def _too_large(package: str) -> DebError:
+    return DebError(package, f"its data.tar holds more than {MAX_DATA} bytes")
 
 
 def _entries(raw: bytes, *, package: str) -> list[Member]:
